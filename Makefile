@@ -1,0 +1,49 @@
+# Two commands set everything up: `make demo` and `make test`.
+# Each installs what it needs on first use (a virtualenv in .venv, npm tools for
+# the contract tests, the Kafka broker's jars in the user cache directory).
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+NODE_TOOLS := tests/tooling/node_modules/.installed
+
+.PHONY: demo test lint typecheck pytest install node-tools kafka-up kafka-down clean
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $@
+
+install: $(STAMP)
+
+$(NODE_TOOLS): tests/tooling/package.json tests/tooling/package-lock.json
+	cd tests/tooling && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+node-tools: $(NODE_TOOLS)
+
+demo: $(STAMP)
+	$(BIN)/palaute demo
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+pytest: $(STAMP) $(NODE_TOOLS)
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+test: lint typecheck pytest
+
+kafka-up: $(STAMP)
+	$(BIN)/palaute kafka up
+
+kafka-down: $(STAMP)
+	$(BIN)/palaute kafka down
+
+clean:
+	rm -rf $(VENV) tests/tooling/node_modules .pytest_cache .mypy_cache .ruff_cache out

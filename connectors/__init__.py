@@ -1,0 +1,1 @@
+"""Thin adapters to the outside world: Twilio, SMTP, HTTP ingress, notifiers."""

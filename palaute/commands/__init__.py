@@ -1,0 +1,1 @@
+"""Subcommands of the ``palaute`` command line, one module each."""

@@ -1,0 +1,1 @@
+"""The faust-streaming application: agents, tables, timers and topic wiring."""
