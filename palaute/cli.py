@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
 from importlib import import_module
+from typing import TYPE_CHECKING
 
 from palaute import __version__
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 # Modules under palaute.commands, each exposing ``register(subparsers)``.
 COMMAND_MODULES: tuple[str, ...] = (
@@ -33,7 +36,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"palaute {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in COMMAND_MODULES:
-        module = import_module(f"palaute.commands.{name}")
+        try:
+            module = import_module(f"palaute.commands.{name}")
+        except ModuleNotFoundError as error:
+            if error.name != f"palaute.commands.{name}":
+                raise
+            continue  # a command not shipped in this build
         module.register(subparsers)
     return parser
 
@@ -45,7 +53,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         status: int = args.handler(args)
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
         return 130
     return status
 

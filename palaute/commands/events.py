@@ -1,0 +1,92 @@
+"""``palaute events sample|validate``: what a front-office developer runs before going live.
+
+``validate`` goes through the same gate as the production intake
+(:mod:`schemas.decoding`), so a file that passes here passes there.
+"""
+
+from __future__ import annotations
+
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from schemas.decoding import Rejected, decode_event
+from schemas.samples import SAMPLES
+
+if TYPE_CHECKING:
+    import argparse
+
+
+def register(subparsers: argparse._SubParsersAction[Any]) -> None:
+    """Add ``events`` and its subcommands."""
+    events = subparsers.add_parser("events", help="sample and validate events")
+    actions = events.add_subparsers(dest="action", metavar="ACTION", required=True)
+
+    sample = actions.add_parser("sample", help="print a valid example event")
+    sample.add_argument("event_type", metavar="TYPE", choices=sorted(SAMPLES), help="event type")
+    sample.set_defaults(handler=_sample)
+
+    validate = actions.add_parser(
+        "validate",
+        help="check one JSON event, or a file of one event per line",
+        description="Check events against Palaute's contracts. FILE is one JSON event, or "
+        "JSON Lines (one event per line); '-' reads standard input. Exits 1 on any error.",
+    )
+    validate.add_argument("file", metavar="FILE", help="path, or - for standard input")
+    validate.set_defaults(handler=_validate)
+
+
+def _sample(args: argparse.Namespace) -> int:
+    now = datetime.now(UTC).replace(microsecond=0)
+    event = SAMPLES[args.event_type](now)
+    print(event.model_dump_json(indent=2, exclude_none=True))
+    return 0
+
+
+def _read(file: str) -> bytes:
+    if file == "-":
+        return sys.stdin.buffer.read()
+    return Path(file).read_bytes()
+
+
+def _documents(raw: bytes) -> list[tuple[int, bytes]]:
+    """Split input into (line number, bytes): one document, or JSON Lines.
+
+    A single pretty-printed event spans lines, so the whole input is tried as
+    one event first; it is read as JSON Lines only when it has several lines
+    that each start an object.
+    """
+    lines = [(number, line) for number, line in enumerate(raw.splitlines(), 1) if line.strip()]
+    one_object_per_line = all(
+        line.lstrip().startswith(b"{") and line.rstrip().endswith(b"}") for _, line in lines
+    )
+    if len(lines) > 1 and one_object_per_line:
+        return lines
+    return [(1, raw)]
+
+
+def _validate(args: argparse.Namespace) -> int:
+    try:
+        raw = _read(args.file)
+    except OSError as exc:
+        print(f"palaute: cannot read {args.file}: {exc.strerror}", file=sys.stderr)
+        return 2
+    documents = _documents(raw)
+    if not documents or not raw.strip():
+        print("palaute: no event to validate (empty input)", file=sys.stderr)
+        return 1
+    failed = 0
+    for line, document in documents:
+        where = f"line {line}" if len(documents) > 1 else args.file
+        result = decode_event(document)
+        if isinstance(result, Rejected):
+            failed += 1
+            for error in result.errors:
+                print(f"{where}: {error.path}: {error.message} [{error.code}]")
+        else:
+            event_type = getattr(result, "type", type(result).__name__)
+            print(f"{where}: ok ({event_type})")
+    if len(documents) > 1:
+        print(f"{len(documents) - failed} valid, {failed} invalid")
+    return 1 if failed else 0

@@ -1,0 +1,127 @@
+"""Every Kafka topic Palaute reads or writes, in one place.
+
+Stages, the AsyncAPI export, topic creation and the docs all read this
+table, so a topic is renamed or re-keyed here and nowhere else.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from schemas.alerts import AlertAcknowledged, ScoreDropAlert
+from schemas.contacts import ContactCompleted
+from schemas.deadletter import DeadLetter
+from schemas.metrics import TouchpointMetrics
+from schemas.responses import CommentReceived, OptOut, Rating, RatingReceived
+from schemas.surveys import (
+    DeliveryReported,
+    ReminderSent,
+    SurveyDispatching,
+    SurveyExpired,
+    SurveyFailed,
+    SurveyScheduled,
+    SurveySent,
+    SurveySkipped,
+)
+from schemas.vault import ContactDetails
+
+CONTACTS = "palaute.contacts.v1"
+SURVEYS = "palaute.surveys.v1"
+VAULT = "palaute.vault.v1"
+RESPONSES = "palaute.responses.v1"
+RATINGS = "palaute.ratings.v1"
+METRICS = "palaute.metrics.v1"
+ALERTS = "palaute.alerts.v1"
+DEADLETTER = "palaute.deadletter.v1"
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    """What a topic holds and how it is keyed, for people and for tools."""
+
+    name: str
+    key: str
+    description: str
+    messages: tuple[type[Any], ...]
+    compacted: bool = False
+    retention: str = "7 days"
+
+
+TOPICS: tuple[TopicSpec, ...] = (
+    TopicSpec(
+        CONTACTS,
+        key="pseudonymous citizen key, or the source system's citizen reference",
+        description="Contact-completed events from front-office systems (CloudEvents 1.0).",
+        messages=(ContactCompleted,),
+    ),
+    TopicSpec(
+        SURVEYS,
+        key="pseudonymous citizen key",
+        description="Decisions and the lifecycle of every survey.",
+        messages=(
+            SurveyScheduled,
+            SurveySkipped,
+            SurveyDispatching,
+            SurveySent,
+            SurveyFailed,
+            SurveyExpired,
+            ReminderSent,
+            DeliveryReported,
+        ),
+        retention="35 days",
+    ),
+    TopicSpec(
+        VAULT,
+        key="survey id",
+        description="Contact details needed to send one survey; tombstoned when it closes.",
+        messages=(ContactDetails,),
+        compacted=True,
+        retention="until the survey closes",
+    ),
+    TopicSpec(
+        RESPONSES,
+        key="survey id",
+        description="Raw answers from SMS replies and one-tap pages.",
+        messages=(RatingReceived, OptOut, CommentReceived),
+        retention="35 days",
+    ),
+    TopicSpec(
+        RATINGS,
+        key="touchpoint id",
+        description="Ratings joined with their survey: the input of the metrics.",
+        messages=(Rating,),
+        retention="400 days",
+    ),
+    TopicSpec(
+        METRICS,
+        key="dimension:key:window",
+        description="Rolling figures per touchpoint and roll-up, latest per key.",
+        messages=(TouchpointMetrics,),
+        compacted=True,
+        retention="latest value per key",
+    ),
+    TopicSpec(
+        ALERTS,
+        key="touchpoint id",
+        description="Score-drop, target-breach and silence alerts, and acknowledgements.",
+        messages=(ScoreDropAlert, AlertAcknowledged),
+        retention="400 days",
+    ),
+    TopicSpec(
+        DEADLETTER,
+        key="the original record's key",
+        description="Records no stage could process: original bytes as the value, "
+        "the reason in palaute.dlq.* headers.",
+        messages=(DeadLetter,),
+        retention="30 days",
+    ),
+)
+
+
+def topic(name: str) -> TopicSpec:
+    """Look a topic up by name, failing loudly on a typo."""
+    for spec in TOPICS:
+        if spec.name == name:
+            return spec
+    raise KeyError(f"unknown topic {name!r}")
