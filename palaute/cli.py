@@ -19,10 +19,17 @@ if TYPE_CHECKING:
 
 # Modules under palaute.commands, each exposing ``register(subparsers)``.
 COMMAND_MODULES: tuple[str, ...] = (
+    "demo",
     "kafka",
     "events",
     "schemas",
-    "demo",
+    "config",
+    "worker",
+    "web",
+    "twilio_sim",
+    "metrics",
+    "bench",
+    "privacy",
 )
 
 
