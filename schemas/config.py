@@ -1,0 +1,582 @@
+"""Configuration: one TOML file plus ``PALAUTE_``-prefixed environment variables.
+
+Environment variables win over the file (``PALAUTE_SMTP__PASSWORD`` sets
+``[smtp] password``), so secrets can stay out of the file. Everything is
+validated once at start-up and every problem is reported together, each with
+its TOML path, because an operator fixing a file one error per restart loses
+an afternoon. Secrets are ``SecretStr``: they never appear in a repr, a log
+line or an error message.
+
+The touchpoint catalogue is here too. A touchpoint that is not in the
+catalogue is still surveyed, with ``[defaults]``, and reported: a front-office
+system that starts sending a new touchpoint must not lose its feedback.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import re
+import tomllib
+from contextvars import ContextVar
+from dataclasses import dataclass
+from datetime import date, time, timedelta
+from functools import lru_cache
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Self
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import holidays
+from pydantic import (
+    AfterValidator,
+    AnyHttpUrl,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    FilePath,
+    HttpUrl,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    SettingsError,
+    TomlConfigSettingsSource,
+)
+
+from schemas.base import Identifier, Language, Scale, ShortText, SurveyChannel
+from schemas.contacts import EmailAddress, PhoneNumber
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from pathlib import Path
+
+ENV_PREFIX = "PALAUTE_"
+ENV_NESTED_DELIMITER = "__"
+
+_DURATION = re.compile(r"^\s*(\d+)\s*(s|m|h|d|w)\s*$")
+_DURATION_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+def _parse_duration(value: Any) -> Any:
+    """Accept ``15m``, ``2h``, ``30d`` besides ISO 8601 (``PT15M``) and seconds.
+
+    TOML has no duration type; the short form is what operators write (and
+    what the metrics windows already use).
+    """
+    if isinstance(value, str) and (match := _DURATION.match(value)):
+        return timedelta(**{_DURATION_UNITS[match.group(2)]: int(match.group(1))})
+    return value
+
+
+def _not_negative(value: timedelta) -> timedelta:
+    if value < timedelta(0):
+        raise ValueError("must not be negative")
+    return value
+
+
+#: A non-negative length of time: ``90s``, ``15m``, ``2h``, ``30d``, ``1w`` or ISO 8601.
+Duration = Annotated[timedelta, BeforeValidator(_parse_duration), AfterValidator(_not_negative)]
+
+
+def _list_from_text(value: Any) -> Any:
+    """Let ``a:9092,b:9092`` (an environment variable) stand for a list."""
+    if isinstance(value, str):
+        stripped = value.strip()
+        if stripped.startswith("["):
+            return json.loads(stripped)
+        return [part.strip() for part in stripped.split(",") if part.strip()]
+    return value
+
+
+def _is_loopback(host: str | None) -> bool:
+    if host is None:
+        return False
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+class Section(BaseModel):
+    """Base of every configuration section: immutable, misspelt keys are errors."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class KafkaConfig(Section):
+    """How to reach the cluster; production clusters need TLS and usually SASL."""
+
+    bootstrap_servers: Annotated[
+        list[Annotated[str, Field(pattern=r"^[^\s:,]+:\d{1,5}$")]],
+        NoDecode,
+        BeforeValidator(_list_from_text),
+        Field(min_length=1),
+    ] = Field(default_factory=lambda: ["127.0.0.1:9092"])
+    client_id: Identifier = "palaute"
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    ssl_cafile: FilePath | None = None
+    ssl_certfile: FilePath | None = None
+    ssl_keyfile: FilePath | None = None
+    ssl_check_hostname: bool = True
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER"] | None = None
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = None
+
+    @model_validator(mode="after")
+    def _consistent_security(self) -> Self:
+        uses_tls = self.security_protocol in {"SSL", "SASL_SSL"}
+        uses_sasl = self.security_protocol.startswith("SASL_")
+        tls_files = [self.ssl_cafile, self.ssl_certfile, self.ssl_keyfile]
+        if not uses_tls and any(file is not None for file in tls_files):
+            raise ValueError("ssl_* files are set but security_protocol does not use TLS")
+        if (self.ssl_certfile is None) != (self.ssl_keyfile is None):
+            raise ValueError("ssl_certfile and ssl_keyfile go together (client certificate)")
+        if uses_sasl and self.sasl_mechanism is None:
+            raise ValueError(f"security_protocol {self.security_protocol} needs sasl_mechanism")
+        if not uses_sasl and self.sasl_mechanism is not None:
+            raise ValueError("sasl_mechanism is set but security_protocol does not use SASL")
+        needs_password = self.sasl_mechanism not in {None, "OAUTHBEARER"}
+        if needs_password and (self.sasl_username is None or self.sasl_password is None):
+            raise ValueError(
+                f"sasl_mechanism {self.sasl_mechanism} needs sasl_username and sasl_password"
+            )
+        return self
+
+
+class TwilioConfig(Section):
+    """The Twilio account that sends SMS (or the local simulator in tests)."""
+
+    account_sid: Annotated[str, Field(pattern=r"^AC[0-9a-fA-F]{32}$")]
+    auth_token: Annotated[SecretStr, Field(min_length=8)]
+    from_number: PhoneNumber | None = Field(
+        default=None, description="Sender number in E.164; or use messaging_service_sid."
+    )
+    messaging_service_sid: Annotated[str, Field(pattern=r"^MG[0-9a-fA-F]{32}$")] | None = None
+    api_base_url: AnyHttpUrl | None = Field(
+        default=None,
+        description="Only for the local simulator; production uses Twilio's own address.",
+    )
+
+    @model_validator(mode="after")
+    def _one_sender(self) -> Self:
+        if (self.from_number is None) == (self.messaging_service_sid is None):
+            raise ValueError("set exactly one of from_number and messaging_service_sid")
+        return self
+
+
+class SmtpConfig(Section):
+    """The mail relay for email surveys."""
+
+    host: Annotated[str, Field(min_length=1, max_length=253)]
+    port: Annotated[int, Field(ge=1, le=65535)] = 587
+    security: Literal["starttls", "tls", "none"] = "starttls"
+    username: str | None = None
+    password: SecretStr | None = None
+    sender: EmailAddress
+    sender_name: ShortText | None = None
+    timeout_seconds: Annotated[float, Field(gt=0, le=300)] = 30.0
+
+    @model_validator(mode="after")
+    def _credentials(self) -> Self:
+        if (self.username is None) != (self.password is None):
+            raise ValueError("username and password go together")
+        if self.password is not None and self.security == "none" and not _is_loopback(self.host):
+            raise ValueError("credentials over an unencrypted connection; use starttls or tls")
+        return self
+
+
+class WebConfig(Section):
+    """Where citizens and Twilio reach the web service."""
+
+    public_base_url: HttpUrl = HttpUrl("http://127.0.0.1:8080")
+    bind_host: str = "127.0.0.1"
+    bind_port: Annotated[int, Field(ge=1, le=65535)] = 8080
+
+    @field_validator("public_base_url")
+    @classmethod
+    def _https_outside_loopback(cls, url: HttpUrl) -> HttpUrl:
+        """Signed links and Twilio signatures are worthless over plain HTTP in public."""
+        if url.scheme != "https" and not _is_loopback(url.host):
+            raise ValueError("must use https (plain http is allowed for localhost only)")
+        return url
+
+
+MIN_KEY_LENGTH = 32
+
+
+def _long_enough(key: SecretStr) -> SecretStr:
+    if len(key.get_secret_value()) < MIN_KEY_LENGTH:
+        raise ValueError(f"must be at least {MIN_KEY_LENGTH} characters (use a random key)")
+    return key
+
+
+#: A key for HMAC: long enough to resist guessing, never shown.
+Key = Annotated[SecretStr, AfterValidator(_long_enough)]
+
+
+class SecretsConfig(Section):
+    """Keys of the keyed hashes: pseudonyms of citizens and signed one-tap links."""
+
+    pseudonymisation_key: Key
+    link_signing_key: Key
+
+    @model_validator(mode="after")
+    def _distinct(self) -> Self:
+        # One leaked key must not give away the other.
+        if self.pseudonymisation_key.get_secret_value() == self.link_signing_key.get_secret_value():
+            raise ValueError("pseudonymisation_key and link_signing_key must differ")
+        return self
+
+
+class SendWindow(Section):
+    """A send window such as "the next day after 12:00" (days_after=1, not_before=12:00)."""
+
+    days_after: Annotated[int, Field(ge=0, le=14)] = 1
+    not_before: time = time(12, 0)
+    not_after: time | None = None
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Self:
+        if self.not_after is not None and self.not_after <= self.not_before:
+            raise ValueError("not_after must be later than not_before on the same day")
+        return self
+
+
+#: Default questions; ``{low}`` and ``{high}`` are filled in from the scale.
+DEFAULT_QUESTIONS: dict[Language, str] = {
+    Language.FI: "Kuinka tyytyväinen olit saamaasi palveluun? Vastaa numerolla {low}-{high}.",
+    Language.SV: "Hur nöjd var du med servicen du fick? Svara med en siffra {low}-{high}.",
+    Language.EN: "How satisfied were you with the service? Reply with a number {low}-{high}.",
+}
+
+REQUIRED_LANGUAGES = (Language.FI, Language.SV, Language.EN)
+
+
+class TouchpointConfig(Section):
+    """How one touchpoint is surveyed; ``[defaults]`` has the same shape."""
+
+    name: ShortText | None = None
+    questions: dict[Language, Annotated[str, Field(min_length=1, max_length=500)]] = Field(
+        default_factory=lambda: dict(DEFAULT_QUESTIONS),
+        description="The question in fi, sv and en (se optional); {low} and {high} are "
+        "replaced with the ends of the scale.",
+    )
+    scale: Scale = Scale.CSAT_5
+    channel_preference: Annotated[list[SurveyChannel], Field(min_length=1, max_length=2)] = Field(
+        default_factory=lambda: [SurveyChannel.SMS, SurveyChannel.EMAIL]
+    )
+    send_delay: Duration = timedelta(minutes=10)
+    send_window: SendWindow | None = None
+    sampling_rate: Annotated[float, Field(ge=0.0, le=1.0)] = 1.0
+    reminder_delay: Duration | None = None
+    expiry: Duration = timedelta(days=3)
+    kpi_target: float | None = Field(
+        default=None,
+        description="Target mean score on the touchpoint's scale; for nps-11 the target "
+        "NPS (-100..100).",
+    )
+    sensitive: bool = Field(default=False, description="Never survey this touchpoint.")
+    follow_up_statements: list[ShortText] = Field(default_factory=list, max_length=5)
+
+    @field_validator("questions")
+    @classmethod
+    def _languages(cls, questions: dict[Language, str]) -> dict[Language, str]:
+        missing = [language.value for language in REQUIRED_LANGUAGES if language not in questions]
+        if missing:
+            raise ValueError(f"question missing in {', '.join(missing)} (fi, sv and en needed)")
+        for language, text in questions.items():
+            try:
+                text.format(low=0, high=0)
+            except (KeyError, IndexError, ValueError):
+                raise ValueError(
+                    f"question in {language.value} may use only the placeholders {{low}} and "
+                    "{high} (double the braces for a literal one)"
+                ) from None
+        return questions
+
+    @field_validator("channel_preference")
+    @classmethod
+    def _no_repeats(cls, channels: list[SurveyChannel]) -> list[SurveyChannel]:
+        if len(set(channels)) != len(channels):
+            raise ValueError("a channel is listed twice")
+        return channels
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        if self.expiry <= timedelta(0):
+            raise ValueError("expiry must be longer than zero")
+        if self.reminder_delay is not None and self.reminder_delay >= self.expiry:
+            raise ValueError("reminder_delay must be shorter than expiry")
+        if self.kpi_target is not None:
+            low, high = (
+                (-100, 100) if self.scale is Scale.NPS_11 else (self.scale.low, self.scale.high)
+            )
+            if not low <= self.kpi_target <= high:
+                raise ValueError(f"kpi_target must lie within {low}..{high} for {self.scale.value}")
+        return self
+
+    def language_for(self, preferred: Language) -> Language:
+        """Serve the citizen's language when the touchpoint has it, else Finnish."""
+        return preferred if preferred in self.questions else Language.FI
+
+    def question(self, language: Language) -> str:
+        """Give the question text in a language, with the scale's ends filled in."""
+        return self.questions[self.language_for(language)].format(
+            low=self.scale.low, high=self.scale.high
+        )
+
+
+#: ``[defaults]``: what a touchpoint missing from the catalogue is surveyed with.
+DefaultsConfig = TouchpointConfig
+
+HolidayHandling = Literal["quiet-all-day", "next-working-day", "ignore"]
+
+
+class PolicyConfig(Section):
+    """Who is asked, how often and when: every rule of the policy, each adjustable.
+
+    Holidays: by default (``quiet-all-day``) a public holiday is quiet hours from
+    midnight to midnight, so a send falls on the next day that is not a holiday,
+    at the end of quiet hours (or at the send window's start). Weekends are not
+    quiet: services run on weekends and a question soon after the contact is
+    remembered best. ``next-working-day`` also skips Saturdays and Sundays, for
+    organisations that want surveys only on working days; ``ignore`` applies
+    quiet hours only.
+    """
+
+    frequency_cap: Annotated[int, Field(ge=1)] = Field(
+        default=1, description="Surveys per citizen within frequency_cap_window, all touchpoints."
+    )
+    frequency_cap_window: Duration = timedelta(days=30)
+    max_contact_age: Duration = Field(
+        default=timedelta(hours=24),
+        description="Contacts that ended longer ago than this when their event is decided "
+        "are skipped (too-old), e.g. after an outage.",
+    )
+    quiet_hours_start: time = time(21, 0)
+    quiet_hours_end: time = time(8, 0)
+    time_zone: str = "Europe/Helsinki"
+    holiday_handling: HolidayHandling = "quiet-all-day"
+    holiday_country: Annotated[str, Field(pattern=r"^[A-Z]{2}$")] = "FI"
+    holiday_subdivision: str | None = None
+    respect_non_disclosure: bool = Field(
+        default=True, description="Never contact a citizen under turvakielto."
+    )
+    min_age: Annotated[int, Field(ge=0, le=130)] = Field(
+        default=18, description="Youngest age surveyed; 0 turns the rule off."
+    )
+    survey_unknown_age: bool = Field(
+        default=True,
+        description="Survey a citizen whose contact carries neither age nor "
+        "birth year (front-office systems serving minors must send one).",
+    )
+    skip_sensitive_touchpoints: bool = True
+    episode_window: Duration = Field(
+        default=timedelta(days=30),
+        description="A contact within this time after a surveyed contact of the same episode "
+        "is not surveyed; zero turns the rule off.",
+    )
+    episode_scope: Literal["service", "touchpoint"] = "service"
+    supersede_pending: bool = Field(
+        default=True,
+        description="A newer contact replaces a survey still waiting for its send time.",
+    )
+    remembered_contacts: Annotated[int, Field(ge=1, le=100_000)] = Field(
+        default=200, description="Contact ids kept per citizen for de-duplication."
+    )
+
+    @field_validator("time_zone")
+    @classmethod
+    def _known_zone(cls, name: str) -> str:
+        try:
+            ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"unknown time zone {name!r} (use an IANA name such as Europe/Helsinki)"
+            ) from None
+        return name
+
+    @model_validator(mode="after")
+    def _known_calendar(self) -> Self:
+        try:
+            _calendar(self.holiday_country, self.holiday_subdivision)
+        except NotImplementedError:
+            raise ValueError(f"no holiday calendar for country {self.holiday_country}") from None
+        return self
+
+    @property
+    def zone(self) -> ZoneInfo:
+        """The citizens' time zone."""
+        return ZoneInfo(self.time_zone)
+
+    def holiday_calendar(self) -> Callable[[date], bool]:
+        """Tell whether a local date is a public holiday, from the ``holidays`` package.
+
+        This lives with the configuration, not in connectors/: it is computed
+        from configured values and reads nothing from outside, and the engine
+        takes it as a plain function so that it stays free of third-party imports.
+        """
+        calendar = _calendar(self.holiday_country, self.holiday_subdivision)
+        return calendar.__contains__  # type: ignore[no-any-return]
+
+
+@lru_cache(maxsize=16)
+def _calendar(country: str, subdivision: str | None) -> Any:
+    # Years are filled in lazily by the package as dates are looked up.
+    return holidays.country_holidays(country, subdiv=subdivision)
+
+
+_TOML_FILE: ContextVar[Path | None] = ContextVar("palaute_toml_file", default=None)
+
+
+class Settings(BaseSettings):
+    """Everything a Palaute process is configured with."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter=ENV_NESTED_DELIMITER,
+        extra="forbid",
+        frozen=True,
+        case_sensitive=False,
+    )
+
+    kafka: KafkaConfig = Field(default_factory=KafkaConfig)
+    twilio: TwilioConfig | None = None
+    smtp: SmtpConfig | None = None
+    web: WebConfig = Field(default_factory=WebConfig)
+    secrets: SecretsConfig
+    policy: PolicyConfig = Field(default_factory=PolicyConfig)
+    defaults: DefaultsConfig = Field(default_factory=DefaultsConfig)
+    touchpoints: dict[Identifier, TouchpointConfig] = Field(default_factory=dict)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,  # noqa: ARG003 - no .env files by design
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Arguments, then environment, then the TOML file, then mounted secret files."""
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        toml_file = _TOML_FILE.get()
+        if toml_file is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml_file))
+        sources.append(file_secret_settings)
+        return tuple(sources)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _touchpoints_inherit_defaults(cls, data: Any) -> Any:
+        """Fields a catalogue entry leaves out come from ``[defaults]``, not built-ins.
+
+        An operator who lowers ``defaults.sampling_rate`` expects every
+        touchpoint that does not say otherwise to follow.
+        """
+        if not isinstance(data, dict):
+            return data
+        defaults = data.get("defaults")
+        touchpoints = data.get("touchpoints")
+        if not isinstance(defaults, dict) or not isinstance(touchpoints, dict):
+            return data
+        inherited = {key: value for key, value in defaults.items() if key != "name"}
+        merged = {
+            touchpoint_id: {**inherited, **entry} if isinstance(entry, dict) else entry
+            for touchpoint_id, entry in touchpoints.items()
+        }
+        return {**data, "touchpoints": merged}
+
+    def touchpoint(self, touchpoint_id: str) -> tuple[TouchpointConfig, bool]:
+        """Look up a touchpoint's configuration, and tell whether it is in the catalogue.
+
+        An unknown touchpoint gets ``[defaults]`` and ``False``: the caller counts
+        and reports it instead of dropping the contact.
+        """
+        known = self.touchpoints.get(touchpoint_id)
+        if known is not None:
+            return known, True
+        return self.defaults, False
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigProblem:
+    """One problem in a configuration, with where it is (a TOML path)."""
+
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.message}" if self.path else self.message
+
+
+class ConfigError(ValueError):
+    """A configuration that cannot be used; lists every problem found."""
+
+    def __init__(self, source: str, problems: list[ConfigProblem]) -> None:
+        self.source = source
+        self.problems = tuple(problems)
+        lines = "\n".join(f"  {problem}" for problem in self.problems)
+        super().__init__(f"invalid configuration in {source}:\n{lines}")
+
+
+_BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
+
+
+def toml_path(location: tuple[int | str, ...]) -> str:
+    """Write a validation location the way it would be written in the TOML file."""
+    parts: list[str] = []
+    for part in location:
+        if isinstance(part, int):
+            parts.append(f"[{part}]")
+            continue
+        key = part if _BARE_KEY.match(part) else json.dumps(part, ensure_ascii=False)
+        parts.append(f".{key}" if parts else key)
+    return "".join(parts)
+
+
+def _problems(error: ValidationError) -> list[ConfigProblem]:
+    problems = []
+    for detail in error.errors(include_url=False, include_input=False):
+        location = tuple(detail["loc"])
+        message = detail["msg"].removeprefix("Value error, ")
+        if detail["type"] == "missing":
+            message = "required but not set (in the file or as a PALAUTE_ variable)"
+        elif detail["type"] == "extra_forbidden":
+            message = "unknown setting (misspelt?)"
+        problems.append(ConfigProblem(toml_path(location), message))
+    return problems
+
+
+def load_settings(path: Path | None) -> Settings:
+    """Read a TOML file (if any) and the environment into validated settings.
+
+    Raises :class:`ConfigError` naming every problem and where it is; values
+    are never quoted, so a misplaced secret does not end up in a log.
+    """
+    source = str(path) if path is not None else "the environment"
+    if path is not None:
+        try:
+            with path.open("rb") as file:
+                tomllib.load(file)
+        except OSError as exc:
+            raise ConfigError(source, [ConfigProblem("", f"cannot read: {exc.strerror}")]) from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(source, [ConfigProblem("", f"not valid TOML: {exc}")]) from None
+    token = _TOML_FILE.set(path)
+    try:
+        return Settings()
+    except ValidationError as exc:
+        raise ConfigError(source, _problems(exc)) from None
+    except SettingsError as exc:
+        raise ConfigError(source, [ConfigProblem("environment", str(exc))]) from None
+    finally:
+        _TOML_FILE.reset(token)
