@@ -199,7 +199,8 @@ def _message(spec: TopicSpec, model: type[BaseModel], now: datetime) -> dict[str
         message["contentType"] = CLOUDEVENTS_JSON
         message["description"] = (
             "A CloudEvents 1.0 event in structured mode: the record value is the whole "
-            "JSON envelope (send the content-type header application/cloudevents+json)."
+            "JSON envelope; the CloudEvents Kafka binding marks such a record with the "
+            "content-type header application/cloudevents+json."
         )
     message["examples"] = [{"name": name, "payload": _example(model, now)}]
     return message
