@@ -1,0 +1,317 @@
+"""Survey texts: every language, SMS length, escaping and the accessible HTML part."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+from html.parser import HTMLParser
+
+import pytest
+
+from engine.messages import (
+    EN_DASH,
+    EmailContent,
+    SurveyLinks,
+    render_email,
+    render_sms,
+    text_language,
+)
+from engine.sms import SmsEncoding, count_segments
+from engine.tokens import SigningKey, TokenPayload, TokenPurpose, TokenSigner
+from schemas.base import Language, Scale
+
+NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+SURVEY_ID = "s-01JD7Q9X4K2M"
+SIGNER = TokenSigner([SigningKey("k1", b"k" * 32)])
+BASE = "https://palaute.example.fi"
+
+#: Questions of the length touchpoints configure, one per language.
+QUESTIONS = {
+    Language.FI: "Kuinka tyytyväinen olit palveluumme tänään?",
+    Language.SV: "Hur nöjd var du med vår service i dag?",
+    Language.EN: "How satisfied were you with our service today?",
+    Language.SE: "Man duhtavaš ledje bálvalussii?",
+}
+REPLY_HINTS = {
+    Language.FI: "Vastaa numerolla 1-5",
+    Language.SV: "Svara med en siffra 1-5",
+    Language.EN: "Reply with a number 1-5",
+    Language.SE: "Vastaa numerolla 1-5",
+}
+GREETINGS = {Language.FI: "Hei,", Language.SV: "Hej,", Language.EN: "Hello,"}
+
+
+def _token(purpose: TokenPurpose, score: int | None = None) -> str:
+    payload = TokenPayload(SURVEY_ID, purpose, NOW + timedelta(days=7), score)
+    return SIGNER.sign(payload, NOW)
+
+
+def _page_url() -> str:
+    return f"{BASE}/r/{_token(TokenPurpose.PAGE)}"
+
+
+def _links(scale: Scale) -> SurveyLinks:
+    return SurveyLinks(
+        score_urls={
+            score: f"{BASE}/r/{_token(TokenPurpose.SCORE, score)}"
+            for score in range(scale.low, scale.high + 1)
+        },
+        page_url=_page_url(),
+        unsubscribe_url=f"{BASE}/u/{_token(TokenPurpose.UNSUBSCRIBE)}",
+    )
+
+
+class _Anchors(HTMLParser):
+    """Collects every link with its visible text, and the tags used."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.anchors: list[tuple[str, str]] = []
+        self.tags: list[str] = []
+        self.list_items_with_links = 0
+        self._href: str | None = None
+        self._text = ""
+        self._in_item = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append(tag)
+        if tag == "li":
+            self._in_item = True
+        if tag == "a":
+            self._href = dict(attrs)["href"]
+            self._text = ""
+            if self._in_item:
+                self.list_items_with_links += 1
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "li":
+            self._in_item = False
+        if tag == "a" and self._href is not None:
+            self.anchors.append((self._href, self._text))
+            self._href = None
+
+    def handle_data(self, data: str) -> None:
+        if self._href is not None:
+            self._text += data
+
+
+def _parse(content: EmailContent) -> _Anchors:
+    parser = _Anchors()
+    parser.feed(content.html)
+    parser.close()
+    return parser
+
+
+@pytest.mark.parametrize("language", list(Language))
+def test_the_sms_has_question_reply_hint_and_link_in_the_citizens_language(
+    language: Language,
+) -> None:
+    """A citizen must see what to answer, how, and where, in a language they read."""
+    url = _page_url()
+    sms = render_sms(QUESTIONS[language], language, Scale.CSAT_5, url)
+    assert sms.splitlines() == [QUESTIONS[language], REPLY_HINTS[language], url]
+
+
+@pytest.mark.parametrize("language", [Language.FI, Language.SV, Language.EN])
+def test_a_typical_sms_fits_one_gsm7_segment(language: Language) -> None:
+    """A second segment doubles the price and can arrive out of order.
+
+    Sámi letters (š, č, đ, ŋ, ŧ, ž) are outside GSM-7, so a Sámi question costs
+    two UCS-2 segments whatever this module does; only the wording is ours.
+    """
+    sms = render_sms(QUESTIONS[language], language, Scale.CSAT_5, _page_url())
+    segments = count_segments(sms)
+    assert segments.encoding is SmsEncoding.GSM7
+    assert segments.segments == 1
+
+
+def test_the_sms_leaves_room_for_a_fifty_character_finnish_question() -> None:
+    """The budget the touchpoint catalogue can promise its question writers."""
+    question = ("Miten onnistuimme äsken palvelussamme, kerro meille" + "x" * 50)[:50]
+    sms = render_sms(question, Language.FI, Scale.NPS_11, _page_url())
+    assert count_segments(sms).segments == 1
+
+
+@pytest.mark.parametrize(
+    ("language", "hint"),
+    [
+        (Language.FI, "Vastaa numerolla 0-10"),
+        (Language.SV, "Svara med ett tal 0-10"),
+        (Language.EN, "Reply with a number 0-10"),
+    ],
+)
+def test_the_reply_hint_follows_the_scale(language: Language, hint: str) -> None:
+    """An NPS survey asks for 0-10; a 1-5 hint would make valid answers look wrong."""
+    sms = render_sms(QUESTIONS[language], language, Scale.NPS_11, _page_url())
+    assert sms.splitlines()[1] == hint
+
+
+def test_the_sms_never_uses_the_en_dash() -> None:
+    """One character outside GSM-7 would cut the message to 70 characters a segment."""
+    for language in Language:
+        sms = render_sms(QUESTIONS[language], language, Scale.CES_7, _page_url())
+        assert EN_DASH not in sms
+
+
+@pytest.mark.parametrize(
+    ("question", "url"),
+    [
+        ("Line one\nline two", f"{BASE}/r/x"),
+        ("   ", f"{BASE}/r/x"),
+        ("Question?", "javascript:alert(1)"),
+        ("Question?", f"{BASE}/r/a b"),
+    ],
+)
+def test_an_sms_refuses_broken_questions_and_foreign_links(question: str, url: str) -> None:
+    """A broken text or a non-http link is a configuration bug to stop before sending."""
+    with pytest.raises(ValueError, match=r"question|links"):
+        render_sms(question, Language.FI, Scale.CSAT_5, url)
+
+
+@pytest.mark.parametrize("language", [Language.FI, Language.SV, Language.EN])
+def test_the_email_is_in_the_citizens_language(language: Language) -> None:
+    """Content-Language and lang come from here; screen readers pick their voice by it."""
+    content = render_email(
+        QUESTIONS[language], language, Scale.CSAT_5, _links(Scale.CSAT_5), "Espoon kaupunki"
+    )
+    assert content.language is language
+    assert f'<html lang="{language.value}">' in content.html
+    assert content.text.startswith(GREETINGS[language])
+    assert f"<p>{GREETINGS[language]}</p>" in content.html
+    assert content.subject.startswith("Espoon kaupunki: ")
+    assert QUESTIONS[language] in content.text
+    assert QUESTIONS[language] in content.html
+
+
+def test_northern_sami_falls_back_to_finnish_wording_and_says_so() -> None:
+    """Without reviewed Sámi texts the message is Finnish, and its headers must not claim Sámi."""
+    content = render_email(
+        QUESTIONS[Language.SE], Language.SE, Scale.CSAT_5, _links(Scale.CSAT_5), "Inari"
+    )
+    assert text_language(Language.SE) is Language.FI
+    assert content.language is Language.FI
+    assert '<html lang="fi">' in content.html
+    assert content.text.startswith("Hei,")
+
+
+@pytest.mark.parametrize("scale", list(Scale))
+def test_both_parts_carry_every_score_link_the_page_and_unsubscribe(scale: Scale) -> None:
+    """Text-only mail clients and HTML ones must offer the same answers."""
+    links = _links(scale)
+    content = render_email(QUESTIONS[Language.EN], Language.EN, scale, links, "City of Espoo")
+    parsed = _parse(content)
+    hrefs = [href for href, _ in parsed.anchors]
+    expected = [*links.score_urls.values(), links.page_url, links.unsubscribe_url]
+    assert hrefs == expected
+    text_urls = re.findall(r"https?://\S+", content.text)
+    assert text_urls == expected
+
+
+def test_score_links_are_a_list_with_text_labels_and_named_ends() -> None:
+    """Screen readers announce a list of links; each needs words, not just a colour."""
+    links = _links(Scale.CSAT_5)
+    content = render_email(QUESTIONS[Language.FI], Language.FI, Scale.CSAT_5, links, "Vantaa")
+    parsed = _parse(content)
+    assert parsed.list_items_with_links == 5
+    labels = [text for _, text in parsed.anchors[:5]]
+    assert labels == [
+        f"1 {EN_DASH} erittäin tyytymätön",
+        "2",
+        "3",
+        "4",
+        f"5 {EN_DASH} erittäin tyytyväinen",
+    ]
+    assert f"1 {EN_DASH} erittäin tyytymätön: {links.score_urls[1]}" in content.text
+
+
+def test_the_html_has_no_tables_images_or_remote_resources() -> None:
+    """Layout tables confuse screen readers; remote images are tracking pixels."""
+    content = render_email(
+        QUESTIONS[Language.EN], Language.EN, Scale.NPS_11, _links(Scale.NPS_11), "Espoo"
+    )
+    tags = set(_parse(content).tags)
+    assert tags.isdisjoint({"table", "img", "script", "link", "iframe", "object", "style"})
+    assert "src=" not in content.html
+    assert "url(" not in content.html
+
+
+def _relative_luminance(colour: str) -> float:
+    def channel(value: int) -> float:
+        c = value / 255
+        return c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4
+
+    red, green, blue = (int(colour[i : i + 2], 16) for i in (1, 3, 5))
+    return 0.2126 * channel(red) + 0.7152 * channel(green) + 0.0722 * channel(blue)
+
+
+def _contrast(first: str, second: str) -> float:
+    light, dark = sorted((_relative_luminance(first), _relative_luminance(second)), reverse=True)
+    return (light + 0.05) / (dark + 0.05)
+
+
+def test_every_text_colour_has_wcag_aa_contrast_against_its_background() -> None:
+    """Older citizens read these on small phones in daylight."""
+    content = render_email(
+        QUESTIONS[Language.FI], Language.FI, Scale.CSAT_5, _links(Scale.CSAT_5), "Espoo"
+    )
+    page = re.search(r"<body style=\"[^\"]*background-color:(#[0-9a-f]{6})", content.html)
+    assert page is not None
+    checked = 0
+    for style in re.findall(r'style="([^"]*)"', content.html):
+        colour = re.search(r"(?:^|;)color:(#[0-9a-f]{6})", style)
+        if colour is None:
+            continue
+        background = re.search(r"background-color:(#[0-9a-f]{6})", style)
+        ratio = _contrast(colour.group(1), background.group(1) if background else page.group(1))
+        assert ratio >= 4.5, style
+        checked += 1
+    assert checked >= 5
+
+
+def test_user_provided_strings_are_escaped_in_html_and_verbatim_in_text() -> None:
+    """A question or organisation name must never inject markup into a citizen's mailbox."""
+    question = "Was <script>alert('x')</script> & \"this\" OK?"
+    organisation = "Ab <Oy> & Co"
+    content = render_email(question, Language.EN, Scale.CSAT_5, _links(Scale.CSAT_5), organisation)
+    assert "<script>" not in content.html
+    assert "<Oy>" not in content.html
+    assert "Was &lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt; &amp; &quot;this&quot; OK?" in (
+        content.html
+    )
+    assert "Ab &lt;Oy&gt; &amp; Co" in content.html
+    assert question in content.text
+    assert content.subject == "Ab <Oy> & Co: one question about our service"
+
+
+def test_a_link_with_markup_cannot_break_out_of_its_attribute() -> None:
+    """Links are ours, but escaping them too keeps one bug from becoming an injection."""
+    links = _links(Scale.SMILEY_4)
+    hostile = SurveyLinks(
+        score_urls=links.score_urls,
+        page_url=f'{BASE}/r/x"onclick="alert(1)',
+        unsubscribe_url=links.unsubscribe_url,
+    )
+    content = render_email("Q?", Language.EN, Scale.SMILEY_4, hostile, "Espoo")
+    assert '"onclick="' not in content.html
+    assert dict(_parse(content).anchors)[hostile.page_url] == hostile.page_url
+
+
+@pytest.mark.parametrize(
+    "scores",
+    [range(1, 5), range(1, 7), range(6)],
+)
+def test_score_links_must_cover_the_scale_exactly(scores: range) -> None:
+    """A missing score link would bias the answers; an extra one would be off the scale."""
+    links = SurveyLinks(
+        score_urls={score: f"{BASE}/r/{score}" for score in scores},
+        page_url=_page_url(),
+        unsubscribe_url=f"{BASE}/u/x",
+    )
+    with pytest.raises(ValueError, match="score links"):
+        render_email("Q?", Language.FI, Scale.CSAT_5, links, "Espoo")
+
+
+def test_a_multi_line_organisation_name_is_refused() -> None:
+    """The organisation goes into the Subject header, where a line break is injection."""
+    with pytest.raises(ValueError, match="organisation"):
+        render_email("Q?", Language.FI, Scale.CSAT_5, _links(Scale.CSAT_5), "Espoo\r\nBcc: x")
