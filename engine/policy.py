@@ -1,0 +1,414 @@
+"""Whether to survey a contact, and how: the eligibility and sampling policy.
+
+:func:`decide` is a pure function of the contact, the citizen's history, the
+touchpoint's and policy's configuration and ``now``. Re-run on the same input
+it gives the same answer, survey id included, so a replay after a crash makes
+the same decision and a test can use it as the oracle of the whole pipeline.
+
+The rules, in the order they are applied (the first that matches gives the
+skip reason; the cheap ones come first, and the phone number is parsed only
+for a contact that passed every other rule):
+
+1. ``duplicate`` — the contact id was decided before (nothing to publish).
+2. ``opted-out`` — the citizen opted out (in the history, or per the contact).
+3. ``non-disclosure`` — turvakielto: such a citizen is never contacted.
+4. ``sensitive-touchpoint`` — the touchpoint is configured as never surveyed.
+5. ``under-age`` — younger than ``min_age`` (unknown age: ``survey_unknown_age``).
+6. ``too-old`` — the contact ended more than ``max_contact_age`` before ``now``.
+7. ``no-consent`` — no consent for any channel the touchpoint uses.
+8. ``superseded`` — a newer contact of the citizen already waits for its send time.
+9. ``episode`` — a contact of the same episode (service, or touchpoint) within
+   ``episode_window`` was surveyed.
+10. ``not-sampled`` — outside the touchpoint's sampling rate (a hash of the
+    contact id decides, so a replay decides the same).
+11. ``frequency-cap`` — ``frequency_cap`` surveys within ``frequency_cap_window``
+    around this send time already.
+12. ``no-channel`` — consent, but no mobile number or address to match it.
+
+A scheduled survey whose contact is older than the new one and whose send time
+is still ahead is superseded: the new decision lists it for cancellation and
+it no longer counts towards the cap or the episode. A survey with a send time
+at or before ``now`` counts as sent unless the caller removed it from the
+history (:meth:`CitizenHistory.without_survey`, e.g. after a permanent failure).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+from engine.sendtime import survey_times
+from schemas.base import SurveyChannel
+from schemas.contacts import is_mobile_number
+from schemas.surveys import SkipReason, SurveyScheduled, SurveySkipped
+
+if TYPE_CHECKING:
+    from engine.sendtime import HolidayCalendar
+    from schemas.base import Language, Scale
+    from schemas.config import PolicyConfig, TouchpointConfig
+    from schemas.contacts import Citizen, ContactCompleted
+
+_SAMPLING_SPACE = 2**64
+
+
+def survey_id_for(contact_id: str) -> str:
+    """Derive the survey id from the contact id, identically in every process and replay."""
+    digest = hashlib.sha256(b"palaute-survey\x00" + contact_id.encode()).hexdigest()
+    return f"sv-{digest[:32]}"
+
+
+def sampling_point(contact_id: str) -> float:
+    """Place a contact id uniformly on [0, 1); it is sampled when the point is below the rate.
+
+    SHA-256, not ``hash()``: Python salts ``hash()`` per process, and a
+    replay on another worker must sample the same contacts.
+    """
+    digest = hashlib.sha256(b"palaute-sampling\x00" + contact_id.encode()).digest()
+    return int.from_bytes(digest[:8], "big") / _SAMPLING_SPACE
+
+
+def is_sampled(contact_id: str, rate: float) -> bool:
+    """Tell whether the contact falls inside the sampling rate."""
+    return sampling_point(contact_id) < rate
+
+
+@dataclass(frozen=True, slots=True)
+class SurveyRecord:
+    """A survey of this citizen that was scheduled (and possibly sent)."""
+
+    survey_id: str
+    contact_id: str
+    touchpoint_id: str
+    service: str
+    contact_ended_at: datetime
+    send_at: datetime
+    sent: bool = False
+
+    def pending(self, now: datetime) -> bool:
+        """Tell whether the survey still waits for its send time."""
+        return not self.sent and self.send_at > now
+
+    def episode_key(self, policy: PolicyConfig) -> str:
+        """Give what makes two contacts one episode under the policy's scope."""
+        return self.service if policy.episode_scope == "service" else self.touchpoint_id
+
+
+@dataclass(frozen=True, slots=True)
+class CitizenHistory:
+    """What the policy remembers of one citizen; small, and rebuilt from the surveys topic.
+
+    ``decided_contacts`` is bounded (``PolicyConfig.remembered_contacts``, most
+    recent last); a repeat older than that is still caught by ``too-old``.
+    """
+
+    surveys: tuple[SurveyRecord, ...] = ()
+    opted_out: bool = False
+    decided_contacts: tuple[str, ...] = ()
+
+    def has_decided(self, contact_id: str) -> bool:
+        """Tell whether this contact id already got a decision."""
+        return contact_id in self.decided_contacts or any(
+            record.contact_id == contact_id for record in self.surveys
+        )
+
+    def with_opt_out(self) -> CitizenHistory:
+        """Remember that the citizen opted out (from an OptOut event)."""
+        return replace(self, opted_out=True)
+
+    def with_sent(self, survey_id: str) -> CitizenHistory:
+        """Mark a survey as sent (from a SurveySent event)."""
+        return replace(
+            self,
+            surveys=tuple(
+                replace(record, sent=True) if record.survey_id == survey_id else record
+                for record in self.surveys
+            ),
+        )
+
+    def without_survey(self, survey_id: str) -> CitizenHistory:
+        """Forget a survey that never reached the citizen, so it no longer counts."""
+        return replace(self, surveys=tuple(r for r in self.surveys if r.survey_id != survey_id))
+
+
+@dataclass(frozen=True, slots=True)
+class Schedule:
+    """Ask: the survey's fields, the surveys it supersedes, and the new history."""
+
+    survey_id: str
+    citizen_key: str
+    contact_id: str
+    touchpoint_id: str
+    channel: SurveyChannel
+    language: Language
+    scale: Scale
+    contact_ended_at: datetime
+    send_at: datetime
+    reminder_at: datetime | None
+    expires_at: datetime
+    history: CitizenHistory
+    superseded: tuple[SurveyRecord, ...] = field(default=())
+
+    def scheduled_event(self, occurred_at: datetime) -> SurveyScheduled:
+        """Give the SurveyScheduled event to publish."""
+        return SurveyScheduled(
+            survey_id=self.survey_id,
+            citizen_key=self.citizen_key,
+            contact_id=self.contact_id,
+            touchpoint_id=self.touchpoint_id,
+            occurred_at=occurred_at,
+            channel=self.channel,
+            language=self.language,
+            scale=self.scale,
+            contact_ended_at=self.contact_ended_at,
+            send_at=self.send_at,
+            reminder_at=self.reminder_at,
+            expires_at=self.expires_at,
+        )
+
+    def superseded_events(self, occurred_at: datetime) -> tuple[SurveySkipped, ...]:
+        """Give one SurveySkipped (superseded) per scheduled survey this one replaces."""
+        return tuple(
+            SurveySkipped(
+                survey_id=record.survey_id,
+                citizen_key=self.citizen_key,
+                contact_id=record.contact_id,
+                touchpoint_id=record.touchpoint_id,
+                occurred_at=occurred_at,
+                reason=SkipReason.SUPERSEDED,
+                detail=f"superseded by survey {self.survey_id}",
+            )
+            for record in self.superseded
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Skip:
+    """Do not ask, and why; ``detail`` never carries a phone number or an address."""
+
+    survey_id: str
+    citizen_key: str
+    contact_id: str
+    touchpoint_id: str
+    reason: SkipReason
+    detail: str
+    history: CitizenHistory
+
+    def skipped_event(self, occurred_at: datetime) -> SurveySkipped | None:
+        """Give the SurveySkipped event to publish; none for a duplicate.
+
+        A duplicate's survey id is that of the first decision, which may be a
+        scheduled survey: publishing a skip for it would cancel that survey.
+        """
+        if self.reason is SkipReason.DUPLICATE:
+            return None
+        return SurveySkipped(
+            survey_id=self.survey_id,
+            citizen_key=self.citizen_key,
+            contact_id=self.contact_id,
+            touchpoint_id=self.touchpoint_id,
+            occurred_at=occurred_at,
+            reason=self.reason,
+            detail=self.detail,
+        )
+
+
+Decision = Schedule | Skip
+
+
+def age_for_policy(citizen: Citizen, now: datetime, policy: PolicyConfig) -> int | None:
+    """Give the citizen's age for the age limit, or None when unknown.
+
+    From a birth year alone the age is this year minus the birth year, less
+    one: the younger of the two possible ages. Someone born in 2007 counts as
+    17 for all of 2025, so no possible minor is asked; the price is that
+    people who turned 18 earlier in the year wait until January.
+    """
+    if citizen.age is not None:
+        return citizen.age
+    if citizen.birth_year is not None:
+        return now.astimezone(policy.zone).year - citizen.birth_year - 1
+    return None
+
+
+def _eligibility_skip(  # noqa: PLR0911 - one return per rule reads best as a rule table
+    contact: ContactCompleted,
+    history: CitizenHistory,
+    touchpoint: TouchpointConfig,
+    policy: PolicyConfig,
+    now: datetime,
+) -> tuple[SkipReason, str] | None:
+    """Apply the rules that depend on the contact alone (2-7)."""
+    citizen = contact.data.citizen
+    if history.opted_out or citizen.consent.opted_out:
+        return SkipReason.OPTED_OUT, "the citizen opted out of feedback requests"
+    if policy.respect_non_disclosure and citizen.non_disclosure:
+        return SkipReason.NON_DISCLOSURE, "non-disclosure for safety (turvakielto)"
+    if policy.skip_sensitive_touchpoints and touchpoint.sensitive:
+        return SkipReason.SENSITIVE_TOUCHPOINT, "the touchpoint is marked sensitive"
+    age = age_for_policy(citizen, now, policy)
+    if policy.min_age > 0:
+        if age is None and not policy.survey_unknown_age:
+            return SkipReason.UNDER_AGE, "age unknown and the policy asks only known adults"
+        if age is not None and age < policy.min_age:
+            return SkipReason.UNDER_AGE, f"younger than the minimum age {policy.min_age}"
+    age_of_contact = now - contact.data.contact.ended_at
+    if age_of_contact > policy.max_contact_age:
+        hours = int(age_of_contact.total_seconds() // 3600)
+        return SkipReason.TOO_OLD, f"the contact ended {hours} h ago, more than the maximum age"
+    consent = citizen.consent
+    consented = {SurveyChannel.SMS: consent.sms, SurveyChannel.EMAIL: consent.email}
+    if not any(consented[channel] for channel in touchpoint.channel_preference):
+        channels = ", ".join(channel.value for channel in touchpoint.channel_preference)
+        return SkipReason.NO_CONSENT, f"no consent for the touchpoint's channels ({channels})"
+    return None
+
+
+def choose_channel(citizen: Citizen, touchpoint: TouchpointConfig) -> SurveyChannel | None:
+    """Take the first preferred channel with both consent and a way to reach the citizen.
+
+    SMS needs a mobile number: a landline never receives the text.
+    """
+    for channel in touchpoint.channel_preference:
+        if channel is SurveyChannel.SMS:
+            if (
+                citizen.consent.sms
+                and citizen.phone is not None
+                and is_mobile_number(citizen.phone)
+            ):
+                return channel
+        elif citizen.consent.email and citizen.email is not None:
+            return channel
+    return None
+
+
+def _is_newer(record: SurveyRecord, ended_at: datetime, contact_id: str) -> bool:
+    """Order contacts by end time, then by id, so that ties still decide the same way."""
+    return (record.contact_ended_at, record.contact_id) > (ended_at, contact_id)
+
+
+def _retained(
+    surveys: tuple[SurveyRecord, ...], policy: PolicyConfig, now: datetime
+) -> tuple[SurveyRecord, ...]:
+    horizon = now - max(policy.frequency_cap_window, policy.episode_window, timedelta(0))
+    return tuple(
+        record
+        for record in surveys
+        if record.pending(now) or max(record.send_at, record.contact_ended_at) >= horizon
+    )
+
+
+def decide(  # noqa: PLR0911 - one return per rule reads best as a rule table
+    contact: ContactCompleted,
+    history: CitizenHistory,
+    touchpoint: TouchpointConfig,
+    policy: PolicyConfig,
+    now: datetime,
+    *,
+    citizen_key: str,
+    is_holiday: HolidayCalendar,
+) -> Decision:
+    """Decide whether, when and how to survey one contact (see the module for the rules)."""
+    contact_id = contact.data.contact.id
+    ended_at = contact.data.contact.ended_at
+    touchpoint_id = contact.data.touchpoint.id
+    survey_id = survey_id_for(contact_id)
+
+    def skip(reason: SkipReason, detail: str, new_history: CitizenHistory) -> Skip:
+        return Skip(
+            survey_id=survey_id,
+            citizen_key=citizen_key,
+            contact_id=contact_id,
+            touchpoint_id=touchpoint_id,
+            reason=reason,
+            detail=detail,
+            history=new_history,
+        )
+
+    if history.has_decided(contact_id):
+        return skip(SkipReason.DUPLICATE, "this contact was decided before", history)
+
+    remembered = (*history.decided_contacts, contact_id)[-policy.remembered_contacts :]
+    surveys = _retained(history.surveys, policy, now)
+    decided = replace(history, surveys=surveys, decided_contacts=remembered)
+
+    ineligible = _eligibility_skip(contact, history, touchpoint, policy, now)
+    if ineligible is not None:
+        return skip(*ineligible, decided)
+
+    superseded: tuple[SurveyRecord, ...] = ()
+    if policy.supersede_pending:
+        pending = [record for record in surveys if record.pending(now)]
+        if any(_is_newer(record, ended_at, contact_id) for record in pending):
+            return skip(
+                SkipReason.SUPERSEDED,
+                "a newer contact of the citizen is already scheduled",
+                decided,
+            )
+        superseded = tuple(pending)
+    standing = tuple(record for record in surveys if record not in superseded)
+
+    episode = (
+        contact.data.touchpoint.service if policy.episode_scope == "service" else touchpoint_id
+    )
+    if policy.episode_window > timedelta(0) and any(
+        record.episode_key(policy) == episode
+        and abs(ended_at - record.contact_ended_at) < policy.episode_window
+        for record in standing
+    ):
+        return skip(
+            SkipReason.EPISODE,
+            f"a contact of the same {policy.episode_scope} was surveyed within the episode window",
+            decided,
+        )
+
+    if not is_sampled(contact_id, touchpoint.sampling_rate):
+        return skip(
+            SkipReason.NOT_SAMPLED,
+            f"outside the sampling rate {touchpoint.sampling_rate:g}",
+            decided,
+        )
+
+    times = survey_times(ended_at, touchpoint, policy, now, is_holiday=is_holiday)
+    window = policy.frequency_cap_window
+    recent = sum(1 for record in standing if abs(record.send_at - times.send_at) < window)
+    if recent >= policy.frequency_cap:
+        return skip(
+            SkipReason.FREQUENCY_CAP,
+            f"{recent} survey(s) within {window.days} days already",
+            decided,
+        )
+
+    citizen = contact.data.citizen
+    channel = choose_channel(citizen, touchpoint)
+    if channel is None:
+        return skip(
+            SkipReason.NO_CHANNEL,
+            "no mobile number or address for a consented channel",
+            decided,
+        )
+
+    record = SurveyRecord(
+        survey_id=survey_id,
+        contact_id=contact_id,
+        touchpoint_id=touchpoint_id,
+        service=contact.data.touchpoint.service,
+        contact_ended_at=ended_at,
+        send_at=times.send_at,
+    )
+    return Schedule(
+        survey_id=survey_id,
+        citizen_key=citizen_key,
+        contact_id=contact_id,
+        touchpoint_id=touchpoint_id,
+        channel=channel,
+        language=touchpoint.language_for(citizen.language),
+        scale=touchpoint.scale,
+        contact_ended_at=ended_at,
+        send_at=times.send_at,
+        reminder_at=times.reminder_at,
+        expires_at=times.expires_at,
+        history=replace(decided, surveys=(*standing, record)),
+        superseded=superseded,
+    )
