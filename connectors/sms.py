@@ -2,8 +2,9 @@
 
 Creating a message has no idempotency key: a request that reached Twilio may
 have sent the SMS even if its answer was lost. So this adapter never retries
-by itself (no retrying HTTP client: ``AsyncTwilioHttpClient(max_retries=...)``
-would resend POSTs) and says, for every failure, which of three things holds:
+by itself (its HTTP transport sends each request once, where the stock
+``AsyncTwilioHttpClient(max_retries=...)`` would resend POSTs) and says,
+for every failure, which of three things holds:
 
 - retriable: Twilio provably did not process the request (429/20429, 503,
   a connection that never opened) and the same request may be sent again;
@@ -25,14 +26,13 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol, Self
 
 import aiohttp
 from twilio.base.exceptions import TwilioRestException, TwilioServiceException
-from twilio.http.async_http_client import AsyncTwilioHttpClient
+from twilio.http import AsyncHttpClient
+from twilio.http.response import Response
 from twilio.rest import Client
 from typing_extensions import override
 
 if TYPE_CHECKING:
     from types import TracebackType
-
-    from twilio.http.response import Response
 
 _log = logging.getLogger(__name__)
 
@@ -158,18 +158,20 @@ class SmsGateway(Protocol):
         ...
 
 
-class RoutedTwilioHttpClient(AsyncTwilioHttpClient):  # type: ignore[misc] # untyped base
-    """The twilio client's async HTTP client, aimed at another host and never retrying.
+class RoutedTwilioHttpClient(AsyncHttpClient):  # type: ignore[misc] # untyped base
+    """The twilio client's async HTTP transport, aimed at another host and never retrying.
 
     The twilio client builds every URL on ``https://api.twilio.com``; this
     rewrites that prefix to ``base_url`` (the simulator) when one is set. It
-    also applies the client-wide timeout, which the stock async client ignores.
+    replaces the stock ``AsyncTwilioHttpClient`` because that one retries POSTs
+    when given ``max_retries``, ignores its own client-wide timeout, and uses
+    aiohttp's deprecated ``BasicAuth``. Each request is sent exactly once.
     """
 
     def __init__(self, *, base_url: str | None = None, timeout: float = 10.0) -> None:
-        # max_retries=None: no aiohttp_retry wrapper, so a POST is sent exactly once.
-        super().__init__(pool_connections=True, timeout=timeout, max_retries=None)
+        super().__init__(logging.getLogger("twilio.async_http_client"), True, timeout)  # noqa: FBT003 -- the base's positional is_async
         self.base_url = base_url.rstrip("/") if base_url else None
+        self._session: aiohttp.ClientSession | None = None
 
     @override
     async def request(
@@ -183,20 +185,36 @@ class RoutedTwilioHttpClient(AsyncTwilioHttpClient):  # type: ignore[misc] # unt
         timeout: float | None = None,
         allow_redirects: bool = False,
     ) -> Response:
-        """Send the request to the configured host, with a timeout always set."""
+        """Send one request to the configured host, with a timeout always set."""
         if self.base_url is not None and url.startswith(TWILIO_API):
             url = self.base_url + url[len(TWILIO_API) :]
-        response: Response = await super().request(
-            method,
+        headers = dict(headers or {})
+        if auth is not None:
+            headers["Authorization"] = aiohttp.encode_basic_auth(auth[0], auth[1])
+        total = timeout if timeout is not None else self.timeout
+        self.log_request(
+            {"method": method.upper(), "url": url, "params": params, "headers": headers}
+        )
+        if self._session is None:
+            self._session = aiohttp.ClientSession()
+        async with self._session.request(
+            method.upper(),
             url,
-            params=params,
+            params=params,  # type: ignore[arg-type] # the twilio client passes str values
             data=data,
             headers=headers,
-            auth=auth,
-            timeout=timeout if timeout is not None else self.timeout,
+            timeout=aiohttp.ClientTimeout(total=total),
             allow_redirects=allow_redirects,
-        )
-        return response
+        ) as answer:
+            text = await answer.text()
+        self.log_response(answer.status, answer)
+        return Response(answer.status, text, answer.headers)
+
+    async def close(self) -> None:
+        """Close the HTTP session."""
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
 
 
 class TwilioSmsGateway:

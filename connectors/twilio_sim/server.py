@@ -126,6 +126,8 @@ class TwilioSimulator:
     def __init__(self, config: SimulatorConfig | None = None) -> None:
         self.config = config or SimulatorConfig()
         self.exchanges: list[RecordedExchange] = []
+        # (method, path) of each API request on arrival, before any answer (or hang).
+        self.arrivals: list[tuple[str, str]] = []
         self.callbacks: list[CallbackAttempt] = []
         self._messages: dict[str, _Outbound] = {}
         self._faults: list[Fault] = []
@@ -214,8 +216,8 @@ class TwilioSimulator:
         return dict(self._messages[sid].resource)
 
     def api_requests(self, method: str = "POST", suffix: str = "/Messages.json") -> int:
-        """Count the API requests received, by method and path ending."""
-        return sum(1 for ex in self.exchanges if ex.method == method and ex.path.endswith(suffix))
+        """Count the API requests received, by method and path ending, answered or not."""
+        return sum(1 for verb, path in self.arrivals if verb == method and path.endswith(suffix))
 
     def inject_fault(
         self,
@@ -248,6 +250,7 @@ class TwilioSimulator:
     ) -> web.StreamResponse:
         if not request.path.startswith(API_PREFIX):
             return await handler(request)
+        self.arrivals.append((request.method, request.path))
         body = await request.read()
         response = await handler(request)
         sent = response.body if isinstance(response, web.Response) else b""
