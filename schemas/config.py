@@ -40,6 +40,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
@@ -82,6 +83,17 @@ def _not_negative(value: timedelta) -> timedelta:
 
 #: A non-negative length of time: ``90s``, ``15m``, ``2h``, ``30d``, ``1w`` or ISO 8601.
 Duration = Annotated[timedelta, BeforeValidator(_parse_duration), AfterValidator(_not_negative)]
+
+
+def _clock_time(value: Any) -> Any:
+    """Refuse numbers: pydantic would read ``21`` as 00:00:21, not as 21:00."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        raise PydanticCustomError("clock_time", 'write a time of day, such as 21:00:00 or "21:00"')
+    return value
+
+
+#: A wall-clock time of day in the citizen's time zone.
+ClockTime = Annotated[time, BeforeValidator(_clock_time)]
 
 
 def _list_from_text(value: Any) -> Any:
@@ -240,8 +252,8 @@ class SendWindow(Section):
     """A send window such as "the next day after 12:00" (days_after=1, not_before=12:00)."""
 
     days_after: Annotated[int, Field(ge=0, le=14)] = 1
-    not_before: time = time(12, 0)
-    not_after: time | None = None
+    not_before: ClockTime = time(12, 0)
+    not_after: ClockTime | None = None
 
     @model_validator(mode="after")
     def _ordered(self) -> Self:
@@ -361,8 +373,8 @@ class PolicyConfig(Section):
         description="Contacts that ended longer ago than this when their event is decided "
         "are skipped (too-old), e.g. after an outage.",
     )
-    quiet_hours_start: time = time(21, 0)
-    quiet_hours_end: time = time(8, 0)
+    quiet_hours_start: ClockTime = time(21, 0)
+    quiet_hours_end: ClockTime = time(8, 0)
     time_zone: str = "Europe/Helsinki"
     holiday_handling: HolidayHandling = "quiet-all-day"
     holiday_country: Annotated[str, Field(pattern=r"^[A-Z]{2}$")] = "FI"
