@@ -1,0 +1,80 @@
+"""Fixtures shared by the whole suite: a real Kafka broker, fresh topics and groups.
+
+The broker is the project's own local Kafka (``palaute kafka``), started once
+per test session on a dedicated port unless ``KAFKA_BOOTSTRAP_SERVERS`` points
+at one already running. Test sessions running at the same time share it; the
+last one to finish stops it. Every test gets its own topics and consumer
+groups (uuid4 names), so no test ever reads another's records.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from typing import TYPE_CHECKING
+
+import pytest
+
+from ops.kafka import (
+    LocalKafka,
+    LocalKafkaError,
+    TopicFactory,
+    create_topic,
+    default_cache_dir,
+    delete_topics,
+    load_settings,
+    shared_broker,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+TEST_KAFKA_PORT = 39092
+"""Away from 9092, so a developer's own broker and its data are never touched."""
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap() -> Iterator[str]:
+    """Yield ``host:port`` of a real broker that takes requests for the whole session."""
+    configured = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "").strip()
+    if configured:
+        yield configured
+        return
+    port = int(os.environ.get("PALAUTE_TEST_KAFKA_PORT", str(TEST_KAFKA_PORT)))
+    try:
+        settings = load_settings(
+            port=port,
+            controller_port=port + 1,
+            state_dir=default_cache_dir() / "run-test",
+        )
+        with shared_broker(LocalKafka(settings)) as status:
+            yield status.bootstrap_servers
+    except LocalKafkaError as error:
+        # The message carries the broker log's last lines: the reason is on screen.
+        pytest.fail(f"could not start the test Kafka broker: {error}", pytrace=False)
+
+
+@pytest.fixture
+def unique_topic(kafka_bootstrap: str) -> Iterator[TopicFactory]:
+    """Make fresh topics for one test, and delete them after it.
+
+    Topics are created (not auto-created) so the partition count is what the
+    test asked for, and every partition has a leader before the test writes.
+    """
+    created: list[str] = []
+
+    def make(prefix: str = "t", partitions: int = 1) -> str:
+        name = f"{prefix}-{uuid.uuid4().hex}"
+        create_topic(kafka_bootstrap, name, partitions=partitions)
+        created.append(name)
+        return name
+
+    yield make
+    if created:
+        delete_topics(kafka_bootstrap, created)
+
+
+@pytest.fixture
+def unique_group() -> str:
+    """Return a consumer group id that no other test (or earlier run) has used."""
+    return f"g-{uuid.uuid4().hex}"
