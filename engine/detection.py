@@ -1,0 +1,587 @@
+"""Drop, target-breach and silence detection, and the lifecycle of the alerts they raise.
+
+Three questions per touchpoint, each answered with a statistic a person can check:
+
+* **drop** — is the recent level below the touchpoint's own baseline? A
+  one-sided CUSUM on the normalised score, standardised by a baseline mean and
+  variance that are estimated from the stream itself (self-starting) and lag
+  the newest ratings, so a drop is not absorbed into its own baseline. Its
+  threshold follows from a false-alarm budget per touchpoint-month and the
+  touchpoint's rating rate: a busy touchpoint sees more ratings a month and
+  needs a higher bar for the same number of false alarms.
+* **target breach** — is the CSAT share below its target with confidence?
+  The upper bound of a one-sided Wilson interval must lie below the target,
+  and only after a minimum number of ratings.
+* **silence** — did answers, deliveries or contacts stop? A broken
+  front-office integration otherwise looks like perfect scores. The observed
+  count in a window is compared with the expected one by a Poisson tail.
+
+:func:`step` turns these into :class:`~schemas.alerts.ScoreDropAlert` events:
+firing once, resolved with hysteresis, never twice within a cool-down.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import asdict, dataclass, field, replace
+from datetime import datetime, timedelta
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
+
+from schemas.alerts import AlertKind, AlertState, Evidence, ScoreDropAlert, Severity
+from schemas.base import Scale
+from schemas.responses import Rating
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+_DAYS_PER_MONTH = 30.44
+_SECONDS_PER_DAY = 86_400.0
+
+
+# Drop detection.
+
+
+@dataclass(frozen=True)
+class DropConfig:
+    """How the drop detector trades detection delay against false alarms.
+
+    The defaults meet the benchmark in docs/alerts.md: about one false alarm
+    per hundred touchpoint-months, at any rating volume.
+    """
+
+    #: Size of drop to detect fastest, in baseline standard deviations (CUSUM k is half).
+    shift_sd: float = 0.5
+    #: False alarms tolerated per touchpoint-month; sets the threshold from the rating rate.
+    false_alarms_per_month: float = 0.01
+    #: Never alert below this CUSUM threshold, however quiet the touchpoint.
+    min_threshold: float = 4.0
+    #: Ratings in the baseline before the detector speaks at all.
+    min_baseline: int = 50
+    #: Ratings since the statistic last left zero before an alert may fire.
+    min_sample: int = 10
+    #: Effective memory of the baseline, in ratings.
+    baseline_memory: int = 400
+    #: Newest ratings held back from the baseline, so a drop is not learnt as normal.
+    lag: int = 50
+    #: Floor of the baseline standard deviation (normalised units); all-top scores have none.
+    min_sd: float = 0.05
+    #: Multiplies the Siegmund threshold: skewed 1-5 scores and an estimated baseline
+    #: alarm more often than the normal theory says (calibrated in docs/alerts.md).
+    threshold_scale: float = 1.6
+    #: Recovery threshold as a share of the firing threshold (hysteresis).
+    resolve_fraction: float = 0.5
+
+    @property
+    def reference(self) -> float:
+        """CUSUM reference value k: half the shift to detect."""
+        return self.shift_sd / 2.0
+
+    def threshold(self, ratings_per_day: float) -> float:
+        """CUSUM threshold h for the false-alarm budget at this rating rate.
+
+        Inverts Siegmund's approximation of the in-control run length,
+        ARL0 ≈ (exp(2kb) - 2kb - 1) / 2k² with b = h + 1.166. The rate is
+        rounded to two significant digits so that the inversion is cached.
+        """
+        rate = float(f"{max(ratings_per_day, 0.1):.2g}")
+        arl0 = rate * _DAYS_PER_MONTH / self.false_alarms_per_month
+        return max(
+            self.min_threshold, self.threshold_scale * _siegmund_threshold(self.reference, arl0)
+        )
+
+
+@lru_cache(maxsize=4096)
+def _siegmund_threshold(k: float, arl0: float) -> float:
+    b = 1.0
+    for _ in range(30):
+        b = math.log(arl0 * 2 * k * k + 2 * k * b + 1) / (2 * k)
+    return b - 1.166
+
+
+@dataclass(frozen=True)
+class DropState:
+    """What the drop detector remembers of one touchpoint (JSON-able via ``asdict``)."""
+
+    base_n: int = 0
+    base_mean: float = 0.0
+    base_var: float = 0.0
+    pending: tuple[float, ...] = ()
+    statistic: float = 0.0
+    run_n: int = 0
+    run_sum: float = 0.0
+    recovery: float = 0.0
+    firing: bool = False
+    mean_gap_seconds: float | None = None
+    last_at: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-able form for a table's changelog."""
+        raw = asdict(self)
+        raw["pending"] = list(self.pending)
+        return raw
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any]) -> DropState:
+        """Rebuild from :meth:`to_dict` output."""
+        return cls(**{**raw, "pending": tuple(raw["pending"])})
+
+
+@dataclass(frozen=True)
+class DropSignal:
+    """A change of the drop detector's verdict, with its evidence."""
+
+    fired: bool  # True: drop detected; False: recovered
+    baseline: float  # normalised
+    recent: float  # normalised
+    sample_size: int
+    statistic: float
+    threshold: float
+
+
+def ratings_per_day(state: DropState) -> float:
+    """Estimated rating rate of the touchpoint."""
+    if not state.mean_gap_seconds:
+        return 0.0
+    return _SECONDS_PER_DAY / state.mean_gap_seconds
+
+
+def _learn(state: DropState, value: float, config: DropConfig) -> DropState:
+    n = state.base_n + 1
+    weight = 1.0 / min(n, config.baseline_memory)
+    delta = value - state.base_mean
+    mean = state.base_mean + weight * delta
+    var = (1.0 - weight) * (state.base_var + weight * delta * delta)
+    return replace(state, base_n=n, base_mean=mean, base_var=var)
+
+
+def _timed(state: DropState, at: float) -> DropState:
+    if state.last_at is None:
+        return replace(state, last_at=at)
+    gap = max(at - state.last_at, 0.0)
+    if state.mean_gap_seconds is None:
+        return replace(state, last_at=max(at, state.last_at), mean_gap_seconds=gap or 1.0)
+    mean_gap = state.mean_gap_seconds + (gap - state.mean_gap_seconds) / 200.0
+    return replace(state, last_at=max(at, state.last_at), mean_gap_seconds=max(mean_gap, 1e-3))
+
+
+def update_drop(
+    state: DropState, value: float, at: float, config: DropConfig
+) -> tuple[DropState, DropSignal | None]:
+    """Feed one normalised score (0..1) observed at ``at`` (epoch seconds).
+
+    Returns the new state and a signal when the verdict changes: a drop
+    found, or a firing drop recovered.
+    """
+    state = _timed(state, at)
+    threshold = config.threshold(ratings_per_day(state))
+    if state.base_n < config.min_baseline:
+        return _queue(state, value, config), None
+    sd = max(math.sqrt(state.base_var), config.min_sd)
+    z = (value - state.base_mean) / sd
+    k = config.reference
+    if state.firing:
+        recovery = max(0.0, state.recovery + z + k)
+        run_n, run_sum = state.run_n + 1, state.run_sum + value
+        if recovery > threshold * config.resolve_fraction:
+            signal = DropSignal(
+                fired=False,
+                baseline=state.base_mean,
+                recent=run_sum / run_n,
+                sample_size=run_n,
+                statistic=recovery,
+                threshold=threshold * config.resolve_fraction,
+            )
+            return replace(state, firing=False, statistic=0.0, recovery=0.0, run_n=0,
+                           run_sum=0.0), signal  # fmt: skip
+        return replace(state, recovery=recovery, run_n=run_n, run_sum=run_sum), None
+    statistic = max(0.0, state.statistic - z - k)
+    if statistic == 0.0:
+        run_n, run_sum = 0, 0.0
+    else:
+        run_n, run_sum = state.run_n + 1, state.run_sum + value
+    state = replace(state, statistic=statistic, run_n=run_n, run_sum=run_sum)
+    if statistic > threshold and run_n >= config.min_sample:
+        signal = DropSignal(
+            fired=True,
+            baseline=state.base_mean,
+            recent=run_sum / run_n,
+            sample_size=run_n,
+            statistic=statistic,
+            threshold=threshold,
+        )
+        # The held-back ratings straddle the drop: none of them may become baseline.
+        return replace(state, firing=True, pending=(), recovery=0.0, run_n=0,
+                       run_sum=0.0), signal  # fmt: skip
+    return _queue(state, value, config), None
+
+
+def _queue(state: DropState, value: float, config: DropConfig) -> DropState:
+    pending = (*state.pending, value)
+    while len(pending) > config.lag:
+        state = _learn(state, pending[0], config)
+        pending = pending[1:]
+    return replace(state, pending=pending)
+
+
+# Target detection.
+
+
+@dataclass(frozen=True)
+class TargetConfig:
+    """The KPI target of a touchpoint: a CSAT share (top-two boxes) between 0 and 1."""
+
+    target: float | None = None
+    #: One-sided 95 % confidence.
+    z: float = 1.645
+    min_sample: int = 30
+
+
+def wilson_interval(successes: int, n: int, z: float) -> tuple[float, float]:
+    """Wilson score interval of a proportion; sound for small n and shares near 0 or 1."""
+    if n <= 0:
+        return 0.0, 1.0
+    share = successes / n
+    denominator = 1 + z * z / n
+    centre = (share + z * z / (2 * n)) / denominator
+    spread = z * math.sqrt(share * (1 - share) / n + z * z / (4 * n * n)) / denominator
+    return max(0.0, centre - spread), min(1.0, centre + spread)
+
+
+@dataclass(frozen=True)
+class TargetVerdict:
+    """Whether the share is confidently below target, and whether it is back on target."""
+
+    breached: bool
+    recovered: bool
+    share: float | None
+    upper: float
+
+
+def target_verdict(successes: int, n: int, config: TargetConfig) -> TargetVerdict:
+    """Judge a window's CSAT share against the target.
+
+    Breached when the upper confidence bound is below the target; recovered
+    (the hysteresis) only when the share itself is back at or above it.
+    """
+    _, upper = wilson_interval(successes, n, config.z)
+    share = successes / n if n else None
+    if config.target is None or n < config.min_sample or share is None:
+        return TargetVerdict(breached=False, recovered=True, share=share, upper=upper)
+    return TargetVerdict(
+        breached=upper < config.target, recovered=share >= config.target, share=share, upper=upper
+    )
+
+
+# Silence detection.
+
+
+@dataclass(frozen=True)
+class SilenceConfig:
+    """When too few answers, deliveries or contacts mean something broke."""
+
+    #: Fire when observing this few is less likely than this under the expected rate.
+    probability: float = 1e-4
+    #: ... and the observed count is below this share of the expected one.
+    collapse_ratio: float = 0.5
+    #: Resolve when the observed count is back to this share of the expected one.
+    recovered_ratio: float = 0.75
+    #: Below this expected count, silence is no evidence at all.
+    min_expected: float = 10.0
+
+
+def poisson_cdf(observed: int, expected: float) -> float:
+    """P(X <= observed) for X ~ Poisson(expected), summed in log space for large rates."""
+    if observed < 0:
+        return 0.0
+    if expected <= 0:
+        return 1.0
+    log_term = -expected
+    total = math.exp(log_term)
+    for count in range(1, observed + 1):
+        log_term += math.log(expected / count)
+        total += math.exp(log_term)
+    return min(total, 1.0)
+
+
+@dataclass(frozen=True)
+class SilenceVerdict:
+    """Whether a signal has collapsed, and whether it is back."""
+
+    silent: bool
+    recovered: bool
+    probability: float
+    ratio: float | None
+
+
+def silence_verdict(observed: int, expected: float, config: SilenceConfig) -> SilenceVerdict:
+    """Compare an observed count with the expected one for the same window."""
+    if expected < config.min_expected:
+        return SilenceVerdict(silent=False, recovered=True, probability=1.0, ratio=None)
+    probability = poisson_cdf(observed, expected)
+    ratio = observed / expected
+    return SilenceVerdict(
+        silent=probability < config.probability and ratio < config.collapse_ratio,
+        recovered=ratio >= config.recovered_ratio,
+        probability=probability,
+        ratio=ratio,
+    )
+
+
+# Alert lifecycle.
+
+
+@dataclass(frozen=True)
+class DetectorConfig:
+    """Per-touchpoint configuration of all three detectors and their alerts."""
+
+    drop: DropConfig = field(default_factory=DropConfig)
+    target: TargetConfig = field(default_factory=TargetConfig)
+    silence: SilenceConfig = field(default_factory=SilenceConfig)
+    #: A kind of alert never fires twice for a touchpoint within this time.
+    cooldown: timedelta = timedelta(hours=6)
+    #: A drop this many times the configured shift is critical rather than a warning.
+    critical_factor: float = 2.0
+    #: ``{touchpoint_id}`` is replaced; None leaves alerts without a link.
+    dashboard_url: str | None = "/dashboard/touchpoints/{touchpoint_id}"
+
+
+@dataclass(frozen=True)
+class Tick:
+    """Window counts the metrics stage hands to the detector on its schedule.
+
+    ``observed`` and ``expected`` are counts per signal (answers, deliveries,
+    contacts) in the same recent window; ``rated`` and ``top_two`` are the
+    ratings and top-two answers of the target window.
+    """
+
+    observed: Mapping[str, int] = field(default_factory=dict)
+    expected: Mapping[str, float] = field(default_factory=dict)
+    rated: int = 0
+    top_two: int = 0
+
+
+@dataclass(frozen=True)
+class Firing:
+    """An alert that is firing now."""
+
+    alert_id: str
+    started_at: datetime
+    severity: Severity
+
+
+@dataclass(frozen=True)
+class DetectorState:
+    """Everything the detector keeps for one touchpoint."""
+
+    touchpoint_id: str
+    scale: Scale
+    drop: DropState = field(default_factory=DropState)
+    firing: Mapping[AlertKind, Firing] = field(default_factory=dict)
+    last_fired: Mapping[AlertKind, datetime] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-able form for a table's changelog."""
+        return {
+            "touchpoint_id": self.touchpoint_id,
+            "scale": self.scale.value,
+            "drop": self.drop.to_dict(),
+            "firing": {
+                kind.value: [f.alert_id, f.started_at.isoformat(), f.severity.value]
+                for kind, f in self.firing.items()
+            },
+            "last_fired": {kind.value: at.isoformat() for kind, at in self.last_fired.items()},
+        }
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any]) -> DetectorState:
+        """Rebuild from :meth:`to_dict` output."""
+        return cls(
+            touchpoint_id=raw["touchpoint_id"],
+            scale=Scale(raw["scale"]),
+            drop=DropState.from_dict(raw["drop"]),
+            firing={
+                AlertKind(kind): Firing(alert_id, datetime.fromisoformat(at), Severity(sev))
+                for kind, (alert_id, at, sev) in raw["firing"].items()
+            },
+            last_fired={
+                AlertKind(kind): datetime.fromisoformat(at)
+                for kind, at in raw["last_fired"].items()
+            },
+        )
+
+
+def new_detector(touchpoint_id: str, scale: Scale) -> DetectorState:
+    """Start detecting for a touchpoint with no history."""
+    return DetectorState(touchpoint_id=touchpoint_id, scale=scale)
+
+
+@dataclass(frozen=True)
+class _Finding:
+    kind: AlertKind
+    fire: bool  # False: the condition is over
+    severity: Severity
+    before: float | None
+    after: float | None
+    target: float | None
+    sample_size: int
+    evidence: Evidence
+    summary: str
+
+
+def step(
+    state: DetectorState, event: Rating | Tick, now: datetime, config: DetectorConfig
+) -> tuple[DetectorState, list[ScoreDropAlert]]:
+    """Advance one touchpoint's detector by a rating or a tick; return alerts to emit."""
+    findings: list[_Finding] = []
+    if isinstance(event, Rating):
+        if event.touchpoint_id != state.touchpoint_id or event.scale is not state.scale:
+            return state, []
+        drop, signal = update_drop(
+            state.drop, event.normalised, event.answered_at.timestamp(), config.drop
+        )
+        state = replace(state, drop=drop)
+        if signal is not None:
+            findings.append(_drop_finding(signal, state.scale, config))
+    else:
+        findings.extend(_tick_findings(state, event, config))
+    alerts: list[ScoreDropAlert] = []
+    for finding in findings:
+        state, alert = _transition(state, finding, now, config)
+        if alert is not None:
+            alerts.append(alert)
+    return state, alerts
+
+
+def _raw(scale: Scale, normalised: float) -> float:
+    return scale.low + normalised * (scale.high - scale.low)
+
+
+def _drop_finding(signal: DropSignal, scale: Scale, config: DetectorConfig) -> _Finding:
+    before, after = _raw(scale, signal.baseline), _raw(scale, signal.recent)
+    critical = (before - after) / (scale.high - scale.low) >= (
+        config.critical_factor * config.drop.shift_sd * max(config.drop.min_sd, 0.2)
+    )
+    verb = "dropped" if signal.fired else "recovered"
+    return _Finding(
+        kind=AlertKind.DROP,
+        fire=signal.fired,
+        severity=Severity.CRITICAL if critical else Severity.WARNING,
+        before=round(before, 3),
+        after=round(after, 3),
+        target=None,
+        sample_size=signal.sample_size,
+        evidence=Evidence(method="cusum", statistic=signal.statistic, threshold=signal.threshold),
+        summary=f"mean score {verb}: {after:.2f} over the last {signal.sample_size} ratings "
+        f"against a baseline of {before:.2f}",
+    )
+
+
+def _tick_findings(state: DetectorState, tick: Tick, config: DetectorConfig) -> list[_Finding]:
+    findings: list[_Finding] = []
+    target = target_verdict(tick.top_two, tick.rated, config.target)
+    breach_firing = AlertKind.TARGET_BREACH in state.firing
+    if target.breached or (breach_firing and target.recovered):
+        findings.append(
+            _Finding(
+                kind=AlertKind.TARGET_BREACH,
+                fire=target.breached,
+                severity=Severity.WARNING,
+                before=None,
+                after=target.share,
+                target=config.target.target,
+                sample_size=tick.rated,
+                evidence=Evidence(
+                    method="wilson-upper-bound",
+                    statistic=target.upper,
+                    threshold=config.target.target,
+                ),
+                summary=f"CSAT share {target.share or 0:.0%} of {tick.rated} ratings; "
+                f"upper bound {target.upper:.0%} against a target of "
+                f"{config.target.target or 0:.0%}",
+            )
+        )
+    verdicts = {
+        name: silence_verdict(observed, tick.expected.get(name, 0.0), config.silence)
+        for name, observed in sorted(tick.observed.items())
+    }
+    silent = [name for name, verdict in verdicts.items() if verdict.silent]
+    silence_firing = AlertKind.SILENCE in state.firing
+    if silent or (silence_firing and all(v.recovered for v in verdicts.values())):
+        worst = min(verdicts, key=lambda name: verdicts[name].probability)
+        verdict = verdicts[worst]
+        findings.append(
+            _Finding(
+                kind=AlertKind.SILENCE,
+                fire=bool(silent),
+                severity=Severity.CRITICAL,
+                before=tick.expected.get(worst),
+                after=float(tick.observed[worst]),
+                target=None,
+                sample_size=tick.observed[worst],
+                evidence=Evidence(
+                    method="poisson-lower-tail",
+                    probability=verdict.probability,
+                    threshold=config.silence.probability,
+                ),
+                summary=f"{', '.join(silent) or worst}: {tick.observed[worst]} observed "
+                f"against {tick.expected.get(worst, 0.0):.0f} expected",
+            )
+        )
+    return findings
+
+
+def _alert_id(touchpoint_id: str, kind: AlertKind, started_at: datetime) -> str:
+    digest = hashlib.sha256(touchpoint_id.encode()).hexdigest()[:16]
+    return f"{kind.value}.{int(started_at.timestamp())}.{digest}"
+
+
+def _transition(
+    state: DetectorState, finding: _Finding, now: datetime, config: DetectorConfig
+) -> tuple[DetectorState, ScoreDropAlert | None]:
+    """Apply de-duplication, cool-down and hysteresis to one finding."""
+    current = state.firing.get(finding.kind)
+    if finding.fire:
+        last = state.last_fired.get(finding.kind)
+        if current is not None or (last is not None and now - last < config.cooldown):
+            return state, None
+        current = Firing(_alert_id(state.touchpoint_id, finding.kind, now), now, finding.severity)
+        state = replace(
+            state,
+            firing={**state.firing, finding.kind: current},
+            last_fired={**state.last_fired, finding.kind: now},
+        )
+        return state, _alert(state, finding, current, AlertState.FIRING, None, config)
+    if current is None:
+        return state, None
+    firing = {kind: f for kind, f in state.firing.items() if kind is not finding.kind}
+    state = replace(state, firing=firing)
+    return state, _alert(state, finding, current, AlertState.RESOLVED, now, config)
+
+
+def _alert(  # noqa: PLR0917 - private helper, called twice with all six in order
+    state: DetectorState,
+    finding: _Finding,
+    firing: Firing,
+    alert_state: AlertState,
+    resolved_at: datetime | None,
+    config: DetectorConfig,
+) -> ScoreDropAlert:
+    url = config.dashboard_url
+    return ScoreDropAlert(
+        alert_id=firing.alert_id,
+        touchpoint_id=state.touchpoint_id,
+        kind=finding.kind,
+        state=alert_state,
+        severity=firing.severity,
+        started_at=firing.started_at,
+        resolved_at=resolved_at,
+        before=finding.before,
+        after=finding.after,
+        target=finding.target,
+        sample_size=finding.sample_size,
+        evidence=finding.evidence,
+        summary=finding.summary[:500],
+        dashboard_url=url.format(touchpoint_id=state.touchpoint_id) if url else None,
+    )

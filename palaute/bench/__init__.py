@@ -1,0 +1,1 @@
+"""Benchmarks behind ``palaute bench``: measurements that back claims in docs/."""

@@ -1,0 +1,79 @@
+"""``palaute bench <name>``: measurements whose figures the docs quote.
+
+Subcommands live in one table, so a new benchmark is a new row and a new
+module under :mod:`palaute.bench`, never a change to another benchmark.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import argparse
+    from collections.abc import Callable
+
+
+def _alerts_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--json",
+        type=Path,
+        default=Path("out/bench-alerts.json"),
+        help="where to write the figures as JSON (default: out/bench-alerts.json)",
+    )
+    parser.add_argument("--quick", action="store_true", help="a small run, for smoke tests")
+    parser.add_argument("--seed", type=int, default=None, help="simulation seed")
+    parser.add_argument("--workers", type=int, default=None, help="processes (default: 2)")
+
+
+def _alerts(args: argparse.Namespace) -> int:
+    from palaute.bench import alerts  # noqa: PLC0415 - keep the command line quick to start
+
+    plan = alerts.QUICK if args.quick else alerts.FULL
+    if args.seed is not None:
+        plan = replace(plan, seed=args.seed)
+    if args.workers is not None:
+        plan = replace(plan, workers=max(1, args.workers))
+    summary = alerts.run(plan)
+    print(alerts.render(summary))
+    alerts.write_json(summary, args.json)
+    failures = alerts.acceptance(summary)
+    print()
+    print(f"drop of {plan.drop} points on a 1-5 scale; seed {plan.seed}; figures in {args.json}")
+    if failures:
+        print("acceptance targets not met: " + "; ".join(failures))
+    else:
+        print("acceptance targets met")
+    return 0
+
+
+#: name -> (help, add arguments, handler)
+BENCHMARKS: dict[
+    str,
+    tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]],
+] = {
+    "alerts": (
+        "detection delay and false alarms of the drop detector against common rules",
+        _alerts_arguments,
+        _alerts,
+    ),
+}
+
+
+def register(subparsers: argparse._SubParsersAction[Any]) -> None:
+    """Add ``bench`` and one subcommand per benchmark."""
+    bench = subparsers.add_parser("bench", help="run a benchmark and print its table")
+    names = bench.add_subparsers(dest="benchmark", metavar="BENCHMARK", required=True)
+    for name, (summary, add_arguments, handler) in BENCHMARKS.items():
+        parser = names.add_parser(name, help=summary, description=summary)
+        add_arguments(parser)
+        parser.set_defaults(handler=handler)
+
+
+def main() -> int:
+    """Run without the rest of the command line (``python -m palaute.commands.bench``)."""
+    from palaute.cli import main as cli_main  # noqa: PLC0415 - avoid an import cycle
+
+    return cli_main(["bench", *sys.argv[1:]])
