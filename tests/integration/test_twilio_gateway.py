@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import signal
 import socket
+import sys
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -348,3 +350,41 @@ async def test_admin_endpoints_inject_faults_and_list_messages(
             answer = await r.json()
         assert answer["attempts"][0]["status"] == 200
         assert receiver.received[-1][1]["Body"] == "5"
+
+
+async def test_command_line_simulator_serves_the_api_and_stops_on_ctrl_c() -> None:
+    """The demo starts the simulator as `palaute twilio-sim`; Ctrl-C must stop it cleanly."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "palaute",
+        "twilio-sim",
+        "--port",
+        "0",
+        "--account-sid",
+        ACCOUNT_SID,
+        "--auth-token",
+        AUTH_TOKEN,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    assert process.stdout is not None
+    try:
+        async with asyncio.timeout(30):
+            banner = (await process.stdout.readline()).decode()
+        url = re.search(r"http://127\.0\.0\.1:\d+", banner)
+        assert url is not None, banner
+        gw = TwilioSmsGateway(
+            account_sid=ACCOUNT_SID, auth_token=AUTH_TOKEN, from_=SENDER, base_url=url.group()
+        )
+        try:
+            assert (await gw.send(CITIZEN, QUESTION, None)).status == "queued"
+        finally:
+            await gw.aclose()
+    finally:
+        process.send_signal(signal.SIGINT)
+        async with asyncio.timeout(30):
+            rest = (await process.stdout.read()).decode()
+            status = await process.wait()
+    assert status == 0
+    assert "stopped" in rest
