@@ -4,9 +4,9 @@ All rules are in the citizen's wall-clock time (Europe/Helsinki by default),
 and every result is an aware UTC instant. Local times are turned into instants
 with :mod:`zoneinfo` only through :func:`_instant_at`, which never lands
 before the wall-clock time asked for: a time in the spring-forward gap (03:xx
-on the last Sunday of March) becomes the first instant after the gap, and of
-the two instants of a repeated hour (the last Sunday of October) the first one
-that lies ahead is taken.
+on the last Sunday of March) becomes the instant the gap ends, and of the two
+instants of a repeated hour (the last Sunday of October) the first one that
+lies ahead is taken.
 
 Holidays come in as a plain function from a local date to bool, built by the
 caller from the ``holidays`` package (``PolicyConfig.holiday_calendar()``), so
@@ -75,15 +75,37 @@ def is_blocked_day(day: date, policy: PolicyConfig, is_holiday: HolidayCalendar)
 def _instant_at(day: date, wall_clock: time, zone: ZoneInfo, after: datetime) -> datetime:
     """Turn a local date and time into the first matching instant later than ``after``.
 
-    ``fold=0`` maps a gap time past the gap and a repeated time to its first
-    occurrence; when that first occurrence is already behind us (we are inside
-    the repeated hour), ``fold=1`` gives the second one.
+    A repeated time (autumn) has two instants: ``fold=0`` is the first, and
+    ``fold=1`` the second when the first is already behind us. A time that
+    does not exist (the spring gap) becomes the instant the gap ends, the
+    first moment the wall clock shows that time or later.
     """
+    naive = datetime.combine(day, wall_clock)
     for fold in (0, 1):
-        instant = datetime.combine(day, wall_clock, tzinfo=zone).replace(fold=fold).astimezone(UTC)
+        instant = naive.replace(tzinfo=zone, fold=fold).astimezone(UTC)
+        if instant.astimezone(zone).replace(tzinfo=None) != naive:
+            instant = _end_of_gap(naive, zone)
         if instant > after:
             return instant
     return after + timedelta(minutes=1)
+
+
+def _end_of_gap(naive: datetime, zone: ZoneInfo) -> datetime:
+    """Find the first instant whose wall-clock time is at or after a time inside a gap.
+
+    The two folds bracket the transition; within them the wall clock only
+    moves forward, so halving by whole seconds finds it.
+    """
+    low = naive.replace(tzinfo=zone, fold=1).astimezone(UTC)
+    high = naive.replace(tzinfo=zone, fold=0).astimezone(UTC)
+    low, high = min(low, high), max(low, high)
+    while high - low > timedelta(seconds=1):
+        middle = low + timedelta(seconds=(high - low).total_seconds() // 2)
+        if middle.astimezone(zone).replace(tzinfo=None) >= naive:
+            high = middle
+        else:
+            low = middle
+    return high
 
 
 def next_allowed(
