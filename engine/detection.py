@@ -533,8 +533,9 @@ def _tick_findings(state: DetectorState, tick: Tick, config: DetectorConfig) -> 
 
 
 def _alert_id(touchpoint_id: str, kind: AlertKind, started_at: datetime) -> str:
-    digest = hashlib.sha256(touchpoint_id.encode()).hexdigest()[:16]
-    return f"{kind.value}.{int(started_at.timestamp())}.{digest}"
+    # Hex only: a run of decimal digits would look like a phone number to scrubbers.
+    seed = f"{touchpoint_id}|{kind.value}|{started_at.isoformat()}"
+    return f"{kind.value}-{hashlib.sha256(seed.encode()).hexdigest()[:20]}"
 
 
 def _transition(
