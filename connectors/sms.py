@@ -31,6 +31,8 @@ from twilio.http.response import Response
 from twilio.rest import Client
 from typing_extensions import override
 
+from connectors.errors import ConnectorError
+
 if TYPE_CHECKING:
     from types import TracebackType
 
@@ -39,14 +41,14 @@ _log = logging.getLogger(__name__)
 TWILIO_API = "https://api.twilio.com"
 
 
-class SmsError(Exception):
+class SmsError(ConnectorError):
     """Root of SMS sending errors; ``retriable`` and ``opted_out`` tell the caller what to do.
 
     ``code`` is Twilio's error code and ``status`` the HTTP status, when known.
     The message never contains the phone number.
     """
 
-    retriable: ClassVar[bool] = False
+    retriable: bool = False
     outcome_unknown: ClassVar[bool] = False
     opted_out: ClassVar[bool] = False
 
