@@ -11,8 +11,10 @@ from email.utils import parsedate_to_datetime
 from html.parser import HTMLParser
 from typing import TYPE_CHECKING
 
+import aiosmtplib
 import pytest
-from smtp_server import HOST, SmtpSink, running_smtp_sink
+from pydantic import SecretStr
+from smtp_server import HOST, LoopbackCertificate, SmtpSink, running_smtp_sink
 
 from connectors.email import (
     MailConfigurationError,
@@ -24,6 +26,7 @@ from connectors.email import (
     MailRetriableError,
     OutgoingEmail,
     SmtpMailer,
+    mail_error_for,
 )
 from connectors.errors import ConnectorError
 from engine.messages import SurveyLinks, render_email
@@ -74,8 +77,8 @@ def _config(port: int, timeout: float = 10.0) -> SmtpConfig:
     )
 
 
-def _mailer(port: int, **kwargs: object) -> SmtpMailer:
-    return SmtpMailer(_config(port), clock=lambda: NOW, **kwargs)  # type: ignore[arg-type]
+def _mailer(port: int, unsubscribe_mailbox: str | None = None) -> SmtpMailer:
+    return SmtpMailer(_config(port), unsubscribe_mailbox=unsubscribe_mailbox, clock=lambda: NOW)
 
 
 def _url(kind: str, purpose: TokenPurpose, score: int | None = None) -> str:
@@ -340,3 +343,123 @@ async def test_no_log_record_carries_the_address(
         assert CITIZEN not in record.getMessage()
         assert CITIZEN not in repr(vars(record))
     assert CITIZEN not in repr(_outgoing())
+
+
+@pytest.fixture(scope="session")
+def certificate(tmp_path_factory: pytest.TempPathFactory) -> LoopbackCertificate:
+    return LoopbackCertificate.create(tmp_path_factory.mktemp("smtp-tls"))
+
+
+RELAY_PASSWORD = "relay-password"
+
+
+def _tls_config(port: int, security: str, password: str = RELAY_PASSWORD) -> SmtpConfig:
+    return SmtpConfig.model_validate(
+        {
+            "host": HOST,
+            "port": port,
+            "security": security,
+            "sender": SENDER,
+            "sender_name": "Espoon kaupunki",
+            "username": "palaute",
+            "password": SecretStr(password),
+            "timeout_seconds": 10.0,
+        }
+    )
+
+
+@pytest.mark.parametrize(("security", "implicit"), [("starttls", False), ("tls", True)])
+async def test_mail_goes_over_tls_with_credentials(
+    certificate: LoopbackCertificate, security: str, *, implicit: bool
+) -> None:
+    """Production relays take credentials over TLS only, by STARTTLS or from the first byte."""
+    async with running_smtp_sink(
+        tls_context=certificate.server_context(),
+        implicit_tls=implicit,
+        credentials=("palaute", "relay-password"),
+    ) as sink:
+        mailer = SmtpMailer(
+            _tls_config(sink.port, security),
+            tls_context=certificate.client_context(),
+            clock=lambda: NOW,
+        )
+        await mailer.send(_outgoing())
+    assert len(sink.received) == 1
+    assert sink.received[0].over_tls
+    assert sink.received[0].authenticated_as == "palaute"
+
+
+async def test_wrong_credentials_are_a_configuration_error(
+    certificate: LoopbackCertificate,
+) -> None:
+    """Every send would fail the same way: operators must fix it, retrying cannot."""
+    async with running_smtp_sink(
+        tls_context=certificate.server_context(), credentials=("palaute", "relay-password")
+    ) as sink:
+        mailer = SmtpMailer(
+            _tls_config(sink.port, "starttls", password="wrong-password"),
+            tls_context=certificate.client_context(),
+        )
+        with pytest.raises(MailConfigurationError) as caught:
+            await mailer.send(_outgoing())
+    assert caught.value.code == 535
+    assert not caught.value.retriable
+    assert sink.received == []
+
+
+async def test_an_untrusted_relay_certificate_is_a_configuration_error(
+    certificate: LoopbackCertificate,
+) -> None:
+    """Sending citizens' answers links to an impostor relay must fail loudly, not retry."""
+    async with running_smtp_sink(
+        tls_context=certificate.server_context(), implicit_tls=True
+    ) as sink:
+        mailer = SmtpMailer(_tls_config(sink.port, "tls"))  # the system trust store
+        with pytest.raises(MailConfigurationError, match="certificate"):
+            await mailer.send(_outgoing())
+    assert sink.received == []
+
+
+async def test_a_relay_without_starttls_is_refused_when_starttls_is_required(
+    sink: SmtpSink,
+) -> None:
+    """A stripped STARTTLS offer (downgrade) must not send the password in clear."""
+    mailer = SmtpMailer(_tls_config(sink.port, "starttls"))
+    with pytest.raises(MailConfigurationError):
+        await mailer.send(_outgoing())
+    assert sink.received == []
+
+
+@pytest.mark.parametrize(
+    ("failure", "during_data", "kind", "retriable"),
+    [
+        (
+            aiosmtplib.SMTPRecipientRefused(550, "no", CITIZEN),
+            False,
+            MailRecipientRefusedError,
+            False,
+        ),
+        (aiosmtplib.SMTPRecipientRefused(452, "full", CITIZEN), False, MailRetriableError, True),
+        (aiosmtplib.SMTPSenderRefused(553, "no", SENDER), False, MailConfigurationError, False),
+        (aiosmtplib.SMTPAuthenticationError(535, "bad"), False, MailConfigurationError, False),
+        (aiosmtplib.SMTPAuthenticationError(454, "later"), False, MailRetriableError, True),
+        (aiosmtplib.SMTPDataError(552, "too big"), True, MailPermanentError, False),
+        (aiosmtplib.SMTPDataError(451, "later"), True, MailRetriableError, True),
+        (aiosmtplib.SMTPConnectResponseError(421, "busy"), False, MailRetriableError, True),
+        (aiosmtplib.SMTPConnectResponseError(554, "no"), False, MailConfigurationError, False),
+        (aiosmtplib.SMTPConnectTimeoutError("slow"), False, MailRetriableError, True),
+        (aiosmtplib.SMTPReadTimeoutError("slow"), False, MailRetriableError, True),
+        (aiosmtplib.SMTPReadTimeoutError("slow"), True, MailOutcomeUnknownError, False),
+        (aiosmtplib.SMTPServerDisconnected("gone"), True, MailOutcomeUnknownError, False),
+        (ConnectionRefusedError(), False, MailRetriableError, True),
+        (aiosmtplib.SMTPException("STARTTLS not supported"), False, MailConfigurationError, False),
+    ],
+)
+def test_every_failure_maps_to_one_meaning(
+    failure: Exception, *, during_data: bool, kind: type[MailError], retriable: bool
+) -> None:
+    """The dispatcher decides retries from this table alone; 4xx always means later."""
+    error = mail_error_for(failure, during_data=during_data)
+    assert type(error) is kind
+    assert error.retriable is retriable
+    assert CITIZEN not in str(error)
