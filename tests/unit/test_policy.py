@@ -1,0 +1,449 @@
+"""The survey policy: every skip reason, channel fallback, supersession, episodes and caps."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import replace
+from datetime import datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from engine.policy import (
+    CitizenHistory,
+    Schedule,
+    Skip,
+    SurveyRecord,
+    age_for_policy,
+    decide,
+    is_sampled,
+    survey_id_for,
+)
+from schemas.base import Language, Scale, SurveyChannel
+from schemas.config import PolicyConfig, TouchpointConfig
+from schemas.contacts import ContactCompleted
+from schemas.surveys import SkipReason, SurveyScheduled, SurveySkipped
+
+HELSINKI = ZoneInfo("Europe/Helsinki")
+ENDED = datetime(2025, 11, 12, 10, 0, tzinfo=HELSINKI)  # an ordinary Wednesday
+NOW = ENDED + timedelta(minutes=2)
+CITIZEN_KEY = "0123456789abcdef0123456789abcdef"
+MOBILE = "+358401234567"
+LANDLINE = "+35891234567"
+POLICY = PolicyConfig()
+TOUCHPOINT = TouchpointConfig()
+FINNISH_HOLIDAYS = POLICY.holiday_calendar()
+
+
+def contact(
+    contact_id: str = "c-1",
+    ended: datetime = ENDED,
+    *,
+    touchpoint: str = "tp-a",
+    service: str = "Asumisen tuet",
+    **citizen: Any,
+) -> ContactCompleted:
+    consent = {
+        "sms": citizen.pop("sms", True),
+        "email": citizen.pop("email_consent", True),
+        "opted_out": citizen.pop("opted_out", False),
+    }
+    person: dict[str, Any] = {"phone": MOBILE, "email": "maija@example.com", "birth_year": 1984}
+    person.update(citizen)
+    person = {key: value for key, value in person.items() if value is not None}
+    return ContactCompleted.model_validate(
+        {
+            "specversion": "1.0",
+            "id": f"evt-{contact_id}",
+            "source": "/crm/test",
+            "type": "fi.palaute.contact.completed.v1",
+            "time": ended,
+            "data": {
+                "contact": {"id": contact_id, "ended_at": ended},
+                "citizen": {**person, "consent": consent},
+                "touchpoint": {
+                    "id": touchpoint,
+                    "name": "Palvelupiste",
+                    "channel": "phone",
+                    "service": service,
+                },
+            },
+        }
+    )
+
+
+def run(
+    event: ContactCompleted,
+    history: CitizenHistory | None = None,
+    touchpoint: TouchpointConfig = TOUCHPOINT,
+    policy: PolicyConfig = POLICY,
+    now: datetime = NOW,
+) -> Schedule | Skip:
+    return decide(
+        event,
+        history or CitizenHistory(),
+        touchpoint,
+        policy,
+        now,
+        citizen_key=CITIZEN_KEY,
+        is_holiday=FINNISH_HOLIDAYS,
+    )
+
+
+def sent(
+    days_ago: int, *, service: str = "Muu palvelu", touchpoint: str = "tp-x", contact_id: str = ""
+) -> SurveyRecord:
+    at = NOW - timedelta(days=days_ago)
+    contact_id = contact_id or f"old-{days_ago}-{service}"
+    return SurveyRecord(
+        survey_id=survey_id_for(contact_id),
+        contact_id=contact_id,
+        touchpoint_id=touchpoint,
+        service=service,
+        contact_ended_at=at - timedelta(minutes=10),
+        send_at=at,
+        sent=True,
+    )
+
+
+def newer_pending() -> SurveyRecord:
+    return SurveyRecord(
+        survey_id=survey_id_for("c-newer"),
+        contact_id="c-newer",
+        touchpoint_id="tp-b",
+        service="Muu palvelu",
+        contact_ended_at=ENDED + timedelta(minutes=1),
+        send_at=NOW + timedelta(minutes=9),
+    )
+
+
+SKIP_CASES: list[tuple[str, dict[str, Any], SkipReason]] = [
+    (
+        "repeated contact",
+        {"history": CitizenHistory(decided_contacts=("c-1",))},
+        SkipReason.DUPLICATE,
+    ),
+    ("opted out in the contact", {"citizen": {"opted_out": True}}, SkipReason.OPTED_OUT),
+    ("opted out earlier", {"history": CitizenHistory(opted_out=True)}, SkipReason.OPTED_OUT),
+    (
+        "no consent at all",
+        {"citizen": {"sms": False, "email_consent": False}},
+        SkipReason.NO_CONSENT,
+    ),
+    (
+        "only consent for a channel the touchpoint does not use",
+        {
+            "citizen": {"email_consent": False},
+            "touchpoint": TouchpointConfig(channel_preference=[SurveyChannel.EMAIL]),
+        },
+        SkipReason.NO_CONSENT,
+    ),
+    (
+        "sms consent but a landline, no email consent",
+        {"citizen": {"phone": LANDLINE, "email_consent": False}},
+        SkipReason.NO_CHANNEL,
+    ),
+    (
+        "email consent but no address",
+        {"citizen": {"sms": False, "email": None}},
+        SkipReason.NO_CHANNEL,
+    ),
+    ("turvakielto", {"citizen": {"non_disclosure": True}}, SkipReason.NON_DISCLOSURE),
+    ("age 17", {"citizen": {"age": 17}}, SkipReason.UNDER_AGE),
+    (
+        "born 2007, counted as 17 all of 2025",
+        {"citizen": {"birth_year": 2007}},
+        SkipReason.UNDER_AGE,
+    ),
+    (
+        "age unknown and the policy asks only known adults",
+        {"citizen": {"birth_year": None}, "policy": PolicyConfig(survey_unknown_age=False)},
+        SkipReason.UNDER_AGE,
+    ),
+    (
+        "sensitive touchpoint",
+        {"touchpoint": TouchpointConfig(sensitive=True)},
+        SkipReason.SENSITIVE_TOUCHPOINT,
+    ),
+    (
+        "another survey 10 days ago",
+        {"history": CitizenHistory(surveys=(sent(10),))},
+        SkipReason.FREQUENCY_CAP,
+    ),
+    (
+        "same service surveyed 10 days ago, cap allows more",
+        {
+            "history": CitizenHistory(surveys=(sent(10, service="Asumisen tuet"),)),
+            "policy": PolicyConfig(frequency_cap=5),
+        },
+        SkipReason.EPISODE,
+    ),
+    (
+        "not in the sample",
+        {"touchpoint": TouchpointConfig(sampling_rate=0.0)},
+        SkipReason.NOT_SAMPLED,
+    ),
+    ("arrived 25 h after the contact", {"now": ENDED + timedelta(hours=25)}, SkipReason.TOO_OLD),
+    (
+        "a newer contact is already waiting",
+        {"history": CitizenHistory(surveys=(newer_pending(),))},
+        SkipReason.SUPERSEDED,
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("case", "setup", "reason"), SKIP_CASES, ids=[case for case, _, _ in SKIP_CASES]
+)
+def test_each_rule_skips_with_its_reason(
+    case: str, setup: dict[str, Any], reason: SkipReason
+) -> None:
+    """Every skip is accounted for by one reason, so operators can see why feedback is missing."""
+    event = contact(**setup.get("citizen", {}))
+    decision = run(
+        event,
+        history=setup.get("history"),
+        touchpoint=setup.get("touchpoint", TOUCHPOINT),
+        policy=setup.get("policy", POLICY),
+        now=setup.get("now", NOW),
+    )
+    assert isinstance(decision, Skip), case
+    assert decision.reason is reason
+    assert MOBILE not in decision.detail
+    assert "maija" not in decision.detail
+
+
+def test_every_skip_reason_is_reachable() -> None:
+    """A reason no rule can produce is a rule that silently does nothing."""
+    assert {reason for _, _, reason in SKIP_CASES} == set(SkipReason)
+
+
+def test_an_eligible_contact_is_scheduled_by_sms_after_the_delay() -> None:
+    """The plain path: consenting adult with a mobile number, ordinary weekday."""
+    decision = run(contact())
+    assert isinstance(decision, Schedule)
+    assert decision.channel is SurveyChannel.SMS
+    assert decision.language is Language.FI
+    assert decision.scale is Scale.CSAT_5
+    assert decision.send_at == ENDED + timedelta(minutes=10)
+    assert decision.expires_at == decision.send_at + TOUCHPOINT.expiry
+    assert decision.survey_id == survey_id_for("c-1")
+    assert decision.superseded == ()
+    assert decision.history.has_decided("c-1")
+    assert [record.contact_id for record in decision.history.surveys] == ["c-1"]
+
+
+def test_adult_by_birth_year_is_surveyed() -> None:
+    """Born 2006 is at least 18 throughout 2025."""
+    assert isinstance(run(contact(birth_year=2006)), Schedule)
+    assert age_for_policy(contact(birth_year=2006).data.citizen, NOW, POLICY) == 18
+
+
+@pytest.mark.parametrize(
+    ("citizen", "preference", "channel"),
+    [
+        ({}, [SurveyChannel.SMS, SurveyChannel.EMAIL], SurveyChannel.SMS),
+        ({"phone": LANDLINE}, [SurveyChannel.SMS, SurveyChannel.EMAIL], SurveyChannel.EMAIL),
+        ({"sms": False}, [SurveyChannel.SMS, SurveyChannel.EMAIL], SurveyChannel.EMAIL),
+        ({"phone": None}, [SurveyChannel.SMS, SurveyChannel.EMAIL], SurveyChannel.EMAIL),
+        ({}, [SurveyChannel.EMAIL, SurveyChannel.SMS], SurveyChannel.EMAIL),
+        ({"email_consent": False}, [SurveyChannel.EMAIL, SurveyChannel.SMS], SurveyChannel.SMS),
+    ],
+)
+def test_channel_falls_back_in_the_touchpoints_order(
+    citizen: dict[str, Any], preference: list[SurveyChannel], channel: SurveyChannel
+) -> None:
+    """A landline never receives a text; email is the fallback, not a lost survey."""
+    decision = run(contact(**citizen), touchpoint=TouchpointConfig(channel_preference=preference))
+    assert isinstance(decision, Schedule)
+    assert decision.channel is channel
+
+
+def test_language_without_a_question_falls_back_to_finnish() -> None:
+    """Sámi is optional per touchpoint; the citizen still gets asked."""
+    decision = run(contact(language="se"))
+    assert isinstance(decision, Schedule)
+    assert decision.language is Language.FI
+    swedish = run(contact(language="sv"))
+    assert isinstance(swedish, Schedule)
+    assert swedish.language is Language.SV
+
+
+def test_a_newer_contact_supersedes_the_pending_survey() -> None:
+    """Two contacts one evening: ask about the latest, and call off the earlier survey."""
+    evening = datetime(2025, 11, 12, 20, 55, tzinfo=HELSINKI)
+    first = run(contact("c-1", evening), now=evening)
+    assert isinstance(first, Schedule)
+    assert first.send_at == datetime(2025, 11, 13, 8, tzinfo=HELSINKI)
+
+    later = evening + timedelta(minutes=40)
+    second = run(
+        contact("c-2", later, touchpoint="tp-b", service="Muu palvelu"),
+        history=first.history,
+        now=later,
+    )
+    assert isinstance(second, Schedule)
+    assert [record.contact_id for record in second.superseded] == ["c-1"]
+    assert [record.contact_id for record in second.history.surveys] == ["c-2"]
+    (cancel,) = second.superseded_events(later)
+    assert isinstance(cancel, SurveySkipped)
+    assert cancel.reason is SkipReason.SUPERSEDED
+    assert cancel.survey_id == first.survey_id
+
+
+def test_without_supersession_the_pending_survey_counts_against_the_cap() -> None:
+    """Turning supersession off must not let a citizen get two surveys in one night."""
+    policy = PolicyConfig(supersede_pending=False)
+    evening = datetime(2025, 11, 12, 20, 30, tzinfo=HELSINKI)
+    first = run(contact("c-1", evening), policy=policy, now=evening)
+    assert isinstance(first, Schedule)
+    later = evening + timedelta(minutes=40)
+    second = run(
+        contact("c-2", later, service="Muu palvelu"), first.history, policy=policy, now=later
+    )
+    assert isinstance(second, Skip)
+    assert second.reason is SkipReason.FREQUENCY_CAP
+
+
+def test_a_skipped_newer_contact_leaves_the_pending_survey_alone() -> None:
+    """Supersession replaces a survey only with another survey, never with nothing."""
+    evening = datetime(2025, 11, 12, 20, 30, tzinfo=HELSINKI)
+    first = run(contact("c-1", evening), now=evening)
+    assert isinstance(first, Schedule)
+    later = evening + timedelta(minutes=40)
+    second = run(contact("c-2", later), first.history, TouchpointConfig(sensitive=True), now=later)
+    assert isinstance(second, Skip)
+    assert [record.contact_id for record in second.history.surveys] == ["c-1"]
+
+
+@pytest.mark.parametrize(
+    ("days_ago", "scope", "touchpoint", "reason"),
+    [
+        (10, "service", "tp-x", SkipReason.EPISODE),
+        (29, "service", "tp-x", SkipReason.EPISODE),
+        (31, "service", "tp-x", None),
+        (10, "touchpoint", "tp-x", None),
+        (10, "touchpoint", "tp-a", SkipReason.EPISODE),
+    ],
+)
+def test_episode_rule(
+    days_ago: int, scope: str, touchpoint: str, reason: SkipReason | None
+) -> None:
+    """A follow-up visit about the same matter is not a new experience to ask about."""
+    policy = PolicyConfig.model_validate({"frequency_cap": 10, "episode_scope": scope})
+    history = CitizenHistory(
+        surveys=(sent(days_ago, service="Asumisen tuet", touchpoint=touchpoint),)
+    )
+    decision = run(contact(), history, policy=policy)
+    assert (decision.reason if isinstance(decision, Skip) else None) is reason
+
+
+@pytest.mark.parametrize(
+    ("history_days", "cap", "scheduled"),
+    [
+        ((29,), 1, False),
+        ((31,), 1, True),
+        ((5,), 2, True),
+        ((5, 20), 2, False),
+        ((5, 40), 2, True),
+    ],
+)
+def test_frequency_cap_counts_surveys_across_touchpoints(
+    history_days: tuple[int, ...], cap: int, scheduled: bool
+) -> None:
+    """At most `cap` surveys per 30 days, whatever the touchpoints were."""
+    history = CitizenHistory(
+        surveys=tuple(
+            sent(days, service=f"s{days}", touchpoint=f"t{days}") for days in history_days
+        )
+    )
+    decision = run(
+        contact(), history, policy=PolicyConfig(frequency_cap=cap, episode_window=timedelta(0))
+    )
+    assert isinstance(decision, Schedule) is scheduled
+
+
+def test_a_failed_survey_removed_from_the_history_no_longer_counts() -> None:
+    """A text that never arrived must not block the citizen's next survey for 30 days."""
+    record = sent(5)
+    history = CitizenHistory(surveys=(record,))
+    assert isinstance(run(contact(), history), Skip)
+    assert isinstance(run(contact(), history.without_survey(record.survey_id)), Schedule)
+
+
+def test_replay_is_a_duplicate_with_the_same_survey_id_and_nothing_to_publish() -> None:
+    """Re-delivery after a crash must neither send twice nor cancel the first decision."""
+    first = run(contact())
+    assert isinstance(first, Schedule)
+    again = run(contact(), first.history)
+    assert isinstance(again, Skip)
+    assert again.reason is SkipReason.DUPLICATE
+    assert again.survey_id == first.survey_id
+    assert again.skipped_event(NOW) is None
+    assert again.history == first.history
+
+
+def test_the_same_input_gives_the_same_decision() -> None:
+    """The policy is the oracle of the end-to-end tests; it must be a function."""
+    history = CitizenHistory(surveys=(sent(40),))
+    assert run(contact(), history) == run(contact(), history)
+
+
+def test_decisions_convert_to_valid_lifecycle_events() -> None:
+    """The shell publishes these as they are; they must pass the contracts."""
+    scheduled = run(contact())
+    assert isinstance(scheduled, Schedule)
+    event = scheduled.scheduled_event(NOW)
+    assert isinstance(event, SurveyScheduled)
+    assert event.contact_ended_at == ENDED
+    skipped = run(contact(non_disclosure=True))
+    assert isinstance(skipped, Skip)
+    skipped_event = skipped.skipped_event(NOW)
+    assert skipped_event is not None
+    assert skipped_event.reason is SkipReason.NON_DISCLOSURE
+
+
+def test_history_stays_bounded() -> None:
+    """Per-citizen state lives in a table for years; it must not grow without limit."""
+    policy = PolicyConfig(remembered_contacts=3)
+    history = CitizenHistory(surveys=(sent(90),))
+    for number in range(5):
+        decision = run(contact(f"c-{number}", non_disclosure=True), history, policy=policy)
+        history = decision.history
+    assert history.decided_contacts == ("c-2", "c-3", "c-4")
+    assert history.surveys == ()
+
+
+def test_sent_and_opt_out_updates_are_remembered() -> None:
+    """Outcomes reported later by the dispatcher and the responses feed the next decision."""
+    first = run(contact())
+    assert isinstance(first, Schedule)
+    history = first.history.with_sent(first.survey_id)
+    assert history.surveys[0].sent
+    assert not history.surveys[0].pending(NOW)
+    opted = run(
+        contact("c-9", service="Muu"),
+        history.with_opt_out(),
+        policy=PolicyConfig(frequency_cap=9, episode_window=timedelta(0)),
+    )
+    assert isinstance(opted, Skip)
+    assert opted.reason is SkipReason.OPTED_OUT
+
+
+def test_quiet_hours_from_the_policy_reach_the_schedule() -> None:
+    """The decision carries the send time the dispatcher will honour."""
+    policy = PolicyConfig(quiet_hours_start=time(9), quiet_hours_end=time(11))
+    decision = run(contact(), policy=policy)
+    assert isinstance(decision, Schedule)
+    assert decision.send_at == datetime(2025, 11, 12, 11, tzinfo=HELSINKI)
+
+
+def test_survey_id_and_sampling_use_a_stable_hash() -> None:
+    """Python's hash() changes per process; replays on another worker must agree."""
+    expected = hashlib.sha256(b"palaute-survey\x00c-1").hexdigest()[:32]
+    assert survey_id_for("c-1") == f"sv-{expected}"
+    assert survey_id_for("c-1") != survey_id_for("c-2")
+    assert is_sampled("c-1", 1.0)
+    assert not is_sampled("c-1", 0.0)
+    assert replace(newer_pending(), sent=True).pending(NOW) is False
