@@ -295,7 +295,7 @@ def test_a_newer_contact_supersedes_the_pending_survey() -> None:
 def test_without_supersession_the_pending_survey_counts_against_the_cap() -> None:
     """Turning supersession off must not let a citizen get two surveys in one night."""
     policy = PolicyConfig(supersede_pending=False)
-    evening = datetime(2025, 11, 12, 20, 30, tzinfo=HELSINKI)
+    evening = datetime(2025, 11, 12, 20, 55, tzinfo=HELSINKI)
     first = run(contact("c-1", evening), policy=policy, now=evening)
     assert isinstance(first, Schedule)
     later = evening + timedelta(minutes=40)
@@ -308,7 +308,7 @@ def test_without_supersession_the_pending_survey_counts_against_the_cap() -> Non
 
 def test_a_skipped_newer_contact_leaves_the_pending_survey_alone() -> None:
     """Supersession replaces a survey only with another survey, never with nothing."""
-    evening = datetime(2025, 11, 12, 20, 30, tzinfo=HELSINKI)
+    evening = datetime(2025, 11, 12, 20, 55, tzinfo=HELSINKI)
     first = run(contact("c-1", evening), now=evening)
     assert isinstance(first, Schedule)
     later = evening + timedelta(minutes=40)
