@@ -23,7 +23,7 @@ def compose() -> dict[str, Any]:
 def _listeners(value: str) -> dict[str, str]:
     """Map listener name to host:port from a Kafka listeners string."""
     pairs = (item.split("://", 1) for item in value.split(","))
-    return {name: address for name, address in pairs}
+    return dict(pairs)
 
 
 def test_kafka_image_matches_the_pinned_broker(compose: dict[str, Any]) -> None:
