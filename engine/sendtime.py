@@ -50,17 +50,8 @@ class SurveyTimes:
 
 
 def in_quiet_hours(wall_clock: time, policy: PolicyConfig) -> bool:
-    """Tell whether a local wall-clock time lies in quiet hours (start inclusive).
-
-    Equal start and end mean no quiet hours at all.
-    """
-    start, end = policy.quiet_hours_start, policy.quiet_hours_end
-    wall_clock = wall_clock.replace(tzinfo=None, fold=0)
-    if start == end:
-        return False
-    if start > end:  # crosses midnight, the usual case (21:00-08:00)
-        return wall_clock >= start or wall_clock < end
-    return start <= wall_clock < end
+    """Tell whether a local wall-clock time lies in quiet hours (start inclusive)."""
+    return policy.is_quiet(wall_clock)
 
 
 def is_blocked_day(day: date, policy: PolicyConfig, is_holiday: HolidayCalendar) -> bool:

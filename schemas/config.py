@@ -424,6 +424,26 @@ class PolicyConfig(Section):
             raise ValueError(f"no holiday calendar for country {self.holiday_country}") from None
         return self
 
+    def is_quiet(self, wall_clock: time) -> bool:
+        """Tell whether a local wall-clock time lies in quiet hours (start inclusive).
+
+        Equal start and end mean no quiet hours at all.
+        """
+        start, end = self.quiet_hours_start, self.quiet_hours_end
+        wall_clock = wall_clock.replace(tzinfo=None, fold=0)
+        if start == end:
+            return False
+        if start > end:  # crosses midnight, the usual case (21:00-08:00)
+            return wall_clock >= start or wall_clock < end
+        return start <= wall_clock < end
+
+    def window_can_open(self, window: SendWindow) -> bool:
+        """Tell whether some time in a send window lies outside quiet hours."""
+        if not self.is_quiet(window.not_before):
+            return True
+        latest = window.not_after or time.max
+        return window.not_before < self.quiet_hours_end <= latest
+
     @property
     def zone(self) -> ZoneInfo:
         """The citizens' time zone."""
@@ -506,6 +526,23 @@ class Settings(BaseSettings):
             for touchpoint_id, entry in touchpoints.items()
         }
         return {**data, "touchpoints": merged}
+
+    @model_validator(mode="after")
+    def _windows_outside_quiet_hours(self) -> Self:
+        entries = {"defaults": self.defaults} | {
+            f"touchpoints.{toml_path((key,))}": entry for key, entry in self.touchpoints.items()
+        }
+        closed = [
+            where
+            for where, entry in entries.items()
+            if entry.send_window is not None and not self.policy.window_can_open(entry.send_window)
+        ]
+        if closed:
+            raise ValueError(
+                f"send_window lies wholly in quiet hours, so nothing would ever be sent: "
+                f"{', '.join(closed)}"
+            )
+        return self
 
     def touchpoint(self, touchpoint_id: str) -> tuple[TouchpointConfig, bool]:
         """Look up a touchpoint's configuration, and tell whether it is in the catalogue.

@@ -180,6 +180,11 @@ def test_secrets_never_appear_in_repr_or_errors(tmp_path: Path) -> None:
             "touchpoints.a.send_window",
             "not_after",
         ),
+        (
+            "[touchpoints.a]\nsend_window = { not_before = 22:00:00 }\n",
+            "",
+            "touchpoints.a",
+        ),
         ("[touchpoints.a]\nsampling = 0.5\n", "touchpoints.a.sampling", "unknown setting"),
         ("[kafka]\nbootstrap = 1\n", "kafka.bootstrap", "unknown setting"),
     ],
