@@ -447,3 +447,59 @@ def test_survey_id_and_sampling_use_a_stable_hash() -> None:
     assert is_sampled("c-1", 1.0)
     assert not is_sampled("c-1", 0.0)
     assert replace(newer_pending(), sent=True).pending(NOW) is False
+
+
+def _simulate(events: list[tuple[str, ContactCompleted]]) -> dict[str, dict[str, int]]:
+    histories: dict[str, CitizenHistory] = {}
+    surveys: dict[str, dict[str, SurveyChannel]] = {}
+    for citizen, event in events:
+        now = event.data.contact.ended_at + timedelta(minutes=1)
+        decision = run(event, histories.get(citizen), now=now)
+        histories[citizen] = decision.history
+        if isinstance(decision, Schedule):
+            by_citizen = surveys.setdefault(citizen, {})
+            for record in decision.superseded:
+                by_citizen.pop(record.survey_id)
+            by_citizen[decision.survey_id] = decision.channel
+    return {
+        citizen: {
+            channel.value: sum(1 for c in by_survey.values() if c is channel)
+            for channel in SurveyChannel
+        }
+        for citizen, by_survey in surveys.items()
+    }
+
+
+def test_two_thousand_contacts_replay_to_the_same_counts_within_the_rules() -> None:
+    """The end-to-end test re-runs the policy as its oracle; a replay must agree exactly."""
+    events: list[tuple[str, ContactCompleted]] = []
+    start = datetime(2025, 1, 2, 9, tzinfo=HELSINKI)
+    for number in range(2000):
+        citizen = f"citizen-{number % 100}"
+        kind = number % 100
+        events.append(
+            (
+                citizen,
+                contact(
+                    f"c-{number}",
+                    start + timedelta(hours=number * 2),
+                    touchpoint=f"tp-{number % 10}",
+                    service=f"service-{number % 10}",
+                    phone=LANDLINE if kind % 7 == 0 else MOBILE,
+                    opted_out=kind % 11 == 0,
+                    non_disclosure=kind % 13 == 0,
+                    sms=kind % 5 != 0,
+                ),
+            )
+        )
+    counts = _simulate(events)
+    assert counts == _simulate(events)
+    for citizen, by_channel in counts.items():
+        kind = int(citizen.rsplit("-", 1)[1])
+        assert kind % 11 != 0  # opted out: nothing
+        assert kind % 13 != 0  # turvakielto: nothing
+        if kind % 7 == 0 or kind % 5 == 0:
+            assert by_channel["sms"] == 0  # landline or no SMS consent: email only
+        # 2,000 contacts two hours apart span 167 days: at most one survey per 30 days.
+        assert sum(by_channel.values()) <= 6
+    assert sum(sum(by_channel.values()) for by_channel in counts.values()) > 0
