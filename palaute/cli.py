@@ -8,6 +8,7 @@ command never has to touch another command's code.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from importlib import import_module
 from typing import TYPE_CHECKING
