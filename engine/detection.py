@@ -62,14 +62,16 @@ class DropConfig:
     #: Ratings since the statistic last left zero before an alert may fire.
     min_sample: int = 10
     #: Effective memory of the baseline, in ratings.
-    baseline_memory: int = 400
+    baseline_memory: int = 1_000
     #: Newest ratings held back from the baseline, so a drop is not learnt as normal.
     lag: int = 50
     #: Floor of the baseline standard deviation (normalised units); all-top scores have none.
     min_sd: float = 0.05
     #: Multiplies the Siegmund threshold: skewed 1-5 scores and an estimated baseline
     #: alarm more often than the normal theory says (calibrated in docs/alerts.md).
-    threshold_scale: float = 1.6
+    threshold_scale: float = 1.8
+    #: Stop learning the baseline while the statistic exceeds this share of the threshold.
+    freeze_fraction: float = 0.5
     #: Recovery threshold as a share of the firing threshold (hysteresis).
     resolve_fraction: float = 0.5
 
@@ -214,6 +216,9 @@ def update_drop(
         # The held-back ratings straddle the drop: none of them may become baseline.
         return replace(state, firing=True, pending=(), recovery=0.0, run_n=0,
                        run_sum=0.0), signal  # fmt: skip
+    if statistic > threshold * config.freeze_fraction:
+        # Evidence of a drop is building: learning these ratings would hide it.
+        return state, None
     return _queue(state, value, config), None
 
 
