@@ -35,6 +35,7 @@ history (:meth:`CitizenHistory.without_survey`, e.g. after a permanent failure).
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
@@ -51,6 +52,8 @@ if TYPE_CHECKING:
     from schemas.contacts import Citizen, ContactCompleted
 
 _SAMPLING_SPACE = 2**64
+#: Version of :meth:`CitizenHistory.to_json`'s format; bump it on an incompatible change.
+_HISTORY_FORMAT = 1
 
 
 def survey_id_for(contact_id: str) -> str:
@@ -130,6 +133,52 @@ class CitizenHistory:
     def without_survey(self, survey_id: str) -> CitizenHistory:
         """Forget a survey that never reached the citizen, so it no longer counts."""
         return replace(self, surveys=tuple(r for r in self.surveys if r.survey_id != survey_id))
+
+    def to_json(self) -> str:
+        """Serialise for a changelog-backed table; :meth:`from_json` reads it back exactly."""
+        return json.dumps(
+            {
+                "v": _HISTORY_FORMAT,
+                "opted_out": self.opted_out,
+                "decided_contacts": list(self.decided_contacts),
+                "surveys": [
+                    {
+                        "survey_id": record.survey_id,
+                        "contact_id": record.contact_id,
+                        "touchpoint_id": record.touchpoint_id,
+                        "service": record.service,
+                        "contact_ended_at": record.contact_ended_at.isoformat(),
+                        "send_at": record.send_at.isoformat(),
+                        "sent": record.sent,
+                    }
+                    for record in self.surveys
+                ],
+            },
+            separators=(",", ":"),
+        )
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> CitizenHistory:
+        """Read what :meth:`to_json` wrote; an unknown format version is a ValueError."""
+        data = json.loads(text)
+        if not isinstance(data, dict) or data.get("v") != _HISTORY_FORMAT:
+            raise ValueError("not a citizen history of a known format")
+        return cls(
+            surveys=tuple(
+                SurveyRecord(
+                    survey_id=record["survey_id"],
+                    contact_id=record["contact_id"],
+                    touchpoint_id=record["touchpoint_id"],
+                    service=record["service"],
+                    contact_ended_at=datetime.fromisoformat(record["contact_ended_at"]),
+                    send_at=datetime.fromisoformat(record["send_at"]),
+                    sent=bool(record["sent"]),
+                )
+                for record in data["surveys"]
+            ),
+            opted_out=bool(data["opted_out"]),
+            decided_contacts=tuple(data["decided_contacts"]),
+        )
 
 
 @dataclass(frozen=True, slots=True)
