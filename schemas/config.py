@@ -22,6 +22,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import date, time, timedelta
 from functools import lru_cache
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal, Self
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -55,7 +56,6 @@ from schemas.contacts import EmailAddress, PhoneNumber
 
 if TYPE_CHECKING:
     from collections.abc import Callable
-    from pathlib import Path
 
 ENV_PREFIX = "PALAUTE_"
 ENV_NESTED_DELIMITER = "__"
@@ -161,6 +161,39 @@ class KafkaConfig(Section):
                 f"sasl_mechanism {self.sasl_mechanism} needs sasl_username and sasl_password"
             )
         return self
+
+
+class StreamsConfig(Section):
+    """How the stream workers run: consumer group, local state, internal topics.
+
+    Several workers with the same ``app_id`` form one consumer group. The
+    defaults suit the local single-broker Kafka; production clusters want
+    ``replication_factor = 3`` and a ``data_dir`` on a persistent volume (the
+    tables are rebuilt from their changelogs without it, only more slowly).
+    """
+
+    app_id: Identifier = Field(
+        default="palaute",
+        description="Consumer group id, and the prefix of internal and changelog topics.",
+    )
+    topic_suffix: Annotated[str, Field(max_length=64, pattern=r"^[A-Za-z0-9._-]*$")] = Field(
+        default="",
+        description="Appended to every topic name and to app_id: separate test runs or "
+        "environments sharing one cluster.",
+    )
+    data_dir: Path = Field(
+        default_factory=lambda: Path("palaute-data"),
+        description="Where the local table stores (RocksDB) live.",
+    )
+    partitions: Annotated[int, Field(ge=1, le=1024)] = Field(
+        default=8, description="Partitions of the internal topics and table changelogs."
+    )
+    replication_factor: Annotated[int, Field(ge=1, le=16)] = Field(
+        default=1, description="Replicas of the internal topics (3 in production clusters)."
+    )
+    web_port: Annotated[int, Field(ge=1, le=65535)] | None = Field(
+        default=None, description="Port of the worker's web server; none turns it off."
+    )
 
 
 class TwilioConfig(Section):
@@ -481,6 +514,7 @@ class Settings(BaseSettings):
     )
 
     kafka: KafkaConfig = Field(default_factory=KafkaConfig)
+    streams: StreamsConfig = Field(default_factory=StreamsConfig)
     twilio: TwilioConfig | None = None
     smtp: SmtpConfig | None = None
     web: WebConfig = Field(default_factory=WebConfig)
