@@ -25,6 +25,23 @@ _CANDIDATE = re.compile(
 )
 
 
+def identity_code_spans(text: str, *, checked: bool = True) -> Iterator[tuple[int, int]]:
+    """Yield the start and end of every identity code in a text, in order.
+
+    With ``checked=False`` every string of the code's shape counts, whether or
+    not its check character is right: a code with one mistyped digit still
+    points at a person, which matters when the aim is to remove codes rather
+    than to refuse them.
+    """
+    for match in _CANDIDATE.finditer(text):
+        if checked:
+            try:
+                hetu.validate(match.group(0).upper(), allow_temporary=True)
+            except ValidationError:
+                continue
+        yield match.span()
+
+
 def contains_identity_code(text: str) -> bool:
     """Tell whether a text contains a valid personal identity code (temporary ones too)."""
     for match in _CANDIDATE.finditer(text):
