@@ -1,0 +1,336 @@
+"""Telling a citizen's tap from an email security scanner's, from what each client did.
+
+Security gateways (Microsoft Safe Links, Proofpoint, Mimecast) fetch every
+link of a message as it is delivered, and some run the page's JavaScript, so a
+link "click" alone proves nothing. Each vote is therefore judged from the
+interactions seen for one survey message, client by client (a client is a
+fingerprint hash made by the web shell; no address is kept raw):
+
+**Scanner signals** — any one makes every vote of that client a SCANNER vote,
+which is never counted:
+
+- the client fetched the honeypot link (hidden from people, found by crawlers);
+- the client sent a HEAD request (browsers never navigate with HEAD);
+- at least ``burst_min_links`` different links of the message (or all of them,
+  when the message has fewer) were fetched within ``burst_window``, by any
+  clients: gateways fetch in parallel from several addresses, so every client
+  taking part in the burst is marked;
+- the client cast ``vote_burst_min`` votes within ``burst_window`` (it pressed
+  every button on the page).
+
+**Human evidence** — confirms the client's vote at once:
+
+- a second action at least ``min_second_action_delay`` after the first vote: a
+  comment, or a changed score;
+- a later, separate visit (any request) at least ``later_visit_gap`` after the
+  first vote.
+
+**Otherwise** a vote is PROVISIONAL. It becomes CONFIRMED once the client has
+been quiet for ``quiet_period`` — unless it came within ``min_human_delay`` of
+delivery, when only human evidence confirms it.
+
+The trade-off: counting a scanner's vote corrupts a touchpoint's score with
+votes nobody cast (and scanners "vote" the first or every score, dragging the
+mean), while never confirming anything loses the answers of the many citizens
+who tap once and leave. A quiet period confirms the one-tap majority; the
+delivery-time rule keeps the one kind of scanner the other signals miss (one
+link, JavaScript, seconds after delivery) out of the metrics, at the cost of
+the few people who answer within seconds of an email arriving without doing
+anything else. SMS links are not scanned by mail gateways, so ``SMS_RULES``
+drops the delivery-time rule. Provisional votes stay visible as their own
+count, so the cost of the rule can be watched.
+
+Verdicts are recomputed from the whole history each time, so a signal that
+arrives late (a honeypot hit after the quiet period) still turns a vote into a
+scanner's; the caller publishes the change as a new revision.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from datetime import timedelta
+from enum import StrEnum
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Collection, Iterable, Sequence
+    from datetime import datetime
+
+
+class InteractionKind(StrEnum):
+    """What one request to the one-tap service was."""
+
+    LINK_GET = "link-get"  # GET of a score link: shows the confirm page, casts nothing
+    PAGE_GET = "page-get"  # GET of the survey page
+    HEAD = "head"  # HEAD of any link
+    HONEYPOT = "honeypot"  # the hidden link
+    SCRIPT_VOTE = "script-vote"  # POST sent by the page's script
+    FORM_VOTE = "form-vote"  # POST of the no-script form
+    SCORE_CHANGE = "score-change"  # another score chosen on the page after it showed
+    COMMENT = "comment"  # a comment sent from the page
+
+
+#: Interactions that cast or change a vote.
+VOTES = frozenset(
+    {InteractionKind.SCRIPT_VOTE, InteractionKind.FORM_VOTE, InteractionKind.SCORE_CHANGE}
+)
+#: Interactions that fetch one of the message's links.
+LINK_HITS = frozenset(
+    {
+        InteractionKind.LINK_GET,
+        InteractionKind.PAGE_GET,
+        InteractionKind.HEAD,
+        InteractionKind.HONEYPOT,
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Interaction:
+    """One request seen for a survey message.
+
+    ``link_id`` names the link of the message the request came through;
+    ``client`` is a fingerprint hash; ``score`` is set on votes.
+    """
+
+    kind: InteractionKind
+    at: datetime
+    link_id: str
+    client: str
+    score: int | None = None
+
+
+class Verdict(StrEnum):
+    """Whether a vote counts."""
+
+    CONFIRMED = "confirmed"  # counted in the metrics
+    PROVISIONAL = "provisional"  # kept, not yet counted
+    SCANNER = "scanner"  # never counted
+    NO_VOTE = "no-vote"  # nothing was voted (links fetched only)
+
+
+class Reason(StrEnum):
+    """Why a verdict was reached."""
+
+    HONEYPOT = "honeypot-hit"
+    HEAD_REQUEST = "head-request"
+    LINK_BURST = "link-burst"
+    VOTE_BURST = "vote-burst"
+    SECOND_ACTION = "second-action"
+    LATER_VISIT = "later-visit"
+    QUIET_PERIOD = "quiet-period-passed"
+    AWAITING_QUIET_PERIOD = "awaiting-quiet-period"
+    TOO_SOON_AFTER_DELIVERY = "too-soon-after-delivery"
+    NO_VOTE = "no-vote"
+
+
+@dataclass(frozen=True, slots=True)
+class EvidenceRules:
+    """The thresholds of the rule; the defaults suit email links.
+
+    ``min_human_delay`` of ``None`` turns the delivery-time rule off;
+    ``later_visit_gap`` of ``None`` ignores later visits; ``quiet_period`` of
+    ``None`` confirms only on human evidence.
+    """
+
+    burst_window: timedelta = timedelta(seconds=10)
+    burst_min_links: int = 3
+    head_is_scanner: bool = True
+    vote_burst_min: int = 3
+    min_human_delay: timedelta | None = timedelta(seconds=30)
+    min_second_action_delay: timedelta = timedelta(seconds=2)
+    later_visit_gap: timedelta | None = timedelta(minutes=5)
+    quiet_period: timedelta | None = timedelta(minutes=10)
+
+    def __post_init__(self) -> None:
+        if self.burst_min_links < 2:  # noqa: PLR2004 -- one link cannot make a burst
+            raise ValueError("burst_min_links must be at least 2")
+        if self.vote_burst_min < 2:  # noqa: PLR2004 -- one vote cannot make a burst
+            raise ValueError("vote_burst_min must be at least 2")
+
+
+EMAIL_RULES = EvidenceRules()
+SMS_RULES = EvidenceRules(min_human_delay=None)
+
+
+@dataclass(frozen=True, slots=True)
+class ClientAssessment:
+    """The verdict on one client's votes; ``vote`` is its latest, the one that counts.
+
+    ``confirm_at`` is when a provisional vote confirms if nothing else happens.
+    """
+
+    client: str
+    verdict: Verdict
+    reasons: tuple[Reason, ...]
+    vote: Interaction | None
+    confirm_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Assessment:
+    """The verdict on one survey message.
+
+    ``vote`` is the vote to record (the latest of the best-judged client) for
+    CONFIRMED and PROVISIONAL, ``None`` otherwise. ``recheck_at`` is the
+    earliest time a provisional vote would confirm: when to assess again.
+    """
+
+    verdict: Verdict
+    reasons: tuple[Reason, ...]
+    vote: Interaction | None
+    recheck_at: datetime | None
+    clients: tuple[ClientAssessment, ...]
+
+
+def _burst_clients(
+    hits: Sequence[Interaction], links: Collection[str], rules: EvidenceRules
+) -> set[str]:
+    """Clients taking part in a fetch of many different links within seconds."""
+    needed = min(rules.burst_min_links, len(links))
+    if needed < 2:  # noqa: PLR2004 -- a single-link message has no burst to see
+        return set()
+    in_message = sorted((hit for hit in hits if hit.link_id in links), key=lambda hit: hit.at)
+    marked: set[str] = set()
+    for index, first in enumerate(in_message):
+        window = [hit for hit in in_message[index:] if hit.at - first.at <= rules.burst_window]
+        if len({hit.link_id for hit in window}) >= needed:
+            marked.update(hit.client for hit in window)
+    return marked
+
+
+def _vote_burst(votes: Sequence[Interaction], rules: EvidenceRules) -> bool:
+    last = len(votes) - rules.vote_burst_min
+    return any(
+        votes[index + rules.vote_burst_min - 1].at - votes[index].at <= rules.burst_window
+        for index in range(last + 1)
+    )
+
+
+def _human_evidence(
+    interactions: Sequence[Interaction], votes: Sequence[Interaction], rules: EvidenceRules
+) -> list[Reason]:
+    first_vote = votes[0]
+    found: list[Reason] = []
+    delay = rules.min_second_action_delay
+    changed = any(
+        later.kind is InteractionKind.SCORE_CHANGE and later.at - earlier.at >= delay
+        for earlier, later in itertools.pairwise(votes)
+    )
+    commented = any(
+        item.kind is InteractionKind.COMMENT and item.at - interactions[0].at >= delay
+        for item in interactions
+    )
+    if changed or commented:
+        found.append(Reason.SECOND_ACTION)
+    gap = rules.later_visit_gap
+    if gap is not None and any(item.at - first_vote.at >= gap for item in interactions):
+        found.append(Reason.LATER_VISIT)
+    return found
+
+
+def _scanner_signals(
+    interactions: Sequence[Interaction],
+    votes: Sequence[Interaction],
+    *,
+    burst: bool,
+    rules: EvidenceRules,
+) -> list[Reason]:
+    kinds = {item.kind for item in interactions}
+    signals: list[Reason] = []
+    if InteractionKind.HONEYPOT in kinds:
+        signals.append(Reason.HONEYPOT)
+    if rules.head_is_scanner and InteractionKind.HEAD in kinds:
+        signals.append(Reason.HEAD_REQUEST)
+    if burst:
+        signals.append(Reason.LINK_BURST)
+    if len(votes) >= rules.vote_burst_min and _vote_burst(votes, rules):
+        signals.append(Reason.VOTE_BURST)
+    return signals
+
+
+def _assess_client(
+    client: str,
+    interactions: Sequence[Interaction],
+    *,
+    burst: bool,
+    delivered_at: datetime,
+    now: datetime,
+    rules: EvidenceRules,
+) -> ClientAssessment:
+    votes = [item for item in interactions if item.kind in VOTES]
+    signals = _scanner_signals(interactions, votes, burst=burst, rules=rules)
+    if not votes:
+        verdict = Verdict.SCANNER if signals else Verdict.NO_VOTE
+        return ClientAssessment(client, verdict, tuple(signals) or (Reason.NO_VOTE,), None)
+    latest = votes[-1]
+    if signals:
+        return ClientAssessment(client, Verdict.SCANNER, tuple(signals), latest)
+    evidence = _human_evidence(interactions, votes, rules)
+    if evidence:
+        return ClientAssessment(client, Verdict.CONFIRMED, tuple(evidence), latest)
+    if rules.min_human_delay is not None and votes[0].at - delivered_at < rules.min_human_delay:
+        return ClientAssessment(
+            client, Verdict.PROVISIONAL, (Reason.TOO_SOON_AFTER_DELIVERY,), latest
+        )
+    confirm_at = None if rules.quiet_period is None else interactions[-1].at + rules.quiet_period
+    if confirm_at is not None and now >= confirm_at:
+        return ClientAssessment(client, Verdict.CONFIRMED, (Reason.QUIET_PERIOD,), latest)
+    return ClientAssessment(
+        client, Verdict.PROVISIONAL, (Reason.AWAITING_QUIET_PERIOD,), latest, confirm_at
+    )
+
+
+def _unique(reasons: Iterable[Reason]) -> tuple[Reason, ...]:
+    return tuple(dict.fromkeys(reasons))
+
+
+def assess(
+    interactions: Iterable[Interaction],
+    *,
+    delivered_at: datetime,
+    message_links: Collection[str],
+    now: datetime,
+    rules: EvidenceRules = EMAIL_RULES,
+) -> Assessment:
+    """Judge the votes of one survey message from everything seen for it up to ``now``.
+
+    The order of ``interactions`` does not matter; ones after ``now`` are ignored.
+    """
+    seen = sorted(
+        (item for item in interactions if item.at <= now),
+        key=lambda item: (item.at, item.client, item.kind.value, item.link_id),
+    )
+    burst = _burst_clients([item for item in seen if item.kind in LINK_HITS], message_links, rules)
+    by_client: dict[str, list[Interaction]] = {}
+    for item in seen:
+        by_client.setdefault(item.client, []).append(item)
+    clients = tuple(
+        _assess_client(
+            client,
+            items,
+            burst=client in burst,
+            delivered_at=delivered_at,
+            now=now,
+            rules=rules,
+        )
+        for client, items in sorted(by_client.items())
+    )
+    for verdict in (Verdict.CONFIRMED, Verdict.PROVISIONAL):
+        chosen = [client for client in clients if client.verdict is verdict]
+        if chosen:
+            best = max(chosen, key=lambda client: client.vote.at if client.vote else now)
+            waits = [client.confirm_at for client in chosen if client.confirm_at is not None]
+            return Assessment(
+                verdict=verdict,
+                reasons=best.reasons,
+                vote=best.vote,
+                recheck_at=min(waits) if verdict is Verdict.PROVISIONAL and waits else None,
+                clients=clients,
+            )
+    scanners = [client for client in clients if client.verdict is Verdict.SCANNER]
+    if any(client.vote is not None for client in scanners):
+        reasons = _unique(reason for client in scanners for reason in client.reasons)
+        return Assessment(Verdict.SCANNER, reasons, None, None, clients)
+    return Assessment(Verdict.NO_VOTE, (Reason.NO_VOTE,), None, None, clients)
