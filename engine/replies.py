@@ -185,7 +185,7 @@ _VARIATION_SELECTOR = "\N{VARIATION SELECTOR-16}"
 #: Longer digit runs are no score on any scale; ``int`` is never asked to read them
 #: (Python refuses integers of more than 4,300 digits with an exception).
 _MAX_DIGITS = 6
-_FRACTION = re.compile(r"(\d+)\s*[/\N{FRACTION SLASH}]\s*(\d+)")
+_FRACTION = re.compile(r"(?<!\d)(\d+)\s*[/\N{FRACTION SLASH}]\s*(\d+)")
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)?")
 
 
