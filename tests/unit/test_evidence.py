@@ -172,6 +172,7 @@ def test_sms_rules_have_no_delivery_time_rule() -> None:
 def test_provisional_vote_says_when_to_look_again() -> None:
     """The shell schedules one re-assessment instead of polling."""
     result = judge(TAP, HOUR + 60)
+    assert EMAIL_RULES.quiet_period is not None
     assert result.recheck_at == at(HOUR + 1) + EMAIL_RULES.quiet_period
     assert judge(TAP, (result.recheck_at - DELIVERED).total_seconds()).verdict is Verdict.CONFIRMED
 
@@ -240,8 +241,9 @@ def test_without_quiet_period_only_human_evidence_confirms() -> None:
     assert judge(TAP_THEN_COMMENT, 30 * 24 * HOUR, rules).verdict is Verdict.CONFIRMED
 
 
-@pytest.mark.parametrize("field", ["burst_min_links", "vote_burst_min"])
-def test_rules_refuse_a_burst_of_one(field: str) -> None:
+def test_rules_refuse_a_burst_of_one() -> None:
     """A burst of one would mark every person who taps a link as a scanner."""
-    with pytest.raises(ValueError, match=field):
-        EvidenceRules(**{field: 1})
+    with pytest.raises(ValueError, match="burst_min_links"):
+        EvidenceRules(burst_min_links=1)
+    with pytest.raises(ValueError, match="vote_burst_min"):
+        EvidenceRules(vote_burst_min=1)
