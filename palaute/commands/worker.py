@@ -1,0 +1,62 @@
+"""``palaute worker --config FILE``: run the stream stages as one worker process.
+
+Start as many as there are cores to spare, on as many hosts as needed: workers
+with the same ``[streams] app_id`` form one Kafka consumer group and share the
+partitions. Ctrl-C or SIGTERM stops a worker cleanly: it finishes the record
+in hand, flushes what it produced, commits its offsets and leaves the group.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from schemas.config import ConfigError, load_settings
+
+if TYPE_CHECKING:
+    import argparse
+
+LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+
+
+def register(subparsers: argparse._SubParsersAction[Any]) -> None:
+    """Add ``worker``."""
+    parser = subparsers.add_parser(
+        "worker",
+        help="run the stream stages (intake) as one worker of the consumer group",
+        description="Run the faust worker: validate and pseudonymise contact events, decide "
+        "each one with the survey policy, and publish the decisions. Several workers with the "
+        "same [streams] app_id share the work. Ctrl-C or SIGTERM stops it cleanly.",
+    )
+    parser.add_argument(
+        "--config", type=Path, required=True, help="configuration file (TOML); see config example"
+    )
+    parser.add_argument(
+        "--loglevel", choices=LOG_LEVELS, default="info", help="log level (default info)"
+    )
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Load the settings, build the app and run it until stopped."""
+    try:
+        settings = load_settings(args.config)
+    except ConfigError as error:
+        print(error, file=sys.stderr)
+        return 1
+    # Imported here: faust is heavy, and other commands must not pay for it.
+    import faust  # noqa: PLC0415 - see above
+
+    from streams.app import create_app  # noqa: PLC0415 - imports faust
+
+    try:
+        app = create_app(settings)
+    except ValueError as error:  # e.g. Kafka security settings the worker cannot use
+        print(f"cannot start the worker: {error}", file=sys.stderr)
+        return 1
+    worker = faust.Worker(app, loglevel=args.loglevel)
+    try:
+        worker.execute_from_commandline()
+    except SystemExit as stopped:
+        return stopped.code if isinstance(stopped.code, int) else 1

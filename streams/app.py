@@ -1,0 +1,152 @@
+"""The faust application: broker, local store, producer guarantees and topic names.
+
+:func:`create_app` turns :class:`~schemas.config.Settings` into a configured
+:class:`faust.App` with every stage's agents registered. The worker command
+runs it; tests build it with a topic suffix so each run has its own topics.
+
+Two choices here keep the guarantees of DESIGN.md:
+
+* ``processing_guarantee="at_least_once"``, never ``exactly_once`` (its
+  transactions crash and duplicate on rebalance): every stage is idempotent
+  instead, and faust flushes the producer before it commits the consumer's
+  offsets, so an offset is committed only after the work it stands for.
+* an idempotent producer (``enable_idempotence=True``, ``acks=all``). faust
+  0.15 asks aiokafka for one only inside transactions, and has no setting for
+  it, so :class:`IdempotentProducer` adds it to the producer's settings and
+  :class:`PalauteApp` uses a transport built on that producer.
+"""
+
+from __future__ import annotations
+
+import ssl
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import faust
+from faust.transport.drivers import aiokafka as faust_aiokafka
+
+from schemas import topics
+from streams import intake
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from schemas.config import KafkaConfig, Settings
+
+#: The web server's port when none is configured (it is then turned off).
+_UNUSED_WEB_PORT = 6066
+
+
+@dataclass(frozen=True, slots=True)
+class TopicNames:
+    """The topics a worker reads and writes; the names come from schemas.topics."""
+
+    contacts: str = topics.CONTACTS
+    surveys: str = topics.SURVEYS
+    vault: str = topics.VAULT
+    deadletter: str = topics.DEADLETTER
+
+    @classmethod
+    def with_suffix(cls, suffix: str) -> TopicNames:
+        """Give every name the suffix, for a test run or an environment of its own."""
+        return cls(
+            contacts=topics.CONTACTS + suffix,
+            surveys=topics.SURVEYS + suffix,
+            vault=topics.VAULT + suffix,
+            deadletter=topics.DEADLETTER + suffix,
+        )
+
+
+class IdempotentProducer(faust_aiokafka.Producer):
+    """faust's aiokafka producer, always idempotent with ``acks=all``.
+
+    Without idempotence a retried produce request after a lost acknowledgement
+    writes the record twice; with it the broker drops the repeat.
+    """
+
+    def _settings_extra(self) -> Mapping[str, Any]:
+        return {**super()._settings_extra(), "acks": "all", "enable_idempotence": True}
+
+
+class IdempotentTransport(faust_aiokafka.Transport):
+    """faust's aiokafka transport with :class:`IdempotentProducer`."""
+
+    Producer = IdempotentProducer
+
+
+class PalauteApp(faust.App):
+    """A faust app whose transports produce idempotently, whatever the broker URL's scheme."""
+
+    def _new_transport(self) -> IdempotentTransport:
+        return IdempotentTransport(self.conf.broker_consumer, self)
+
+    def _new_producer_transport(self) -> IdempotentTransport:
+        return IdempotentTransport(self.conf.broker_producer, self)
+
+
+def _ssl_context(kafka: KafkaConfig) -> ssl.SSLContext:
+    context = ssl.create_default_context(
+        cafile=str(kafka.ssl_cafile) if kafka.ssl_cafile is not None else None
+    )
+    if kafka.ssl_certfile is not None and kafka.ssl_keyfile is not None:
+        context.load_cert_chain(str(kafka.ssl_certfile), str(kafka.ssl_keyfile))
+    context.check_hostname = kafka.ssl_check_hostname
+    return context
+
+
+def broker_credentials(kafka: KafkaConfig) -> faust.types.auth.CredentialsT | None:
+    """Map the ``[kafka]`` security settings onto faust's credentials (None: plaintext)."""
+    uses_tls = kafka.security_protocol in {"SSL", "SASL_SSL"}
+    context = _ssl_context(kafka) if uses_tls else None
+    if kafka.sasl_mechanism is None:
+        return faust.SSLCredentials(context) if context is not None else None
+    if kafka.sasl_mechanism == "OAUTHBEARER":
+        raise ValueError(
+            "sasl_mechanism OAUTHBEARER needs a token provider, which the worker does not "
+            "have yet; use SCRAM-SHA-512 or PLAIN"
+        )
+    password = kafka.sasl_password.get_secret_value() if kafka.sasl_password else None
+    return faust.SASLCredentials(
+        username=kafka.sasl_username,
+        password=password,
+        ssl_context=context,
+        mechanism=kafka.sasl_mechanism,
+    )
+
+
+def create_app(
+    settings: Settings,
+    *,
+    app_id: str | None = None,
+    topic_names: TopicNames | None = None,
+) -> faust.App:
+    """Build the faust app of a worker from its settings, with every stage registered.
+
+    ``app_id`` (the consumer group, and the prefix of internal and changelog
+    topics) and ``topic_names`` default to ``[streams]`` with its
+    ``topic_suffix`` applied.
+    """
+    streams = settings.streams
+    suffix = streams.topic_suffix
+    names = topic_names or TopicNames.with_suffix(suffix)
+    app = PalauteApp(
+        app_id or streams.app_id + suffix,
+        broker=[f"kafka://{server}" for server in settings.kafka.bootstrap_servers],
+        broker_client_id=settings.kafka.client_id,
+        broker_credentials=broker_credentials(settings.kafka),
+        # faust 0.15 names its RocksDB store "rocksdb://" whichever driver it uses;
+        # the tables pick the rocksdict driver (python-rocksdb is unmaintained).
+        store="rocksdb://",
+        datadir=str(streams.data_dir),
+        processing_guarantee="at_least_once",
+        producer_acks=-1,
+        consumer_auto_offset_reset="earliest",
+        topic_partitions=streams.partitions,
+        topic_replication_factor=streams.replication_factor,
+        web_enabled=streams.web_port is not None,
+        web_host="127.0.0.1",
+        web_port=streams.web_port or _UNUSED_WEB_PORT,
+        autodiscover=False,
+    )
+    intake.register(app, settings, names)
+    return app

@@ -1,0 +1,233 @@
+"""Intake: validate contact events, pseudonymise the citizen, decide, publish.
+
+Two agents, because a decision needs the citizen's history and the history
+must live where all of one citizen's contacts meet:
+
+1. ``intake`` reads the contacts topic as raw bytes. A record that fails the
+   validation gate goes to the dead-letter topic with its original key, value
+   and headers plus ``palaute.dlq.*`` headers saying why; a valid one is
+   forwarded, unchanged, to an internal topic keyed by the citizen key.
+2. ``intake-decide`` reads that topic, whose partitions are those of the
+   ``citizen-history`` table, and asks :func:`engine.policy.decide`. It
+   publishes what the decision says (the decision event keyed by citizen key,
+   superseded surveys' skips, and for a scheduled survey the contact details
+   to the vault keyed by survey id) and then stores the new history.
+
+Idempotence: the history remembers decided contact ids, so a replayed
+contact is a duplicate that publishes nothing. Publications are sent before
+the history is stored and faust flushes them before committing offsets; a
+crash between the two can repeat a decision, with the same survey id, which
+downstream stages already de-duplicate by survey id.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import faust
+
+from engine.policy import CitizenHistory, Schedule, decide
+from engine.pseudonym import citizen_key
+from schemas.base import SurveyChannel
+from schemas.deadletter import HEADER_PREFIX, DeadLetter
+from schemas.decoding import Rejected, decode_contact
+from schemas.surveys import SkipReason, SurveyScheduled
+from schemas.vault import ContactDetails
+from streams import telemetry
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from datetime import date
+
+    from engine.policy import Decision
+    from schemas.config import Settings
+    from schemas.contacts import ContactCompleted
+    from schemas.surveys import SurveySkipped
+    from streams.app import TopicNames
+
+log = logging.getLogger(__name__)
+
+STAGE = "intake"
+INTAKE_AGENT = "intake"
+DECIDE_AGENT = "intake-decide"
+HISTORY_TABLE = "citizen-history"
+#: The dead-letter reason header is bounded by the DeadLetter model.
+_MAX_REASON = 2000
+
+
+@dataclass(frozen=True, slots=True)
+class Publication:
+    """One record to produce: which topic (by role), its key and its value."""
+
+    topic: str  # "surveys" or "vault", the field of TopicNames
+    key: bytes
+    value: bytes
+
+
+def publications(decision: Decision, contact: ContactCompleted, now: datetime) -> list[Publication]:
+    """Turn a decision into the records to produce, vault first.
+
+    The vault record goes first so that the details of a survey exist before
+    anything reads its SurveyScheduled. Only the chosen channel's detail is
+    kept there: the dispatcher needs no more.
+    """
+    key = decision.citizen_key.encode()
+    if not isinstance(decision, Schedule):
+        skipped = decision.skipped_event(now)
+        return [] if skipped is None else [Publication("surveys", key, _json(skipped))]
+    citizen = contact.data.citizen
+    details = ContactDetails(
+        survey_id=decision.survey_id,
+        citizen_key=decision.citizen_key,
+        phone=citizen.phone if decision.channel is SurveyChannel.SMS else None,
+        email=citizen.email if decision.channel is SurveyChannel.EMAIL else None,
+        language=decision.language,
+        stored_at=now,
+    )
+    return [
+        Publication("vault", decision.survey_id.encode(), _json(details)),
+        Publication("surveys", key, _json(decision.scheduled_event(now))),
+        *(Publication("surveys", key, _json(skip)) for skip in decision.superseded_events(now)),
+    ]
+
+
+def _json(event: ContactDetails | SurveyScheduled | SurveySkipped) -> bytes:
+    return event.model_dump_json().encode()
+
+
+def dead_letter_headers(rejected: Rejected, message: Any, now: datetime) -> list[tuple[str, bytes]]:
+    """Keep the record's own headers and add why it was set aside (never quoting input)."""
+    reason = DeadLetter(
+        stage=STAGE,
+        source_topic=message.topic,
+        source_partition=message.partition,
+        source_offset=message.offset,
+        reason_code=rejected.code[:64],
+        reason=rejected.reason[:_MAX_REASON],
+        failed_at=now,
+    )
+    original = message.headers or []
+    items = original.items() if isinstance(original, dict) else original
+    kept = [(name, value) for name, value in items if not name.startswith(HEADER_PREFIX)]
+    return [*kept, *reason.to_headers()]
+
+
+class _UnknownTouchpoints:
+    """Report each touchpoint missing from the catalogue once per process."""
+
+    def __init__(self) -> None:
+        self._seen: set[str] = set()
+
+    def report(self, touchpoint_id: str) -> None:
+        if touchpoint_id in self._seen:
+            return
+        self._seen.add(touchpoint_id)
+        # Identifiers may in principle hold a national phone number; name only safe ones.
+        shown = touchpoint_id if telemetry.is_safe_label_value(touchpoint_id) else "(unsafe id)"
+        log.warning("touchpoint %s is not in the catalogue; surveyed with [defaults]", shown)
+
+
+def register(app: faust.App, settings: Settings, names: TopicNames) -> None:  # noqa: C901 - two agents sharing the wiring read best together
+    """Add the intake agents and the citizen-history table to the app."""
+    raw: dict[str, Any] = {"key_serializer": "raw", "value_serializer": "raw"}
+    contacts = app.topic(names.contacts, **raw)
+    by_citizen = app.topic(
+        f"{app.conf.id}-contacts-by-citizen",
+        internal=True,
+        partitions=settings.streams.partitions,
+        **raw,
+    )
+    outputs = {
+        "surveys": app.topic(names.surveys, **raw),
+        "vault": app.topic(names.vault, **raw),
+    }
+    deadletter = app.topic(names.deadletter, **raw)
+    history = app.Table(
+        HISTORY_TABLE,
+        default=None,
+        partitions=settings.streams.partitions,
+        # faust tables always use the json codec: keys and values are plain strings.
+        schema=faust.Schema(key_type=str, value_type=str),
+        options={"driver": "rocksdict"},
+    )
+    secret = settings.secrets.pseudonymisation_key.get_secret_value().encode()
+    is_holiday: Callable[[date], bool] = settings.policy.holiday_calendar()
+    unknown = _UnknownTouchpoints()
+
+    async def set_aside(event: Any, rejected: Rejected, now: datetime) -> None:
+        message = event.message
+        await deadletter.send(
+            key=message.key,
+            value=message.value,
+            headers=dead_letter_headers(rejected, message, now),
+        )
+        telemetry.record_dead_letter(telemetry.Stage.INTAKE, rejected.code)
+        telemetry.count_event(telemetry.Stage.INTAKE, telemetry.Outcome.DEAD_LETTERED)
+        log.info(
+            "dead-lettered %s[%d]@%d: %s",
+            message.topic,
+            message.partition,
+            message.offset,
+            rejected.code,
+        )
+
+    @app.agent(contacts, name=INTAKE_AGENT)
+    async def intake(stream: faust.StreamT[bytes]) -> None:
+        async for event in stream.events():
+            now = datetime.now(UTC)
+            contact = decode_contact(event.message.value or b"", now=now)
+            if isinstance(contact, Rejected):
+                await set_aside(event, contact, now)
+            else:
+                key = citizen_key(secret, contact.data.citizen, source=contact.source)
+                await by_citizen.send(
+                    key=key.encode(), value=event.message.value, headers=event.message.headers
+                )
+            telemetry.agent_progress(INTAKE_AGENT, now)
+
+    @app.agent(by_citizen, name=DECIDE_AGENT)
+    async def intake_decide(stream: faust.StreamT[bytes]) -> None:
+        async for event in stream.events():
+            now = datetime.now(UTC)
+            contact = decode_contact(event.message.value or b"", now=now)
+            if isinstance(contact, Rejected):  # the first agent let it through: a bug, kept
+                await set_aside(event, contact, now)
+                continue
+            key: str = event.message.key.decode()
+            stored = history.get(key)
+            before = CitizenHistory() if stored is None else CitizenHistory.from_json(stored)
+            touchpoint, known = settings.touchpoint(contact.data.touchpoint.id)
+            if not known:
+                unknown.report(contact.data.touchpoint.id)
+            decision = decide(
+                contact,
+                before,
+                touchpoint,
+                settings.policy,
+                now,
+                citizen_key=key,
+                is_holiday=is_holiday,
+            )
+            for record in publications(decision, contact, now):
+                await outputs[record.topic].send(key=record.key, value=record.value)
+            if decision.history != before:
+                history[key] = decision.history.to_json()
+            _count(decision)
+            telemetry.agent_progress(DECIDE_AGENT, now)
+
+
+def _count(decision: Decision) -> None:
+    if isinstance(decision, Schedule):
+        telemetry.count_event(telemetry.Stage.INTAKE, telemetry.Outcome.OK)
+        telemetry.record_survey(telemetry.SurveyOutcome.SCHEDULED, decision.channel)
+        for _ in decision.superseded:
+            telemetry.record_survey(telemetry.SurveyOutcome.SKIPPED, None, SkipReason.SUPERSEDED)
+        return
+    if decision.reason is SkipReason.DUPLICATE:
+        telemetry.count_event(telemetry.Stage.INTAKE, telemetry.Outcome.DUPLICATE)
+        return
+    telemetry.count_event(telemetry.Stage.INTAKE, telemetry.Outcome.OK)
+    telemetry.record_survey(telemetry.SurveyOutcome.SKIPPED, None, decision.reason)
