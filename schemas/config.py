@@ -254,6 +254,54 @@ class WebConfig(Section):
         return url
 
 
+
+#: An API key's SHA-256 in hex: what the configuration stores instead of the key.
+KeyDigest = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+
+
+class IngressSource(Section):
+    """One front-office system allowed to post events over HTTP.
+
+    Only the key's SHA-256 is stored. API keys are random strings of 256 bits
+    (``palaute web new-key``), so a fast unsalted hash is enough: nothing can
+    be guessed from it, unlike a password, and checking costs microseconds.
+    """
+
+    key_sha256: KeyDigest
+    event_sources: Annotated[
+        list[Annotated[str, Field(min_length=1, max_length=512, pattern=r"^\S+$")]],
+        Field(min_length=1),
+    ] = Field(
+        description="CloudEvents source values this system may send; any other is refused (403)."
+    )
+    revoked: bool = Field(default=False, description="A revoked key is refused (401).")
+
+
+class IngressConfig(Section):
+    """The HTTP event ingress for front-office systems that cannot speak Kafka."""
+
+    sources: dict[Identifier, IngressSource] = Field(default_factory=dict)
+    max_body_bytes: Annotated[int, Field(ge=1024, le=64 * 1024 * 1024)] = 1024 * 1024
+    max_batch_events: Annotated[int, Field(ge=1, le=10_000)] = 500
+    requests_per_second: Annotated[float, Field(gt=0)] = 20.0
+    burst: Annotated[int, Field(ge=1)] = 100
+    remembered_event_ids: Annotated[int, Field(ge=0, le=10_000_000)] = Field(
+        default=100_000,
+        description="Event ids kept per process to answer a repeat without producing it "
+        "again; the intake's per-contact de-duplication is the real guarantee.",
+    )
+    produce_timeout: Duration = Field(
+        default=timedelta(seconds=15),
+        description="How long to wait for Kafka before answering 503.",
+    )
+
+    @model_validator(mode="after")
+    def _distinct_keys(self) -> Self:
+        digests = [source.key_sha256 for source in self.sources.values()]
+        if len(set(digests)) != len(digests):
+            raise ValueError("two sources share one API key; give each its own")
+        return self
+
 MIN_KEY_LENGTH = 32
 
 
@@ -518,6 +566,7 @@ class Settings(BaseSettings):
     twilio: TwilioConfig | None = None
     smtp: SmtpConfig | None = None
     web: WebConfig = Field(default_factory=WebConfig)
+    ingress: IngressConfig = Field(default_factory=IngressConfig)
     secrets: SecretsConfig
     policy: PolicyConfig = Field(default_factory=PolicyConfig)
     defaults: DefaultsConfig = Field(default_factory=DefaultsConfig)

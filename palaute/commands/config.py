@@ -58,6 +58,22 @@ sender_name = "Palaute"
 # Links in messages and Twilio callbacks point here; https outside localhost.
 public_base_url = "http://127.0.0.1:8080"
 
+[ingress]
+# HTTP event ingress (POST /v1/contacts of `palaute web`) for systems that cannot
+# speak Kafka. One entry per source system: the SHA-256 of its API key (make one
+# with `palaute web new-key SYSTEM`; the key itself is shown once and never stored)
+# and the CloudEvents source values it may send. revoked = true refuses the key.
+max_body_bytes = 1048576
+max_batch_events = 500
+requests_per_second = 20          # per source system, with bursts of up to ...
+burst = 100
+
+# DEVELOPMENT ONLY: the key is "dev-only-ingress-key-crm-helsinki-change-me-0003".
+[ingress.sources.crm-helsinki]
+key_sha256 = "2d48a0efdd8ba07d6237e1e1903cabeebd1d1d39594bbc754b07826ab58e7245"
+event_sources = ["/crm/helsinki-contact-centre"]
+revoked = false
+
 [secrets]
 # DEVELOPMENT ONLY. Production: random keys of 32+ characters in
 # PALAUTE_SECRETS__PSEUDONYMISATION_KEY and PALAUTE_SECRETS__LINK_SIGNING_KEY.

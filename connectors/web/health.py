@@ -1,0 +1,35 @@
+"""GET /healthz and GET /metrics: whether this process works, and its figures.
+
+Agents have been seen to stall after days without crashing (faust-streaming
+issues 523 and 532); /healthz answers 503 naming every agent whose last
+progress is older than the limit, so an orchestrator restarts the process.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Final
+
+from aiohttp import web
+
+from streams import telemetry
+
+STALLED_AFTER: Final = web.AppKey("stalled_after", timedelta)
+
+
+def setup(app: web.Application, *, stalled_after: timedelta) -> None:
+    """Add /healthz and /metrics."""
+    app[STALLED_AFTER] = stalled_after
+    app.router.add_get("/healthz", _health)
+    app.router.add_get("/metrics", _metrics)
+
+
+async def _health(request: web.Request) -> web.Response:
+    stalled = telemetry.stalled_agents(datetime.now(UTC), request.app[STALLED_AFTER])
+    if stalled:
+        return web.json_response({"status": "stalled", "stalled_agents": stalled}, status=503)
+    return web.json_response({"status": "ok"})
+
+
+async def _metrics(_request: web.Request) -> web.Response:
+    return web.Response(body=telemetry.render(), headers={"Content-Type": telemetry.CONTENT_TYPE})
