@@ -254,7 +254,6 @@ class WebConfig(Section):
         return url
 
 
-
 #: An API key's SHA-256 in hex: what the configuration stores instead of the key.
 KeyDigest = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
 
@@ -301,6 +300,7 @@ class IngressConfig(Section):
         if len(set(digests)) != len(digests):
             raise ValueError("two sources share one API key; give each its own")
         return self
+
 
 MIN_KEY_LENGTH = 32
 
