@@ -1,0 +1,1 @@
+"""The local demo: a synthetic front office feeding a real broker and a real worker."""
