@@ -19,6 +19,8 @@ if TYPE_CHECKING:
 #: Development-only keys of the example; ``check`` warns when a file still uses them.
 EXAMPLE_PSEUDONYMISATION_KEY = "dev-only-pseudonymisation-key-change-me-0001"
 EXAMPLE_LINK_SIGNING_KEY = "dev-only-link-signing-key-change-me-00000002"
+# SHA-256 of "dev-only-ingress-key-crm-helsinki-change-me-0003", the example's ingress key.
+EXAMPLE_INGRESS_KEY_SHA256 = "2d48a0efdd8ba07d6237e1e1903cabeebd1d1d39594bbc754b07826ab58e7245"
 
 EXAMPLE_TOML = f"""\
 # Palaute configuration. Check it with:  palaute config check palaute.toml
@@ -79,6 +81,12 @@ revoked = false
 # PALAUTE_SECRETS__PSEUDONYMISATION_KEY and PALAUTE_SECRETS__LINK_SIGNING_KEY.
 pseudonymisation_key = "{EXAMPLE_PSEUDONYMISATION_KEY}"
 link_signing_key = "{EXAMPLE_LINK_SIGNING_KEY}"
+
+[streams]
+app_id = "palaute"                # the consumer group; workers with one app_id share the work
+data_dir = "palaute-data"         # table stores; a persistent volume in production
+partitions = 8                    # of internal topics and changelogs: the most workers that help
+replication_factor = 1            # 3 on a production cluster
 
 [policy]
 frequency_cap = 1                 # surveys per citizen ...
@@ -181,6 +189,12 @@ def _warnings(settings: Settings) -> list[str]:
             "secrets.link_signing_key is the example's development key; set "
             f"{ENV_PREFIX}SECRETS__LINK_SIGNING_KEY in production"
         )
+    for system, source in settings.ingress.sources.items():
+        if source.key_sha256 == EXAMPLE_INGRESS_KEY_SHA256 and not source.revoked:
+            warnings.append(
+                f"ingress.sources.{system} accepts the example's development key; "
+                "make a new one with `palaute web new-key`"
+            )
     if settings.twilio is None:
         warnings.append("no [twilio] section: surveys go by email only")
     if settings.smtp is None:

@@ -299,6 +299,17 @@ def test_config_check_accepts_the_example_with_a_summary(tmp_path: Path) -> None
     assert "ok" in checked.stdout
     assert "touchpoints in the catalogue: 3" in checked.stdout
     assert "development key" in checked.stdout
+    assert "ingress.sources.crm-helsinki accepts the example's development key" in checked.stdout
+
+
+def test_config_check_is_quiet_about_a_revoked_example_ingress_key(tmp_path: Path) -> None:
+    """A revoked key lets no one in, so warning about it would only be noise."""
+    printed = palaute("config", "example")
+    revoked = printed.stdout.replace("revoked = false", "revoked = true")
+    assert revoked != printed.stdout
+    checked = palaute("config", "check", str(write(tmp_path, revoked)))
+    assert checked.returncode == 0, checked.stderr
+    assert "ingress.sources.crm-helsinki" not in checked.stdout
 
 
 def test_config_check_lists_every_error_and_exits_1(tmp_path: Path) -> None:
