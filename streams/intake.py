@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 import faust
 
+from connectors import telemetry
 from engine.policy import CitizenHistory, Schedule, decide
 from engine.pseudonym import citizen_key
 from schemas.base import SurveyChannel
@@ -36,7 +37,6 @@ from schemas.deadletter import HEADER_PREFIX, DeadLetter
 from schemas.decoding import Rejected, decode_contact
 from schemas.surveys import SkipReason, SurveyScheduled
 from schemas.vault import ContactDetails
-from streams import telemetry
 
 if TYPE_CHECKING:
     from collections.abc import Callable

@@ -12,7 +12,7 @@ from typing import Final
 
 from aiohttp import web
 
-from streams import telemetry
+from connectors import telemetry
 
 STALLED_AFTER: Final = web.AppKey("stalled_after", timedelta)
 

@@ -44,10 +44,10 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 from aiokafka.helpers import create_ssl_context
 
+from connectors import telemetry
 from connectors.web.errors import ApiError
 from schemas.contacts import CONTACT_COMPLETED_TYPE, ContactCompleted
 from schemas.decoding import MAX_EVENT_BYTES, FieldError, Rejected, parse_json, validate_value
-from streams import telemetry
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable

@@ -59,3 +59,10 @@ def test_schemas_do_no_io() -> None:
             assert root not in {"aiokafka", "faust", "aiohttp", "aiosmtplib", "twilio", "socket"}, (
                 f"{path.name} imports {name}"
             )
+
+
+def test_connectors_never_import_the_stream_wiring() -> None:
+    """Imports point inward: an adapter that needs faust or streams/ cannot be reused or tested alone."""
+    for path in sorted((ROOT / "connectors").rglob("*.py")):
+        for name in _imports(path):
+            assert name.split(".")[0] not in {"streams", "faust"}, f"{path.name} imports {name}"
