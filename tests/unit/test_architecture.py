@@ -62,7 +62,7 @@ def test_schemas_do_no_io() -> None:
 
 
 def test_connectors_never_import_the_stream_wiring() -> None:
-    """Imports point inward: an adapter that needs faust or streams/ cannot be reused or tested alone."""
+    """Imports point inward: an adapter needing faust or streams/ cannot be tested alone."""
     for path in sorted((ROOT / "connectors").rglob("*.py")):
         for name in _imports(path):
             assert name.split(".")[0] not in {"streams", "faust"}, f"{path.name} imports {name}"
