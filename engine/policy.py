@@ -44,6 +44,7 @@ from engine.sendtime import survey_times
 from schemas.base import SurveyChannel
 from schemas.contacts import is_mobile_number
 from schemas.surveys import SkipReason, SurveyScheduled, SurveySkipped
+from schemas.vault import ContactDetails
 
 if TYPE_CHECKING:
     from engine.sendtime import HolidayCalendar
@@ -198,6 +199,20 @@ class Schedule:
     expires_at: datetime
     history: CitizenHistory
     superseded: tuple[SurveyRecord, ...] = field(default=())
+
+    def contact_details(self, citizen: Citizen, stored_at: datetime) -> ContactDetails:
+        """Give the vault record for this survey: the chosen channel's detail only.
+
+        The dispatcher needs nothing else, and what is not stored cannot leak.
+        """
+        return ContactDetails(
+            survey_id=self.survey_id,
+            citizen_key=self.citizen_key,
+            phone=citizen.phone if self.channel is SurveyChannel.SMS else None,
+            email=citizen.email if self.channel is SurveyChannel.EMAIL else None,
+            language=self.language,
+            stored_at=stored_at,
+        )
 
     def scheduled_event(self, occurred_at: datetime) -> SurveyScheduled:
         """Give the SurveyScheduled event to publish."""

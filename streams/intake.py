@@ -32,11 +32,9 @@ import faust
 from connectors import telemetry
 from engine.policy import CitizenHistory, Schedule, decide
 from engine.pseudonym import citizen_key
-from schemas.base import SurveyChannel
 from schemas.deadletter import HEADER_PREFIX, DeadLetter
 from schemas.decoding import Rejected, decode_contact
 from schemas.surveys import SkipReason, SurveyScheduled
-from schemas.vault import ContactDetails
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -46,6 +44,7 @@ if TYPE_CHECKING:
     from schemas.config import Settings
     from schemas.contacts import ContactCompleted
     from schemas.surveys import SurveySkipped
+    from schemas.vault import ContactDetails
     from streams.app import TopicNames
 
 log = logging.getLogger(__name__)
@@ -71,22 +70,13 @@ def publications(decision: Decision, contact: ContactCompleted, now: datetime) -
     """Turn a decision into the records to produce, vault first.
 
     The vault record goes first so that the details of a survey exist before
-    anything reads its SurveyScheduled. Only the chosen channel's detail is
-    kept there: the dispatcher needs no more.
+    anything reads its SurveyScheduled.
     """
     key = decision.citizen_key.encode()
     if not isinstance(decision, Schedule):
         skipped = decision.skipped_event(now)
         return [] if skipped is None else [Publication("surveys", key, _json(skipped))]
-    citizen = contact.data.citizen
-    details = ContactDetails(
-        survey_id=decision.survey_id,
-        citizen_key=decision.citizen_key,
-        phone=citizen.phone if decision.channel is SurveyChannel.SMS else None,
-        email=citizen.email if decision.channel is SurveyChannel.EMAIL else None,
-        language=decision.language,
-        stored_at=now,
-    )
+    details = decision.contact_details(contact.data.citizen, now)
     return [
         Publication("vault", decision.survey_id.encode(), _json(details)),
         Publication("surveys", key, _json(decision.scheduled_event(now))),

@@ -503,3 +503,15 @@ def test_two_thousand_contacts_replay_to_the_same_counts_within_the_rules() -> N
         # 2,000 contacts two hours apart span 167 days: at most one survey per 30 days.
         assert sum(by_channel.values()) <= 6
     assert sum(sum(by_channel.values()) for by_channel in counts.values()) > 0
+
+
+@pytest.mark.parametrize("channel", [SurveyChannel.SMS, SurveyChannel.EMAIL])
+def test_vault_record_keeps_only_the_chosen_channels_detail(channel: SurveyChannel) -> None:
+    """What is not stored cannot leak: an SMS survey's vault record holds no address."""
+    event = contact()
+    decision = run(event, touchpoint=TouchpointConfig(channel_preference=[channel]))
+    assert isinstance(decision, Schedule)
+    details = decision.contact_details(event.data.citizen, NOW)
+    assert (details.survey_id, details.citizen_key) == (decision.survey_id, CITIZEN_KEY)
+    expected = (MOBILE, None) if channel is SurveyChannel.SMS else (None, "maija@example.com")
+    assert (details.phone, details.email) == expected
