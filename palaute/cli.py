@@ -28,9 +28,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "worker",
     "web",
     "twilio_sim",
-    "metrics",
     "bench",
-    "privacy",
 )
 
 
@@ -44,13 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"palaute {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in COMMAND_MODULES:
-        try:
-            module = import_module(f"palaute.commands.{name}")
-        except ModuleNotFoundError as error:
-            if error.name != f"palaute.commands.{name}":
-                raise
-            continue  # a command not shipped in this build
-        module.register(subparsers)
+        import_module(f"palaute.commands.{name}").register(subparsers)
     return parser
 
 
