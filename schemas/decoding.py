@@ -133,16 +133,13 @@ def validate_value(
     event_type = value.get("type")
     model = EVENT_TYPES.get(event_type) if isinstance(event_type, str) else None
     if model is None or (expect is not None and event_type != expect):
-        accepted = [expect] if expect else sorted(EVENT_TYPES)
-        errors.append(
-            FieldError(
-                "type",
-                "unknown_event_type" if event_type is not None else "missing",
-                "unknown event type; expected " + " or ".join(accepted)
-                if event_type is not None
-                else "Field required",
+        if "type" not in value:
+            errors.append(FieldError("type", "missing", "Field required"))
+        else:
+            accepted = " or ".join([expect] if expect else sorted(EVENT_TYPES))
+            errors.append(
+                FieldError("type", "unknown_event_type", f"unknown event type; expected {accepted}")
             )
-        )
         return Rejected(tuple(errors))
     try:
         event = model.model_validate(value, context={"now": now} if now else None)
