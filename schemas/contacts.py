@@ -51,6 +51,9 @@ def _check_phone(value: str) -> str:
         raise PydanticCustomError(
             "invalid_phone", "phone number must be in E.164 form: + and the country code"
         )
+    if any(char.isalpha() for char in value):
+        # phonenumbers would read letters as a keypad's (vanity numbers); E.164 has none.
+        raise PydanticCustomError("invalid_phone", "phone number contains letters")
     try:
         number = phonenumbers.parse(value, None)
     except phonenumbers.NumberParseException:
