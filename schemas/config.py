@@ -244,6 +244,11 @@ class WebConfig(Section):
     public_base_url: HttpUrl = HttpUrl("http://127.0.0.1:8080")
     bind_host: str = "127.0.0.1"
     bind_port: Annotated[int, Field(ge=1, le=65535)] = 8080
+    ops_token_sha256: list[Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]] = Field(
+        default_factory=list,
+        description="SHA-256 (hex) of each operator's bearer token for acknowledging alerts; "
+        "the tokens themselves are never stored.",
+    )
 
     @field_validator("public_base_url")
     @classmethod
@@ -547,6 +552,72 @@ def _calendar(country: str, subdivision: str | None) -> Any:
     return holidays.country_holidays(country, subdiv=subdivision)
 
 
+#: Longest window the metrics keep (the retention of their hourly buckets).
+_LONGEST_WINDOW = timedelta(days=28)
+
+
+def _servable_window(window: timedelta) -> timedelta:
+    """Refuse windows the metrics' buckets cannot serve (5-minute up to 24 h, hourly beyond)."""
+    seconds = int(window.total_seconds())
+    fine = seconds <= 86_400 and seconds % 300 == 0  # noqa: PLR2004 - one day of 5-minute buckets
+    if seconds <= 0 or window > _LONGEST_WINDOW or not (fine or seconds % 3_600 == 0):
+        raise ValueError("a window is a multiple of 5 minutes up to 24h, or of 1 hour up to 28d")
+    return window
+
+
+class MetricsConfig(Section):
+    """Rolling windows of the metrics stage and how often it publishes figures."""
+
+    windows: Annotated[
+        list[Annotated[Duration, AfterValidator(_servable_window)]],
+        Field(min_length=1, max_length=12),
+    ] = Field(
+        default_factory=lambda: [
+            timedelta(hours=1),
+            timedelta(hours=24),
+            timedelta(days=7),
+            timedelta(days=28),
+        ]
+    )
+    emit_interval: Duration = Field(
+        default=timedelta(seconds=1),
+        description="Figures of a key are published at most this often (and always after "
+        "its last change).",
+    )
+
+
+class AlertsConfig(Section):
+    """Where alerts go, and per-touchpoint detector settings.
+
+    Alerts name touchpoints and figures only; the addresses here are the
+    operations team's, never a citizen's.
+    """
+
+    ops_email: EmailAddress | None = Field(
+        default=None, description="Operations mailbox; needs [smtp]."
+    )
+    webhook_url: HttpUrl | None = None
+    webhook_secret: Key | None = Field(
+        default=None, description="Signs each webhook body (HMAC-SHA256)."
+    )
+    webhook_timeout: Duration = timedelta(seconds=10)
+    webhook_attempts: Annotated[int, Field(ge=1, le=10)] = 5
+    dashboard_url: Annotated[str, Field(max_length=400)] | None = Field(
+        default="/dashboard/touchpoints/{touchpoint_id}",
+        description="Link in every alert; {touchpoint_id} is replaced.",
+    )
+    csat_targets: dict[Identifier, Annotated[float, Field(ge=0.0, le=1.0)]] = Field(
+        default_factory=dict,
+        description="Target share of top-two answers per touchpoint, for target-breach alerts.",
+    )
+
+    @model_validator(mode="after")
+    def _signed_webhook(self) -> Self:
+        if self.webhook_url is not None and self.webhook_secret is None:
+            raise ValueError("webhook_url needs webhook_secret (receivers verify the signature)")
+        return self
+
+
 _TOML_FILE: ContextVar[Path | None] = ContextVar("palaute_toml_file", default=None)
 
 
@@ -571,6 +642,8 @@ class Settings(BaseSettings):
     policy: PolicyConfig = Field(default_factory=PolicyConfig)
     defaults: DefaultsConfig = Field(default_factory=DefaultsConfig)
     touchpoints: dict[Identifier, TouchpointConfig] = Field(default_factory=dict)
+    metrics: MetricsConfig = Field(default_factory=MetricsConfig)
+    alerts: AlertsConfig = Field(default_factory=AlertsConfig)
 
     @classmethod
     def settings_customise_sources(
