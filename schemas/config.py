@@ -621,6 +621,36 @@ class AlertsConfig(Section):
 _TOML_FILE: ContextVar[Path | None] = ContextVar("palaute_toml_file", default=None)
 
 
+class DispatchConfig(Section):
+    """How the scheduler and dispatcher send: rate limits, retries, links and sender name.
+
+    Transient provider errors (Twilio 429/503, a relay that is down) are retried
+    with exponential backoff (``retry_base`` doubling up to ``retry_cap``, with
+    jitter) until the survey expires, or until ``max_attempts`` when set.
+    """
+
+    sms_per_second: Annotated[float, Field(gt=0)] = 10.0
+    email_per_second: Annotated[float, Field(gt=0)] = 10.0
+    burst: Annotated[int, Field(ge=1, le=10_000)] = 20
+    retry_base: Duration = timedelta(seconds=5)
+    retry_cap: Duration = timedelta(minutes=15)
+    max_attempts: Annotated[int, Field(ge=1)] | None = None
+    tick: Duration = Field(
+        default=timedelta(seconds=1), description="How often due surveys are looked for."
+    )
+    finished_retention: Duration = Field(
+        default=timedelta(days=1),
+        description="How long a finished survey's record (without contact details) is kept, "
+        "so that a replayed SurveyScheduled cannot start it again.",
+    )
+    organisation: ShortText = Field(
+        default="Palaute", description="Who the survey email says it is from."
+    )
+    link_key_id: Annotated[str, Field(pattern=r"^[A-Za-z0-9]{1,8}$")] = Field(
+        default="k1", description="Key id written into link tokens signed with link_signing_key."
+    )
+
+
 class Settings(BaseSettings):
     """Everything a Palaute process is configured with."""
 
@@ -644,6 +674,7 @@ class Settings(BaseSettings):
     touchpoints: dict[Identifier, TouchpointConfig] = Field(default_factory=dict)
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)
     alerts: AlertsConfig = Field(default_factory=AlertsConfig)
+    dispatch: DispatchConfig = Field(default_factory=DispatchConfig)
 
     @classmethod
     def settings_customise_sources(
