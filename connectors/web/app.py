@@ -14,11 +14,12 @@ import asyncio
 import logging
 import re
 from datetime import timedelta
+from importlib.metadata import version
 from typing import TYPE_CHECKING, Protocol
 
 from aiohttp import web
 
-from connectors.web import health, ingress
+from connectors.web import health, ingress, openapi
 from connectors.web.errors import ApiError, error_response
 from schemas.topics import CONTACTS
 
@@ -131,4 +132,5 @@ def create_web_app(
     )
     ingress.setup(app, settings, producer=producer, contacts_topic=contacts)
     health.setup(app, stalled_after=stalled_after)
+    openapi.setup(app, version=version("palaute"))
     return app
