@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from aiohttp import web
 
-from connectors.web import health, ingress, openapi
+from connectors.web import citizen, health, ingress, openapi
 from connectors.web.errors import ApiError, error_response
 from schemas.topics import CONTACTS
 
@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
     from connectors.web.ingress import ContactProducer
+    from connectors.web.open_surveys import SurveyIndex
     from schemas.config import Settings
 
 logger = logging.getLogger(__name__)
@@ -109,13 +110,15 @@ def create_web_app(
     producer: ContactProducer,
     topic_names: TopicNamesLike | None = None,
     stalled_after: timedelta = timedelta(minutes=5),
+    survey_index: SurveyIndex | None = None,
 ) -> web.Application:
     """Build the web application around a started, idempotent Kafka producer.
 
     The caller owns the producer (starts it before serving, stops it after);
     ``topic_names`` defaults to the contacts topic with ``[streams]
     topic_suffix``; an agent without progress for ``stalled_after`` makes
-    /healthz answer 503.
+    /healthz answer 503. ``survey_index`` replaces the one the citizen pages
+    otherwise build from the surveys and vault topics (tests hand in their own).
     """
     limit = settings.ingress.max_body_bytes
     app = web.Application(
@@ -132,5 +135,6 @@ def create_web_app(
     )
     ingress.setup(app, settings, producer=producer, contacts_topic=contacts)
     health.setup(app, stalled_after=stalled_after)
+    citizen.setup(app, settings, producer=producer, index=survey_index)
     openapi.setup(app, version=version("palaute"))
     return app

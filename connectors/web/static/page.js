@@ -1,0 +1,83 @@
+// One-tap page: send the chosen score with a POST (a GET never votes),
+// let the citizen change it, and send a comment, all without reloading.
+"use strict";
+
+(function () {
+  var voteForm = document.getElementById("vote-form");
+  var commentForm = document.getElementById("comment-form");
+  var status = document.getElementById("status");
+  if (!voteForm) {
+    return;
+  }
+
+  function post(url, fields) {
+    var body = new URLSearchParams(fields);
+    return fetch(url, {
+      method: "POST",
+      body: body,
+      credentials: "same-origin",
+      headers: { "Accept": "application/json" }
+    }).then(function (response) {
+      return response.json().then(function (data) {
+        return { ok: response.ok, data: data };
+      });
+    });
+  }
+
+  function mark(score) {
+    var buttons = voteForm.querySelectorAll("button.score");
+    for (var i = 0; i < buttons.length; i += 1) {
+      buttons[i].setAttribute("aria-pressed", buttons[i].value === String(score) ? "true" : "false");
+    }
+  }
+
+  function say(message) {
+    status.textContent = message || "";
+  }
+
+  function vote(score) {
+    mark(score);
+    return post(voteForm.getAttribute("action"), { score: String(score), mode: "script" })
+      .then(function (result) {
+        if (result.ok) {
+          say(result.data.message);
+        }
+        voteForm.setAttribute("data-voted", String(score));
+      })
+      .catch(function () { /* the form still works without the script */ });
+  }
+
+  voteForm.addEventListener("submit", function (event) {
+    var button = event.submitter;
+    if (!button || !button.value) {
+      return;
+    }
+    event.preventDefault();
+    vote(button.value);
+  });
+
+  if (commentForm) {
+    commentForm.addEventListener("submit", function (event) {
+      event.preventDefault();
+      var field = document.getElementById("comment");
+      if (!field.value.trim()) {
+        field.focus();
+        return;
+      }
+      post(commentForm.getAttribute("action"), { comment: field.value })
+        .then(function (result) {
+          if (result.ok) {
+            field.value = "";
+            say(result.data.message);
+            commentForm.setAttribute("data-sent", "true");
+          }
+        })
+        .catch(function () { /* leave the text for another try */ });
+    });
+  }
+
+  var auto = voteForm.getAttribute("data-auto-score");
+  if (auto) {
+    vote(auto);
+  }
+}());

@@ -1,0 +1,178 @@
+"""Twilio's webhooks: inbound SMS (``/twilio/inbound``), status callbacks (``/twilio/status``).
+
+Both are signed: X-Twilio-Signature is HMAC-SHA1 with the account's auth
+token over the exact URL Twilio called plus the sorted form parameters
+(twilio's RequestValidator). Behind a proxy the URL this process sees is not
+that one, so the URL is rebuilt from ``[web] public_base_url`` and the path
+and query of the request; a missing or wrong signature is 403 and nothing
+else is looked at.
+
+An inbound reply is read with :func:`engine.replies.parse_reply` on the
+scale of the number's open survey and answered in TwiML in the survey's
+language: a score is written and thanked for, a stop word writes an opt-out,
+a help word gets the help text, anything else gets "reply with a number" and
+is not counted. Twilio retries carry the same I-Twilio-Idempotency-Token;
+a repeat is answered the same way without writing again.
+
+A status callback with a final state (delivered, undelivered, failed)
+becomes a DeliveryReported on the surveys topic with Twilio's error code.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Final
+
+from aiohttp import web
+from twilio.request_validator import RequestValidator
+
+from connectors.web.ingress import RateLimiter, RecentIds
+from engine.replies import (
+    HelpRequest,
+    OptInRequest,
+    OptOutRequest,
+    ReplyKind,
+    Score,
+    parse_reply,
+    reply_text,
+    twiml_empty,
+    twiml_message,
+)
+from schemas.base import Language, Scale
+from schemas.responses import AnswerVia
+from schemas.surveys import DeliveryReported, DeliveryStatus
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from connectors.web.answers import Answers
+    from connectors.web.open_surveys import SurveyIndex
+
+log = logging.getLogger(__name__)
+
+INBOUND_PATH: Final = "/twilio/inbound"
+STATUS_PATH: Final = "/twilio/status"
+#: How long a status callback waits for the survey index to learn the message id.
+INDEX_WAIT_SECONDS: Final = 3.0
+_TWIML = "application/xml"
+_FINAL = {status.value: status for status in DeliveryStatus}
+
+
+class TwilioHooks:
+    """The state behind the two webhooks."""
+
+    def __init__(
+        self,
+        *,
+        auth_token: str,
+        public_base_url: str,
+        index: SurveyIndex,
+        answers: Answers,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.validator = RequestValidator(auth_token)
+        self.base = public_base_url.rstrip("/")
+        self.index = index
+        self.answers = answers
+        self.clock = clock
+        self.recent = RecentIds(100_000)
+        self.limiter = RateLimiter(50.0, 500)
+
+    def public_url(self, request: web.Request) -> str:
+        """Rebuild the URL Twilio signed: the configured public base, then our path and query."""
+        return self.base + request.rel_url.path_qs
+
+    async def verified_form(self, request: web.Request) -> dict[str, str]:
+        """Return the form of a genuinely signed request; refuse anything else with 403."""
+        if self.limiter.take(request.remote or "") is not None:
+            raise web.HTTPTooManyRequests(reason="Too many requests")
+        signature = request.headers.get("X-Twilio-Signature", "")
+        try:
+            posted = await request.post()
+        except (ValueError, UnicodeDecodeError):
+            raise web.HTTPForbidden(reason="Forbidden") from None
+        form = {name: value for name, value in posted.items() if isinstance(value, str)}
+        if not signature or not self.validator.validate(self.public_url(request), form, signature):
+            raise web.HTTPForbidden(reason="Invalid Twilio signature")
+        return form
+
+
+TWILIO: Final = web.AppKey("twilio_hooks", TwilioHooks)
+
+
+def setup(app: web.Application, hooks: TwilioHooks) -> None:
+    """Add the inbound and status webhooks."""
+    app[TWILIO] = hooks
+    app.router.add_post(INBOUND_PATH, _inbound)
+    app.router.add_post(STATUS_PATH, _status)
+
+
+def _twiml(body: str) -> web.Response:
+    return web.Response(text=body, content_type=_TWIML, charset="utf-8")
+
+
+async def _inbound(request: web.Request) -> web.Response:  # noqa: PLR0911 - one answer per kind of reply
+    hooks: TwilioHooks = request.app[TWILIO]
+    form = await hooks.verified_form(request)
+    now = hooks.clock()
+    sender = form.get("From", "")
+    reply = form.get("Body", "")
+    survey = hooks.index.open_for_phone(sender, now)
+    language = survey.language if survey is not None else Language.FI
+    scale = survey.scale if survey is not None else Scale.CSAT_5
+    parsed = parse_reply(reply, scale)
+    token = request.headers.get("I-Twilio-Idempotency-Token") or form.get("MessageSid", "")
+    repeat = bool(token) and (token, "inbound") in hooks.recent
+    if token:
+        hooks.recent.add((token, "inbound"))
+    if isinstance(parsed, OptOutRequest):
+        known = hooks.index.citizen_of_phone(sender)
+        if known is not None and not repeat:
+            await hooks.answers.opt_out(known[1], known[0], AnswerVia.SMS_REPLY, now)
+        if parsed.twilio_default:  # Twilio answers its own keywords and blocks ours
+            return _twiml(twiml_empty())
+        return _twiml(twiml_message(reply_text(ReplyKind.OPTED_OUT, language, scale)))
+    if isinstance(parsed, OptInRequest | HelpRequest):
+        if parsed.twilio_default:
+            return _twiml(twiml_empty())
+        return _twiml(twiml_message(reply_text(ReplyKind.HELP, language, scale)))
+    if isinstance(parsed, Score):
+        if survey is None:
+            return _twiml(twiml_message(reply_text(ReplyKind.NO_OPEN_SURVEY, language, scale)))
+        if not repeat:
+            await hooks.answers.sms_score(survey, parsed.value, now)
+        return _twiml(twiml_message(reply_text(ReplyKind.THANKS, language, scale)))
+    return _twiml(twiml_message(reply_text(ReplyKind.ASK_AGAIN, language, scale)))
+
+
+async def _status(request: web.Request) -> web.Response:
+    hooks: TwilioHooks = request.app[TWILIO]
+    form = await hooks.verified_form(request)
+    status = _FINAL.get(form.get("MessageStatus", ""))
+    if status is None:  # queued, sent and the like: not a final state
+        return web.Response(status=204)
+    message_id = form.get("MessageSid", "")
+    survey = hooks.index.by_message(message_id)
+    waited = 0.0
+    while survey is None and waited < INDEX_WAIT_SECONDS:  # the index may lag the sender
+        await asyncio.sleep(0.1)
+        waited += 0.1
+        survey = hooks.index.by_message(message_id)
+    if survey is None:
+        log.warning("status callback for a message of no known survey; not recorded")
+        return web.Response(status=204)
+    code = form.get("ErrorCode") or None
+    event = DeliveryReported(
+        survey_id=survey.survey_id,
+        citizen_key=survey.citizen_key,
+        contact_id=survey.contact_id,
+        touchpoint_id=survey.touchpoint_id,
+        occurred_at=hooks.clock(),
+        channel=survey.channel,
+        status=status,
+        provider_error_code=code[:32] if code else None,
+    )
+    await hooks.answers.delivery(event)
+    return web.Response(status=204)

@@ -1,0 +1,141 @@
+"""The wording of the one-tap pages in Finnish, Swedish and English.
+
+Kept apart from :mod:`engine.messages` (what is sent) because pages say more:
+headings, button labels for screen readers, the states of a vote. Northern
+Sámi gets Finnish until reviewed wording exists, as in the messages.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from schemas.base import Language, Scale
+
+
+@dataclass(frozen=True, slots=True)
+class PageText:
+    """Every phrase a one-tap page can show, in one language."""
+
+    title: str
+    question: str
+    scale_hint: str  # "1 = very dissatisfied, 5 = very satisfied"
+    score_label: str  # for screen readers: "Score {score} of {high}"
+    chosen: str  # "Your answer: {score}"
+    confirm: str  # the no-script button: "Send answer {score}"
+    saved: str
+    change_hint: str
+    comment_label: str
+    comment_hint: str
+    comment_send: str
+    comment_saved: str
+    closed_title: str
+    closed_body: str
+    invalid_title: str
+    invalid_body: str
+    unknown_title: str
+    unknown_body: str
+    unsubscribe_title: str
+    unsubscribe_body: str
+    unsubscribe_button: str
+    unsubscribed_title: str
+    unsubscribed_body: str
+    too_many: str
+
+
+_TEXTS: dict[Language, PageText] = {
+    Language.FI: PageText(
+        title="Palautekysely",
+        question="Kuinka tyytyväinen olit saamaasi palveluun?",
+        scale_hint="{low} = erittäin tyytymätön, {high} = erittäin tyytyväinen",
+        score_label="Arvosana {score} / {high}",
+        chosen="Vastauksesi: {score}",
+        confirm="Lähetä vastaus {score}",
+        saved="Kiitos! Vastauksesi {score} on tallennettu.",
+        change_hint="Voit vaihtaa arvosanaa valitsemalla toisen numeron.",
+        comment_label="Haluatko kertoa lisää? (vapaaehtoinen)",
+        comment_hint="Älä kirjoita puhelinnumeroa, sähköpostiosoitetta tai henkilötunnusta.",
+        comment_send="Lähetä kommentti",
+        comment_saved="Kiitos kommentistasi!",
+        closed_title="Kysely on päättynyt",
+        closed_body="Tähän kyselyyn ei voi enää vastata. Kiitos kiinnostuksestasi!",
+        invalid_title="Linkki ei toimi",
+        invalid_body="Linkki on virheellinen tai vanhentunut. Vastausta ei tallennettu.",
+        unknown_title="Kyselyä ei löydy",
+        unknown_body="Tätä kyselyä ei löydy. Vastausta ei tallennettu.",
+        unsubscribe_title="Peru palautekyselyt",
+        unsubscribe_body="Et saa enää palautekyselyitä, kun vahvistat perumisen.",
+        unsubscribe_button="Vahvista peruminen",
+        unsubscribed_title="Kyselyt peruttu",
+        unsubscribed_body="Et saa enää palautekyselyitä meiltä.",
+        too_many="Liian monta pyyntöä. Yritä hetken kuluttua uudelleen.",
+    ),
+    Language.SV: PageText(
+        title="Responsenkät",
+        question="Hur nöjd var du med servicen du fick?",
+        scale_hint="{low} = mycket missnöjd, {high} = mycket nöjd",
+        score_label="Betyg {score} av {high}",
+        chosen="Ditt svar: {score}",
+        confirm="Skicka svaret {score}",
+        saved="Tack! Ditt svar {score} har sparats.",
+        change_hint="Du kan ändra betyget genom att välja en annan siffra.",
+        comment_label="Vill du berätta mer? (frivilligt)",
+        comment_hint="Skriv inte telefonnummer, e-postadress eller personbeteckning.",
+        comment_send="Skicka kommentaren",
+        comment_saved="Tack för din kommentar!",
+        closed_title="Enkäten har avslutats",
+        closed_body="Det går inte längre att svara på enkäten. Tack för ditt intresse!",
+        invalid_title="Länken fungerar inte",
+        invalid_body="Länken är felaktig eller har gått ut. Inget svar sparades.",
+        unknown_title="Enkäten hittas inte",
+        unknown_body="Enkäten hittas inte. Inget svar sparades.",
+        unsubscribe_title="Avsluta responsenkäter",
+        unsubscribe_body="Du får inga fler responsenkäter när du bekräftar.",
+        unsubscribe_button="Bekräfta",
+        unsubscribed_title="Enkäterna avslutade",
+        unsubscribed_body="Du får inga fler responsenkäter från oss.",
+        too_many="För många förfrågningar. Försök igen om en stund.",
+    ),
+    Language.EN: PageText(
+        title="Feedback survey",
+        question="How satisfied were you with the service?",
+        scale_hint="{low} = very dissatisfied, {high} = very satisfied",
+        score_label="Score {score} of {high}",
+        chosen="Your answer: {score}",
+        confirm="Send answer {score}",
+        saved="Thank you! Your answer {score} has been saved.",
+        change_hint="You can change the score by choosing another number.",
+        comment_label="Would you like to tell us more? (optional)",
+        comment_hint="Please do not write a phone number, email address or identity code.",
+        comment_send="Send comment",
+        comment_saved="Thank you for your comment!",
+        closed_title="The survey has ended",
+        closed_body="This survey can no longer be answered. Thank you for your interest!",
+        invalid_title="The link does not work",
+        invalid_body="The link is broken or has expired. No answer was saved.",
+        unknown_title="Survey not found",
+        unknown_body="This survey cannot be found. No answer was saved.",
+        unsubscribe_title="Stop feedback requests",
+        unsubscribe_body="You will get no more feedback requests once you confirm.",
+        unsubscribe_button="Confirm",
+        unsubscribed_title="Requests stopped",
+        unsubscribed_body="You will get no more feedback requests from us.",
+        too_many="Too many requests. Please try again in a moment.",
+    ),
+}
+
+_FALLBACKS: dict[Language, Language] = {Language.SE: Language.FI}
+
+
+def page_text(language: Language) -> PageText:
+    """Return the page wording for ``language`` (Sámi gets Finnish)."""
+    return _TEXTS[_FALLBACKS.get(language, language)]
+
+
+def page_language(language: Language) -> Language:
+    """Give the language the page is really written in, for its ``lang`` attribute."""
+    return _FALLBACKS.get(language, language)
+
+
+def scale_hint(text: PageText, scale: Scale) -> str:
+    """Explain the ends of ``scale`` in the page's words."""
+    return text.scale_hint.format(low=scale.low, high=scale.high)
