@@ -1,0 +1,171 @@
+"""Responses stage: join answers with their survey and publish Ratings by touchpoint.
+
+Three agents, because the answers (responses topic, keyed by survey id) and
+the survey's facts (surveys topic, keyed by citizen key) must meet where one
+survey's state lives:
+
+1. ``responses-surveys`` forwards SurveyScheduled and SurveySent to an
+   internal topic keyed by survey id;
+2. ``responses-answers`` forwards RatingReceived from the responses topic to
+   the same internal topic;
+3. ``responses-join`` reads it, keeps one :class:`engine.ratings.SurveyAnswers`
+   per survey in the ``survey-answers`` table and publishes what
+   :mod:`engine.ratings` decides: a Rating (keyed by touchpoint id) for each
+   confirmed answer within the survey's life, a new revision when the score
+   changes.
+
+Records that cannot be read go to the dead-letter topic. Idempotence: the
+state remembers answer ids and the score counted, so a replay publishes
+nothing new; a crash between publishing and storing can repeat a Rating with
+the same ``rating_id`` and ``revision``, which the metrics recognise.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import faust
+
+from connectors import telemetry
+from engine.ratings import SurveyAnswers, TouchpointFacts, on_answer, on_scheduled, on_sent
+from schemas import topics
+from schemas.contacts import TouchpointChannel
+from schemas.decoding import FieldError, Rejected, decode_event
+from schemas.responses import RatingReceived
+from schemas.surveys import SurveyScheduled, SurveySent
+from streams.intake import dead_letter_headers
+
+if TYPE_CHECKING:
+    from engine.ratings import JoinResult
+    from schemas.config import Settings
+    from streams.app import TopicNames
+
+log = logging.getLogger(__name__)
+
+SURVEYS_AGENT = "responses-surveys"
+ANSWERS_AGENT = "responses-answers"
+JOIN_AGENT = "responses-join"
+ANSWERS_TABLE = "survey-answers"
+#: The catalogue has no channel for a touchpoint; until surveys carry the
+#: contact's, ratings say the touchpoint met the citizen digitally.
+DEFAULT_TOUCHPOINT_CHANNEL = TouchpointChannel.DIGITAL
+
+_JOINED = (SurveyScheduled, SurveySent)
+
+
+def touchpoint_facts(settings: Settings, touchpoint_id: str) -> TouchpointFacts:
+    """Give a touchpoint's service name (its catalogue name, else its id) and channel."""
+    config, _known = settings.touchpoint(touchpoint_id)
+    return TouchpointFacts(service=config.name or touchpoint_id, channel=DEFAULT_TOUCHPOINT_CHANNEL)
+
+
+def topic_name(names: TopicNames, role: str, default: str) -> str:
+    """Return the name ``names`` gives a topic role, or ``default`` when it has none."""
+    name = getattr(names, role, None)
+    return name if isinstance(name, str) else default
+
+
+def decode_joined(value: bytes) -> SurveyScheduled | SurveySent | RatingReceived | Rejected:
+    """Read a record of the internal topic (or of either input) as the join needs it."""
+    event = decode_event(value)
+    if isinstance(event, Rejected | SurveyScheduled | SurveySent | RatingReceived):
+        return event
+    return Rejected((FieldError("$.type", "not_joined", "not an event the join reads"),))
+
+
+def register(app: faust.App, settings: Settings, names: TopicNames) -> None:  # noqa: C901 - three agents sharing the wiring read best together
+    """Add the responses agents and the survey-answers table to the app."""
+    raw: dict[str, Any] = {"key_serializer": "raw", "value_serializer": "raw"}
+    suffix = settings.streams.topic_suffix
+    surveys = app.topic(names.surveys, **raw)
+    responses = app.topic(topic_name(names, "responses", topics.RESPONSES + suffix), **raw)
+    ratings = app.topic(topic_name(names, "ratings", topics.RATINGS + suffix), **raw)
+    deadletter = app.topic(names.deadletter, **raw)
+    by_survey = app.topic(
+        f"{app.conf.id}-answers-by-survey",
+        internal=True,
+        partitions=settings.streams.partitions,
+        **raw,
+    )
+    table = app.Table(
+        ANSWERS_TABLE,
+        default=None,
+        partitions=settings.streams.partitions,
+        schema=faust.Schema(key_type=str, value_type=str),
+        options={"driver": "rocksdict"},
+    )
+
+    async def set_aside(event: Any, rejected: Rejected, now: datetime) -> None:
+        message = event.message
+        await deadletter.send(
+            key=message.key,
+            value=message.value,
+            headers=dead_letter_headers(rejected, message, now),
+        )
+        telemetry.record_dead_letter(telemetry.Stage.RESPONSES, rejected.code)
+
+    @app.agent(surveys, name=SURVEYS_AGENT)
+    async def forward_surveys(stream: faust.StreamT[bytes]) -> None:
+        async for event in stream.events():
+            now = datetime.now(UTC)
+            value = event.message.value or b""
+            if b'"SurveyScheduled"' in value or b'"SurveySent"' in value:
+                decoded = decode_joined(value)
+                if isinstance(decoded, _JOINED):
+                    await by_survey.send(key=decoded.survey_id.encode(), value=value)
+            telemetry.agent_progress(SURVEYS_AGENT, now)
+
+    @app.agent(responses, name=ANSWERS_AGENT)
+    async def forward_answers(stream: faust.StreamT[bytes]) -> None:
+        async for event in stream.events():
+            now = datetime.now(UTC)
+            value = event.message.value or b""
+            if b'"RatingReceived"' in value:
+                decoded = decode_joined(value)
+                if isinstance(decoded, RatingReceived):
+                    await by_survey.send(key=decoded.survey_id.encode(), value=value)
+                elif isinstance(decoded, Rejected):
+                    await set_aside(event, decoded, now)
+            telemetry.agent_progress(ANSWERS_AGENT, now)
+
+    @app.agent(by_survey, name=JOIN_AGENT)
+    async def join(stream: faust.StreamT[bytes]) -> None:
+        async for event in stream.events():
+            now = datetime.now(UTC)
+            decoded = decode_joined(event.message.value or b"")
+            if isinstance(decoded, Rejected):
+                await set_aside(event, decoded, now)
+                continue
+            key = decoded.survey_id
+            stored = table.get(key)
+            before = SurveyAnswers() if stored is None else SurveyAnswers.from_json(stored)
+            result = _fold(before, decoded, settings)
+            for rating in result.ratings:
+                await ratings.send(
+                    key=rating.touchpoint_id.encode(), value=rating.model_dump_json().encode()
+                )
+                telemetry.count_event(telemetry.Stage.RESPONSES, telemetry.Outcome.OK)
+            for refusal in result.refusals:
+                log.debug("answer for survey %s not counted: %s", key, refusal.value)
+            if result.state != before:
+                table[key] = result.state.to_json()
+            telemetry.agent_progress(JOIN_AGENT, now)
+
+
+def _fold(
+    state: SurveyAnswers,
+    event: SurveyScheduled | SurveySent | RatingReceived,
+    settings: Settings,
+) -> JoinResult:
+    from engine.ratings import JoinResult  # noqa: PLC0415 - the runtime name of a type import
+
+    if isinstance(event, SurveyScheduled):
+        return on_scheduled(state, event, touchpoint_facts(settings, event.touchpoint_id))
+    if isinstance(event, SurveySent):
+        return JoinResult(on_sent(state, event))
+    touchpoint = (
+        None if state.survey is None else touchpoint_facts(settings, state.survey.touchpoint_id)
+    )
+    return on_answer(state, event, touchpoint)
