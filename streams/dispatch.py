@@ -1,0 +1,418 @@
+"""Scheduler and dispatcher: keep every scheduled survey durably, send it when due, once.
+
+Wiring (the rules are in :mod:`engine.lifecycle`):
+
+1. Two forwarding agents re-key what the scheduler needs by survey id onto one
+   internal topic, ``<app id>-surveys-by-id``: every event of the surveys
+   topic (keyed by citizen key) and every contact-details record of the vault
+   (already keyed by survey id, but with its own partition count). All of a
+   survey's records then meet in one partition, in their original order per
+   source topic. This repartition is the co-partitioning choice: the vault
+   and the surveys topic cannot be joined directly, and keying the table by
+   survey id spreads a heavy citizen's surveys over the cluster.
+2. ``dispatch-scheduler`` reads that topic and keeps the ``survey-lifecycle``
+   table (RocksDB via rocksdict, backed by a compacted changelog), one
+   :class:`~engine.lifecycle.SurveyState` per survey id, so a million pending
+   surveys live on disk, not in RAM, and survive restarts and rebalances.
+3. Timing: a timer on every worker writes a *tick* record to each partition
+   of the internal topic that this worker actively owns (never standbys). The
+   scheduler agent handles a tick in the partition's own stream, so every
+   table write happens in the right partition, and a tick that lands on
+   another worker after a rebalance is handled by the partition's new owner.
+   Each tick acts on everything overdue, so missed ticks and restarts catch
+   up by themselves.
+4. The due-index is in memory: per partition a heap of (due time, survey id),
+   rebuilt with one scan of the actively owned part of the table after every
+   rebalance and kept up to date on every write. A full scan per tick would
+   not keep up with a million entries; a second table keyed by time bucket
+   would double the changelog traffic for no gain, since the table is the
+   truth and the heap is only a hint (entries are re-checked when popped).
+
+At most once (docs/guarantees-dispatch.md): before calling Twilio or the SMTP
+relay the scheduler stores the survey as DISPATCHING in the table and writes
+SurveyDispatching to the surveys topic, then flushes the producer so both are
+acknowledged by Kafka; only then does it call the provider.
+"""
+
+from __future__ import annotations
+
+import heapq
+import json
+import logging
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+import faust
+from pydantic import TypeAdapter, ValidationError
+
+from connectors import telemetry
+from connectors.email import MailConfigurationError, MailError, OutgoingEmail, SmtpMailer
+from connectors.sms import SmsConfigurationError, SmsError, TwilioSmsGateway
+from engine.lifecycle import (
+    Accepted,
+    Deliver,
+    Drop,
+    ForgetDetails,
+    Phase,
+    ProviderOutcome,
+    Publish,
+    Refused,
+    RetryPolicy,
+    Step,
+    SurveyState,
+    TokenBucket,
+    Transient,
+    Unknown,
+    due,
+    due_at,
+    on_event,
+    on_outcome,
+)
+from engine.outbound import status_callback_url, survey_email, survey_sms
+from engine.tokens import SigningKey, TokenSigner
+from schemas.base import SurveyChannel
+from schemas.surveys import SurveyLifecycleEvent
+from schemas.vault import ContactDetails
+
+if TYPE_CHECKING:
+    from schemas.config import Settings
+    from schemas.surveys import SurveyEvent
+    from streams.app import TopicNames
+
+log = logging.getLogger(__name__)
+
+FORWARD_SURVEYS_AGENT = "dispatch-surveys-by-id"
+FORWARD_VAULT_AGENT = "dispatch-vault-by-id"
+SCHEDULER_AGENT = "dispatch-scheduler"
+LIFECYCLE_TABLE = "survey-lifecycle"
+TICK = b'{"type":"SchedulerTick"}'
+#: A tick not seen back within this time is sent again (it went to another worker).
+_TICK_TIMEOUT = timedelta(seconds=30)
+_SURVEY_EVENT: TypeAdapter[Any] = TypeAdapter(SurveyLifecycleEvent)
+
+
+def decode_record(value: bytes) -> SurveyEvent | ContactDetails | None:
+    """Read a record of the internal topic; None for a tick or something unreadable."""
+    try:
+        kind = json.loads(value).get("type")
+        if kind == "ContactDetails":
+            return ContactDetails.model_validate_json(value)
+        event: SurveyEvent = _SURVEY_EVENT.validate_json(value)
+    except (ValueError, ValidationError, AttributeError):
+        return None
+    return event
+
+
+def encode_entry(partition: int, state: SurveyState) -> str:
+    """Write a table value: the partition it lives in (for rebuilding the index) and the state."""
+    return f"{partition}|{state.to_json()}"
+
+
+def decode_entry(value: str) -> tuple[int, SurveyState]:
+    """Read what :func:`encode_entry` wrote."""
+    partition, _, state = value.partition("|")
+    return int(partition), SurveyState.from_json(state)
+
+
+@dataclass
+class DueIndex:
+    """Per partition, a heap of (due time, survey id); a hint, re-checked against the table."""
+
+    heaps: dict[int, list[tuple[datetime, str]]] = field(default_factory=dict)
+    fresh: bool = False
+
+    def push(self, partition: int, when: datetime | None, survey_id: str) -> None:
+        """Remember that a survey may need attention at ``when``."""
+        if when is not None:
+            heapq.heappush(self.heaps.setdefault(partition, []), (when, survey_id))
+
+    def pop_due(self, partition: int, now: datetime) -> list[str]:
+        """Take every survey id due by ``now`` (each once)."""
+        heap = self.heaps.get(partition, [])
+        taken: dict[str, None] = {}
+        while heap and heap[0][0] <= now:
+            taken[heapq.heappop(heap)[1]] = None
+        return list(taken)
+
+    def clear(self) -> None:
+        """Forget everything; the next tick rebuilds from the table."""
+        self.heaps.clear()
+        self.fresh = False
+
+
+@dataclass
+class Providers:
+    """The outside systems, built lazily inside the running loop."""
+
+    settings: Settings
+    _sms: TwilioSmsGateway | None = None
+    _mail: SmtpMailer | None = None
+
+    def sms(self) -> TwilioSmsGateway | None:
+        """Give the Twilio gateway, or None when ``[twilio]`` is not configured."""
+        twilio = self.settings.twilio
+        if self._sms is None and twilio is not None:
+            self._sms = TwilioSmsGateway(
+                account_sid=twilio.account_sid,
+                auth_token=twilio.auth_token.get_secret_value(),
+                from_=twilio.from_number,
+                messaging_service_sid=twilio.messaging_service_sid,
+                base_url=None if twilio.api_base_url is None else str(twilio.api_base_url),
+            )
+        return self._sms
+
+    def mail(self) -> SmtpMailer | None:
+        """Give the SMTP mailer, or None when ``[smtp]`` is not configured."""
+        if self._mail is None and self.settings.smtp is not None:
+            self._mail = SmtpMailer(self.settings.smtp)
+        return self._mail
+
+
+def outcome_of(error: Exception) -> ProviderOutcome:
+    """Map a connector's error onto what the lifecycle needs to know."""
+    if isinstance(error, SmsError | MailError):
+        if error.outcome_unknown:
+            return Unknown(error.reason)
+        if error.retriable or isinstance(error, SmsConfigurationError | MailConfigurationError):
+            # Configuration errors (credentials, sender) last until an operator
+            # fixes them: the surveys wait, as during an outage.
+            return Transient(error.reason)
+        opted_out = isinstance(error, SmsError) and error.opted_out
+        return Refused(error.reason, None if error.code is None else str(error.code), opted_out)
+    return Unknown(f"unexpected {type(error).__name__}")
+
+
+def retry_policy(settings: Settings) -> RetryPolicy:
+    """Build the lifecycle's retry policy from ``[dispatch]``."""
+    dispatch = settings.dispatch
+    return RetryPolicy(
+        base=dispatch.retry_base,
+        cap=dispatch.retry_cap,
+        max_attempts=dispatch.max_attempts,
+        forget_after=dispatch.finished_retention,
+    )
+
+
+def register(app: faust.App, settings: Settings, names: TopicNames) -> None:  # noqa: C901, PLR0915 - the agents share the wiring and read best together
+    """Add the forwarding agents, the scheduler agent, its table and its timer to the app."""
+    raw: dict[str, Any] = {"key_serializer": "raw", "value_serializer": "raw"}
+    surveys = app.topic(names.surveys, **raw)
+    vault = app.topic(names.vault, **raw)
+    by_survey = app.topic(
+        f"{app.conf.id}-surveys-by-id",
+        internal=True,
+        partitions=settings.streams.partitions,
+        **raw,
+    )
+    table = app.Table(
+        LIFECYCLE_TABLE,
+        default=None,
+        partitions=settings.streams.partitions,
+        schema=faust.Schema(key_type=str, value_type=str),
+        options={"driver": "rocksdict"},
+    )
+    dispatch = settings.dispatch
+    policy = retry_policy(settings)
+    signer = TokenSigner(
+        [
+            SigningKey(
+                dispatch.link_key_id, settings.secrets.link_signing_key.get_secret_value().encode()
+            )
+        ]
+    )
+    base_url = str(settings.web.public_base_url)
+    providers = Providers(settings)
+    index = DueIndex()
+    buckets = {
+        SurveyChannel.SMS: TokenBucket(dispatch.sms_per_second, dispatch.burst),
+        SurveyChannel.EMAIL: TokenBucket(dispatch.email_per_second, dispatch.burst),
+    }
+    ticks_out: dict[int, datetime] = {}
+
+    @app.on_partitions_revoked.connect
+    async def _revoked(*_: Any, **__: Any) -> None:
+        index.clear()
+
+    @app.on_partitions_assigned.connect
+    async def _assigned(*_: Any, **__: Any) -> None:
+        index.clear()
+
+    def active_partitions() -> set[int]:
+        topic = by_survey.get_topic_name()
+        return {tp.partition for tp in app.assignor.assigned_actives() if tp.topic == topic}
+
+    @app.agent(surveys, name=FORWARD_SURVEYS_AGENT)
+    async def forward_surveys(stream: faust.StreamT[bytes]) -> None:
+        async for event in stream.events():
+            value = event.message.value
+            survey_id = _survey_id(value)
+            if survey_id is not None:
+                await by_survey.send(key=survey_id.encode(), value=value)
+            telemetry.agent_progress(FORWARD_SURVEYS_AGENT, datetime.now(UTC))
+
+    @app.agent(vault, name=FORWARD_VAULT_AGENT)
+    async def forward_vault(stream: faust.StreamT[bytes]) -> None:
+        async for event in stream.events():
+            value = event.message.value
+            if value and event.message.key:  # tombstones are ours; nothing to schedule
+                await by_survey.send(key=event.message.key, value=value)
+            telemetry.agent_progress(FORWARD_VAULT_AGENT, datetime.now(UTC))
+
+    def store(partition: int, survey_id: str, step: Step) -> None:
+        if step.state is None:
+            table.pop(survey_id, None)
+            return
+        table[survey_id] = encode_entry(partition, step.state)
+        index.push(partition, due_at(step.state, policy), survey_id)
+
+    async def carry_out(step: Step, partition: int, survey_id: str) -> ProviderOutcome | None:
+        """Store the step, then publish and forget; a Deliver waits for all of it to be durable."""
+        store(partition, survey_id, step)
+        outcome: ProviderOutcome | None = None
+        for command in step.commands:
+            if isinstance(command, Publish):
+                await surveys.send(
+                    key=command.event.citizen_key.encode(),
+                    value=command.event.model_dump_json().encode(),
+                )
+                _count(command.event, step.state)
+            elif isinstance(command, ForgetDetails):
+                await vault.send(key=command.survey_id.encode(), value=None)
+            elif isinstance(command, Drop):
+                table.pop(command.survey_id, None)
+            elif isinstance(command, Deliver) and step.state is not None:
+                # The intent to send must be in Kafka before the provider is called.
+                await app.producer.flush()
+                outcome = await deliver(step.state, command)
+        return outcome
+
+    async def deliver(state: SurveyState, command: Deliver) -> ProviderOutcome:
+        scheduled, details = state.scheduled, state.details
+        if scheduled is None or details is None:
+            return Transient("nothing to send")
+        now = datetime.now(UTC)
+        touchpoint, _ = settings.touchpoint(scheduled.touchpoint_id)
+        try:
+            if command.channel is SurveyChannel.SMS:
+                gateway = providers.sms()
+                if gateway is None or details.phone is None:
+                    return (
+                        Transient("no SMS provider configured")
+                        if gateway is None
+                        else (Refused("no phone number in the contact details"))
+                    )
+                text = survey_sms(scheduled, touchpoint, signer, base_url, now)
+                accepted = await gateway.send(
+                    details.phone, text.body, status_callback_url(base_url)
+                )
+                return Accepted(accepted.sid, accepted.segments)
+            mailer = providers.mail()
+            if mailer is None or details.email is None:
+                return (
+                    Transient("no SMTP relay configured")
+                    if mailer is None
+                    else (Refused("no email address in the contact details"))
+                )
+            email = survey_email(
+                scheduled, touchpoint, signer, base_url, dispatch.organisation, now
+            )
+            sent = await mailer.send(
+                OutgoingEmail(
+                    to=details.email, content=email.content, unsubscribe_url=email.unsubscribe_url
+                )
+            )
+            return Accepted(sent.message_id)
+        except Exception as error:  # every failure must end in a recorded outcome
+            if not isinstance(error, SmsError | MailError):
+                log.exception("survey %s: unexpected error while sending", scheduled.survey_id)
+            return outcome_of(error)
+
+    def rebuild(actives: set[int]) -> None:
+        index.clear()
+        for survey_id, value in table.items():
+            partition, state = decode_entry(value)
+            if partition in actives:
+                index.push(partition, due_at(state, policy), survey_id)
+        index.fresh = True
+
+    async def on_tick(partition: int) -> None:
+        ticks_out.pop(partition, None)
+        if not index.fresh:
+            rebuild(active_partitions())
+        now = datetime.now(UTC)
+        for survey_id in index.pop_due(partition, now):
+            value = table.get(survey_id)
+            if value is None:
+                continue
+            _, state = decode_entry(value)
+            now = datetime.now(UTC)
+            when = due_at(state, policy)
+            if when is None or when > now:
+                index.push(partition, when, survey_id)
+                continue
+            step = due(state, now, policy)
+            deliver_command = next((c for c in step.commands if isinstance(c, Deliver)), None)
+            if deliver_command is not None:
+                bucket = buckets[deliver_command.channel].take(now)
+                if bucket is None:
+                    index.push(
+                        partition, now + buckets[deliver_command.channel].wait(now), survey_id
+                    )
+                    continue
+                buckets[deliver_command.channel] = bucket
+            outcome = await carry_out(step, partition, survey_id)
+            if outcome is not None and step.state is not None:
+                after = on_outcome(step.state, outcome, datetime.now(UTC), policy)
+                await carry_out(after, partition, survey_id)
+
+    @app.agent(by_survey, name=SCHEDULER_AGENT)
+    async def scheduler(stream: faust.StreamT[bytes]) -> None:
+        async for event in stream.events():
+            message = event.message
+            partition: int = message.partition
+            if message.value == TICK:
+                await on_tick(partition)
+            else:
+                record = decode_record(message.value or b"")
+                if record is None:
+                    log.warning(
+                        "unreadable record in %s[%d]@%d", message.topic, partition, message.offset
+                    )
+                else:
+                    survey_id = record.survey_id
+                    stored = table.get(survey_id)
+                    state = None if stored is None else decode_entry(stored)[1]
+                    step = on_event(state, record, datetime.now(UTC))
+                    if step.state != state or step.commands:
+                        await carry_out(step, partition, survey_id)
+            telemetry.agent_progress(SCHEDULER_AGENT, datetime.now(UTC))
+
+    @app.timer(interval=dispatch.tick.total_seconds())  # type: ignore[untyped-decorator] # faust's timer is untyped
+    async def tick() -> None:
+        now = datetime.now(UTC)
+        for partition in sorted(active_partitions()):
+            sent_at = ticks_out.get(partition)
+            if sent_at is not None and now - sent_at < _TICK_TIMEOUT:
+                continue  # the last tick is still queued; one is enough
+            ticks_out[partition] = now
+            await by_survey.send(key=b"tick", value=TICK, partition=partition)
+
+
+def _survey_id(value: bytes | None) -> str | None:
+    try:
+        survey_id = json.loads(value or b"null").get("survey_id")
+    except (ValueError, AttributeError):
+        return None
+    return survey_id if isinstance(survey_id, str) and survey_id else None
+
+
+def _count(event: SurveyEvent, state: SurveyState | None) -> None:
+    channel = None if state is None or state.scheduled is None else state.scheduled.channel
+    kind = getattr(event, "type", "")
+    if kind == "SurveySent":
+        telemetry.record_survey(telemetry.SurveyOutcome.SENT, channel)
+    elif kind == "SurveyFailed":
+        telemetry.record_survey(telemetry.SurveyOutcome.FAILED, channel)
+    elif kind == "SurveyExpired" and state is not None and state.phase is Phase.EXPIRED:
+        telemetry.record_survey(telemetry.SurveyOutcome.EXPIRED, channel)
