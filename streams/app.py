@@ -26,7 +26,7 @@ import faust
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
 from schemas import topics
-from streams import intake
+from streams import dispatch, intake
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -149,4 +149,5 @@ def create_app(
         autodiscover=False,
     )
     intake.register(app, settings, names)
+    dispatch.register(app, settings, names)
     return app
