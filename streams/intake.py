@@ -13,6 +13,11 @@ must live where all of one citizen's contacts meet:
    superseded surveys' skips, and for a scheduled survey the contact details
    to the vault keyed by survey id) and then stores the new history.
 
+A third agent, ``intake-opt-outs``, forwards OptOut events from the
+responses topic to the same internal topic, marked with the
+``palaute-record: opt-out`` header; ``intake-decide`` records them in the
+citizen's history, so the citizen's next contact is skipped as opted-out.
+
 Idempotence: the history remembers decided contact ids, so a replayed
 contact is a duplicate that publishes nothing. Publications are sent before
 the history is stored and faust flushes them before committing offsets; a
@@ -32,8 +37,10 @@ import faust
 from connectors import telemetry
 from engine.policy import CitizenHistory, Schedule, decide
 from engine.pseudonym import citizen_key
+from schemas import topics
 from schemas.deadletter import HEADER_PREFIX, DeadLetter
-from schemas.decoding import Rejected, decode_contact
+from schemas.decoding import Rejected, decode_contact, decode_event
+from schemas.responses import OptOut
 from schemas.surveys import SkipReason, SurveyScheduled
 
 if TYPE_CHECKING:
@@ -52,6 +59,10 @@ log = logging.getLogger(__name__)
 STAGE = "intake"
 INTAKE_AGENT = "intake"
 DECIDE_AGENT = "intake-decide"
+OPT_OUT_AGENT = "intake-opt-outs"
+#: Marks an OptOut forwarded to the internal topic among the contacts.
+RECORD_HEADER = "palaute-record"
+OPT_OUT_RECORD = b"opt-out"
 HISTORY_TABLE = "citizen-history"
 #: The dead-letter reason header is bounded by the DeadLetter model.
 _MAX_REASON = 2000
@@ -105,6 +116,18 @@ def dead_letter_headers(rejected: Rejected, message: Any, now: datetime) -> list
     return [*kept, *reason.to_headers()]
 
 
+def is_opt_out(headers: Any) -> bool:
+    """Tell whether a record of the internal topic is a forwarded OptOut."""
+    items = (headers or {}).items() if isinstance(headers, dict) else (headers or [])
+    return any(name == RECORD_HEADER and value == OPT_OUT_RECORD for name, value in items)
+
+
+def with_opt_out(stored: str | None) -> str | None:
+    """Give the stored history with the opt-out recorded; None when it already is."""
+    before = CitizenHistory() if stored is None else CitizenHistory.from_json(stored)
+    return None if before.opted_out else before.with_opt_out().to_json()
+
+
 class _UnknownTouchpoints:
     """Report each touchpoint missing from the catalogue once per process."""
 
@@ -120,7 +143,7 @@ class _UnknownTouchpoints:
         log.warning("touchpoint %s is not in the catalogue; surveyed with [defaults]", shown)
 
 
-def register(app: faust.App, settings: Settings, names: TopicNames) -> None:  # noqa: C901 - two agents sharing the wiring read best together
+def register(app: faust.App, settings: Settings, names: TopicNames) -> None:  # noqa: C901, PLR0915 - three agents sharing the wiring read best together
     """Add the intake agents and the citizen-history table to the app."""
     raw: dict[str, Any] = {"key_serializer": "raw", "value_serializer": "raw"}
     contacts = app.topic(names.contacts, **raw)
@@ -135,6 +158,13 @@ def register(app: faust.App, settings: Settings, names: TopicNames) -> None:  # 
         "vault": app.topic(names.vault, **raw),
     }
     deadletter = app.topic(names.deadletter, **raw)
+    responses_name = getattr(names, "responses", None)
+    responses = app.topic(
+        responses_name
+        if isinstance(responses_name, str)
+        else topics.RESPONSES + settings.streams.topic_suffix,
+        **raw,
+    )
     history = app.Table(
         HISTORY_TABLE,
         default=None,
@@ -178,10 +208,31 @@ def register(app: faust.App, settings: Settings, names: TopicNames) -> None:  # 
                 )
             telemetry.agent_progress(INTAKE_AGENT, now)
 
+    @app.agent(responses, name=OPT_OUT_AGENT)
+    async def intake_opt_outs(stream: faust.StreamT[bytes]) -> None:
+        async for event in stream.events():
+            now = datetime.now(UTC)
+            value = event.message.value or b""
+            if b'"OptOut"' in value:
+                opt_out = decode_event(value)
+                if isinstance(opt_out, OptOut):
+                    await by_citizen.send(
+                        key=opt_out.citizen_key.encode(),
+                        value=value,
+                        headers=[(RECORD_HEADER, OPT_OUT_RECORD)],
+                    )
+            telemetry.agent_progress(OPT_OUT_AGENT, now)
+
     @app.agent(by_citizen, name=DECIDE_AGENT)
     async def intake_decide(stream: faust.StreamT[bytes]) -> None:
         async for event in stream.events():
             now = datetime.now(UTC)
+            if is_opt_out(event.message.headers):
+                citizen: str = event.message.key.decode()
+                opted_out = with_opt_out(history.get(citizen))
+                if opted_out is not None:
+                    history[citizen] = opted_out
+                continue
             contact = decode_contact(event.message.value or b"", now=now)
             if isinstance(contact, Rejected):  # the first agent let it through: a bug, kept
                 await set_aside(event, contact, now)
