@@ -106,13 +106,16 @@ class RetryPolicy:
     ``max_attempts`` None means: keep trying until the survey expires, so a
     provider outage makes surveys wait instead of vanishing. ``forget_after``
     is how long a finished survey's small record stays, so that a replayed
-    SurveyScheduled cannot start it again.
+    SurveyScheduled cannot start it again. ``outcome_grace`` is how long a send
+    left in flight by a crash waits for its outcome event to be read back from
+    the surveys topic before it is declared unknown.
     """
 
     base: timedelta = timedelta(seconds=5)
     cap: timedelta = timedelta(minutes=15)
     max_attempts: int | None = None
     forget_after: timedelta = timedelta(days=1)
+    outcome_grace: timedelta = timedelta(seconds=30)
     orphan_details_after: timedelta = timedelta(days=1)
 
     def backoff(self, survey_id: str, attempt: int) -> timedelta:
@@ -144,6 +147,7 @@ class SurveyState:
     details: ContactDetails | None = None
     attempts: int = 0
     retry_at: datetime | None = None
+    attempt_at: datetime | None = None
     reminded: bool = False
     finished_at: datetime | None = None
 
@@ -167,6 +171,7 @@ class SurveyState:
                 else json.loads(self.details.model_dump_json()),
                 "attempts": self.attempts,
                 "retry_at": None if self.retry_at is None else self.retry_at.isoformat(),
+                "attempt_at": None if self.attempt_at is None else self.attempt_at.isoformat(),
                 "reminded": self.reminded,
                 "finished_at": None if self.finished_at is None else self.finished_at.isoformat(),
             },
@@ -190,6 +195,7 @@ class SurveyState:
             else ContactDetails.model_validate(data["details"]),
             attempts=int(data["attempts"]),
             retry_at=_instant(data["retry_at"]),
+            attempt_at=_instant(data.get("attempt_at")),
             reminded=bool(data["reminded"]),
             finished_at=_instant(data["finished_at"]),
         )
@@ -278,8 +284,10 @@ LifecycleInput = SurveyScheduled | SurveySkipped | ContactDetails
 def on_event(state: SurveyState | None, event: object, now: datetime) -> Step:  # noqa: PLR0911 - one return per event kind reads best
     """Fold in an event from the surveys or vault topic; anything else changes nothing.
 
-    Replays are harmless: a SurveyScheduled for a survey already known, or
-    the scheduler's own events read back, leave the state as it is.
+    Replays are harmless: a SurveyScheduled for a survey already known leaves
+    it as it is. The scheduler's own events, read back, only ever move a
+    survey forward (towards sending less): after a crash the table may be
+    behind what the topic already says, and the topic wins.
     """
     if isinstance(event, ContactDetails):
         return _on_details(state, event)
@@ -289,7 +297,9 @@ def on_event(state: SurveyState | None, event: object, now: datetime) -> Step:  
         if state.phase is Phase.AWAITING:
             return Step(replace(state, phase=Phase.PENDING, scheduled=event))
         return Step(state)
-    if isinstance(event, SurveySkipped) and state is not None:
+    if state is None or state.phase.is_final:
+        return Step(state)  # a skip of an unscheduled contact, or news of a finished survey
+    if isinstance(event, SurveySkipped):
         if state.phase in {Phase.AWAITING, Phase.PENDING}:
             # Superseded in time: the skip on the topic is this survey's outcome.
             return Step(
@@ -297,6 +307,37 @@ def on_event(state: SurveyState | None, event: object, now: datetime) -> Step:  
                 (ForgetDetails(state.survey_id),),
             )
         return Step(state)  # too late to call off: the send has begun or is done
+    return _on_echo(state, event, now)
+
+
+def _on_echo(state: SurveyState, event: object, now: datetime) -> Step:  # noqa: PLR0911 - one return per event kind reads best
+    """Adopt what the topic says this scheduler did, when the table lost it in a crash."""
+    if isinstance(event, SurveyDispatching):
+        if state.phase is Phase.PENDING and event.attempt > state.attempts:
+            return Step(
+                replace(
+                    state,
+                    phase=Phase.DISPATCHING,
+                    attempts=event.attempt,
+                    retry_at=None,
+                    attempt_at=event.occurred_at,
+                )
+            )
+        return Step(state)
+    if isinstance(event, SurveySent):
+        if state.phase in {Phase.PENDING, Phase.DISPATCHING}:
+            return Step(replace(state, phase=Phase.SENT, retry_at=None))
+        return Step(state)
+    if isinstance(event, ReminderSent):
+        return Step(replace(state, phase=Phase.SENT, reminded=True))
+    if isinstance(event, SurveyFailed | SurveyExpired):
+        phase = Phase.FAILED
+        if isinstance(event, SurveyExpired):
+            phase = Phase.CLOSED if event.was_sent else Phase.EXPIRED
+        return Step(
+            replace(state, phase=phase, details=None, retry_at=None, finished_at=now),
+            (ForgetDetails(state.survey_id),),
+        )
     return Step(state)
 
 
@@ -331,7 +372,8 @@ def due_at(state: SurveyState, policy: RetryPolicy) -> datetime | None:  # noqa:
     if scheduled is None:
         return None
     if state.phase in {Phase.DISPATCHING, Phase.REMINDING}:
-        return scheduled.send_at  # in the past: a leftover of a crash, resolved at once
+        # Found by due() only after a crash: wait for the outcome to be read back.
+        return (state.attempt_at or scheduled.send_at) + policy.outcome_grace
     if state.phase is Phase.PENDING:
         if state.details is None:
             return scheduled.expires_at
@@ -357,6 +399,10 @@ def due(state: SurveyState, now: datetime, policy: RetryPolicy) -> Step:  # noqa
             return Step(None, (ForgetDetails(state.survey_id), Drop(state.survey_id)))
         return Step(state)
     if scheduled is None:
+        return Step(state)
+    if state.phase in {Phase.DISPATCHING, Phase.REMINDING} and now < (
+        (state.attempt_at or scheduled.send_at) + policy.outcome_grace
+    ):
         return Step(state)
     if state.phase is Phase.DISPATCHING:
         return _finish(
@@ -386,7 +432,7 @@ def _due_pending(state: SurveyState, scheduled: SurveyScheduled, now: datetime) 
         **_common(scheduled, now), channel=scheduled.channel, attempt=attempt
     )
     return Step(
-        replace(state, phase=Phase.DISPATCHING, attempts=attempt, retry_at=None),
+        replace(state, phase=Phase.DISPATCHING, attempts=attempt, retry_at=None, attempt_at=now),
         (Publish(dispatching), Deliver(scheduled.channel)),
     )
 
@@ -401,7 +447,7 @@ def _due_sent(state: SurveyState, scheduled: SurveyScheduled, now: datetime) -> 
     if state.details is None:
         return Step(replace(state, reminded=True))
     return Step(
-        replace(state, phase=Phase.REMINDING),
+        replace(state, phase=Phase.REMINDING, attempt_at=now),
         (Deliver(scheduled.channel, reminder=True),),
     )
 

@@ -191,6 +191,7 @@ def retry_policy(settings: Settings) -> RetryPolicy:
         cap=dispatch.retry_cap,
         max_attempts=dispatch.max_attempts,
         forget_after=dispatch.finished_retention,
+        outcome_grace=dispatch.outcome_grace,
     )
 
 
@@ -267,17 +268,26 @@ def register(app: faust.App, settings: Settings, names: TopicNames) -> None:  # 
         index.push(partition, due_at(step.state, policy), survey_id)
 
     async def carry_out(step: Step, partition: int, survey_id: str) -> ProviderOutcome | None:
-        """Store the step, then publish and forget; a Deliver waits for all of it to be durable."""
+        """Publish, wait for Kafka, then store; a Deliver waits for the stored state too.
+
+        Events first: the local store must never run ahead of an event that
+        a crash could lose (a survey stored as sent without its SurveySent
+        would never be accounted for). A state lost instead is recovered from
+        the events read back (:func:`engine.lifecycle.on_event`).
+        """
+        publishes = [command for command in step.commands if isinstance(command, Publish)]
+        for publish in publishes:
+            await surveys.send(
+                key=publish.event.citizen_key.encode(),
+                value=publish.event.model_dump_json().encode(),
+            )
+            _count(publish.event, step.state)
+        if publishes:
+            await app.producer.flush()
         store(partition, survey_id, step)
         outcome: ProviderOutcome | None = None
         for command in step.commands:
-            if isinstance(command, Publish):
-                await surveys.send(
-                    key=command.event.citizen_key.encode(),
-                    value=command.event.model_dump_json().encode(),
-                )
-                _count(command.event, step.state)
-            elif isinstance(command, ForgetDetails):
+            if isinstance(command, ForgetDetails):
                 await vault.send(key=command.survey_id.encode(), value=None)
             elif isinstance(command, Drop):
                 table.pop(command.survey_id, None)

@@ -40,7 +40,7 @@ from engine.outbound import status_callback_url, survey_email, survey_sms
 from engine.tokens import SigningKey, TokenPayload, TokenPurpose, TokenSigner
 from schemas.base import Language, Scale, SurveyChannel
 from schemas.config import TouchpointConfig
-from schemas.surveys import SkipReason, SurveyScheduled, SurveySkipped
+from schemas.surveys import SkipReason, SurveyScheduled, SurveySent, SurveySkipped
 from schemas.vault import ContactDetails
 from streams.dispatch import DueIndex, decode_entry, encode_entry, outcome_of
 
@@ -423,3 +423,57 @@ def test_the_email_has_one_score_link_per_point_of_the_scale() -> None:
     )
     assert scores == list(range(11))
     assert email.content.language is Language.SV
+
+
+def test_a_send_in_flight_waits_for_its_outcome_to_be_read_back() -> None:
+    """After a crash the table may be behind the topic; the grace lets the topic catch up."""
+    state = dispatching(ready())
+    assert due_at(state, POLICY) == SEND_AT + POLICY.outcome_grace
+    assert due(state, SEND_AT + POLICY.outcome_grace / 2, POLICY) == Step(state)
+    sent = SurveySent(
+        survey_id="sv-1",
+        citizen_key=KEY,
+        contact_id="contact-1",
+        touchpoint_id="tp-1",
+        occurred_at=SEND_AT,
+        channel=SurveyChannel.SMS,
+    )
+    adopted = on_event(state, sent, SEND_AT)
+    assert adopted.commands == ()
+    assert adopted.state is not None
+    assert adopted.state.phase is Phase.SENT
+
+
+def test_a_recorded_intent_read_back_stops_a_second_send() -> None:
+    """A table that lost its DISPATCHING must learn it from the topic, never send again."""
+    state = ready()
+    intent = due(state, SEND_AT, POLICY).commands[0]
+    assert isinstance(intent, Publish)
+    adopted = on_event(state, intent.event, SEND_AT)
+    assert adopted.state is not None
+    assert adopted.state.phase is Phase.DISPATCHING
+    later = due(adopted.state, SEND_AT + POLICY.outcome_grace, POLICY)
+    assert not any(isinstance(c, Deliver) for c in later.commands)
+    assert published(later) == ["SurveyFailed"]
+
+
+def test_an_old_intent_read_back_after_a_retry_changes_nothing() -> None:
+    """The first attempt's echo arrives while the survey waits for its second."""
+    step = due(ready(), SEND_AT, POLICY)
+    intent = step.commands[0]
+    assert isinstance(intent, Publish)
+    assert step.state is not None
+    waiting = on_outcome(step.state, Transient("503"), SEND_AT, POLICY).state
+    assert waiting is not None
+    assert on_event(waiting, intent.event, SEND_AT) == Step(waiting)
+
+
+def test_a_failure_read_back_finishes_a_survey_without_publishing_again() -> None:
+    """The ending is on the topic already; publishing it twice would break the accounting."""
+    state = dispatching(ready())
+    failure = on_outcome(state, Unknown("timeout"), SEND_AT, POLICY).commands[0]
+    assert isinstance(failure, Publish)
+    step = on_event(state, failure.event, SEND_AT)
+    assert published(step) == []
+    assert step.state is not None
+    assert step.state.outcome is Outcome.FAILED
