@@ -643,6 +643,11 @@ class DispatchConfig(Section):
         description="How long a finished survey's record (without contact details) is kept, "
         "so that a replayed SurveyScheduled cannot start it again.",
     )
+    outcome_grace: Duration = Field(
+        default=timedelta(seconds=30),
+        description="After a crash, how long a send in flight waits for its outcome to be "
+        "read back before it is recorded as failed with the reason outcome-unknown.",
+    )
     organisation: ShortText = Field(
         default="Palaute", description="Who the survey email says it is from."
     )
