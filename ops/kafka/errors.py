@@ -38,3 +38,7 @@ class BrokerStopError(LocalKafkaError):
 
 class TopicAdminError(LocalKafkaError):
     """The broker refused to create or delete a topic."""
+
+
+class ToolRunError(LocalKafkaError):
+    """One of Kafka's own Java tools (ConsumerPerformance ...) failed or printed no result."""

@@ -118,7 +118,7 @@ def ensure_jars(settings: KafkaSettings, report: Callable[[str], None]) -> Path:
         pom.write_bytes(resources.files("ops.kafka").joinpath("pom.xml").read_bytes())
         scratch = settings.dist_dir / "libs.partial"
         shutil.rmtree(scratch, ignore_errors=True)
-        _run_maven(mvn, pom, scratch)
+        run_maven(mvn, pom, scratch)
         if not (scratch / kafka_jar_name()).is_file():
             raise JarFetchError(
                 f"Maven finished but {kafka_jar_name()} is not in {scratch}; "
@@ -131,7 +131,8 @@ def ensure_jars(settings: KafkaSettings, report: Callable[[str], None]) -> Path:
         return libs
 
 
-def _run_maven(mvn: str, pom: Path, output_dir: Path) -> None:
+def run_maven(mvn: str, pom: Path, output_dir: Path, version: str = KAFKA_VERSION) -> None:
+    """Copy the runtime dependencies of ``pom`` at Kafka ``version`` into ``output_dir``."""
     command = [
         mvn,
         "--batch-mode",
@@ -140,7 +141,7 @@ def _run_maven(mvn: str, pom: Path, output_dir: Path) -> None:
         "-Dstyle.color=never",
         "--file",
         str(pom),
-        f"-Dkafka.version={KAFKA_VERSION}",
+        f"-Dkafka.version={version}",
         f"{DEPENDENCY_PLUGIN}:copy-dependencies",
         f"-DoutputDirectory={output_dir}",
         "-DincludeScope=runtime",
@@ -156,7 +157,7 @@ def _run_maven(mvn: str, pom: Path, output_dir: Path) -> None:
         )
     except subprocess.TimeoutExpired as error:
         raise JarFetchError(
-            f"Maven did not finish fetching Apache Kafka {KAFKA_VERSION} within "
+            f"Maven did not finish fetching Apache Kafka {version} within "
             f"{MAVEN_TIMEOUT_S:.0f} s; is Maven Central reachable from here?"
         ) from error
     if result.returncode == 0:
@@ -166,9 +167,9 @@ def _run_maven(mvn: str, pom: Path, output_dir: Path) -> None:
     output_tail = last_lines(output, _OUTPUT_TAIL_LINES)
     if any(sign in output for sign in _NETWORK_SIGNS):
         reason = (
-            f"Maven could not download Apache Kafka {KAFKA_VERSION} from Maven Central: "
+            f"Maven could not download Apache Kafka {version} from Maven Central: "
             "the network (or the proxy or mirror in ~/.m2/settings.xml) did not let it through."
         )
     else:
-        reason = f"Maven failed (exit {result.returncode}) fetching Apache Kafka {KAFKA_VERSION}."
+        reason = f"Maven failed (exit {result.returncode}) fetching Apache Kafka {version}."
     raise JarFetchError(f"{reason}\nThe last lines Maven printed:\n{output_tail}")

@@ -49,6 +49,35 @@ def _alerts(args: argparse.Namespace) -> int:
     return 0
 
 
+def _intake_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--json",
+        type=Path,
+        default=Path("out/bench-intake.json"),
+        help="where to write the figures as JSON (default: out/bench-intake.json)",
+    )
+    parser.add_argument("--quick", action="store_true", help="500 events, for smoke tests")
+    parser.add_argument("--events", type=int, default=None, help="events (default: 200000)")
+    parser.add_argument(
+        "--bootstrap",
+        default=None,
+        help="host:port of a running broker (default: start one of its own on free ports)",
+    )
+
+
+def _intake(args: argparse.Namespace) -> int:
+    from palaute.bench import intake  # noqa: PLC0415 - keep the command line quick to start
+
+    plan = intake.QUICK if args.quick else intake.FULL
+    if args.events is not None:
+        plan = replace(plan, events=max(1, args.events))
+    summary = intake.run(plan, bootstrap=args.bootstrap)
+    print(intake.render(summary))
+    intake.write_json(summary, args.json)
+    print(f"figures in {args.json}")
+    return 0
+
+
 #: name -> (help, add arguments, handler)
 BENCHMARKS: dict[
     str,
@@ -58,6 +87,11 @@ BENCHMARKS: dict[
         "detection delay and false alarms of the drop detector against common rules",
         _alerts_arguments,
         _alerts,
+    ),
+    "intake": (
+        "intake throughput: aiokafka alone, Kafka's Java consumer, and palaute worker",
+        _intake_arguments,
+        _intake,
     ),
 }
 
