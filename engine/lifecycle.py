@@ -35,6 +35,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING, TypedDict
 
+from schemas.responses import AnswerVia, OptOut
 from schemas.surveys import (
     ReminderSent,
     SurveyDispatching,
@@ -213,6 +214,13 @@ class Publish:
 
 
 @dataclass(frozen=True, slots=True)
+class RecordOptOut:
+    """Write this OptOut to the responses topic: the intake then never asks the citizen again."""
+
+    opt_out: OptOut
+
+
+@dataclass(frozen=True, slots=True)
 class Deliver:
     """Call the provider now: the survey message, or its reminder."""
 
@@ -234,7 +242,7 @@ class Drop:
     survey_id: str
 
 
-Command = Publish | Deliver | ForgetDetails | Drop
+Command = Publish | RecordOptOut | Deliver | ForgetDetails | Drop
 
 
 @dataclass(frozen=True, slots=True)
@@ -474,13 +482,30 @@ def on_outcome(
             (Publish(sent),) if keeps_details else (Publish(sent), ForgetDetails(state.survey_id)),
         )
     if isinstance(outcome, Refused):
-        reason = OPTED_OUT if outcome.opted_out else outcome.reason
-        failed = _failed(scheduled, now, reason, outcome.code, state.attempts)
-        return _finish(state, now, failed, Phase.FAILED)
+        return _refused(state, scheduled, outcome, now)
     if isinstance(outcome, Unknown):
         failed = _failed(scheduled, now, OUTCOME_UNKNOWN, None, state.attempts)
         return _finish(state, now, failed, Phase.FAILED)
     return _retry(state, scheduled, outcome, now, policy)
+
+
+def _refused(
+    state: SurveyState, scheduled: SurveyScheduled, outcome: Refused, now: datetime
+) -> Step:
+    reason = OPTED_OUT if outcome.opted_out else outcome.reason
+    failed = _failed(scheduled, now, reason, outcome.code, state.attempts)
+    finished = _finish(state, now, failed, Phase.FAILED)
+    if not outcome.opted_out:
+        return finished
+    # The citizen replied STOP to an earlier text: the history must know.
+    opt_out = OptOut(
+        answer_id=f"provider-opt-out-{scheduled.survey_id}"[:128],
+        survey_id=scheduled.survey_id,
+        citizen_key=scheduled.citizen_key,
+        via=AnswerVia.SMS_REPLY,
+        received_at=now,
+    )
+    return Step(finished.state, (*finished.commands, RecordOptOut(opt_out)))
 
 
 def _retry(

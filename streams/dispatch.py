@@ -57,6 +57,7 @@ from engine.lifecycle import (
     Phase,
     ProviderOutcome,
     Publish,
+    RecordOptOut,
     Refused,
     RetryPolicy,
     Step,
@@ -71,6 +72,7 @@ from engine.lifecycle import (
 )
 from engine.outbound import status_callback_url, survey_email, survey_sms
 from engine.tokens import SigningKey, TokenSigner
+from schemas import topics
 from schemas.base import SurveyChannel
 from schemas.surveys import SurveyLifecycleEvent
 from schemas.vault import ContactDetails
@@ -200,6 +202,13 @@ def register(app: faust.App, settings: Settings, names: TopicNames) -> None:  # 
     raw: dict[str, Any] = {"key_serializer": "raw", "value_serializer": "raw"}
     surveys = app.topic(names.surveys, **raw)
     vault = app.topic(names.vault, **raw)
+    responses_name = getattr(names, "responses", None)
+    responses = app.topic(
+        responses_name
+        if isinstance(responses_name, str)
+        else topics.RESPONSES + settings.streams.topic_suffix,
+        **raw,
+    )
     by_survey = app.topic(
         f"{app.conf.id}-surveys-by-id",
         internal=True,
@@ -275,8 +284,14 @@ def register(app: faust.App, settings: Settings, names: TopicNames) -> None:  # 
         would never be accounted for). A state lost instead is recovered from
         the events read back (:func:`engine.lifecycle.on_event`).
         """
-        publishes = [command for command in step.commands if isinstance(command, Publish)]
+        publishes = [c for c in step.commands if isinstance(c, Publish | RecordOptOut)]
         for publish in publishes:
+            if isinstance(publish, RecordOptOut):
+                await responses.send(
+                    key=publish.opt_out.survey_id.encode(),
+                    value=publish.opt_out.model_dump_json().encode(),
+                )
+                continue
             await surveys.send(
                 key=publish.event.citizen_key.encode(),
                 value=publish.event.model_dump_json().encode(),

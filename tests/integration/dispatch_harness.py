@@ -25,7 +25,7 @@ from pydantic import TypeAdapter
 
 from ops.kafka import create_topic, delete_topics
 from schemas.surveys import SkipReason, SurveyLifecycleEvent, SurveyScheduled, SurveySkipped
-from schemas.topics import CONTACTS, DEADLETTER, SURVEYS, VAULT
+from schemas.topics import CONTACTS, DEADLETTER, RESPONSES, SURVEYS, VAULT
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -244,7 +244,7 @@ async def produce(bootstrap: str, topic: str, records: list[tuple[bytes, bytes]]
 def create_run_topics(bootstrap: str) -> str:
     """Create this run's topics; return their suffix."""
     suffix = f"-{uuid.uuid4().hex[:12]}"
-    for base in (CONTACTS, SURVEYS, VAULT, DEADLETTER):
+    for base in (CONTACTS, SURVEYS, VAULT, DEADLETTER, RESPONSES):
         create_topic(bootstrap, base + suffix, partitions=PARTITIONS)
     return suffix
 

@@ -56,7 +56,7 @@ from engine.tokens import SigningKey, TokenPayload, TokenPurpose, TokenSigner
 from schemas.config import load_settings
 from schemas.decoding import Rejected, decode_contact
 from schemas.surveys import SkipReason, SurveyScheduled, SurveySkipped
-from schemas.topics import CONTACTS, SURVEYS, VAULT
+from schemas.topics import CONTACTS, RESPONSES, SURVEYS, VAULT
 from streams.intake import publications
 
 if TYPE_CHECKING:
@@ -190,37 +190,50 @@ def _traffic(
 
 
 def _oracle(records: list[Any], contacts: dict[str, ContactCompleted], settings: Settings) -> None:
-    """Replay decide per citizen in published order; every decision must match the policy."""
+    """Replay decide per citizen in published order; every decision must match the policy.
+
+    A Twilio opt-out (SurveyFailed, opted-out) reaches the citizen's history
+    through the responses topic some time after it is published: from then on
+    the oracle accepts a decision made with or without it, until one needs it.
+    """
     histories: dict[bytes, CitizenHistory] = {}
-    by_citizen: dict[bytes, list[Any]] = {}
+    opting_out: set[bytes] = set()
+    calendar = settings.policy.holiday_calendar()
     for record in records:
         data = json.loads(record.value)
-        if data["type"] in {"SurveyScheduled", "SurveySkipped"}:
-            by_citizen.setdefault(record.key, []).append(record)
-    calendar = settings.policy.holiday_calendar()
-    for key, published in by_citizen.items():
-        for record in published:
-            data = json.loads(record.value)
-            model = SurveyScheduled if data["type"] == "SurveyScheduled" else SurveySkipped
-            event = model.model_validate(data)
-            decided = contacts[event.contact_id]
-            touchpoint, _ = settings.touchpoint(decided.data.touchpoint.id)
+        key = record.key
+        if data["type"] == "SurveyFailed" and data["reason"] == "opted-out":
+            opting_out.add(key)
+        if data["type"] not in {"SurveyScheduled", "SurveySkipped"}:
+            continue
+        model = SurveyScheduled if data["type"] == "SurveyScheduled" else SurveySkipped
+        event = model.model_validate(data)
+        decided = contacts[event.contact_id]
+        touchpoint, _ = settings.touchpoint(decided.data.touchpoint.id)
+        before = histories.get(key, CitizenHistory())
+        candidates = [before]
+        if key in opting_out and not before.opted_out:
+            candidates.append(before.with_opt_out())
+        outcomes = []
+        for history in candidates:
             decision = decide(
                 decided,
-                histories.get(key, CitizenHistory()),
+                history,
                 touchpoint,
                 settings.policy,
                 event.occurred_at,
                 citizen_key=key.decode(),
                 is_holiday=calendar,
             )
-            histories[key] = decision.history
             expected = [
-                p.value
+                json.loads(p.value)
                 for p in publications(decision, decided, event.occurred_at)
                 if p.topic == "surveys"
             ]
-            assert [json.loads(v) for v in expected] == [data]
+            outcomes.append((expected, decision.history))
+        matching = [history for expected, history in outcomes if expected == [data]]
+        assert matching, f"{event.contact_id}: {data} is not what the policy decides"
+        histories[key] = matching[0]
 
 
 @pytest.fixture
@@ -280,7 +293,8 @@ async def test_every_citizen_gets_exactly_the_messages_the_policy_decides(  # no
         records, contacts = _traffic(citizens, now)
         surveys = Reader(kafka_bootstrap, SURVEYS + run_suffix)
         vault = Reader(kafka_bootstrap, VAULT + run_suffix)
-        readers = [surveys, vault]
+        responses = Reader(kafka_bootstrap, RESPONSES + run_suffix)
+        readers = [surveys, vault, responses]
         for reader in readers:
             await reader.start()
         worker = Worker(config, tmp_path / "worker.log")
@@ -345,6 +359,12 @@ async def test_every_citizen_gets_exactly_the_messages_the_policy_decides(  # no
             expected_sms[citizen["phone"]] += 1
         else:
             expected_mail[citizen["email"]] += 1
+    # A Twilio opt-out is recorded for the intake, so the citizen is not asked again.
+    opted_out = {s for s, (end,) in ends.items() if end.type == "SurveyFailed"}
+    assert opted_out
+    opt_outs = [json.loads(r.value) for r in responses.records]
+    assert sorted(o["survey_id"] for o in opt_outs) == sorted(opted_out)
+    assert {o["type"] for o in opt_outs} == {"OptOut"}
     channels = Counter(s.channel for s in scheduled.values())
     assert channels["sms"] > 0
     assert channels["email"] > 0

@@ -24,6 +24,7 @@ from engine.lifecycle import (
     Outcome,
     Phase,
     Publish,
+    RecordOptOut,
     Refused,
     RetryPolicy,
     Step,
@@ -202,6 +203,9 @@ def test_an_opt_out_at_the_provider_fails_with_its_reason_and_code() -> None:
     assert failed.reason == OPTED_OUT  # type: ignore[attr-defined]
     assert failed.provider_error_code == "21610"  # type: ignore[attr-defined]
     assert failed.attempts == 1  # type: ignore[attr-defined]
+    (record,) = [c for c in step.commands if isinstance(c, RecordOptOut)]
+    assert record.opt_out.survey_id == "sv-1"
+    assert record.opt_out.citizen_key == KEY
 
 
 def test_a_survey_without_details_waits_for_them_and_expires_without() -> None:
