@@ -17,7 +17,7 @@ import logging
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer
 from aiokafka.errors import KafkaError
 
 from connectors.web import pages, twilio_hooks
@@ -101,6 +101,7 @@ def _consumer_options(kafka: KafkaConfig) -> dict[str, Any]:
         "client_id": kafka.client_id + "-web-index",
         "enable_auto_commit": False,
         "group_id": None,
+        "auto_offset_reset": "earliest",
         "security_protocol": kafka.security_protocol,
     }
     if kafka.sasl_mechanism is not None:
@@ -120,21 +121,15 @@ async def _follow_until(
         consumer = AIOKafkaConsumer(**_consumer_options(kafka))
         try:
             await consumer.start()
-            await consumer.topics()  # fetches fresh metadata
-            partitions = [
-                TopicPartition(name, number)
-                for name in topics
-                for number in sorted(consumer.partitions_for_topic(name) or ())
-            ]
-            if {tp.topic for tp in partitions} == set(topics):
-                consumer.assign(partitions)
-                await follow(
-                    consumer,
-                    index,
-                    caught_up=index.ready,
-                    clock=lambda: datetime.now(UTC),
-                    stop=stop,
-                )
+            consumer.subscribe(topics)
+            await follow(
+                consumer,
+                index,
+                topics=topics,
+                caught_up=index.ready,
+                clock=lambda: datetime.now(UTC),
+                stop=stop,
+            )
         except KafkaError as error:
             log.warning("survey index lost Kafka (%s); retrying", type(error).__name__)
         finally:

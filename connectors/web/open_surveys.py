@@ -42,9 +42,9 @@ from schemas.surveys import (
 from schemas.vault import ContactDetails
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Collection
 
-    from aiokafka import AIOKafkaConsumer
+    from aiokafka import AIOKafkaConsumer, TopicPartition
 
     from schemas.base import Language, Scale, SurveyChannel
 
@@ -150,7 +150,9 @@ class SurveyIndex:
             self._forget(event.survey_id)
         elif isinstance(event, ContactDetails) and event.phone is not None:
             digest = phone_hash(self.secret, event.phone)
-            self._by_phone.setdefault(digest, []).append(event.survey_id)
+            known = self._by_phone.setdefault(digest, [])
+            if event.survey_id not in known:
+                known.append(event.survey_id)
             self._phone_of[event.survey_id] = digest
             self._citizen_of_phone[digest] = event.citizen_key
 
@@ -190,31 +192,40 @@ def decode_record(value: bytes | None) -> object | None:
 _IGNORED = (SurveyDispatching, ReminderSent, DeliveryReported)
 
 
+def _apply_all(index: SurveyIndex, values: list[bytes | None]) -> None:
+    for value in values:
+        event = decode_record(value)
+        if event is not None and not isinstance(event, _IGNORED):
+            index.apply(event)
+
+
 async def follow(
     consumer: AIOKafkaConsumer,
     index: SurveyIndex,
     *,
+    topics: Collection[str],
     caught_up: asyncio.Event,
     clock: Callable[[], datetime],
     stop: asyncio.Event,
 ) -> None:
-    """Read the assigned topics from the beginning into ``index`` until ``stop``.
+    """Read ``topics`` from the beginning into ``index`` until ``stop``.
 
-    ``caught_up`` is set once the end offsets seen at start have been read, so
-    the pages can tell "not known yet" from "unknown".
+    The consumer is subscribed without a group and reads from the earliest
+    offset. ``caught_up`` is set once the end offsets seen at the first
+    assignment have been read, so the pages can tell "not known yet" from
+    "unknown".
     """
-    partitions = consumer.assignment()
-    await consumer.seek_to_beginning(*partitions)
-    ends = await consumer.end_offsets(list(partitions))
-    pending = {tp: end for tp, end in ends.items() if end > 0}
+    pending: dict[TopicPartition, int] | None = None
     last_prune = clock()
     while not stop.is_set():
         batches = await consumer.getmany(timeout_ms=500, max_records=1000)
-        for records in batches.values():
-            for record in records:
-                event = decode_record(record.value)
-                if event is not None and not isinstance(event, _IGNORED):
-                    index.apply(event)
+        _apply_all(index, [record.value for records in batches.values() for record in records])
+        if pending is None:
+            assigned = consumer.assignment()
+            if not {tp.topic for tp in assigned} >= set(topics):
+                continue
+            ends = await consumer.end_offsets(list(assigned))
+            pending = {tp: end for tp, end in ends.items() if end > 0}
         for tp, end in list(pending.items()):
             if await consumer.position(tp) >= end:
                 del pending[tp]
