@@ -37,7 +37,7 @@ import tempfile
 import time
 import uuid
 import zlib
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
@@ -658,3 +658,26 @@ def write_json(summary: dict[str, Any], path: Path) -> None:
     """Write the figures where the docs and CI can read them."""
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+
+
+def profile_target(events: int) -> int:
+    """Run (d) alone on ``events`` generated contacts: the loop a profiler should look at.
+
+    ``pyinstrument -m palaute.bench.intake 50000`` profiles it; see
+    docs/performance.md for what it found.
+    """
+    from schemas.config import load_settings as load_palaute_settings  # noqa: PLC0415 - quick start
+
+    now = datetime.now(UTC)
+    records = contact_events(replace(FULL, events=events), now)
+    with tempfile.TemporaryDirectory(prefix="palaute-bench-") as scratch:
+        settings = load_palaute_settings(worker_config(Path(scratch), "127.0.0.1:9092", ""))
+    started = time.perf_counter()
+    decided = intake_loop(records, settings, now)
+    seconds = time.perf_counter() - started
+    sys.stdout.write(f"{decided} contacts decided in {seconds:.2f} s: {decided / seconds:,.0f}/s\n")
+    return decided
+
+
+if __name__ == "__main__":
+    profile_target(int(sys.argv[1]) if len(sys.argv) > 1 else 50_000)
