@@ -96,10 +96,15 @@ def ensure_kubeconform() -> Path:
     return binary
 
 
+def download_module(module: str, version: str) -> Path:
+    """Download a Go module's source from the module proxy (or find it cached); its folder."""
+    shown = _run_go("mod", "download", "-json", f"{module}@{version}")
+    return Path(json.loads(shown)["Dir"])
+
+
 def kubernetes_openapi() -> Path:
     """Download (or find in the module cache) the pinned Kubernetes API description."""
-    shown = _run_go("mod", "download", "-json", f"{KUBERNETES_MODULE}@v{KUBERNETES_VERSION}")
-    module_dir = Path(json.loads(shown)["Dir"])
+    module_dir = download_module(KUBERNETES_MODULE, f"v{KUBERNETES_VERSION}")
     return module_dir / "api" / "openapi-spec" / "swagger.json"
 
 
