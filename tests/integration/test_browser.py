@@ -1,0 +1,182 @@
+"""A citizen's one-tap answer in headless Chromium, through to the ratings topic.
+
+Chromium (Debian's ``chromium``) is driven by Playwright's core library from
+``tests/tooling/one-tap-browser.mjs``; axe-core checks the same page for WCAG
+2.1 A/AA problems. The responses stage runs as a real faust worker
+(``responses_worker.py``), so the Rating asserted is the one production
+writes. A missing browser or tooling fails the test with what to install.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+import pytest
+
+from engine.tokens import TokenPurpose
+from schemas.topics import RATINGS, RESPONSES
+from tests.integration.citizen_harness import (
+    LINK_SIGNING_KEY,
+    PARTITIONS,
+    PSEUDONYMISATION_KEY,
+    citizen_key_for,
+    read_topic,
+    running_citizen_web,
+)
+
+if TYPE_CHECKING:
+    from tests.integration.citizen_harness import CitizenEnv
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+TOOLING = ROOT / "tests" / "tooling"
+ARTIFACTS = ROOT / "test-artifacts"
+CHROMIUM = Path("/usr/bin/chromium")
+COMMENT = "Nopea palvelu, soita 040 123 4567"
+
+
+def _require_tooling() -> str:
+    node = shutil.which("node")
+    if not CHROMIUM.exists() or node is None:
+        pytest.fail(
+            "headless Chromium is needed: apt-get install -y chromium chromium-driver nodejs",
+            pytrace=False,
+        )
+    for package in ("playwright-core", "axe-core"):
+        if not (TOOLING / "node_modules" / package).is_dir():
+            pytest.fail(f"{package} is missing: run npm ci in {TOOLING}", pytrace=False)
+    return node
+
+
+def _worker_config(tmp_path: Path, env: CitizenEnv) -> Path:
+    path = tmp_path / "worker.toml"
+    path.write_text(
+        f"""
+[kafka]
+bootstrap_servers = ["{env.bootstrap}"]
+
+[secrets]
+pseudonymisation_key = "{PSEUDONYMISATION_KEY}"
+link_signing_key = "{LINK_SIGNING_KEY}"
+
+[streams]
+topic_suffix = "{env.suffix}"
+data_dir = "{tmp_path / "worker-data"}"
+partitions = {PARTITIONS}
+
+[touchpoints.phone-service]
+name = "Puhelinpalvelu"
+""",
+        encoding="utf-8",
+    )
+    return path
+
+
+def _start_worker(config: Path, log: Path) -> subprocess.Popen[bytes]:
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            [sys.executable, str(Path(__file__).with_name("responses_worker.py")), str(config)],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=ROOT,
+            env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
+        )
+
+
+def _stop(worker: subprocess.Popen[bytes]) -> None:
+    if worker.poll() is None:
+        worker.send_signal(signal.SIGTERM)
+        try:
+            worker.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+            worker.wait(timeout=10)
+
+
+async def _browse(node: str, url: str, tmp_path: Path) -> dict[str, Any]:
+    ARTIFACTS.mkdir(exist_ok=True)
+    process = await asyncio.create_subprocess_exec(
+        node,
+        str(TOOLING / "one-tap-browser.mjs"),
+        url,
+        "5",
+        COMMENT,
+        str(ARTIFACTS / "one-tap-page.png"),
+        str(tmp_path / "chromium-profile"),
+        cwd=TOOLING,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(process.communicate(), 120)
+    assert process.returncode == 0, err.decode(errors="replace")[-3000:]
+    result: dict[str, Any] = json.loads(out)
+    return result
+
+
+async def _ratings(env: CitizenEnv, survey_id: str) -> list[dict[str, Any]]:
+    for _ in range(60):
+        ratings = await read_topic(env.bootstrap, env.topic(RATINGS), settle=0.5)
+        mine = [rating for rating in ratings if rating["survey_id"] == survey_id]
+        if mine:
+            await asyncio.sleep(2)  # anything more would come now
+            again = await read_topic(env.bootstrap, env.topic(RATINGS), settle=0.5)
+            return [rating for rating in again if rating["survey_id"] == survey_id]
+        await asyncio.sleep(0.5)
+    return []
+
+
+async def test_a_citizen_answers_changes_and_comments_and_the_survey_counts_once(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    """The whole one-tap promise: Finnish page, change of mind, comment, one Rating, accessible."""
+    node = _require_tooling()
+    async with running_citizen_web(kafka_bootstrap, str(tmp_path / "web-data")) as env:
+        log = tmp_path / "worker.log"
+        worker = _start_worker(_worker_config(tmp_path, env), log)
+        try:
+            await env.publish_survey("s-browser", citizen=citizen_key_for("browser"))
+            page = await _browse(node, env.link("s-browser", TokenPurpose.SCORE, 4), tmp_path)
+            ratings = await _ratings(env, "s-browser")
+            answers = await read_topic(env.bootstrap, env.topic(RESPONSES))
+        finally:
+            _stop(worker)
+        worker_log = log.read_text(errors="replace")[-3000:]
+
+    assert page["lang"] == "fi"
+    assert page["title"] == "Palautekysely"
+    assert page["statuses"][0] == "Kiitos! Vastauksesi 4 on tallennettu."
+    assert page["statuses"][1] == "Kiitos! Vastauksesi 5 on tallennettu."
+    assert page["statuses"][2] == "Kiitos kommentistasi!"
+    assert page["pressed"] == "5"
+    assert page["focusOutline"] == "solid"
+    serious = [v for v in page["violations"] if v["impact"] in {"serious", "critical"}]
+    assert serious == [], serious
+    origin = urlsplit(env.base_url).netloc
+    assert {urlsplit(url).netloc for url in page["requests"]} == {origin}
+    assert (ARTIFACTS / "one-tap-page.png").stat().st_size > 0
+
+    kinds = [(a["type"], a.get("score"), a.get("confirmed")) for a in answers]
+    assert kinds[:2] == [("RatingReceived", 4, False), ("RatingReceived", 5, True)]
+    comments = [a for a in answers if a["type"] == "CommentReceived"]
+    assert len(comments) == 1
+    assert "040 123 4567" not in comments[0]["text"]
+
+    assert len(ratings) == 1, worker_log
+    (rating,) = ratings
+    assert (rating["rating_id"], rating["revision"], rating["score"]) == ("s-browser", 1, 5)
+    assert (rating["touchpoint_id"], rating["language"], rating["survey_channel"]) == (
+        "phone-service",
+        "fi",
+        "email",
+    )
+    assert rating["normalised"] == 1.0
+    assert rating["service"] == "Puhelinpalvelu"
