@@ -648,6 +648,11 @@ class DispatchConfig(Section):
         description="After a crash, how long a send in flight waits for its outcome to be "
         "read back before it is recorded as failed with the reason outcome-unknown.",
     )
+    last_call: Duration = Field(
+        default=timedelta(minutes=1),
+        description="No survey is sent this close to its expiry: its links would die as the "
+        "citizen opens them; it expires unsent instead.",
+    )
     organisation: ShortText = Field(
         default="Palaute", description="Who the survey email says it is from."
     )
