@@ -109,7 +109,8 @@ class RetryPolicy:
     is how long a finished survey's small record stays, so that a replayed
     SurveyScheduled cannot start it again. ``outcome_grace`` is how long a send
     left in flight by a crash waits for its outcome event to be read back from
-    the surveys topic before it is declared unknown.
+    the surveys topic before it is declared unknown. Nothing is sent within
+    ``last_call`` of expiry: its links would die as the citizen opens them.
     """
 
     base: timedelta = timedelta(seconds=5)
@@ -117,6 +118,7 @@ class RetryPolicy:
     max_attempts: int | None = None
     forget_after: timedelta = timedelta(days=1)
     outcome_grace: timedelta = timedelta(seconds=30)
+    last_call: timedelta = timedelta(minutes=1)
     orphan_details_after: timedelta = timedelta(days=1)
 
     def backoff(self, survey_id: str, attempt: int) -> timedelta:
@@ -383,10 +385,11 @@ def due_at(state: SurveyState, policy: RetryPolicy) -> datetime | None:  # noqa:
         # Found by due() only after a crash: wait for the outcome to be read back.
         return (state.attempt_at or scheduled.send_at) + policy.outcome_grace
     if state.phase is Phase.PENDING:
+        last_chance = scheduled.expires_at - policy.last_call
         if state.details is None:
-            return scheduled.expires_at
+            return last_chance
         start = max(scheduled.send_at, state.retry_at or scheduled.send_at)
-        return min(start, scheduled.expires_at)
+        return min(start, last_chance)
     # SENT
     if not state.reminded and scheduled.reminder_at is not None:
         return min(scheduled.reminder_at, scheduled.expires_at)
@@ -423,12 +426,14 @@ def due(state: SurveyState, now: datetime, policy: RetryPolicy) -> Step:  # noqa
         # The reminder may or may not have gone out; it is not tried again.
         return Step(replace(state, phase=Phase.SENT, reminded=True))
     if state.phase is Phase.PENDING:
-        return _due_pending(state, scheduled, now)
+        return _due_pending(state, scheduled, now, policy)
     return _due_sent(state, scheduled, now)
 
 
-def _due_pending(state: SurveyState, scheduled: SurveyScheduled, now: datetime) -> Step:
-    if now >= scheduled.expires_at:
+def _due_pending(
+    state: SurveyState, scheduled: SurveyScheduled, now: datetime, policy: RetryPolicy
+) -> Step:
+    if now >= scheduled.expires_at - policy.last_call:
         expired = SurveyExpired(**_common(scheduled, now), was_sent=False)
         return _finish(state, now, expired, Phase.EXPIRED)
     if now < scheduled.send_at or (state.retry_at is not None and now < state.retry_at):
@@ -520,7 +525,7 @@ def _retry(
         failed = _failed(scheduled, now, reason, None, state.attempts)
         return _finish(state, now, failed, Phase.FAILED)
     retry_at = now + policy.backoff(state.survey_id, state.attempts)
-    if retry_at >= scheduled.expires_at:
+    if retry_at >= scheduled.expires_at - policy.last_call:
         expired = SurveyExpired(**_common(scheduled, now), was_sent=False)
         return _finish(state, now, expired, Phase.EXPIRED)
     return Step(replace(state, phase=Phase.PENDING, retry_at=retry_at))

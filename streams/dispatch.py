@@ -70,7 +70,7 @@ from engine.lifecycle import (
     on_event,
     on_outcome,
 )
-from engine.outbound import status_callback_url, survey_email, survey_sms
+from engine.outbound import SmsText, status_callback_url, survey_email, survey_sms
 from engine.tokens import SigningKey, TokenSigner
 from schemas import topics
 from schemas.base import SurveyChannel
@@ -194,6 +194,7 @@ def retry_policy(settings: Settings) -> RetryPolicy:
         max_attempts=dispatch.max_attempts,
         forget_after=dispatch.finished_retention,
         outcome_grace=dispatch.outcome_grace,
+        last_call=dispatch.last_call,
     )
 
 
@@ -312,45 +313,52 @@ def register(app: faust.App, settings: Settings, names: TopicNames) -> None:  # 
                 outcome = await deliver(step.state, command)
         return outcome
 
-    async def deliver(state: SurveyState, command: Deliver) -> ProviderOutcome:
+    def compose(state: SurveyState, channel: SurveyChannel) -> SmsText | OutgoingEmail | Refused:
+        """Build the message; nothing has been sent if this fails."""
         scheduled, details = state.scheduled, state.details
-        if scheduled is None or details is None:
-            return Transient("nothing to send")
+        assert scheduled is not None  # noqa: S101 - due() delivers only scheduled surveys
+        assert details is not None  # noqa: S101 - and only with their details
         now = datetime.now(UTC)
         touchpoint, _ = settings.touchpoint(scheduled.touchpoint_id)
         try:
-            if command.channel is SurveyChannel.SMS:
-                gateway = providers.sms()
-                if gateway is None or details.phone is None:
-                    return (
-                        Transient("no SMS provider configured")
-                        if gateway is None
-                        else (Refused("no phone number in the contact details"))
-                    )
-                text = survey_sms(scheduled, touchpoint, signer, base_url, now)
-                accepted = await gateway.send(
-                    details.phone, text.body, status_callback_url(base_url)
-                )
-                return Accepted(accepted.sid, accepted.segments)
-            mailer = providers.mail()
-            if mailer is None or details.email is None:
-                return (
-                    Transient("no SMTP relay configured")
-                    if mailer is None
-                    else (Refused("no email address in the contact details"))
-                )
+            if channel is SurveyChannel.SMS:
+                if details.phone is None:
+                    return Refused("no phone number in the contact details")
+                return survey_sms(scheduled, touchpoint, signer, base_url, now)
+            if details.email is None:
+                return Refused("no email address in the contact details")
             email = survey_email(
                 scheduled, touchpoint, signer, base_url, dispatch.organisation, now
             )
-            sent = await mailer.send(
-                OutgoingEmail(
-                    to=details.email, content=email.content, unsubscribe_url=email.unsubscribe_url
+        except ValueError as error:
+            log.warning("survey %s: message cannot be built: %s", scheduled.survey_id, error)
+            return Refused("the message cannot be built")
+        return OutgoingEmail(
+            to=details.email, content=email.content, unsubscribe_url=email.unsubscribe_url
+        )
+
+    async def deliver(state: SurveyState, command: Deliver) -> ProviderOutcome:
+        sms = command.channel is SurveyChannel.SMS
+        gateway, mailer = (providers.sms(), None) if sms else (None, providers.mail())
+        if gateway is None and mailer is None:
+            return Transient(f"no {'SMS provider' if sms else 'SMTP relay'} configured")
+        message = compose(state, command.channel)
+        if isinstance(message, Refused):
+            return message
+        try:
+            if isinstance(message, SmsText):
+                assert gateway is not None  # noqa: S101 - chosen with the channel above
+                assert state.details is not None  # noqa: S101 - and checked by compose
+                assert state.details.phone is not None  # noqa: S101 - and checked by compose
+                accepted = await gateway.send(
+                    state.details.phone, message.body, status_callback_url(base_url)
                 )
-            )
-            return Accepted(sent.message_id)
+                return Accepted(accepted.sid, accepted.segments)
+            assert mailer is not None  # noqa: S101 - chosen with the channel above
+            return Accepted((await mailer.send(message)).message_id)
         except Exception as error:  # every failure must end in a recorded outcome
             if not isinstance(error, SmsError | MailError):
-                log.exception("survey %s: unexpected error while sending", scheduled.survey_id)
+                log.exception("survey %s: unexpected error while sending", state.survey_id)
             return outcome_of(error)
 
     def rebuild(actives: set[int]) -> None:

@@ -133,6 +133,7 @@ burst = 100
 tick = "1s"
 retry_base = "1s"
 retry_cap = "2s"
+last_call = "1s"
 """
     return policy + dispatch + TOUCHPOINTS
 

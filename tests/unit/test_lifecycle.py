@@ -172,7 +172,7 @@ def test_a_transient_error_retries_after_a_backoff() -> None:
 
 def test_an_outage_longer_than_the_survey_expires_it_unsent() -> None:
     """Never past expiry: a late question about an old contact is noise."""
-    state = ready(expires_at=SEND_AT + timedelta(seconds=5))
+    state = ready(expires_at=SEND_AT + POLICY.last_call + timedelta(seconds=5))
     step = on_outcome(dispatching(state), Transient("503"), SEND_AT, POLICY)
     assert published(step) == ["SurveyExpired"]
     assert step.commands[0].event.was_sent is False  # type: ignore[union-attr]
@@ -213,12 +213,19 @@ def test_a_survey_without_details_waits_for_them_and_expires_without() -> None:
     state = on_event(None, scheduled(), T0).state
     assert state is not None
     assert due(state, SEND_AT, POLICY) == Step(state)
-    assert due_at(state, POLICY) == EXPIRES_AT
+    assert due_at(state, POLICY) == EXPIRES_AT - POLICY.last_call
     late = on_event(state, details(), SEND_AT).state
     assert late is not None
     assert due(late, SEND_AT, POLICY).commands[1] == Deliver(SurveyChannel.SMS)
-    step = due(state, EXPIRES_AT, POLICY)
+    step = due(state, EXPIRES_AT - POLICY.last_call, POLICY)
     assert published(step) == ["SurveyExpired"]
+
+
+def test_nothing_is_sent_in_the_last_call_before_expiry() -> None:
+    """Links expire with the survey: a text sent seconds before would arrive dead."""
+    step = due(ready(), EXPIRES_AT - POLICY.last_call, POLICY)
+    assert published(step) == ["SurveyExpired"]
+    assert not any(isinstance(c, Deliver) for c in step.commands)
 
 
 def test_details_before_the_schedule_are_kept_until_it_arrives() -> None:
