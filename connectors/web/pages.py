@@ -55,8 +55,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 STATIC_DIR: Final = Path(__file__).parent / "static"
-#: The key id written into every link token.
-KEY_ID: Final = "k1"
 #: Pages load our own script and style only, and the script talks to us only.
 PAGE_CSP: Final = (
     "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
@@ -69,9 +67,9 @@ RECHECK_EVERY: Final = timedelta(seconds=5)
 
 
 def link_signer(settings: Settings) -> TokenSigner:
-    """Build the token signer of the one-tap links from ``[secrets] link_signing_key``."""
+    """Build the link token signer as the dispatcher does (``[secrets]``, ``[dispatch]``)."""
     secret = settings.secrets.link_signing_key.get_secret_value().encode()
-    return TokenSigner([SigningKey(KEY_ID, secret)])
+    return TokenSigner([SigningKey(settings.dispatch.link_key_id, secret)])
 
 
 class Pages:

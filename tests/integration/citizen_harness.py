@@ -107,7 +107,7 @@ class CitizenEnv:
         sent_ago: timedelta = timedelta(minutes=5),
         touchpoint_id: str = "phone-service",
         provider_message_id: str | None = None,
-    ) -> None:
+    ) -> SurveyScheduled:
         """Publish a sent survey as intake and dispatcher do, and wait until the index has it."""
         assert self.producer is not None
         now = datetime.now(UTC)
@@ -152,7 +152,7 @@ class CitizenEnv:
         for _ in range(200):
             known = self.index.get(survey_id)
             if known is not None and known.sent_at is not None:
-                return
+                return scheduled
             await asyncio.sleep(0.05)
         raise AssertionError(f"the web service never learnt of survey {survey_id}")
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import html
 import re
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
@@ -11,6 +12,7 @@ import aiohttp
 import pytest
 
 from connectors.web.pages import link_signer
+from engine.outbound import survey_email
 from engine.tokens import TokenPayload, TokenPurpose
 from schemas.base import Language
 from schemas.topics import RESPONSES
@@ -20,6 +22,7 @@ if TYPE_CHECKING:
     from collections.abc import AsyncIterator
     from pathlib import Path
 
+    from schemas.surveys import SurveyScheduled
     from tests.integration.citizen_harness import CitizenEnv
 
 pytestmark = pytest.mark.integration
@@ -39,13 +42,20 @@ async def http() -> AsyncIterator[aiohttp.ClientSession]:
         yield session
 
 
-def _email_links(env: CitizenEnv, survey_id: str) -> list[str]:
-    scores = [env.link(survey_id, TokenPurpose.SCORE, score) for score in range(1, 6)]
-    return [
-        *scores,
-        env.link(survey_id, TokenPurpose.PAGE),
-        env.link(survey_id, TokenPurpose.UNSUBSCRIBE),
-    ]
+def _email_links(env: CitizenEnv, scheduled: SurveyScheduled) -> list[str]:
+    """Every link of the email the dispatcher writes for the survey, HTML and text."""
+    touchpoint, _known = env.settings.touchpoint(scheduled.touchpoint_id)
+    email = survey_email(
+        scheduled,
+        touchpoint,
+        link_signer(env.settings),
+        env.base_url,
+        "Palaute",
+        datetime.now(UTC),
+    )
+    found = re.findall(r'href="([^"]+)"', email.content.html)
+    found += re.findall(r"https?://\S+", email.content.text)
+    return sorted({html.unescape(link) for link in found} | {email.unsubscribe_url})
 
 
 async def _responses(env: CitizenEnv, expect: int | None = None) -> list[dict[str, object]]:
@@ -73,8 +83,10 @@ async def test_a_scanner_fetching_every_link_of_an_email_records_nothing(
     env: CitizenEnv, http: aiohttp.ClientSession
 ) -> None:
     """Mail gateways fetch every link; a GET or HEAD must never vote or unsubscribe."""
-    await env.publish_survey("s-scan", citizen=citizen_key_for("scan"))
-    for link in _email_links(env, "s-scan"):
+    scheduled = await env.publish_survey("s-scan", citizen=citizen_key_for("scan"))
+    links = _email_links(env, scheduled)
+    assert len(links) == 7  # five scores, the page, unsubscribe
+    for link in links:
         async with http.get(link) as response:
             assert response.status == 200
         async with http.head(link) as response:
