@@ -170,6 +170,12 @@ class Providers:
             self._mail = SmtpMailer(self.settings.smtp)
         return self._mail
 
+    async def aclose(self) -> None:
+        """Close the Twilio client's HTTP session (the mailer connects per message)."""
+        if self._sms is not None:
+            await self._sms.aclose()
+            self._sms = None
+
 
 def outcome_of(error: Exception) -> ProviderOutcome:
     """Map a connector's error onto what the lifecycle needs to know."""
@@ -240,6 +246,10 @@ def register(app: faust.App, settings: Settings, names: TopicNames) -> None:  # 
         SurveyChannel.EMAIL: TokenBucket(dispatch.email_per_second, dispatch.burst),
     }
     ticks_out: dict[int, datetime] = {}
+
+    @app.on_before_shutdown.connect
+    async def _close_providers(*_: Any, **__: Any) -> None:
+        await providers.aclose()
 
     @app.on_partitions_revoked.connect
     async def _revoked(*_: Any, **__: Any) -> None:
