@@ -74,6 +74,7 @@ from engine.outbound import SmsText, status_callback_url, survey_email, survey_s
 from engine.tokens import SigningKey, TokenSigner
 from schemas import topics
 from schemas.base import SurveyChannel
+from schemas.deadletter import HEADER_PREFIX, DeadLetter
 from schemas.surveys import SurveyLifecycleEvent
 from schemas.vault import ContactDetails
 
@@ -209,6 +210,7 @@ def register(app: faust.App, settings: Settings, names: TopicNames) -> None:  # 
     raw: dict[str, Any] = {"key_serializer": "raw", "value_serializer": "raw"}
     surveys = app.topic(names.surveys, **raw)
     vault = app.topic(names.vault, **raw)
+    deadletter = app.topic(names.deadletter, **raw)
     responses_name = getattr(names, "responses", None)
     responses = app.topic(
         responses_name
@@ -263,21 +265,48 @@ def register(app: faust.App, settings: Settings, names: TopicNames) -> None:  # 
         topic = by_survey.get_topic_name()
         return {tp.partition for tp in app.assignor.assigned_actives() if tp.topic == topic}
 
+    async def forward(message: Any) -> None:
+        """Re-key one record by survey id; set aside what no stage can read."""
+        value = message.value
+        if value is None:
+            return  # a vault tombstone (ours): nothing to schedule
+        record = decode_record(value)
+        if record is not None:
+            await by_survey.send(key=record.survey_id.encode(), value=value)
+            return
+        now = datetime.now(UTC)
+        letter = DeadLetter(
+            stage=telemetry.Stage.SCHEDULER.value,
+            source_topic=message.topic,
+            source_partition=message.partition,
+            source_offset=message.offset,
+            reason_code="unreadable_survey_record",
+            reason="not a survey lifecycle event or contact details of a known version",
+            failed_at=now,
+        )
+        original = message.headers or []
+        items = original.items() if isinstance(original, dict) else original
+        kept = [(name, data) for name, data in items if not name.startswith(HEADER_PREFIX)]
+        await deadletter.send(key=message.key, value=value, headers=[*kept, *letter.to_headers()])
+        telemetry.record_dead_letter(telemetry.Stage.SCHEDULER, letter.reason_code)
+        log.warning(
+            "dead-lettered %s[%d]@%d: %s",
+            message.topic,
+            message.partition,
+            message.offset,
+            letter.reason_code,
+        )
+
     @app.agent(surveys, name=FORWARD_SURVEYS_AGENT)
     async def forward_surveys(stream: faust.StreamT[bytes]) -> None:
         async for event in stream.events():
-            value = event.message.value
-            survey_id = _survey_id(value)
-            if survey_id is not None:
-                await by_survey.send(key=survey_id.encode(), value=value)
+            await forward(event.message)
             telemetry.agent_progress(FORWARD_SURVEYS_AGENT, datetime.now(UTC))
 
     @app.agent(vault, name=FORWARD_VAULT_AGENT)
     async def forward_vault(stream: faust.StreamT[bytes]) -> None:
         async for event in stream.events():
-            value = event.message.value
-            if value and event.message.key:  # tombstones are ours; nothing to schedule
-                await by_survey.send(key=event.message.key, value=value)
+            await forward(event.message)
             telemetry.agent_progress(FORWARD_VAULT_AGENT, datetime.now(UTC))
 
     def store(partition: int, survey_id: str, step: Step) -> None:
@@ -440,14 +469,6 @@ def register(app: faust.App, settings: Settings, names: TopicNames) -> None:  # 
                 continue  # the last tick is still queued; one is enough
             ticks_out[partition] = now
             await by_survey.send(key=b"tick", value=TICK, partition=partition)
-
-
-def _survey_id(value: bytes | None) -> str | None:
-    try:
-        survey_id = json.loads(value or b"null").get("survey_id")
-    except (ValueError, AttributeError):
-        return None
-    return survey_id if isinstance(survey_id, str) and survey_id else None
 
 
 def _count(event: SurveyEvent, state: SurveyState | None) -> None:

@@ -25,7 +25,7 @@ from pydantic import TypeAdapter
 
 from ops.kafka import create_topic, delete_topics
 from schemas.surveys import SkipReason, SurveyLifecycleEvent, SurveyScheduled, SurveySkipped
-from schemas.topics import CONTACTS, DEADLETTER, RESPONSES, SURVEYS, VAULT
+from schemas.topics import TOPICS
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -242,10 +242,16 @@ async def produce(bootstrap: str, topic: str, records: list[tuple[bytes, bytes]]
 
 
 def create_run_topics(bootstrap: str) -> str:
-    """Create this run's topics; return their suffix."""
+    """Create this run's topics, the stages' repartition topics too; return their suffix.
+
+    A topic the worker creates for itself just before joining its group can
+    be missing from the first assignment's metadata, and is then not consumed
+    until the next rebalance: created beforehand, it is always there.
+    """
     suffix = f"-{uuid.uuid4().hex[:12]}"
-    for base in (CONTACTS, SURVEYS, VAULT, DEADLETTER, RESPONSES):
-        create_topic(bootstrap, base + suffix, partitions=PARTITIONS)
+    internal = [f"palaute{suffix}-{name}" for name in ("contacts-by-citizen", "surveys-by-id")]
+    for name in [*(spec.name + suffix for spec in TOPICS), *internal]:
+        create_topic(bootstrap, name, partitions=PARTITIONS)
     return suffix
 
 

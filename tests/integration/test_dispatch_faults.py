@@ -30,14 +30,20 @@ from dispatch_harness import (
 from smtp_server import running_smtp_sink
 
 from connectors.twilio_sim import FaultMode, SimulatorConfig, TwilioSimulator
+from schemas.deadletter import DeadLetter
 from schemas.surveys import SurveyScheduled
-from schemas.topics import CONTACTS, SURVEYS
+from schemas.topics import CONTACTS, DEADLETTER, SURVEYS, VAULT
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
     from pathlib import Path
 
 pytestmark = pytest.mark.integration
+
+BAD_VAULT_RECORDS = [
+    (b"sv-bad-1", b"not json at all"),
+    (b"sv-bad-2", b'{"type": "ContactDetails", "survey_id": "sv-bad-2"}'),
+]
 
 
 @pytest.fixture
@@ -77,6 +83,16 @@ def _simulator() -> TwilioSimulator:
             callback_delay=0.01,
         )
     )
+
+
+def _assert_set_aside(deadletters: Reader, source_topic: str) -> None:
+    """Each unreadable record is on the dead-letter topic, whole, with the reason."""
+    assert sorted(r.value for r in deadletters.records) == sorted(v for _, v in BAD_VAULT_RECORDS)
+    for record in deadletters.records:
+        letter = DeadLetter.from_headers(list(record.headers))
+        assert letter.stage == "scheduler"
+        assert letter.source_topic == source_topic
+        assert letter.reason_code == "unreadable_survey_record"
 
 
 def _texts(simulator: TwilioSimulator) -> Counter[str]:
@@ -175,7 +191,11 @@ channel_preference = ["sms"]
 async def test_a_provider_outage_delays_surveys_until_it_ends_or_they_expire(
     kafka_bootstrap: str, run_suffix: str, tmp_path: Path
 ) -> None:
-    """Twilio answers 503 for a while: surveys wait and are sent once, or expire unsent."""
+    """Twilio answers 503 for a while: surveys wait and are sent once, or expire unsent.
+
+    Two unreadable records on the vault topic go to the dead-letter topic whole,
+    and the worker carries on.
+    """
     simulator = _simulator()
     sim_url = await simulator.start("127.0.0.1", 0)
     outage = 10.0
@@ -211,12 +231,15 @@ expiry = "5s"
             encoding="utf-8",
         )
         surveys = Reader(kafka_bootstrap, SURVEYS + run_suffix)
+        deadletters = Reader(kafka_bootstrap, DEADLETTER + run_suffix)
         await surveys.start()
+        await deadletters.start()
         worker = Worker(config, tmp_path / "worker.log")
         worker.start()
         try:
             simulator.inject_fault(FaultMode.HTTP_503, seconds=outage + 30)
             records = _records(100, datetime.now(UTC), ["patient", "hasty"])
+            await produce(kafka_bootstrap, VAULT + run_suffix, BAD_VAULT_RECORDS)
             await produce(kafka_bootstrap, CONTACTS + run_suffix, records)
 
             def all_scheduled() -> bool:
@@ -232,18 +255,19 @@ expiry = "5s"
             def all_ended() -> bool:
                 return set(endings(surveys.events())) >= set(scheduled)
 
-            await wait_until(all_ended, [surveys], worker, 90, "every survey to end")
-            await settle([surveys], 3.0)
+            await wait_until(all_ended, [surveys, deadletters], worker, 90, "every survey to end")
+            await settle([surveys, deadletters], 3.0)
         finally:
             returncode = worker.stop()
             await surveys.stop()
+            await deadletters.stop()
             await simulator.settle()
             await simulator.stop()
         assert returncode == 0, worker.tail()
 
+    _assert_set_aside(deadletters, VAULT + run_suffix)
     ends = endings(surveys.events())
-    refused = [ex for ex in simulator.exchanges if ex.status == 503]
-    assert refused, "the outage never reached the dispatcher"
+    assert any(ex.status == 503 for ex in simulator.exchanges), "the outage never reached us"
     texts = _texts(simulator)
     assert set(texts.values()) == {1}
     for survey_id, survey in scheduled.items():
