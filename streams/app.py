@@ -26,7 +26,7 @@ import faust
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
 from schemas import topics
-from streams import dispatch, intake
+from streams import dispatch, intake, responses
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -45,6 +45,7 @@ class TopicNames:
     surveys: str = topics.SURVEYS
     vault: str = topics.VAULT
     deadletter: str = topics.DEADLETTER
+    responses: str = topics.RESPONSES
 
     @classmethod
     def with_suffix(cls, suffix: str) -> TopicNames:
@@ -54,6 +55,7 @@ class TopicNames:
             surveys=topics.SURVEYS + suffix,
             vault=topics.VAULT + suffix,
             deadletter=topics.DEADLETTER + suffix,
+            responses=topics.RESPONSES + suffix,
         )
 
 
@@ -149,5 +151,6 @@ def create_app(
         autodiscover=False,
     )
     intake.register(app, settings, names)
+    responses.register(app, settings, names)
     dispatch.register(app, settings, names)
     return app
