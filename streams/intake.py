@@ -37,7 +37,6 @@ import faust
 from connectors import telemetry
 from engine.policy import CitizenHistory, Schedule, decide
 from engine.pseudonym import citizen_key
-from schemas import topics
 from schemas.deadletter import HEADER_PREFIX, DeadLetter
 from schemas.decoding import Rejected, decode_contact, decode_event
 from schemas.responses import OptOut
@@ -158,13 +157,7 @@ def register(app: faust.App, settings: Settings, names: TopicNames) -> None:  # 
         "vault": app.topic(names.vault, **raw),
     }
     deadletter = app.topic(names.deadletter, **raw)
-    responses_name = getattr(names, "responses", None)
-    responses = app.topic(
-        responses_name
-        if isinstance(responses_name, str)
-        else topics.RESPONSES + settings.streams.topic_suffix,
-        **raw,
-    )
+    responses = app.topic(names.responses, **raw)
     history = app.Table(
         HISTORY_TABLE,
         default=None,

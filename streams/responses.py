@@ -80,7 +80,7 @@ def register(app: faust.App, settings: Settings, names: TopicNames) -> None:  # 
     raw: dict[str, Any] = {"key_serializer": "raw", "value_serializer": "raw"}
     suffix = settings.streams.topic_suffix
     surveys = app.topic(names.surveys, **raw)
-    responses = app.topic(topic_name(names, "responses", topics.RESPONSES + suffix), **raw)
+    responses = app.topic(names.responses, **raw)
     ratings = app.topic(topic_name(names, "ratings", topics.RATINGS + suffix), **raw)
     deadletter = app.topic(names.deadletter, **raw)
     by_survey = app.topic(
