@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from aiohttp import web
 
-from connectors.web import citizen, health, ingress, openapi
+from connectors.web import alerts, citizen, health, ingress, openapi
 from connectors.web.errors import ApiError, error_response
 from schemas.topics import CONTACTS
 
@@ -135,6 +135,7 @@ def create_web_app(
     )
     ingress.setup(app, settings, producer=producer, contacts_topic=contacts)
     health.setup(app, stalled_after=stalled_after)
+    alerts.setup(app, settings, producer=producer)
     citizen.setup(app, settings, producer=producer, index=survey_index)
     openapi.setup(app, version=version("palaute"))
     return app
