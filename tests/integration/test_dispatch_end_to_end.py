@@ -108,6 +108,7 @@ scale = "smiley-4"
 [touchpoints.tp-7]
 send_delay = "0s"
 channel_preference = ["sms", "email"]
+reminder_delay = "2s"
 
 [touchpoints.tp-8]
 send_delay = "1s"
@@ -247,6 +248,16 @@ def run_suffix(kafka_bootstrap: str) -> Iterator[str]:
     asyncio.run(delete_run_topics(kafka_bootstrap, suffix))
 
 
+def _reminders_done(events: list[Any]) -> bool:
+    """Every sent survey with a reminder has had it."""
+    due = {
+        e.survey_id for e in events if isinstance(e, SurveyScheduled) and e.reminder_at is not None
+    }
+    sent = {e.survey_id for e in events if e.type == "SurveySent"}
+    reminded = {e.survey_id for e in events if e.type == "ReminderSent"}
+    return (due & sent) <= reminded
+
+
 def _citizen_key(citizen: dict[str, Any], now: datetime) -> str:
     decoded = decode_contact(contact(0, citizen, "tp-0", now), now=now)
     assert not isinstance(decoded, Rejected)
@@ -306,8 +317,10 @@ async def test_every_citizen_gets_exactly_the_messages_the_policy_decides(  # no
             def finished() -> bool:
                 events = surveys.events()
                 scheduled = {e.survey_id for e in events if isinstance(e, SurveyScheduled)}
-                return set(decisions(events)) >= set(contacts) and set(endings(events)) >= (
-                    scheduled
+                return (
+                    set(decisions(events)) >= set(contacts)
+                    and set(endings(events)) >= scheduled
+                    and _reminders_done(events)
                 )
 
             await wait_until(finished, readers, worker, 150, "every survey to end")
@@ -347,6 +360,7 @@ async def test_every_citizen_gets_exactly_the_messages_the_policy_decides(  # no
     key_of = {_citizen_key(c, now): c for c in citizens}
     expected_sms: Counter[str] = Counter()
     expected_mail: Counter[str] = Counter()
+    expected_per_survey: Counter[str] = Counter()
     for survey_id, survey in scheduled.items():
         (end,) = ends[survey_id]
         citizen = key_of[survey.citizen_key]
@@ -356,10 +370,13 @@ async def test_every_citizen_gets_exactly_the_messages_the_policy_decides(  # no
             assert end.provider_error_code == "21610"
             continue
         assert end.type == "SurveySent", end
+        # The one reminder is the same message again.
+        messages = 1 if survey.reminder_at is None else 2
         if survey.channel == "sms":
-            expected_sms[citizen["phone"]] += 1
+            expected_sms[citizen["phone"]] += messages
         else:
-            expected_mail[citizen["email"]] += 1
+            expected_mail[citizen["email"]] += messages
+        expected_per_survey[survey_id] = messages
     # A Twilio opt-out is recorded for the intake, so the citizen is not asked again.
     opted_out = {s for s, (end,) in ends.items() if end.type == "SurveyFailed"}
     assert opted_out
@@ -425,7 +442,10 @@ async def test_every_citizen_gets_exactly_the_messages_the_policy_decides(  # no
         for _, token in page_links:
             assert token in html_part
         seen_surveys[survey_id] += 1
-    assert set(seen_surveys.values()) == {1}, "a survey was sent twice"
+    assert seen_surveys == expected_per_survey, "a survey was sent twice, or not at all"
+    reminded = Counter(e.survey_id for e in events if e.type == "ReminderSent")
+    assert reminded == Counter({s: 1 for s, n in expected_per_survey.items() if n == 2})
+    assert reminded, "the traffic never exercised the reminder"
 
     # Contact details are deleted once nothing more will be sent.
     last_vault: dict[bytes, Any] = {}
