@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Final
 from aiohttp import web
 
 from connectors.web.answers import Answers, client_fingerprint, link_id
-from connectors.web.ingress import RateLimiter
+from connectors.web.limits import ClientRateLimiter
 from engine.evidence import InteractionKind
 from engine.pages_text import PageText, page_language, page_text, scale_hint
 from engine.tokens import (
@@ -89,7 +89,7 @@ class Pages:
         self.answers = answers
         self.fingerprint_key = fingerprint_key
         self.clock = clock
-        self.limiter = RateLimiter(PAGE_RATE, PAGE_BURST)
+        self.limiter = ClientRateLimiter(PAGE_RATE, PAGE_BURST)
 
     async def recheck_forever(self) -> None:
         """Confirm provisional votes whose quiet period has passed."""

@@ -28,7 +28,8 @@ from typing import TYPE_CHECKING, Final
 from aiohttp import web
 from twilio.request_validator import RequestValidator
 
-from connectors.web.ingress import RateLimiter, RecentIds
+from connectors.web.ingress import RecentIds
+from connectors.web.limits import ClientRateLimiter
 from engine.replies import (
     HelpRequest,
     OptInRequest,
@@ -78,7 +79,7 @@ class TwilioHooks:
         self.answers = answers
         self.clock = clock
         self.recent = RecentIds(100_000)
-        self.limiter = RateLimiter(50.0, 500)
+        self.limiter = ClientRateLimiter(50.0, 500)
 
     def public_url(self, request: web.Request) -> str:
         """Rebuild the URL Twilio signed: the configured public base, then our path and query."""
