@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from engine.tokens import TokenPurpose
+from schemas.base import Language, Scale, SurveyChannel
 from schemas.topics import RATINGS, RESPONSES
 from tests.integration.citizen_harness import (
     LINK_SIGNING_KEY,
@@ -180,3 +181,43 @@ async def test_a_citizen_answers_changes_and_comments_and_the_survey_counts_once
     )
     assert rating["normalised"] == 1.0
     assert rating["service"] == "Puhelinpalvelu"
+
+
+async def test_every_kind_of_page_passes_axe_core_in_its_language(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    """The SMS page, unsubscribe and error pages serve the same citizens as the answer page."""
+    node = _require_tooling()
+    async with running_citizen_web(kafka_bootstrap, str(tmp_path / "web-data")) as env:
+        await env.publish_survey(
+            "s-sms-page",
+            citizen=citizen_key_for("sms-page"),
+            language=Language.SV,
+            channel=SurveyChannel.SMS,
+        )
+        await env.publish_survey(
+            "s-en", citizen=citizen_key_for("en"), language=Language.EN, scale=Scale.NPS_11
+        )
+        pages = {
+            env.link("s-sms-page", TokenPurpose.PAGE): ("sv", 200),
+            env.link("s-en", TokenPurpose.SCORE, 9): ("en", 200),
+            env.link("s-en", TokenPurpose.UNSUBSCRIBE): ("en", 200),
+            env.link("s-unknown", TokenPurpose.PAGE): ("fi", 404),
+            env.base_url + "/r/broken-token": ("fi", 400),
+        }
+        process = await asyncio.create_subprocess_exec(
+            node,
+            str(TOOLING / "axe-pages.mjs"),
+            str(tmp_path / "axe-profile"),
+            *pages,
+            cwd=TOOLING,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        out, err = await asyncio.wait_for(process.communicate(), 120)
+    assert process.returncode == 0, err.decode(errors="replace")[-3000:]
+    results = json.loads(out)
+    assert [(r["lang"], r["status"]) for r in results] == list(pages.values())
+    for result in results:
+        serious = [v for v in result["violations"] if v["impact"] in {"serious", "critical"}]
+        assert serious == [], (result["url"], serious)
