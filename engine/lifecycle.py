@@ -35,7 +35,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING, TypedDict
 
-from schemas.responses import AnswerVia, OptOut
+from schemas.responses import AnswerVia, OptOut, RatingReceived
 from schemas.surveys import (
     ReminderSent,
     SurveyDispatching,
@@ -309,6 +309,8 @@ def on_event(state: SurveyState | None, event: object, now: datetime) -> Step:  
         return Step(state)
     if state is None or state.phase.is_final:
         return Step(state)  # a skip of an unscheduled contact, or news of a finished survey
+    if isinstance(event, RatingReceived | OptOut):
+        return _on_answer(state, event)
     if isinstance(event, SurveySkipped):
         if state.phase in {Phase.AWAITING, Phase.PENDING}:
             # Superseded in time: the skip on the topic is this survey's outcome.
@@ -349,6 +351,20 @@ def _on_echo(state: SurveyState, event: object, now: datetime) -> Step:  # noqa:
             (ForgetDetails(state.survey_id),),
         )
     return Step(state)
+
+
+def _on_answer(state: SurveyState, answer: RatingReceived | OptOut) -> Step:
+    """Call off the reminder of an answered survey, or of a citizen who opted out.
+
+    An unconfirmed rating may be a mail scanner following every link, so it
+    does not count as an answer here.
+    """
+    if state.reminded or (isinstance(answer, RatingReceived) and not answer.confirmed):
+        return Step(state)
+    answered = replace(state, reminded=True)
+    if state.phase is Phase.SENT and state.details is not None:
+        return Step(replace(answered, details=None), (ForgetDetails(state.survey_id),))
+    return Step(answered)
 
 
 def _on_details(state: SurveyState | None, details: ContactDetails) -> Step:

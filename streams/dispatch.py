@@ -75,6 +75,7 @@ from engine.tokens import SigningKey, TokenSigner
 from schemas import topics
 from schemas.base import SurveyChannel
 from schemas.deadletter import HEADER_PREFIX, DeadLetter
+from schemas.responses import OptOut, RatingReceived
 from schemas.surveys import SurveyLifecycleEvent
 from schemas.vault import ContactDetails
 
@@ -90,17 +91,25 @@ FORWARD_VAULT_AGENT = "dispatch-vault-by-id"
 SCHEDULER_AGENT = "dispatch-scheduler"
 LIFECYCLE_TABLE = "survey-lifecycle"
 TICK = b'{"type":"SchedulerTick"}'
+FORWARD_RESPONSES_AGENT = "dispatch-answers-by-id"
+#: What the scheduler reads from the responses topic: an answered survey gets no reminder.
+ANSWERS: dict[str, type[RatingReceived | OptOut]] = {
+    "RatingReceived": RatingReceived,
+    "OptOut": OptOut,
+}
 #: A tick not seen back within this time is sent again (it went to another worker).
 _TICK_TIMEOUT = timedelta(seconds=30)
 _SURVEY_EVENT: TypeAdapter[Any] = TypeAdapter(SurveyLifecycleEvent)
 
 
-def decode_record(value: bytes) -> SurveyEvent | ContactDetails | None:
+def decode_record(value: bytes) -> SurveyEvent | ContactDetails | RatingReceived | OptOut | None:
     """Read a record of the internal topic; None for a tick or something unreadable."""
     try:
         kind = json.loads(value).get("type")
         if kind == "ContactDetails":
             return ContactDetails.model_validate_json(value)
+        if kind in ANSWERS:
+            return ANSWERS[kind].model_validate_json(value)
         event: SurveyEvent = _SURVEY_EVENT.validate_json(value)
     except (ValueError, ValidationError, AttributeError):
         return None
@@ -302,6 +311,17 @@ def register(app: faust.App, settings: Settings, names: TopicNames) -> None:  # 
         async for event in stream.events():
             await forward(event.message)
             telemetry.agent_progress(FORWARD_SURVEYS_AGENT, datetime.now(UTC))
+
+    @app.agent(responses, name=FORWARD_RESPONSES_AGENT)
+    async def forward_answers(stream: faust.StreamT[bytes]) -> None:
+        async for event in stream.events():
+            value = event.message.value or b""
+            # Comments and anything else on the topic belong to other stages.
+            if any(f'"{kind}"'.encode() in value for kind in ANSWERS):
+                record = decode_record(value)
+                if isinstance(record, RatingReceived | OptOut):
+                    await by_survey.send(key=record.survey_id.encode(), value=value)
+            telemetry.agent_progress(FORWARD_RESPONSES_AGENT, datetime.now(UTC))
 
     @app.agent(vault, name=FORWARD_VAULT_AGENT)
     async def forward_vault(stream: faust.StreamT[bytes]) -> None:

@@ -41,6 +41,7 @@ from engine.outbound import status_callback_url, survey_email, survey_sms
 from engine.tokens import SigningKey, TokenPayload, TokenPurpose, TokenSigner
 from schemas.base import Language, Scale, SurveyChannel
 from schemas.config import TouchpointConfig
+from schemas.responses import AnswerVia, RatingReceived
 from schemas.surveys import SkipReason, SurveyScheduled, SurveySent, SurveySkipped
 from schemas.vault import ContactDetails
 from streams.dispatch import DueIndex, decode_entry, encode_entry, outcome_of
@@ -488,3 +489,37 @@ def test_a_failure_read_back_finishes_a_survey_without_publishing_again() -> Non
     assert published(step) == []
     assert step.state is not None
     assert step.state.outcome is Outcome.FAILED
+
+
+def _rating(*, confirmed: bool) -> RatingReceived:
+    return RatingReceived(
+        answer_id="answer-1",
+        survey_id="sv-1",
+        score=4,
+        via=AnswerVia.LINK,
+        received_at=SEND_AT + timedelta(hours=1),
+        confirmed=confirmed,
+    )
+
+
+def test_an_answered_survey_gets_no_reminder() -> None:
+    """Reminding someone who already answered is the surest way to lose their goodwill."""
+    reminder_at = SEND_AT + timedelta(days=1)
+    sent = on_outcome(dispatching(ready(reminder_at=reminder_at)), Accepted(), SEND_AT, POLICY)
+    assert sent.state is not None
+    step = on_event(sent.state, _rating(confirmed=True), SEND_AT + timedelta(hours=1))
+    assert step.commands == (ForgetDetails("sv-1"),)
+    assert step.state is not None
+    assert step.state.reminded
+    assert due_at(step.state, POLICY) == EXPIRES_AT
+    assert due(step.state, reminder_at, POLICY) == Step(step.state)
+
+
+def test_a_scanners_unconfirmed_click_keeps_the_reminder() -> None:
+    """Mail scanners follow every link; that is not the citizen answering."""
+    reminder_at = SEND_AT + timedelta(days=1)
+    sent = on_outcome(dispatching(ready(reminder_at=reminder_at)), Accepted(), SEND_AT, POLICY)
+    assert sent.state is not None
+    step = on_event(sent.state, _rating(confirmed=False), SEND_AT + timedelta(hours=1))
+    assert step == Step(sent.state)
+    assert due_at(sent.state, POLICY) == reminder_at
