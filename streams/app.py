@@ -26,7 +26,7 @@ import faust
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
 from schemas import topics
-from streams import dispatch, intake, responses
+from streams import alerting, dispatch, intake, metrics, responses
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -46,6 +46,9 @@ class TopicNames:
     vault: str = topics.VAULT
     deadletter: str = topics.DEADLETTER
     responses: str = topics.RESPONSES
+    ratings: str = topics.RATINGS
+    metrics: str = topics.METRICS
+    alerts: str = topics.ALERTS
 
     @classmethod
     def with_suffix(cls, suffix: str) -> TopicNames:
@@ -56,6 +59,9 @@ class TopicNames:
             vault=topics.VAULT + suffix,
             deadletter=topics.DEADLETTER + suffix,
             responses=topics.RESPONSES + suffix,
+            ratings=topics.RATINGS + suffix,
+            metrics=topics.METRICS + suffix,
+            alerts=topics.ALERTS + suffix,
         )
 
 
@@ -152,5 +158,7 @@ def create_app(
     )
     intake.register(app, settings, names)
     responses.register(app, settings, names)
+    metrics.register(app, settings, names)
+    alerting.register(app, settings, names)
     dispatch.register(app, settings, names)
     return app
