@@ -39,6 +39,7 @@ from __future__ import annotations
 import heapq
 import json
 import logging
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -428,35 +429,47 @@ def register(app: faust.App, settings: Settings, names: TopicNames) -> None:  # 
                 index.push(partition, due_at(state, policy), survey_id)
         index.fresh = True
 
+    async def act_on(partition: int, survey_id: str) -> None:
+        """Do what one survey's time calls for, within the channel's rate limit."""
+        value = table.get(survey_id)
+        if value is None:
+            return
+        _, state = decode_entry(value)
+        now = datetime.now(UTC)
+        when = due_at(state, policy)
+        if when is None or when > now:
+            index.push(partition, when, survey_id)
+            return
+        step = due(state, now, policy)
+        deliver_command = next((c for c in step.commands if isinstance(c, Deliver)), None)
+        if deliver_command is not None:
+            channel = deliver_command.channel
+            bucket = buckets[channel].take(now)
+            if bucket is None:
+                index.push(partition, now + buckets[channel].wait(now), survey_id)
+                return
+            buckets[channel] = bucket
+        outcome = await carry_out(step, partition, survey_id)
+        if outcome is not None and step.state is not None:
+            after = on_outcome(step.state, outcome, datetime.now(UTC), policy)
+            await carry_out(after, partition, survey_id)
+
     async def on_tick(partition: int) -> None:
         ticks_out.pop(partition, None)
         if not index.fresh:
             rebuild(active_partitions())
         now = datetime.now(UTC)
-        for survey_id in index.pop_due(partition, now):
-            value = table.get(survey_id)
-            if value is None:
-                continue
-            _, state = decode_entry(value)
-            now = datetime.now(UTC)
-            when = due_at(state, policy)
-            if when is None or when > now:
-                index.push(partition, when, survey_id)
-                continue
-            step = due(state, now, policy)
-            deliver_command = next((c for c in step.commands if isinstance(c, Deliver)), None)
-            if deliver_command is not None:
-                bucket = buckets[deliver_command.channel].take(now)
-                if bucket is None:
-                    index.push(
-                        partition, now + buckets[deliver_command.channel].wait(now), survey_id
-                    )
-                    continue
-                buckets[deliver_command.channel] = bucket
-            outcome = await carry_out(step, partition, survey_id)
-            if outcome is not None and step.state is not None:
-                after = on_outcome(step.state, outcome, datetime.now(UTC), policy)
-                await carry_out(after, partition, survey_id)
+        budget_ends = time.monotonic() + max(dispatch.tick.total_seconds(), 1.0)
+        due_ids = index.pop_due(partition, now)
+        for position, survey_id in enumerate(due_ids):
+            if not index.fresh or app.should_stop or time.monotonic() > budget_ends:
+                # A rebalance or a shutdown began, or the tick's time is up: the rest
+                # waits (a rebalance rebuilds the index; the partition may not be ours).
+                if index.fresh:
+                    for waiting in due_ids[position:]:
+                        index.push(partition, now, waiting)
+                break
+            await act_on(partition, survey_id)
 
     @app.agent(by_survey, name=SCHEDULER_AGENT)
     async def scheduler(stream: faust.StreamT[bytes]) -> None:

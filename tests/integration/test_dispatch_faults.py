@@ -281,3 +281,88 @@ expiry = "5s"
     sent = sum(1 for (end,) in ends.values() if end.type == "SurveySent")
     assert sent == sum(texts.values())
     assert 0 < sent < len(scheduled)
+
+
+async def test_two_workers_share_the_sending_and_a_rebalance_repeats_nothing(
+    kafka_bootstrap: str, run_suffix: str, tmp_path: Path
+) -> None:
+    """Each worker acts only on partitions it owns (never standbys), also across a rebalance."""
+    count = 300
+    simulator = _simulator()
+    sim_url = await simulator.start("127.0.0.1", 0)
+    extra = """
+[dispatch]
+sms_per_second = 40
+burst = 5
+tick = "1s"
+outcome_grace = "3s"
+
+[touchpoints.shared]
+send_delay = "3s"
+channel_preference = ["sms"]
+"""
+    async with running_smtp_sink() as sink:
+        workers = []
+        for name in ("a", "b"):
+            config = tmp_path / f"palaute-{name}.toml"
+            config.write_text(
+                config_text(
+                    kafka_bootstrap,
+                    run_suffix,
+                    tmp_path / f"data-{name}",
+                    sim_url=sim_url,
+                    smtp_port=sink.port,
+                    extra=extra,
+                ),
+                encoding="utf-8",
+            )
+            workers.append(Worker(config, tmp_path / f"worker-{name}.log"))
+        first, second = workers
+        surveys = Reader(kafka_bootstrap, SURVEYS + run_suffix)
+        await surveys.start()
+        for worker in workers:
+            worker.start()
+        try:
+            await produce(
+                kafka_bootstrap,
+                CONTACTS + run_suffix,
+                _records(count, datetime.now(UTC), ["shared"]),
+            )
+
+            def under_way() -> bool:
+                return sum(_texts(simulator).values()) >= count // 3
+
+            await wait_until(under_way, [surveys], first, 90, "the sends to be under way")
+            # A clean stop hands the first worker's partitions to the second mid-batch.
+            # In a thread: the simulator runs in this loop and must keep answering.
+            assert await asyncio.to_thread(first.stop) == 0, first.tail()
+            scheduled = {e.survey_id for e in surveys.events() if isinstance(e, SurveyScheduled)}
+
+            def all_ended() -> bool:
+                return len(scheduled) == count and set(endings(surveys.events())) >= scheduled
+
+            def refresh() -> bool:
+                scheduled.update(
+                    e.survey_id for e in surveys.events() if isinstance(e, SurveyScheduled)
+                )
+                return all_ended()
+
+            await wait_until(refresh, [surveys], second, 120, "every survey to end")
+            await settle([surveys], 3.0)
+        finally:
+            returncodes = [worker.stop() for worker in workers]
+            await surveys.stop()
+            await simulator.settle()
+            await simulator.stop()
+        assert returncodes[1] == 0, second.tail()
+
+    texts = _texts(simulator)
+    assert max(texts.values()) == 1, "a citizen got the same survey twice"
+    ends = endings(surveys.events())
+    assert all(len(events) == 1 for events in ends.values()), "a survey ended twice"
+    kinds = Counter(events[0].type for events in ends.values())
+    assert kinds["SurveySent"] + kinds["SurveyFailed"] == count
+    assert kinds["SurveyFailed"] <= 1
+    assert kinds["SurveySent"] <= sum(texts.values()) <= count
+    senders = [worker.log.read_text(errors="replace").count(" accepted, ") for worker in workers]
+    assert all(sent > 0 for sent in senders), f"one worker did all the sending: {senders}"
