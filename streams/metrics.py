@@ -85,9 +85,11 @@ class Ledgers:
         self.changes: dict[str, int] = {}
 
     def forget(self) -> None:
-        """Drop everything: partitions moved, so the table is the truth again."""
+        """Drop the ledgers: partitions moved, so the table is the truth again.
+
+        The keys not yet published stay marked; reloading marks every key anyway.
+        """
         self.by_owner = None
-        self.dirty.clear()
 
     def load(self, entries: Any) -> dict[str, Ledger]:
         """Rebuild every ledger from the table's entries (after a start or a rebalance)."""

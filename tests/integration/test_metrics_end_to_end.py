@@ -1,0 +1,477 @@
+"""Metrics and alerts end to end: a real broker, ``palaute worker`` and ``palaute metrics rebuild``.
+
+10,000 Rating events over 20 touchpoints and ten days, with changed answers,
+replayed records and some sends. One touchpoint's mean drops from 4.3 to
+3.4 halfway and recovers after a quarter of its ratings. The figures on the
+metrics topic must equal a plain recomputation written here (not the
+engine's), exactly one alert must fire, for that touchpoint, and resolve, and
+the rebuild must publish the very same figures as the live path.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import math
+import random
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+
+from ops.kafka import create_topic, delete_topics
+from palaute.commands import metrics as metrics_command
+from schemas.alerts import ScoreDropAlert
+from schemas.topics import ALERTS, CONTACTS, DEADLETTER, METRICS, RATINGS, SURVEYS, VAULT
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from pathlib import Path
+
+pytestmark = pytest.mark.integration
+
+PARTITIONS = 4
+TOUCHPOINTS = [f"tp-{n:02d}" for n in range(20)]
+DROPPING = "tp-07"
+CHANNELS = ["phone", "face-to-face", "digital"]
+SERVICES = ["tax", "health", "housing"]
+RATINGS_TOTAL = 10_000
+#: Scores 1..5 with mean 4.30, and with mean 3.41 during the drop.
+USUAL = [0.02, 0.03, 0.08, 0.37, 0.50]
+DROPPED = [0.08, 0.14, 0.25, 0.35, 0.18]
+WINDOWS = {"1h": 3_600, "24h": 86_400, "7d": 7 * 86_400, "28d": 28 * 86_400}
+DEADLINE_SECONDS = 150.0
+SEED = 2
+
+
+@dataclass(frozen=True)
+class Traffic:
+    """The records produced, in order."""
+
+    ratings: list[dict[str, Any]]
+    sends: list[dict[str, Any]]
+
+
+def _channel(touchpoint: str) -> str:
+    return CHANNELS[int(touchpoint[3:]) % len(CHANNELS)]
+
+
+def _service(touchpoint: str) -> str:
+    return SERVICES[int(touchpoint[3:]) % len(SERVICES)]
+
+
+def _rating(
+    touchpoint: str, survey: str, *, revision: int, score: int, at: datetime, after: float
+) -> dict[str, Any]:
+    return {
+        "type": "Rating",
+        "rating_id": f"{survey}.r{revision}",
+        "survey_id": survey,
+        "revision": revision,
+        "touchpoint_id": touchpoint,
+        "service": _service(touchpoint),
+        "touchpoint_channel": _channel(touchpoint),
+        "survey_channel": "sms",
+        "language": "fi",
+        "scale": "csat-5",
+        "score": score,
+        "normalised": (score - 1) / 4,
+        "answered_after_seconds": after,
+        "answered_at": at.isoformat(),
+    }
+
+
+def traffic(end: datetime, seed: int = SEED) -> Traffic:
+    """Build the ratings (time-ordered per touchpoint) and some sends, reproducibly."""
+    rng = random.Random(seed)  # noqa: S311 - reproducible test data, not secrets
+    start = end - timedelta(days=10)
+    per_touchpoint = RATINGS_TOTAL // len(TOUCHPOINTS)
+    streams: dict[str, list[dict[str, Any]]] = {}
+    sends: list[dict[str, Any]] = []
+    for touchpoint in TOUCHPOINTS:
+        records: list[dict[str, Any]] = []
+        times = sorted(rng.uniform(0, 10 * 86_400) for _ in range(per_touchpoint))
+        fresh = 0
+        while len(records) < per_touchpoint:
+            position = len(records)
+            at = start + timedelta(seconds=times[position])
+            share = position / per_touchpoint
+            dropped = touchpoint == DROPPING and 0.5 <= share < 0.75
+            weights = DROPPED if dropped else USUAL
+            roll = rng.random()
+            if fresh > 10 and roll < 0.03:
+                earlier = records[rng.randrange(max(0, len(records) - 10), len(records))]
+                score = rng.choices(range(1, 6), weights)[0]
+                records.append(
+                    _rating(
+                        touchpoint,
+                        earlier["survey_id"],
+                        revision=earlier["revision"] + 1,
+                        score=score,
+                        at=at,
+                        after=earlier["answered_after_seconds"] + 60.0,
+                    )
+                )
+            elif fresh > 10 and roll < 0.04:
+                records.append(dict(records[-1]))
+            else:
+                score = rng.choices(range(1, 6), weights)[0]
+                after = math.exp(rng.uniform(math.log(30), math.log(86_400)))
+                survey = f"{touchpoint}-s{fresh}"
+                records.append(
+                    _rating(
+                        touchpoint, survey, revision=1, score=score, at=at, after=round(after, 3)
+                    )
+                )
+                fresh += 1
+                if int(touchpoint[3:]) < 3 and rng.random() < 0.4:
+                    sends.append(_sent(touchpoint, f"sent-{survey}", at - timedelta(hours=1)))
+        streams[touchpoint] = records
+    # Interleave the touchpoints as they would arrive, keeping each one's order.
+    merged = sorted(
+        (record for records in streams.values() for record in records),
+        key=lambda r: r["answered_at"],
+    )
+    return Traffic(merged, sends)
+
+
+def _sent(touchpoint: str, survey: str, at: datetime) -> dict[str, Any]:
+    return {
+        "type": "SurveySent",
+        "survey_id": survey,
+        "citizen_key": "a" * 64,
+        "contact_id": f"c-{survey}",
+        "touchpoint_id": touchpoint,
+        "occurred_at": at.isoformat(),
+        "channel": "sms",
+    }
+
+
+# The plain recomputation the worker's figures are checked against.
+
+
+def _bucket(seconds: float, width: int) -> int:
+    return math.floor(seconds) // width
+
+
+def expected_figures(traffic_: Traffic) -> dict[str, dict[str, Any]]:
+    """Recompute every figure from the records, without the engine's code."""
+    latest: dict[tuple[str, str], dict[str, Any]] = {}
+    for record in traffic_.ratings:
+        owners = [
+            f"touchpoint:{record['touchpoint_id']}",
+            f"channel:{record['touchpoint_channel']}",
+            f"service:{record['service']}",
+        ]
+        for owner in owners:
+            current = latest.get((owner, record["survey_id"]))
+            if current is None or current["revision"] < record["revision"]:
+                latest[(owner, record["survey_id"])] = record
+    by_owner: dict[str, list[dict[str, Any]]] = {}
+    for (owner, _), record in latest.items():
+        by_owner.setdefault(owner, []).append(record)
+    sent_by_owner: dict[str, list[float]] = {}
+    for send in traffic_.sends:
+        at = datetime.fromisoformat(send["occurred_at"]).timestamp()
+        sent_by_owner.setdefault(f"touchpoint:{send['touchpoint_id']}", []).append(at)
+    figures: dict[str, dict[str, Any]] = {}
+    for owner, records in by_owner.items():
+        times = [datetime.fromisoformat(r["answered_at"]).timestamp() for r in records]
+        now = max([*times, *sent_by_owner.get(owner, [])])
+        for label, length in WINDOWS.items():
+            width = 300 if length <= 86_400 else 3_600
+            last = _bucket(now, width)
+            first = last - length // width + 1
+            inside = [
+                r for r, t in zip(records, times, strict=True) if first <= _bucket(t, width) <= last
+            ]
+            sent = [t for t in sent_by_owner.get(owner, []) if first <= _bucket(t, width) <= last]
+            scores = [r["score"] for r in inside]
+            figures[f"{owner}:{label}"] = {
+                "count": len(scores),
+                "mean": sum(scores) / len(scores) if scores else None,
+                "distribution": {str(s): scores.count(s) for s in sorted(set(scores))},
+                "csat_share": sum(s >= 4 for s in scores) / len(scores) if scores else None,
+                "surveys_sent": len(sent),
+                "as_of": now,
+                "answer_times": sorted(r["answered_after_seconds"] for r in inside),
+            }
+    return figures
+
+
+def _matches(actual: dict[str, Any], expected: dict[str, Any]) -> bool:
+    if actual["count"] != expected["count"]:
+        return False
+    if actual["distribution"] != expected["distribution"]:
+        return False
+    if actual["surveys_sent"] != expected["surveys_sent"]:
+        return False
+    if datetime.fromisoformat(actual["as_of"]).timestamp() != expected["as_of"]:
+        return False
+    if expected["mean"] is None:
+        return actual["mean"] is None
+    return bool(
+        math.isclose(actual["mean"], expected["mean"], rel_tol=1e-9)
+        and math.isclose(actual["csat_share"], expected["csat_share"], rel_tol=1e-9)
+    )
+
+
+def _mismatches(latest: dict[str, dict[str, Any]], expected: dict[str, dict[str, Any]]) -> str:
+    wrong = [key for key in expected if key in latest and not _matches(latest[key], expected[key])]
+    shown = [
+        f"{key}: got {_brief(latest[key])}, expected {_brief(expected[key])}" for key in wrong[:3]
+    ]
+    missing = len(set(expected) - set(latest))
+    return f"{missing} keys missing, {len(wrong)} differ: " + "; ".join(shown)
+
+
+def _brief(figures: dict[str, Any]) -> dict[str, Any]:
+    names = ("count", "mean", "csat_share", "surveys_sent", "as_of", "distribution")
+    return {name: figures.get(name) for name in names}
+
+
+def _median_close(actual: float, times: list[float]) -> bool:
+    middle = len(times) // 2
+    true = times[middle] if len(times) % 2 else (times[middle - 1] + times[middle]) / 2
+    # Log-spaced bins: within 4.5 % of a neighbouring answer time for an even count.
+    low, high = times[(len(times) - 1) // 2], times[len(times) // 2]
+    return low * 0.95 <= actual <= high * 1.05 or math.isclose(actual, true, rel_tol=0.05)
+
+
+# Plumbing: topics, the worker, readers.
+
+
+class LatestReader:
+    """Read a topic from the start, keeping every record and the latest value per key."""
+
+    def __init__(self, bootstrap: str, topic: str) -> None:
+        self.consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+        self.topic = topic
+        self.records: list[Any] = []
+        self.latest: dict[str, dict[str, Any]] = {}
+
+    async def start(self) -> None:
+        """Assign every partition from the beginning."""
+        await self.consumer.start()
+        partitions = [TopicPartition(self.topic, p) for p in range(PARTITIONS)]
+        self.consumer.assign(partitions)
+        await self.consumer.seek_to_beginning(*partitions)
+
+    async def poll(self) -> None:
+        """Take in whatever arrived."""
+        batches = await self.consumer.getmany(timeout_ms=300, max_records=20_000)
+        for batch in batches.values():
+            for record in batch:
+                self.records.append(record)
+                self.latest[record.key.decode()] = json.loads(record.value)
+
+    async def stop(self) -> None:
+        """Close the consumer."""
+        await self.consumer.stop()
+
+
+def _config(tmp_path: Path, bootstrap: str, suffix: str) -> Path:
+    path = tmp_path / "palaute.toml"
+    path.write_text(
+        f"""
+[kafka]
+bootstrap_servers = ["{bootstrap}"]
+
+[secrets]
+pseudonymisation_key = "integration-pseudonymisation-key-0123456789"
+link_signing_key = "integration-link-signing-key-9876543210abc"
+
+[streams]
+topic_suffix = "{suffix}"
+data_dir = "{tmp_path / "data"}"
+partitions = {PARTITIONS}
+
+[metrics]
+emit_interval = "1s"
+""",
+        encoding="utf-8",
+    )
+    return path
+
+
+def _start_worker(config: Path, log: Path) -> subprocess.Popen[bytes]:
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "palaute", "worker", "--config", str(config)],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+
+
+def _stop_worker(worker: subprocess.Popen[bytes]) -> int | None:
+    if worker.poll() is None:
+        worker.send_signal(signal.SIGTERM)
+        try:
+            return worker.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+            worker.wait(timeout=10)
+            return None
+    return worker.returncode
+
+
+def _tail(log: Path) -> str:
+    return log.read_text(errors="replace")[-4000:]
+
+
+async def _produce(bootstrap: str, topic: str, records: list[tuple[bytes, bytes]]) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=True)
+    await producer.start()
+    try:
+        for key, value in records:
+            await producer.send(topic, key=key, value=value)
+        await producer.flush()
+    finally:
+        await producer.stop()
+
+
+async def _delete_run_topics(bootstrap: str, suffix: str) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        names = [name for name in await admin.list_topics() if suffix in name]
+    finally:
+        await admin.close()
+    if names:
+        await asyncio.to_thread(delete_topics, bootstrap, names)
+
+
+@pytest.fixture
+def run_suffix(kafka_bootstrap: str) -> Iterator[str]:
+    """Give this run's topic suffix; create its topics and delete them all afterwards."""
+    suffix = f"-{uuid.uuid4().hex[:12]}"
+    for base in (CONTACTS, SURVEYS, VAULT, DEADLETTER, RATINGS, METRICS, ALERTS):
+        create_topic(kafka_bootstrap, base + suffix, partitions=PARTITIONS)
+    create_topic(kafka_bootstrap, METRICS + suffix + "-rebuilt", partitions=PARTITIONS)
+    yield suffix
+    asyncio.run(_delete_run_topics(kafka_bootstrap, suffix))
+
+
+def _alerts(records: list[Any]) -> list[ScoreDropAlert]:
+    return [
+        ScoreDropAlert.model_validate_json(r.value)
+        for r in records
+        if json.loads(r.value)["type"] == "ScoreDropAlert"
+    ]
+
+
+async def test_metrics_equal_a_recomputation_and_one_alert_fires_and_resolves(
+    kafka_bootstrap: str, run_suffix: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The acceptance of rolling metrics and drop alerts, on a real broker."""
+    config = _config(tmp_path, kafka_bootstrap, run_suffix)
+    produced = traffic(datetime.now(UTC) - timedelta(hours=1))
+    expected = expected_figures(produced)
+    log = tmp_path / "worker.log"
+    metrics = LatestReader(kafka_bootstrap, METRICS + run_suffix)
+    alerts = LatestReader(kafka_bootstrap, ALERTS + run_suffix)
+    await metrics.start()
+    await alerts.start()
+    worker = _start_worker(config, log)
+    try:
+        await _produce(
+            kafka_bootstrap,
+            SURVEYS + run_suffix,
+            [(s["citizen_key"].encode(), json.dumps(s).encode()) for s in produced.sends],
+        )
+        await _produce(
+            kafka_bootstrap,
+            RATINGS + run_suffix,
+            [(r["touchpoint_id"].encode(), json.dumps(r).encode()) for r in produced.ratings],
+        )
+        deadline = time.monotonic() + DEADLINE_SECONDS
+        while not (
+            set(metrics.latest) == set(expected)
+            and all(_matches(metrics.latest[k], v) for k, v in expected.items())
+        ):
+            assert worker.poll() is None, f"worker died:\n{_tail(log)}"
+            assert time.monotonic() < deadline, _mismatches(metrics.latest, expected)
+            await metrics.poll()
+            await alerts.poll()
+        for _ in range(3):
+            await alerts.poll()
+    finally:
+        returncode = _stop_worker(worker)
+        await metrics.stop()
+        await alerts.stop()
+    assert returncode == 0, _tail(log)
+
+    # The final figures: every key and window, as recomputed here.
+    assert len(expected) == (20 + 3 + 3) * len(WINDOWS)
+    for key, figures in expected.items():
+        actual = metrics.latest[key]
+        assert _matches(actual, figures), key
+        if figures["answer_times"]:
+            assert _median_close(actual["median_answer_seconds"], figures["answer_times"]), key
+    assert metrics.latest["touchpoint:tp-00:7d"]["response_rate"] is not None
+
+    _check_alerts(_alerts(alerts.records), produced)
+
+    # The rebuild publishes the same figures as the live path.
+    rebuilt = await _rebuild(config, kafka_bootstrap, METRICS + run_suffix + "-rebuilt", capsys)
+    assert f"{len(expected)} figures" in rebuilt.summary
+    assert rebuilt.latest == metrics.latest
+
+
+def _check_alerts(found: list[ScoreDropAlert], produced: Traffic) -> None:
+    """Exactly one alert, for the right touchpoint: fired in the drop, resolved after it."""
+    assert [(a.touchpoint_id, a.kind.value, a.state.value) for a in found] == [
+        (DROPPING, "drop", "firing"),
+        (DROPPING, "drop", "resolved"),
+    ]
+    assert found[0].alert_id == found[1].alert_id
+    assert found[0].before is not None
+    assert found[0].after is not None
+    assert found[0].before - found[0].after > 0.5
+    dropping = [r for r in produced.ratings if r["touchpoint_id"] == DROPPING]
+    per_touchpoint = len(dropping)
+    drop_start = datetime.fromisoformat(dropping[per_touchpoint // 2]["answered_at"])
+    recovery_start = datetime.fromisoformat(dropping[per_touchpoint * 3 // 4]["answered_at"])
+    assert drop_start <= found[0].started_at < recovery_start
+    assert found[1].resolved_at is not None
+    assert found[1].resolved_at >= recovery_start
+
+
+@dataclass(frozen=True)
+class Rebuilt:
+    """What ``palaute metrics rebuild`` printed and wrote."""
+
+    summary: str
+    latest: dict[str, dict[str, Any]]
+
+
+async def _rebuild(
+    config: Path, bootstrap: str, topic: str, capsys: pytest.CaptureFixture[str]
+) -> Rebuilt:
+    """Run ``palaute metrics rebuild`` through its own argument parser, in a thread."""
+    parser = argparse.ArgumentParser(prog="palaute")
+    metrics_command.register(parser.add_subparsers())
+    args = parser.parse_args(["metrics", "rebuild", "--config", str(config), "--to-topic", topic])
+    capsys.readouterr()
+    status = await asyncio.to_thread(args.handler, args)
+    printed = capsys.readouterr()
+    assert status == 0, printed.err
+    summary = printed.out
+    reader = LatestReader(bootstrap, topic)
+    await reader.start()
+    try:
+        deadline = time.monotonic() + 30
+        while len(reader.records) < int(summary.split()[1]) and time.monotonic() < deadline:
+            await reader.poll()
+    finally:
+        await reader.stop()
+    return Rebuilt(summary, reader.latest)
