@@ -12,29 +12,34 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import hmac
 import json
 import math
 import random
+import shutil
 import signal
 import subprocess
 import sys
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from aiohttp import web
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
+from connectors.notifiers import SIGNATURE_HEADER, TIMESTAMP_HEADER, signature
 from ops.kafka import create_topic, delete_topics
 from palaute.commands import metrics as metrics_command
 from schemas.alerts import ScoreDropAlert
 from schemas.topics import ALERTS, CONTACTS, DEADLETTER, METRICS, RATINGS, SURVEYS, VAULT
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import AsyncIterator, Iterator
     from pathlib import Path
 
 pytestmark = pytest.mark.integration
@@ -51,6 +56,7 @@ DROPPED = [0.08, 0.14, 0.25, 0.35, 0.18]
 WINDOWS = {"1h": 3_600, "24h": 86_400, "7d": 7 * 86_400, "28d": 28 * 86_400}
 DEADLINE_SECONDS = 150.0
 SEED = 2
+WEBHOOK_SECRET = b"integration-webhook-secret-0123456789abcdef"
 
 
 @dataclass(frozen=True)
@@ -279,7 +285,7 @@ class LatestReader:
         await self.consumer.stop()
 
 
-def _config(tmp_path: Path, bootstrap: str, suffix: str) -> Path:
+def _config(tmp_path: Path, bootstrap: str, suffix: str, webhook: str) -> Path:
     path = tmp_path / "palaute.toml"
     path.write_text(
         f"""
@@ -297,6 +303,11 @@ partitions = {PARTITIONS}
 
 [metrics]
 emit_interval = "1s"
+
+[alerts]
+webhook_url = "{webhook}"
+webhook_secret = "{WEBHOOK_SECRET.decode()}"
+webhook_attempts = 3
 """,
         encoding="utf-8",
     )
@@ -373,42 +384,14 @@ async def test_metrics_equal_a_recomputation_and_one_alert_fires_and_resolves(
     kafka_bootstrap: str, run_suffix: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """The acceptance of rolling metrics and drop alerts, on a real broker."""
-    config = _config(tmp_path, kafka_bootstrap, run_suffix)
-    produced = traffic(datetime.now(UTC) - timedelta(hours=1))
-    expected = expected_figures(produced)
-    log = tmp_path / "worker.log"
-    metrics = LatestReader(kafka_bootstrap, METRICS + run_suffix)
-    alerts = LatestReader(kafka_bootstrap, ALERTS + run_suffix)
-    await metrics.start()
-    await alerts.start()
-    worker = _start_worker(config, log)
-    try:
-        await _produce(
-            kafka_bootstrap,
-            SURVEYS + run_suffix,
-            [(s["citizen_key"].encode(), json.dumps(s).encode()) for s in produced.sends],
+    hooks = Hooks()
+    async with _webhook_receiver(hooks) as webhook:
+        config = _config(tmp_path, kafka_bootstrap, run_suffix, webhook)
+        produced = traffic(datetime.now(UTC) - timedelta(hours=1))
+        expected = expected_figures(produced)
+        metrics, alerts = await _run_worker_twice(
+            config, kafka_bootstrap, run_suffix, produced, hooks
         )
-        await _produce(
-            kafka_bootstrap,
-            RATINGS + run_suffix,
-            [(r["touchpoint_id"].encode(), json.dumps(r).encode()) for r in produced.ratings],
-        )
-        deadline = time.monotonic() + DEADLINE_SECONDS
-        while not (
-            set(metrics.latest) == set(expected)
-            and all(_matches(metrics.latest[k], v) for k, v in expected.items())
-        ):
-            assert worker.poll() is None, f"worker died:\n{_tail(log)}"
-            assert time.monotonic() < deadline, _mismatches(metrics.latest, expected)
-            await metrics.poll()
-            await alerts.poll()
-        for _ in range(3):
-            await alerts.poll()
-    finally:
-        returncode = _stop_worker(worker)
-        await metrics.stop()
-        await alerts.stop()
-    assert returncode == 0, _tail(log)
 
     # The final figures: every key and window, as recomputed here.
     assert len(expected) == (20 + 3 + 3) * len(WINDOWS)
@@ -420,11 +403,100 @@ async def test_metrics_equal_a_recomputation_and_one_alert_fires_and_resolves(
     assert metrics.latest["touchpoint:tp-00:7d"]["response_rate"] is not None
 
     _check_alerts(_alerts(alerts.records), produced)
+    # Delivered once per state, signed, although the worker restarted in between.
+    delivered = [json.loads(body) for body in hooks.bodies]
+    assert [(d["alert_id"], d["state"]) for d in delivered] == [
+        (a.alert_id, a.state.value) for a in _alerts(alerts.records)
+    ]
+    assert all(hooks.verified)
 
     # The rebuild publishes the same figures as the live path.
     rebuilt = await _rebuild(config, kafka_bootstrap, METRICS + run_suffix + "-rebuilt", capsys)
     assert f"{len(expected)} figures" in rebuilt.summary
     assert rebuilt.latest == metrics.latest
+
+
+async def _run_worker_twice(
+    config: Path, bootstrap: str, suffix: str, produced: Traffic, hooks: Hooks
+) -> tuple[LatestReader, LatestReader]:
+    """Half the ratings, a stop with the local store wiped, the rest: state from changelogs."""
+    log = config.parent / "worker.log"
+    expected = expected_figures(produced)
+    metrics = LatestReader(bootstrap, METRICS + suffix)
+    alerts = LatestReader(bootstrap, ALERTS + suffix)
+    await metrics.start()
+    await alerts.start()
+    half = len(produced.ratings) // 2
+    first_keys = set(expected_figures(Traffic(produced.ratings[:half], [])))
+    worker = _start_worker(config, log)
+    try:
+        await _produce(
+            bootstrap,
+            SURVEYS + suffix,
+            [(s["citizen_key"].encode(), json.dumps(s).encode()) for s in produced.sends],
+        )
+        await _produce(bootstrap, RATINGS + suffix, _rating_records(produced.ratings[:half]))
+        deadline = time.monotonic() + DEADLINE_SECONDS
+        while not first_keys <= set(metrics.latest):
+            assert worker.poll() is None, f"worker died:\n{_tail(log)}"
+            assert time.monotonic() < deadline, "the first half never showed"
+            await metrics.poll()
+        assert _stop_worker(worker) == 0, _tail(log)
+        shutil.rmtree(config.parent / "data")
+        await _produce(bootstrap, RATINGS + suffix, _rating_records(produced.ratings[half:]))
+        worker = _start_worker(config, log)
+        while not (
+            set(metrics.latest) == set(expected)
+            and all(_matches(metrics.latest[k], v) for k, v in expected.items())
+        ):
+            assert worker.poll() is None, f"worker died:\n{_tail(log)}"
+            assert time.monotonic() < deadline, _mismatches(metrics.latest, expected)
+            await metrics.poll()
+            await alerts.poll()
+        # Both deliveries (firing, resolved), and time for a wrong third one to show.
+        for _ in range(5):
+            await alerts.poll()
+        while len(hooks.bodies) < len(_alerts(alerts.records)) and time.monotonic() < deadline:
+            await alerts.poll()
+    finally:
+        returncode = _stop_worker(worker)
+        await metrics.stop()
+        await alerts.stop()
+    assert returncode == 0, _tail(log)
+    return metrics, alerts
+
+
+def _rating_records(ratings: list[dict[str, Any]]) -> list[tuple[bytes, bytes]]:
+    return [(r["touchpoint_id"].encode(), json.dumps(r).encode()) for r in ratings]
+
+
+@dataclass
+class Hooks:
+    """What the webhook receiver got, and whether each signature verified."""
+
+    bodies: list[bytes] = field(default_factory=list)
+    verified: list[bool] = field(default_factory=list)
+
+
+@contextlib.asynccontextmanager
+async def _webhook_receiver(hooks: Hooks) -> AsyncIterator[str]:
+    async def receive(request: web.Request) -> web.Response:
+        body = await request.read()
+        expected = signature(WEBHOOK_SECRET, request.headers[TIMESTAMP_HEADER], body)
+        hooks.bodies.append(body)
+        hooks.verified.append(hmac.compare_digest(expected, request.headers[SIGNATURE_HEADER]))
+        return web.Response(status=204)
+
+    app = web.Application()
+    app.router.add_post("/hook", receive)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    try:
+        yield f"http://127.0.0.1:{runner.addresses[0][1]}/hook"
+    finally:
+        await runner.cleanup()
 
 
 def _check_alerts(found: list[ScoreDropAlert], produced: Traffic) -> None:
