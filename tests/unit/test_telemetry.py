@@ -13,13 +13,13 @@ import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
+from connectors import telemetry
+from connectors.telemetry import Limits, Outcome, Stage, SurveyOutcome, Telemetry
 from schemas.alerts import AlertKind, AlertState, ScoreDropAlert, Severity
 from schemas.base import SurveyChannel
 from schemas.metrics import TouchpointMetrics
 from schemas.samples import SAMPLES, TOUCHPOINT_ID
 from schemas.surveys import SkipReason
-from streams import telemetry
-from streams.telemetry import Limits, Outcome, Stage, SurveyOutcome, Telemetry
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
