@@ -73,7 +73,6 @@ from engine.lifecycle import (
 )
 from engine.outbound import SmsText, status_callback_url, survey_email, survey_sms
 from engine.tokens import SigningKey, TokenSigner
-from schemas import topics
 from schemas.base import SurveyChannel
 from schemas.deadletter import HEADER_PREFIX, DeadLetter
 from schemas.responses import OptOut, RatingReceived
@@ -221,13 +220,7 @@ def register(app: faust.App, settings: Settings, names: TopicNames) -> None:  # 
     surveys = app.topic(names.surveys, **raw)
     vault = app.topic(names.vault, **raw)
     deadletter = app.topic(names.deadletter, **raw)
-    responses_name = getattr(names, "responses", None)
-    responses = app.topic(
-        responses_name
-        if isinstance(responses_name, str)
-        else topics.RESPONSES + settings.streams.topic_suffix,
-        **raw,
-    )
+    responses = app.topic(names.responses, **raw)
     by_survey = app.topic(
         f"{app.conf.id}-surveys-by-id",
         internal=True,
