@@ -15,12 +15,13 @@ import contextlib
 import json
 import socket
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 
 from connectors.web import create_web_app
 from connectors.web.ingress import kafka_producer
@@ -44,6 +45,7 @@ TWILIO_SID = "AC" + "0" * 32
 TWILIO_TOKEN = "simulator-auth-token"
 PARTITIONS = 2
 ALL_TOPICS = (CONTACTS, SURVEYS, VAULT, RESPONSES, RATINGS, DEADLETTER)
+INTERNAL_TOPICS = ("contacts-by-citizen", "surveys-by-id", "answers-by-survey")
 
 
 def free_port() -> int:
@@ -69,7 +71,6 @@ class CitizenEnv:
     producer: AIOKafkaProducer | None = None
     runner: web.AppRunner | None = None
     app: web.Application | None = None
-    created: list[str] = field(default_factory=list)
 
     @property
     def base_url(self) -> str:
@@ -186,9 +187,11 @@ async def running_citizen_web(bootstrap: str, data_dir: str) -> AsyncIterator[Ci
     suffix = f".t{uuid.uuid4().hex[:12]}"
     port = free_port()
     env = CitizenEnv(bootstrap, suffix, port, make_settings(bootstrap, suffix, port, data_dir))
-    for base in ALL_TOPICS:
-        create_topic(bootstrap, env.topic(base), partitions=PARTITIONS)
-        env.created.append(env.topic(base))
+    # The stages' repartition topics too: one a worker creates just before
+    # joining its group can be missing from its first assignment.
+    internal = [f"palaute{suffix}-{name}" for name in INTERNAL_TOPICS]
+    for name in [*(env.topic(base) for base in ALL_TOPICS), *internal]:
+        create_topic(bootstrap, name, partitions=PARTITIONS)
     env.producer = kafka_producer(env.settings.kafka)
     await env.producer.start()
     env.app = create_web_app(env.settings, producer=env.producer)
@@ -201,7 +204,19 @@ async def running_citizen_web(bootstrap: str, data_dir: str) -> AsyncIterator[Ci
     finally:
         await env.runner.cleanup()
         await env.producer.stop()
-        delete_topics(bootstrap, env.created)
+        await _delete_run_topics(bootstrap, suffix)
+
+
+async def _delete_run_topics(bootstrap: str, suffix: str) -> None:
+    """Delete every topic of the run, workers' internal and changelog topics too."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        names = [name for name in await admin.list_topics() if suffix in name]
+    finally:
+        await admin.close()
+    if names:
+        await asyncio.to_thread(delete_topics, bootstrap, names)
 
 
 async def read_topic(
