@@ -30,7 +30,6 @@ import faust
 
 from connectors import telemetry
 from engine.ratings import SurveyAnswers, TouchpointFacts, on_answer, on_scheduled, on_sent
-from schemas import topics
 from schemas.contacts import TouchpointChannel
 from schemas.decoding import FieldError, Rejected, decode_event
 from schemas.responses import RatingReceived
@@ -61,12 +60,6 @@ def touchpoint_facts(settings: Settings, touchpoint_id: str) -> TouchpointFacts:
     return TouchpointFacts(service=config.name or touchpoint_id, channel=DEFAULT_TOUCHPOINT_CHANNEL)
 
 
-def topic_name(names: TopicNames, role: str, default: str) -> str:
-    """Return the name ``names`` gives a topic role, or ``default`` when it has none."""
-    name = getattr(names, role, None)
-    return name if isinstance(name, str) else default
-
-
 def decode_joined(value: bytes) -> SurveyScheduled | SurveySent | RatingReceived | Rejected:
     """Read a record of the internal topic (or of either input) as the join needs it."""
     event = decode_event(value)
@@ -78,10 +71,9 @@ def decode_joined(value: bytes) -> SurveyScheduled | SurveySent | RatingReceived
 def register(app: faust.App, settings: Settings, names: TopicNames) -> None:  # noqa: C901 - three agents sharing the wiring read best together
     """Add the responses agents and the survey-answers table to the app."""
     raw: dict[str, Any] = {"key_serializer": "raw", "value_serializer": "raw"}
-    suffix = settings.streams.topic_suffix
     surveys = app.topic(names.surveys, **raw)
     responses = app.topic(names.responses, **raw)
-    ratings = app.topic(topic_name(names, "ratings", topics.RATINGS + suffix), **raw)
+    ratings = app.topic(names.ratings, **raw)
     deadletter = app.topic(names.deadletter, **raw)
     by_survey = app.topic(
         f"{app.conf.id}-answers-by-survey",
