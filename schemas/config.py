@@ -350,9 +350,9 @@ class SendWindow(Section):
 
 #: Default questions; ``{low}`` and ``{high}`` are filled in from the scale.
 DEFAULT_QUESTIONS: dict[Language, str] = {
-    Language.FI: "Kuinka tyytyväinen olit saamaasi palveluun? Vastaa numerolla {low}-{high}.",
-    Language.SV: "Hur nöjd var du med servicen du fick? Svara med en siffra {low}-{high}.",
-    Language.EN: "How satisfied were you with the service? Reply with a number {low}-{high}.",
+    Language.FI: "Kuinka tyytyväinen olit saamaasi palveluun?",
+    Language.SV: "Hur nöjd var du med servicen du fick?",
+    Language.EN: "How satisfied were you with the service?",
 }
 
 REQUIRED_LANGUAGES = (Language.FI, Language.SV, Language.EN)

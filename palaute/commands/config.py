@@ -117,9 +117,9 @@ sampling_rate = 1.0
 expiry = "3d"
 
 [defaults.questions]
-fi = "Kuinka tyytyväinen olit saamaasi palveluun? Vastaa numerolla {{low}}-{{high}}."
-sv = "Hur nöjd var du med servicen du fick? Svara med en siffra {{low}}-{{high}}."
-en = "How satisfied were you with the service? Reply with a number {{low}}-{{high}}."
+fi = "Kuinka tyytyväinen olit saamaasi palveluun?"
+sv = "Hur nöjd var du med servicen du fick?"
+en = "How satisfied were you with the service?"
 
 [touchpoints.phone-service-helsinki]
 name = "Puhelinpalvelu"
@@ -129,9 +129,9 @@ reminder_delay = "1d"
 kpi_target = 4.2
 
 [touchpoints.phone-service-helsinki.questions]
-fi = "Miten onnistuimme puhelussa? Vastaa numerolla 1-5."
-sv = "Hur lyckades vi under samtalet? Svara med en siffra 1-5."
-en = "How did we do on the call? Reply with a number 1-5."
+fi = "Miten onnistuimme puhelussa?"
+sv = "Hur lyckades vi under samtalet?"
+en = "How did we do on the call?"
 
 [touchpoints.health-centre-visit]
 name = "Terveysaseman vastaanotto"

@@ -246,8 +246,15 @@ def test_durations_accept_short_and_iso_forms(
 
 def test_questions_fill_in_the_scale_and_fall_back_to_finnish() -> None:
     """Northern Sámi is optional: a citizen preferring it gets the Finnish question."""
-    touchpoint = TouchpointConfig(scale=Scale.CES_7)
-    assert touchpoint.question(Language.EN).endswith("1-7.")
+    touchpoint = TouchpointConfig(
+        scale=Scale.CES_7,
+        questions={
+            Language.FI: "Kuinka helppoa asiointi oli ({low}-{high})?",
+            Language.SV: "Hur lätt var det ({low}-{high})?",
+            Language.EN: "How easy was it ({low}-{high})?",
+        },
+    )
+    assert touchpoint.question(Language.EN).endswith("(1-7)?")
     assert touchpoint.language_for(Language.SE) is Language.FI
     assert touchpoint.language_for(Language.SV) is Language.SV
     assert touchpoint.channel_preference == [SurveyChannel.SMS, SurveyChannel.EMAIL]

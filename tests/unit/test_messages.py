@@ -315,3 +315,15 @@ def test_a_multi_line_organisation_name_is_refused() -> None:
     """The organisation goes into the Subject header, where a line break is injection."""
     with pytest.raises(ValueError, match="organisation"):
         render_email("Q?", Language.FI, Scale.CSAT_5, _links(Scale.CSAT_5), "Espoo\r\nBcc: x")
+
+
+@pytest.mark.parametrize("language", [Language.FI, Language.SV, Language.EN])
+def test_default_question_sms_fits_one_segment(language: Language) -> None:
+    """The catalogue's default question plus the reply line and link must cost one SMS, not two."""
+    from engine.sms import count_segments  # noqa: PLC0415 - only this test needs it
+    from schemas.config import TouchpointConfig  # noqa: PLC0415
+
+    touchpoint = TouchpointConfig()
+    link = "https://palaute.example.fi/r/" + "x" * 47  # a survey page link as signed today
+    text = render_sms(touchpoint.question(language), language, touchpoint.scale, link)
+    assert count_segments(text).segments == 1
