@@ -24,7 +24,7 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     """Add ``worker``."""
     parser = subparsers.add_parser(
         "worker",
-        help="run the stream stages (intake) as one worker of the consumer group",
+        help="run the stream stages as one worker of the consumer group",
         description="Run the faust worker: validate and pseudonymise contact events, decide "
         "each one with the survey policy, and publish the decisions. Several workers with the "
         "same [streams] app_id share the work. Ctrl-C or SIGTERM stops it cleanly.",
