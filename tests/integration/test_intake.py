@@ -182,14 +182,39 @@ class Reader:
         await self.consumer.seek_to_beginning(*partitions)
 
     async def poll(self) -> None:
-        """Add what arrived since the last poll."""
+        """Add what arrived since the last poll that this test is about.
+
+        The worker also runs the dispatcher, which writes the rest of each
+        survey's life to the same topics (SurveyDispatching, SurveySent, …, and
+        vault tombstones); the intake's output is the decisions and the details.
+        """
         batches = await self.consumer.getmany(timeout_ms=200)
         for batch in batches.values():
-            self.records.extend(batch)
+            self.records.extend(record for record in batch if _from_intake(record.value))
 
     async def stop(self) -> None:
         """Close the consumer."""
         await self.consumer.stop()
+
+
+def _from_intake(value: bytes | None) -> bool:
+    if value is None:
+        return False
+    try:
+        decoded = json.loads(value)
+    except ValueError:
+        return True  # dead letters keep the original bytes, whatever they are
+    return not isinstance(decoded, dict) or decoded.get("type") not in _DISPATCH_EVENTS
+
+
+_DISPATCH_EVENTS = {
+    "SurveyDispatching",
+    "SurveySent",
+    "SurveyFailed",
+    "SurveyExpired",
+    "ReminderSent",
+    "DeliveryReported",
+}
 
 
 def _is_cancellation(event: SurveyScheduled | SurveySkipped, scheduled: set[str]) -> bool:
