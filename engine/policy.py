@@ -50,7 +50,7 @@ if TYPE_CHECKING:
     from engine.sendtime import HolidayCalendar
     from schemas.base import Language, Scale
     from schemas.config import PolicyConfig, TouchpointConfig
-    from schemas.contacts import Citizen, ContactCompleted
+    from schemas.contacts import Citizen, ContactCompleted, TouchpointChannel
 
 _SAMPLING_SPACE = 2**64
 #: Version of :meth:`CitizenHistory.to_json`'s format; bump it on an incompatible change.
@@ -197,6 +197,8 @@ class Schedule:
     send_at: datetime
     reminder_at: datetime | None
     expires_at: datetime
+    service: str
+    touchpoint_channel: TouchpointChannel
     history: CitizenHistory
     superseded: tuple[SurveyRecord, ...] = field(default=())
 
@@ -229,6 +231,8 @@ class Schedule:
             send_at=self.send_at,
             reminder_at=self.reminder_at,
             expires_at=self.expires_at,
+            service=self.service,
+            touchpoint_channel=self.touchpoint_channel,
         )
 
     def superseded_events(self, occurred_at: datetime) -> tuple[SurveySkipped, ...]:
@@ -475,4 +479,6 @@ def decide(  # noqa: PLR0911 - one return per rule reads best as a rule table
         expires_at=times.expires_at,
         history=replace(decided, surveys=(*standing, record)),
         superseded=superseded,
+        service=contact.data.touchpoint.service,
+        touchpoint_channel=contact.data.touchpoint.channel,
     )

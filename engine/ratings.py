@@ -12,6 +12,10 @@ sent) and its answers (RatingReceived) in any order:
   revision of the same rating (``rating_id`` is the survey id), which replaces
   the earlier one in the metrics, so a survey counts once; the same score
   again, or the same answer id again (a retry), changes nothing.
+
+A Rating's service and touchpoint channel are the contact's, carried by
+SurveyScheduled; surveys scheduled before SurveyScheduled carried them fall
+back to the :class:`TouchpointFacts` the caller gives from the catalogue.
 """
 
 from __future__ import annotations
@@ -23,10 +27,10 @@ from enum import StrEnum
 from typing import TYPE_CHECKING
 
 from schemas.base import Language, Scale, SurveyChannel
+from schemas.contacts import TouchpointChannel
 from schemas.responses import Rating, RatingReceived
 
 if TYPE_CHECKING:
-    from schemas.contacts import TouchpointChannel
     from schemas.surveys import SurveyScheduled, SurveySent
 
 #: Answers kept while their survey is unknown; more is a flood, not a citizen.
@@ -58,11 +62,13 @@ class SurveyFacts:
     send_at: datetime
     expires_at: datetime
     sent_at: datetime | None = None
+    service: str | None = None  # the contact's; None in surveys scheduled before it was carried
+    touchpoint_channel: TouchpointChannel | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class TouchpointFacts:
-    """What the join needs of a touchpoint, from the catalogue."""
+    """What the join needs of a touchpoint, from the catalogue: the fallback for old surveys."""
 
     service: str
     channel: TouchpointChannel
@@ -91,6 +97,10 @@ class SurveyAnswers:
                 "send_at": facts.send_at.isoformat(),
                 "expires_at": facts.expires_at.isoformat(),
                 "sent_at": None if facts.sent_at is None else facts.sent_at.isoformat(),
+                "service": facts.service,
+                "touchpoint_channel": (
+                    None if facts.touchpoint_channel is None else facts.touchpoint_channel.value
+                ),
             }
         return json.dumps(
             {
@@ -117,6 +127,12 @@ class SurveyAnswers:
                 send_at=datetime.fromisoformat(raw["send_at"]),
                 expires_at=datetime.fromisoformat(raw["expires_at"]),
                 sent_at=None if raw["sent_at"] is None else datetime.fromisoformat(raw["sent_at"]),
+                service=raw.get("service"),
+                touchpoint_channel=(
+                    None
+                    if raw.get("touchpoint_channel") is None
+                    else TouchpointChannel(raw["touchpoint_channel"])
+                ),
             )
         return cls(
             survey=survey,
@@ -148,6 +164,8 @@ def on_scheduled(
         send_at=event.send_at,
         expires_at=event.expires_at,
         sent_at=None if state.survey is None else state.survey.sent_at,
+        service=event.service,
+        touchpoint_channel=event.touchpoint_channel,
     )
     return _drain(replace(state, survey=facts), touchpoint)
 
@@ -187,8 +205,8 @@ def on_answer(  # noqa: PLR0911 - one early answer per refusal reads as the rule
         survey_id=answer.survey_id,
         revision=revision,
         touchpoint_id=survey.touchpoint_id,
-        service=touchpoint.service,
-        touchpoint_channel=touchpoint.channel,
+        service=survey.service or touchpoint.service,
+        touchpoint_channel=survey.touchpoint_channel or touchpoint.channel,
         survey_channel=survey.channel,
         language=survey.language,
         scale=survey.scale,

@@ -12,7 +12,17 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from schemas.base import CitizenKey, Event, Identifier, Language, Scale, SurveyChannel, Timestamp
+from schemas.base import (
+    CitizenKey,
+    Event,
+    Identifier,
+    Language,
+    Scale,
+    ShortText,
+    SurveyChannel,
+    Timestamp,
+)
+from schemas.contacts import TouchpointChannel
 
 
 class SkipReason(StrEnum):
@@ -53,6 +63,16 @@ class SurveyScheduled(SurveyEvent):
     send_at: Timestamp
     reminder_at: Timestamp | None = None
     expires_at: Timestamp
+    service: ShortText | None = Field(
+        default=None,
+        description="The service of the contact's touchpoint; absent in records written "
+        "before it was carried.",
+    )
+    touchpoint_channel: TouchpointChannel | None = Field(
+        default=None,
+        description="How the citizen met the touchpoint; absent in records written before "
+        "it was carried.",
+    )
 
 
 class SurveySkipped(SurveyEvent):

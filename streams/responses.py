@@ -47,15 +47,15 @@ SURVEYS_AGENT = "responses-surveys"
 ANSWERS_AGENT = "responses-answers"
 JOIN_AGENT = "responses-join"
 ANSWERS_TABLE = "survey-answers"
-#: The catalogue has no channel for a touchpoint; until surveys carry the
-#: contact's, ratings say the touchpoint met the citizen digitally.
+#: The catalogue has no channel for a touchpoint; ratings of surveys scheduled
+#: before SurveyScheduled carried the contact's channel say ``digital``.
 DEFAULT_TOUCHPOINT_CHANNEL = TouchpointChannel.DIGITAL
 
 _JOINED = (SurveyScheduled, SurveySent)
 
 
 def touchpoint_facts(settings: Settings, touchpoint_id: str) -> TouchpointFacts:
-    """Give a touchpoint's service name (its catalogue name, else its id) and channel."""
+    """Give the fallback for old surveys: the catalogue name (else the id) and ``digital``."""
     config, _known = settings.touchpoint(touchpoint_id)
     return TouchpointFacts(service=config.name or touchpoint_id, channel=DEFAULT_TOUCHPOINT_CHANNEL)
 

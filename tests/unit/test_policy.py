@@ -22,7 +22,7 @@ from engine.policy import (
 )
 from schemas.base import Language, Scale, SurveyChannel
 from schemas.config import PolicyConfig, TouchpointConfig
-from schemas.contacts import ContactCompleted
+from schemas.contacts import ContactCompleted, TouchpointChannel
 from schemas.surveys import SkipReason, SurveyScheduled, SurveySkipped
 
 HELSINKI = ZoneInfo("Europe/Helsinki")
@@ -397,6 +397,8 @@ def test_decisions_convert_to_valid_lifecycle_events() -> None:
     event = scheduled.scheduled_event(NOW)
     assert isinstance(event, SurveyScheduled)
     assert event.contact_ended_at == ENDED
+    assert event.touchpoint_channel is TouchpointChannel.PHONE
+    assert event.service == "Asumisen tuet"
     skipped = run(contact(non_disclosure=True))
     assert isinstance(skipped, Skip)
     skipped_event = skipped.skipped_event(NOW)

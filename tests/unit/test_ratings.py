@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -147,3 +148,37 @@ def test_the_state_survives_its_json_form() -> None:
     waiting = on_answer(state, _answer(4, answer_id="b"), TOUCHPOINT).state
     assert SurveyAnswers.from_json(waiting.to_json()) == waiting
     assert SurveyAnswers.from_json(SurveyAnswers().to_json()) == SurveyAnswers()
+
+
+def _scheduled_with_contact() -> SurveyScheduled:
+    return _scheduled().model_copy(
+        update={"service": "Asumisen tuet", "touchpoint_channel": TouchpointChannel.FACE_TO_FACE}
+    )
+
+
+def test_a_rating_carries_the_contacts_service_and_touchpoint_channel() -> None:
+    """Metrics per channel and service are only true if the rating says how the citizen came."""
+    state = on_scheduled(SurveyAnswers(), _scheduled_with_contact(), TOUCHPOINT).state
+    (rating,) = on_answer(on_sent(state, _sent()), _answer(4), TOUCHPOINT).ratings
+    assert rating.service == "Asumisen tuet"
+    assert rating.touchpoint_channel is TouchpointChannel.FACE_TO_FACE
+
+
+def test_a_survey_scheduled_without_them_falls_back_to_the_catalogue() -> None:
+    """Records written before SurveyScheduled carried the contact's touchpoint still decode."""
+    (rating,) = on_answer(_known(), _answer(4), TOUCHPOINT).ratings
+    assert (rating.service, rating.touchpoint_channel) == (
+        TOUCHPOINT.service,
+        TOUCHPOINT.channel,
+    )
+
+
+def test_the_contacts_touchpoint_survives_the_json_form_and_old_state_still_reads() -> None:
+    """A restart keeps the real channel; state stored before the fields existed still loads."""
+    state = on_scheduled(SurveyAnswers(), _scheduled_with_contact(), TOUCHPOINT).state
+    assert SurveyAnswers.from_json(state.to_json()) == state
+    old = json.loads(_known().to_json())
+    del old["survey"]["service"], old["survey"]["touchpoint_channel"]
+    restored = SurveyAnswers.from_json(json.dumps(old))
+    assert restored.survey is not None
+    assert (restored.survey.service, restored.survey.touchpoint_channel) == (None, None)
