@@ -1,4 +1,4 @@
-"""``palaute web``: the HTTP service (event ingress, /healthz, /metrics).
+"""``palaute web``: the HTTP service (pages, Twilio webhooks, event ingress, /healthz, /metrics).
 
 ``palaute web --config FILE`` serves until Ctrl-C or SIGTERM and then stops
 cleanly: the listener first, then the producer, which flushes what it holds.
@@ -36,9 +36,11 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     """Add ``web`` and ``web new-key``."""
     parser = subparsers.add_parser(
         "web",
-        help="run the web service: HTTP event ingress, /healthz and /metrics",
-        description=f"Serve POST {PATH} (ContactCompleted events, one or a batch, with a "
-        "source system's API key), GET /healthz and GET /metrics until Ctrl-C or SIGTERM.",
+        help="run the web service: one-tap pages, Twilio webhooks, event ingress, /metrics",
+        description="Serve the citizens' one-tap pages (/r/..., /u/...), the Twilio webhooks "
+        f"(POST /twilio/inbound, POST /twilio/status), POST {PATH} (ContactCompleted events, "
+        "one or a batch, with a source system's API key), GET /healthz and GET /metrics "
+        "until Ctrl-C or SIGTERM.",
     )
     parser.add_argument("--config", type=Path, metavar="FILE", help="TOML configuration file")
     parser.add_argument("--host", help="address to bind (default: [web] bind_host)")
