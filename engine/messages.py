@@ -124,11 +124,17 @@ FALLBACKS: dict[Language, Language] = {Language.SE: Language.FI}
 
 @dataclass(frozen=True, slots=True)
 class SurveyLinks:
-    """The signed links of one email: one per score, the survey page, unsubscribe."""
+    """The signed links of one email: one per score, the survey page, unsubscribe.
+
+    ``honeypot_url`` is a link hidden from people (and from screen readers and
+    keyboards) that only a machine fetching every link of the message follows:
+    whoever fetches it is an email security scanner, and its votes never count.
+    """
 
     score_urls: Mapping[int, str]
     page_url: str
     unsubscribe_url: str
+    honeypot_url: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,7 +188,8 @@ def render_email(
     expected = list(range(scale.low, scale.high + 1))
     if sorted(links.score_urls) != expected:
         raise ValueError(f"score links must cover exactly {scale.low}..{scale.high}")
-    for url in (*links.score_urls.values(), links.page_url, links.unsubscribe_url):
+    hidden = () if links.honeypot_url is None else (links.honeypot_url,)
+    for url in (*links.score_urls.values(), links.page_url, links.unsubscribe_url, *hidden):
         _check_url(url)
 
     low_label, high_label = wording.ends[scale]
@@ -259,6 +266,15 @@ def _html(
         f'<li style="margin:0 0 8px 0"><a href="{esc(url)}" style="{button}">{esc(label)}</a></li>'
         for label, url in scores
     )
+    # No text, out of the accessibility tree and the tab order, not displayed
+    # (mso-hide for Outlook): people never meet it; link-fetching scanners do.
+    honeypot = (
+        ""
+        if links.honeypot_url is None
+        else f'<a href="{esc(links.honeypot_url)}" aria-hidden="true" tabindex="-1" '
+        'style="display:none;mso-hide:all;font-size:0;line-height:0;max-height:0;'
+        'overflow:hidden"></a>\n'
+    )
     return f"""<!DOCTYPE html>
 <html lang="{language.value}">
 <head>
@@ -283,7 +299,7 @@ font-family:Arial,Helvetica,sans-serif;font-size:16px;line-height:1.5">
 <hr style="border:0;border-top:1px solid {MUTED_COLOUR}">
 <p style="font-size:14px;color:{MUTED_COLOUR}">{esc(wording.unsubscribe)} \
 <a href="{esc(links.unsubscribe_url)}" style="{link}">{esc(links.unsubscribe_url)}</a></p>
-</body>
+{honeypot}</body>
 </html>
 """
 

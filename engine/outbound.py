@@ -2,8 +2,9 @@
 
 The links are the ones the web service serves: ``/r/<token>`` opens the
 one-tap page (the whole scale with a page token, one score preselected with
-a score token) and ``/u/<token>`` unsubscribes. Tokens live until the survey
-expires. Twilio reports delivery to ``/twilio/status``.
+a score token) and ``/u/<token>`` unsubscribes. Emails also carry a hidden
+honeypot link, ``/h/<page token>``, that only scanners follow. Tokens live
+until the survey expires. Twilio reports delivery to ``/twilio/status``.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ if TYPE_CHECKING:
     from schemas.surveys import SurveyScheduled
 
 STATUS_CALLBACK_PATH = "/twilio/status"
+#: The hidden link's path prefix: ``/h/<page token>``.
+HONEYPOT_PREFIX = "h"
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,15 +91,17 @@ def survey_email(  # noqa: PLR0917 - the links need each of these; a wrapper wou
     organisation: str,
     now: datetime,
 ) -> EmailText:
-    """Write the email: one signed link per score, the page link and the unsubscribe link."""
+    """Write the email: a signed link per score, the page, unsubscribe and the hidden honeypot."""
     scale = scheduled.scale
     scores = {
         score: _link(base_url, "r", _token(signer, scheduled, TokenPurpose.SCORE, now, score))
         for score in range(scale.low, scale.high + 1)
     }
+    page_token = _token(signer, scheduled, TokenPurpose.PAGE, now)
     links = SurveyLinks(
         score_urls=scores,
-        page_url=_link(base_url, "r", _token(signer, scheduled, TokenPurpose.PAGE, now)),
+        page_url=_link(base_url, "r", page_token),
+        honeypot_url=_link(base_url, HONEYPOT_PREFIX, page_token),
         unsubscribe_url=_link(
             base_url, "u", _token(signer, scheduled, TokenPurpose.UNSUBSCRIBE, now)
         ),

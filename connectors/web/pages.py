@@ -9,6 +9,11 @@ judges from everything seen whether the vote is a person's. The survey page
 buttons: one tap answers. The citizen can change the score and add a comment
 until the survey expires.
 
+``/h/{token}`` is the honeypot: a link hidden in every survey email that
+people never see or reach. Whoever fetches it is recorded as a scanner for
+that survey (:attr:`engine.evidence.InteractionKind.HONEYPOT`), so its votes
+never count; it gets a plain page that says nothing.
+
 Unsubscribing acts on POST only: the RFC 8058 one-click POST that mail
 clients send (``List-Unsubscribe=One-Click``), or the button of the page that
 a GET of the visible link shows.
@@ -34,6 +39,7 @@ from aiohttp import web
 from connectors.web.answers import Answers, client_fingerprint, link_id
 from connectors.web.limits import ClientRateLimiter
 from engine.evidence import InteractionKind
+from engine.outbound import HONEYPOT_PREFIX
 from engine.pages_text import PageText, page_language, page_text, scale_hint
 from engine.tokens import (
     RejectReason,
@@ -110,6 +116,7 @@ def setup(app: web.Application, pages: Pages) -> None:
     app.router.add_get("/r/{token}", _answer_page)
     app.router.add_post("/r/{token}", _vote)
     app.router.add_post("/r/{token}/comment", _comment)
+    app.router.add_get(f"/{HONEYPOT_PREFIX}/{{token}}", _honeypot)
     app.router.add_get("/u/{token}", _unsubscribe_page)
     app.router.add_post("/u/{token}", _unsubscribe)
     app.router.add_get("/static/page.js", _static("page.js", "text/javascript"))
@@ -259,6 +266,22 @@ async def _comment(request: web.Request) -> web.Response:
         status = 200 if saved else 400
         return web.json_response({"saved": saved, "message": wording.comment_saved}, status=status)
     raise web.HTTPSeeOther(f"/r/{request.match_info['token']}?v=1&c=1")
+
+
+_HONEYPOT_LINKS = frozenset({TokenPurpose.PAGE})
+#: The link id of the honeypot: not one of the message's visible links.
+HONEYPOT_LINK = "honeypot"
+
+
+async def _honeypot(request: web.Request) -> web.Response:
+    try:
+        pages, _token, survey, now = _resolve(request, _HONEYPOT_LINKS)
+    except _Refused as refused:
+        return refused.response
+    await pages.answers.visit(
+        survey, InteractionKind.HONEYPOT, HONEYPOT_LINK, _client(request, pages), now
+    )
+    return _html(_document(survey.language, page_text(survey.language).title, ""), 200)
 
 
 _UNSUBSCRIBE_LINKS = frozenset({TokenPurpose.UNSUBSCRIBE})

@@ -85,7 +85,7 @@ async def test_a_scanner_fetching_every_link_of_an_email_records_nothing(
     """Mail gateways fetch every link; a GET or HEAD must never vote or unsubscribe."""
     scheduled = await env.publish_survey("s-scan", citizen=citizen_key_for("scan"))
     links = _email_links(env, scheduled)
-    assert len(links) == 7  # five scores, the page, unsubscribe
+    assert len(links) == 8  # five scores, the page, unsubscribe, the hidden honeypot
     for link in links:
         async with http.get(link) as response:
             assert response.status == 200
@@ -114,6 +114,29 @@ async def test_a_vote_is_provisional_until_a_changed_score_confirms_it(
         ("RatingReceived", 2, False),
         ("RatingReceived", 5, True),
     ]
+
+
+async def test_a_client_that_fetched_the_honeypot_is_a_scanner_whatever_it_votes(
+    env: CitizenEnv, http: aiohttp.ClientSession
+) -> None:
+    """The hidden link is followed by machines only; their votes, even changed ones, never count."""
+    scheduled = await env.publish_survey(
+        "s-trap", citizen=citizen_key_for("trap"), sent_ago=timedelta(0)
+    )
+    (honeypot,) = [link for link in _email_links(env, scheduled) if "/h/" in link]
+    async with http.get(honeypot) as response:
+        assert response.status == 200
+        page = await response.text()
+    assert "<form" not in page
+    link = env.link("s-trap", TokenPurpose.SCORE, 2)
+    json_accept = {"Accept": "application/json"}
+    async with http.post(link, data={"score": "2", "mode": "script"}, headers=json_accept) as r:
+        assert r.status == 200
+    await asyncio.sleep(2.2)
+    async with http.post(link, data={"score": "5", "mode": "script"}, headers=json_accept) as r:
+        assert r.status == 200
+    await asyncio.sleep(1)
+    assert await _responses(env) == []
 
 
 async def test_the_no_script_form_votes_and_shows_the_saved_answer(

@@ -109,3 +109,18 @@ def test_link_ids_name_the_score_or_the_purpose() -> None:
     assert link_id("page", None) == "page"
     assert message_links(_survey(SurveyChannel.SMS)) == frozenset({"page"})
     assert len(message_links(_survey())) == 7
+
+
+async def test_a_client_that_fetched_the_honeypot_never_has_its_vote_written() -> None:
+    """Only a machine follows the hidden link; whatever it votes afterwards is a scanner's."""
+    answers, producer = _answers()
+    survey = _survey()
+    at = T0 + timedelta(hours=1)
+    await answers.visit(survey, InteractionKind.HONEYPOT, "honeypot", "gateway", at)
+    await answers.visit(survey, InteractionKind.LINK_GET, "score-5", "gateway", at)
+    await answers.vote(survey, 5, by_script=True, link="score-5", client="gateway", now=at)
+    await answers.recheck({"s-1": survey}, at + timedelta(hours=1))
+    assert producer.sent == []
+    await answers.vote(survey, 3, by_script=True, link="score-3", client="person", now=at)
+    await answers.recheck({"s-1": survey}, at + timedelta(hours=1))
+    assert _written(producer) == [(3, False), (3, True)]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
 
@@ -327,3 +328,17 @@ def test_default_question_sms_fits_one_segment(language: Language) -> None:
     link = "https://palaute.example.fi/r/" + "x" * 47  # a survey page link as signed today
     text = render_sms(touchpoint.question(language), language, touchpoint.scale, link)
     assert count_segments(text).segments == 1
+
+
+def test_the_honeypot_link_is_in_the_html_only_hidden_from_people_and_keyboards() -> None:
+    """Scanners fetch every href; a person must never see, hear or tab to the trap."""
+    honeypot = f"{BASE}/h/{_token(TokenPurpose.PAGE)}"
+    links = replace(_links(Scale.CSAT_5), honeypot_url=honeypot)
+    content = render_email(QUESTIONS[Language.FI], Language.FI, Scale.CSAT_5, links, "Espoo")
+    tag = re.search(r'<a href="' + re.escape(honeypot) + r'"[^>]*>', content.html)
+    assert tag is not None
+    assert 'aria-hidden="true"' in tag.group(0)
+    assert 'tabindex="-1"' in tag.group(0)
+    assert "display:none" in tag.group(0)
+    assert dict(_parse(content).anchors)[honeypot] == ""
+    assert honeypot not in content.text
