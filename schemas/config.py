@@ -356,6 +356,8 @@ DEFAULT_QUESTIONS: dict[Language, str] = {
 }
 
 REQUIRED_LANGUAGES = (Language.FI, Language.SV, Language.EN)
+#: The THL model's most: a recommendation question and up to seven statements.
+MAX_FOLLOW_UP_STATEMENTS = 7
 
 
 class TouchpointConfig(Section):
@@ -382,7 +384,12 @@ class TouchpointConfig(Section):
         "NPS (-100..100).",
     )
     sensitive: bool = Field(default=False, description="Never survey this touchpoint.")
-    follow_up_statements: list[ShortText] = Field(default_factory=list, max_length=5)
+    follow_up_statements: list[ShortText | dict[Language, ShortText]] = Field(
+        default_factory=list,
+        max_length=MAX_FOLLOW_UP_STATEMENTS,
+        description="Statements shown after the one-tap answer, each answered (optionally) "
+        "on an agreement scale: a text, or the text per language (fi, sv, en; se optional).",
+    )
 
     @field_validator("questions")
     @classmethod
@@ -399,6 +406,20 @@ class TouchpointConfig(Section):
                     "{high} (double the braces for a literal one)"
                 ) from None
         return questions
+
+    @field_validator("follow_up_statements")
+    @classmethod
+    def _statement_languages(
+        cls, statements: list[str | dict[Language, str]]
+    ) -> list[str | dict[Language, str]]:
+        for number, statement in enumerate(statements, start=1):
+            if isinstance(statement, dict):
+                missing = [lang.value for lang in REQUIRED_LANGUAGES if lang not in statement]
+                if missing:
+                    raise ValueError(
+                        f"statement {number} missing in {', '.join(missing)} (fi, sv and en needed)"
+                    )
+        return statements
 
     @field_validator("channel_preference")
     @classmethod
@@ -424,6 +445,16 @@ class TouchpointConfig(Section):
     def language_for(self, preferred: Language) -> Language:
         """Serve the citizen's language when the touchpoint has it, else Finnish."""
         return preferred if preferred in self.questions else Language.FI
+
+    def statements(self, language: Language) -> tuple[str, ...]:
+        """Give the follow-up statements in a language (else Finnish, else any given)."""
+        chosen = []
+        for statement in self.follow_up_statements:
+            if isinstance(statement, str):
+                chosen.append(statement)
+                continue
+            chosen.append(statement.get(language) or statement[Language.FI])
+        return tuple(chosen)
 
     def question(self, language: Language) -> str:
         """Give the question text in a language, with the scale's ends filled in."""
