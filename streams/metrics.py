@@ -21,6 +21,8 @@ Four agents:
    the order the touchpoint's ratings arrived and feeds each Rating to
    :func:`engine.detection.step`, with state per touchpoint in the table
    ``detector-state``; alerts go to the alerts topic keyed by touchpoint.
+   A touchpoint with an ``[alerts] csat_targets`` entry also gets a tick
+   with its last week's answers after each rating, for target breaches.
 
 Everything runs on event time (a rating's ``answered_at``), so
 ``palaute metrics rebuild`` reproduces the live figures and a replay
@@ -34,7 +36,7 @@ from __future__ import annotations
 import json
 import logging
 from collections import deque
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -44,6 +46,7 @@ from pydantic import ValidationError
 from connectors import telemetry
 from engine.detection import DetectorConfig, DetectorState, TargetConfig, new_detector, step
 from engine.ledger import Ledger, owner_key, rating_owners
+from engine.target_window import TargetBuckets, count_answer
 from schemas.decoding import Rejected, decode_event
 from schemas.metrics import Dimension
 from schemas.responses import Rating
@@ -223,21 +226,23 @@ def register(app: faust.App, settings: Settings, names: TopicNames) -> None:  # 
             value = event.message.value or b""
             if owner.startswith(_TOUCHPOINT_PREFIX) and b'"Rating"' in value:
                 rating = Rating.model_validate_json(value)
-                stored = detector_table.get(rating.touchpoint_id)
-                state, recent = _detector(stored, rating)
-                if rating.rating_id not in recent:
+                stored = _Detector.load(detector_table.get(rating.touchpoint_id), rating)
+                if rating.rating_id not in stored.recent:
                     config = configs.get(rating.touchpoint_id, detector_config)
-                    state, alerts = step(state, rating, rating.answered_at, config)
+                    state, alerts = step(stored.state, rating, rating.answered_at, config)
+                    if config.target.target is not None:
+                        stored.target, tick = count_answer(stored.target, rating)
+                        state, more = step(state, tick, rating.answered_at, config)
+                        alerts += more
                     for alert in alerts:
                         await alerts_topic.send(
                             key=alert.touchpoint_id.encode(),
                             value=alert.model_dump_json().encode(),
                         )
                         log.info("alert %s %s on %s", alert.alert_id, alert.state.value, owner)
-                    recent.append(rating.rating_id)
-                    detector_table[rating.touchpoint_id] = json.dumps(
-                        {"state": state.to_dict(), "recent": list(recent)}
-                    )
+                    stored.state = state
+                    stored.recent.append(rating.rating_id)
+                    detector_table[rating.touchpoint_id] = stored.dump()
             telemetry.agent_progress(DETECT_AGENT, datetime.now(UTC))
 
 
@@ -256,8 +261,28 @@ def _apply(ledger: Ledger, owner: str, value: bytes, table: Any) -> bool:
     return True
 
 
-def _detector(stored: str | None, rating: Rating) -> tuple[DetectorState, deque[str]]:
-    if stored is None:
-        return new_detector(rating.touchpoint_id, rating.scale), deque(maxlen=RECENT_RATINGS)
-    raw = json.loads(stored)
-    return DetectorState.from_dict(raw["state"]), deque(raw["recent"], maxlen=RECENT_RATINGS)
+@dataclass
+class _Detector:
+    """A touchpoint's entry in the detector table."""
+
+    state: DetectorState
+    recent: deque[str]
+    target: TargetBuckets = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, stored: str | None, rating: Rating) -> _Detector:
+        if stored is None:
+            return cls(
+                new_detector(rating.touchpoint_id, rating.scale), deque(maxlen=RECENT_RATINGS)
+            )
+        raw = json.loads(stored)
+        return cls(
+            DetectorState.from_dict(raw["state"]),
+            deque(raw["recent"], maxlen=RECENT_RATINGS),
+            raw.get("target", {}),
+        )
+
+    def dump(self) -> str:
+        return json.dumps(
+            {"state": self.state.to_dict(), "recent": list(self.recent), "target": self.target}
+        )
