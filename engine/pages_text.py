@@ -40,6 +40,12 @@ class PageText:
     unsubscribed_title: str
     unsubscribed_body: str
     too_many: str
+    statements_title: str
+    statements_hint: str
+    agreement: tuple[str, str, str, str, str]  # 1 = strongly disagree .. 5 = strongly agree
+    statements_send: str
+    statements_saved: str
+    statements_need_vote: str
 
 
 _TEXTS: dict[Language, PageText] = {
@@ -68,6 +74,19 @@ _TEXTS: dict[Language, PageText] = {
         unsubscribed_title="Kyselyt peruttu",
         unsubscribed_body="Et saa enää palautekyselyitä meiltä.",
         too_many="Liian monta pyyntöä. Yritä hetken kuluttua uudelleen.",
+        statements_title="Muutama lisäkysymys (vapaaehtoinen)",
+        statements_hint="Kuinka samaa mieltä olet seuraavista väittämistä? Voit jättää minkä "
+        "tahansa väittämän vastaamatta.",
+        agreement=(
+            "Täysin eri mieltä",
+            "Jokseenkin eri mieltä",
+            "Ei samaa eikä eri mieltä",
+            "Jokseenkin samaa mieltä",
+            "Täysin samaa mieltä",
+        ),
+        statements_send="Lähetä vastaukset",
+        statements_saved="Kiitos! Vastauksesi väittämiin on tallennettu.",
+        statements_need_vote="Valitse ensin arvosana, sitten voit vastata väittämiin.",
     ),
     Language.SV: PageText(
         title="Responsenkät",
@@ -94,6 +113,19 @@ _TEXTS: dict[Language, PageText] = {
         unsubscribed_title="Enkäterna avslutade",
         unsubscribed_body="Du får inga fler responsenkäter från oss.",
         too_many="För många förfrågningar. Försök igen om en stund.",
+        statements_title="Några frågor till (frivilligt)",
+        statements_hint="Hur väl instämmer du i följande påståenden? Du kan lämna vilket "
+        "påstående som helst obesvarat.",
+        agreement=(
+            "Instämmer inte alls",
+            "Instämmer delvis inte",
+            "Varken instämmer eller tar avstånd",
+            "Instämmer delvis",
+            "Instämmer helt",
+        ),
+        statements_send="Skicka svaren",
+        statements_saved="Tack! Dina svar på påståendena har sparats.",
+        statements_need_vote="Välj först ett betyg, sedan kan du svara på påståendena.",
     ),
     Language.EN: PageText(
         title="Feedback survey",
@@ -120,6 +152,19 @@ _TEXTS: dict[Language, PageText] = {
         unsubscribed_title="Requests stopped",
         unsubscribed_body="You will get no more feedback requests from us.",
         too_many="Too many requests. Please try again in a moment.",
+        statements_title="A few more questions (optional)",
+        statements_hint="How much do you agree with the following statements? You can leave "
+        "any statement unanswered.",
+        agreement=(
+            "Strongly disagree",
+            "Disagree",
+            "Neither agree nor disagree",
+            "Agree",
+            "Strongly agree",
+        ),
+        statements_send="Send answers",
+        statements_saved="Thank you! Your answers to the statements have been saved.",
+        statements_need_vote="Please choose a score first; then you can answer the statements.",
     ),
 }
 

@@ -70,9 +70,36 @@ class CommentReceived(Event):
     received_at: Timestamp
 
 
+#: The agreement scale of follow-up statements: 1 = strongly disagree, 5 = strongly agree.
+STATEMENT_LOW = 1
+STATEMENT_HIGH = 5
+#: Statement indices run 0..6: a touchpoint configures at most seven statements.
+MAX_STATEMENT_INDEX = 6
+
+
+class StatementAnswered(Event):
+    """A citizen's agreement with one follow-up statement, shown after the one-tap answer.
+
+    ``statement_index`` is the statement's place in the touchpoint's
+    ``follow_up_statements`` when the survey was answered. A later answer to
+    the same statement of the same survey replaces an earlier one.
+    """
+
+    type: Literal["StatementAnswered"] = "StatementAnswered"
+    answer_id: Identifier = Field(description="Unique per answer; de-duplicates retries.")
+    survey_id: Identifier
+    statement_index: int = Field(ge=0, le=MAX_STATEMENT_INDEX)
+    score: int = Field(
+        ge=STATEMENT_LOW,
+        le=STATEMENT_HIGH,
+        description="Agreement: 1 = strongly disagree, 5 = strongly agree.",
+    )
+    received_at: Timestamp
+
+
 #: Anything on the responses topic.
 ResponseEvent = Annotated[
-    RatingReceived | OptOut | CommentReceived,
+    RatingReceived | OptOut | CommentReceived | StatementAnswered,
     Field(discriminator="type"),
 ]
 

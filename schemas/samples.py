@@ -32,7 +32,14 @@ from schemas.contacts import (
 )
 from schemas.deadletter import DeadLetter
 from schemas.metrics import TouchpointMetrics
-from schemas.responses import AnswerVia, CommentReceived, OptOut, Rating, RatingReceived
+from schemas.responses import (
+    AnswerVia,
+    CommentReceived,
+    OptOut,
+    Rating,
+    RatingReceived,
+    StatementAnswered,
+)
 from schemas.surveys import (
     DeliveryReported,
     DeliveryStatus,
@@ -196,6 +203,13 @@ SAMPLES: dict[str, Callable[[datetime], BaseModel]] = {
         answer_id="ans-7Q2M4M",
         survey_id=SURVEY_ID,
         text="Jonotus kesti pitkään, mutta asia hoitui hyvin.",
+        received_at=now,
+    ),
+    "statement-answered": lambda now: StatementAnswered(
+        answer_id="ans-7Q2M4N",
+        survey_id=SURVEY_ID,
+        statement_index=0,
+        score=4,
         received_at=now,
     ),
     "rating": lambda now: Rating(

@@ -13,7 +13,13 @@ from schemas.alerts import AlertAcknowledged, ScoreDropAlert
 from schemas.contacts import ContactCompleted
 from schemas.deadletter import DeadLetter
 from schemas.metrics import TouchpointMetrics
-from schemas.responses import CommentReceived, OptOut, Rating, RatingReceived
+from schemas.responses import (
+    CommentReceived,
+    OptOut,
+    Rating,
+    RatingReceived,
+    StatementAnswered,
+)
 from schemas.surveys import (
     DeliveryReported,
     ReminderSent,
@@ -83,7 +89,7 @@ TOPICS: tuple[TopicSpec, ...] = (
         RESPONSES,
         key="survey id",
         description="Raw answers from SMS replies and one-tap pages.",
-        messages=(RatingReceived, OptOut, CommentReceived),
+        messages=(RatingReceived, OptOut, CommentReceived, StatementAnswered),
         retention="35 days",
     ),
     TopicSpec(

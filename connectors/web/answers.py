@@ -12,6 +12,11 @@ answers only, once per survey.
 The interactions live in this process only: a restart forgets the evidence
 of votes still provisional (they stay uncounted; the citizen's next action
 on the page confirms them). SMS replies need no evidence: nobody scans them.
+
+Follow-up statements are taken only from a client whose own vote on the page
+may count (confirmed or provisional, not a scanner's): each answered
+statement is written at once as a StatementAnswered. Whoever reads them
+should count a survey's statements only once its rating is confirmed.
 """
 
 from __future__ import annotations
@@ -33,9 +38,16 @@ from engine.evidence import (
 )
 from schemas.base import SurveyChannel
 from schemas.redaction import redact
-from schemas.responses import AnswerVia, CommentReceived, OptOut, RatingReceived
+from schemas.responses import (
+    AnswerVia,
+    CommentReceived,
+    OptOut,
+    RatingReceived,
+    StatementAnswered,
+)
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
     from datetime import datetime
 
     from connectors.web.ingress import ContactProducer
@@ -50,6 +62,8 @@ MAX_COMMENT = 1000
 #: Interactions kept per survey; more than any person makes, fewer than a flood.
 MAX_INTERACTIONS = 200
 _JSON = (("content-type", b"application/json"),)
+#: Verdicts of a client whose follow-up statements are taken.
+_MAY_COUNT = frozenset({Verdict.CONFIRMED, Verdict.PROVISIONAL})
 
 
 def client_fingerprint(secret: bytes, address: str, user_agent: str) -> str:
@@ -139,6 +153,32 @@ class Answers:
         )
         await self._send(self._topics.responses, survey.survey_id, event.model_dump_json())
         await self._add(survey, Interaction(InteractionKind.COMMENT, now, "page", client), now)
+        return True
+
+    async def statements(
+        self, survey: OpenSurvey, scores: Mapping[int, int], client: str, now: datetime
+    ) -> bool:
+        """Write one StatementAnswered per answered statement; False without a vote of ours.
+
+        Only the client who voted, and whose vote is not judged a scanner's,
+        may answer: statements come after the one-tap answer.
+        """
+        votes = self._votes.get(survey.survey_id)
+        if votes is None or not scores:
+            return False
+        assessment = self._assess(survey, votes, now)
+        mine = next((each for each in assessment.clients if each.client == client), None)
+        if mine is None or mine.vote is None or mine.verdict not in _MAY_COUNT:
+            return False
+        for index, score in sorted(scores.items()):
+            event = StatementAnswered(
+                answer_id=uuid.uuid4().hex,
+                survey_id=survey.survey_id,
+                statement_index=index,
+                score=score,
+                received_at=now,
+            )
+            await self._send(self._topics.responses, survey.survey_id, event.model_dump_json())
         return True
 
     async def sms_score(self, survey: OpenSurvey, score: int, now: datetime) -> None:

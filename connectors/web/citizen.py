@@ -58,6 +58,9 @@ def setup(
             index=survey_index,
             answers=answers,
             fingerprint_key=secret,
+            statements=lambda touchpoint, language: settings.touchpoint(touchpoint)[0].statements(
+                language
+            ),
         ),
     )
     if settings.twilio is not None:

@@ -7,7 +7,10 @@ scripts off, a button inside ``<noscript>``); :mod:`connectors.web.answers`
 judges from everything seen whether the vote is a person's. The survey page
 (the SMS link, and "answer here" in email) shows the whole scale as large
 buttons: one tap answers. The citizen can change the score and add a comment
-until the survey expires.
+until the survey expires. When the touchpoint configures follow-up
+statements, they appear once the page has a vote: each an optional radio
+group on an agreement scale, sent together to ``/r/{token}/statements``,
+which takes them only from the client whose vote may count.
 
 ``/h/{token}`` is the honeypot: a link hidden in every survey email that
 people never see or reach. Whoever fetches it is recorded as a scanner for
@@ -88,9 +91,11 @@ class Pages:
         index: SurveyIndex,
         answers: Answers,
         fingerprint_key: bytes,
+        statements: Callable[[str, Language], tuple[str, ...]] = lambda _touchpoint, _lang: (),
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.signer = signer
+        self.statements = statements
         self.index = index
         self.answers = answers
         self.fingerprint_key = fingerprint_key
@@ -116,6 +121,7 @@ def setup(app: web.Application, pages: Pages) -> None:
     app.router.add_get("/r/{token}", _answer_page)
     app.router.add_post("/r/{token}", _vote)
     app.router.add_post("/r/{token}/comment", _comment)
+    app.router.add_post("/r/{token}/statements", _statements)
     app.router.add_get(f"/{HONEYPOT_PREFIX}/{{token}}", _honeypot)
     app.router.add_get("/u/{token}", _unsubscribe_page)
     app.router.add_post("/u/{token}", _unsubscribe)
@@ -211,6 +217,8 @@ async def _answer_page(request: web.Request) -> web.Response:
         auto_vote=token.score is not None and not after_vote,
         saved=after_vote and chosen is not None,
         commented="c" in request.query,
+        statements=pages.statements(survey.touchpoint_id, survey.language),
+        statements_saved="s" in request.query,
     )
     return _html(body, 200)
 
@@ -282,6 +290,43 @@ async def _honeypot(request: web.Request) -> web.Response:
         survey, InteractionKind.HONEYPOT, HONEYPOT_LINK, _client(request, pages), now
     )
     return _html(_document(survey.language, page_text(survey.language).title, ""), 200)
+
+
+def _statement_scores(form: dict[str, str], count: int) -> dict[int, int] | None:
+    """Read ``statement-<n>`` fields: the answered ones, or None when one is not 1..5."""
+    scores: dict[int, int] = {}
+    for index in range(count):
+        raw = form.get(f"statement-{index}", "")
+        if not raw:
+            continue
+        if raw not in {"1", "2", "3", "4", "5"}:
+            return None
+        scores[index] = int(raw)
+    return scores
+
+
+async def _statements(request: web.Request) -> web.Response:
+    try:
+        pages, _token, survey, now = _resolve(request, _ANSWER_LINKS)
+    except _Refused as refused:
+        return refused.response
+    texts = pages.statements(survey.touchpoint_id, survey.language)
+    scores = _statement_scores(await _form(request), len(texts))
+    wording = page_text(survey.language)
+    if not scores:
+        if _wants_json(request):
+            return web.json_response({"saved": False, "error": "bad_statements"}, status=400)
+        return _message_page(survey.language, "invalid", 400)
+    saved = await pages.answers.statements(survey, scores, _client(request, pages), now)
+    if not saved:
+        if _wants_json(request):
+            return web.json_response(
+                {"saved": False, "message": wording.statements_need_vote}, status=409
+            )
+        raise web.HTTPSeeOther(f"/r/{request.match_info['token']}")
+    if _wants_json(request):
+        return web.json_response({"saved": True, "message": wording.statements_saved})
+    raise web.HTTPSeeOther(f"/r/{request.match_info['token']}?v=1&s=1")
 
 
 _UNSUBSCRIBE_LINKS = frozenset({TokenPurpose.UNSUBSCRIBE})
@@ -380,6 +425,8 @@ def _answer_html(
     auto_vote: bool,
     saved: bool,
     commented: bool,
+    statements: tuple[str, ...] = (),
+    statements_saved: bool = False,
 ) -> str:
     text = page_text(survey.language)
     scale = survey.scale
@@ -393,7 +440,9 @@ def _answer_html(
     )
     hint_id = "scale-hint"
     status = ""
-    if commented:
+    if statements_saved:
+        status = text.statements_saved
+    elif commented:
         status = text.comment_saved
     elif saved and shown is not None:
         status = text.saved.format(score=shown)
@@ -417,6 +466,7 @@ def _answer_html(
         f'<p id="{hint_id}" class="hint">{escape(scale_hint(text, scale))}. '
         f"{escape(text.change_hint)}</p></form>"
         f'<p id="status" role="status" aria-live="polite" class="status">{escape(status)}</p>'
+        f"{_statements_html(text, action, statements, shown=saved)}"
         f'<form method="post" action="{action}/comment" id="comment-form">'
         f'<label for="comment">{escape(text.comment_label)}</label>'
         f'<p id="comment-hint" class="hint">{escape(text.comment_hint)}</p>'
@@ -425,3 +475,32 @@ def _answer_html(
         f'<button type="submit" class="wide">{escape(text.comment_send)}</button></form>'
     )
     return _document(survey.language, text.title, content, script=True)
+
+
+def _statements_html(
+    text: PageText, action: str, statements: tuple[str, ...], *, shown: bool
+) -> str:
+    """Render the statements as radio groups, hidden until the page has a vote to follow."""
+    if not statements:
+        return ""
+    groups = []
+    for index, statement in enumerate(statements):
+        options = "".join(
+            f'<label class="option"><input type="radio" name="statement-{index}" '
+            f'value="{value}"> {escape(label)}</label>'
+            for value, label in enumerate(text.agreement, start=1)
+        )
+        groups.append(
+            f'<fieldset class="statement"><legend>{escape(statement)}</legend>{options}</fieldset>'
+        )
+    hidden = "" if shown else " hidden"
+    return (
+        f'<section id="statements" aria-labelledby="statements-title"{hidden}>'
+        f'<h2 id="statements-title">{escape(text.statements_title)}</h2>'
+        f'<p id="statements-hint" class="hint">{escape(text.statements_hint)}</p>'
+        f'<form method="post" action="{action}/statements" id="statements-form" '
+        'aria-describedby="statements-hint">'
+        f"{''.join(groups)}"
+        f'<button type="submit" class="wide">{escape(text.statements_send)}</button>'
+        "</form></section>"
+    )

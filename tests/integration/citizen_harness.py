@@ -158,6 +158,22 @@ class CitizenEnv:
         raise AssertionError(f"the web service never learnt of survey {survey_id}")
 
 
+#: A touchpoint with follow-up statements; other touchpoints have none.
+STATEMENTS_TOUCHPOINT = "statements-service"
+STATEMENTS = [
+    {
+        "fi": "Sain tarvitsemani avun.",
+        "sv": "Jag fick den hjälp jag behövde.",
+        "en": "I got the help I needed.",
+    },
+    {
+        "fi": "Asiointi oli helppoa.",
+        "sv": "Det var lätt att uträtta ärendet.",
+        "en": "It was easy to get things done.",
+    },
+]
+
+
 def make_settings(
     bootstrap: str, suffix: str, port: int, data_dir: str, *, max_body: int = 64 * 1024
 ) -> Settings:
@@ -172,6 +188,7 @@ def make_settings(
             "streams": {"topic_suffix": suffix, "partitions": PARTITIONS, "data_dir": data_dir},
             "web": {"public_base_url": f"http://127.0.0.1:{port}", "bind_port": port},
             "ingress": {"max_body_bytes": max_body},
+            "touchpoints": {STATEMENTS_TOUCHPOINT: {"follow_up_statements": STATEMENTS}},
             "twilio": {
                 "account_sid": TWILIO_SID,
                 "auth_token": TWILIO_TOKEN,

@@ -16,7 +16,13 @@ from engine.outbound import survey_email
 from engine.tokens import TokenPayload, TokenPurpose
 from schemas.base import Language
 from schemas.topics import RESPONSES
-from tests.integration.citizen_harness import citizen_key_for, read_topic, running_citizen_web
+from tests.integration.citizen_harness import (
+    STATEMENTS,
+    STATEMENTS_TOUCHPOINT,
+    citizen_key_for,
+    read_topic,
+    running_citizen_web,
+)
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -136,6 +142,64 @@ async def test_a_client_that_fetched_the_honeypot_is_a_scanner_whatever_it_votes
     async with http.post(link, data={"score": "5", "mode": "script"}, headers=json_accept) as r:
         assert r.status == 200
     await asyncio.sleep(1)
+    assert await _responses(env) == []
+
+
+async def test_follow_up_statements_come_after_a_vote_one_event_per_answered_statement(
+    env: CitizenEnv, http: aiohttp.ClientSession
+) -> None:
+    """THL's statements are optional extras: never before the answer, each its own event."""
+    await env.publish_survey(
+        "s-state",
+        citizen=citizen_key_for("statements"),
+        language=Language.SV,
+        touchpoint_id=STATEMENTS_TOUCHPOINT,
+    )
+    link = env.link("s-state", TokenPurpose.PAGE)
+    json_accept = {"Accept": "application/json"}
+    async with http.get(link) as response:
+        page = await response.text()
+    section = re.search(r"<section id=\"statements\"[^>]*>", page)
+    assert section is not None
+    assert "hidden" in section.group(0)
+    assert all(f"<legend>{each['sv']}</legend>" in page for each in STATEMENTS)
+    assert page.count('type="radio" name="statement-1"') == 5
+    assert "Instämmer helt" in page
+    answers = {"statement-0": "5", "statement-1": ""}
+    async with http.post(link + "/statements", data=answers, headers=json_accept) as r:
+        assert r.status == 409
+    async with http.post(link, data={"score": "4", "mode": "script"}, headers=json_accept) as r:
+        assert r.status == 200
+    async with http.post(link + "/statements", data={"statement-0": "9"}) as r:
+        assert r.status == 400
+    async with http.post(link + "/statements", data=answers, allow_redirects=False) as r:
+        assert r.status == 303
+        location = r.headers["Location"]
+    async with http.get(env.base_url + location) as response:
+        after = await response.text()
+    assert "Dina svar på påståendena har sparats" in after
+    assert '<section id="statements" aria-labelledby="statements-title">' in after
+    written = await _responses(env, expect=2)
+    assert [(a["type"], a["score"]) for a in written] == [
+        ("RatingReceived", 4),
+        ("StatementAnswered", 5),
+    ]
+    assert written[1]["statement_index"] == 0
+
+
+async def test_statements_after_expiry_are_refused(
+    env: CitizenEnv, http: aiohttp.ClientSession
+) -> None:
+    """A survey's life ends for its statements too."""
+    await env.publish_survey(
+        "s-state-late",
+        citizen=citizen_key_for("statements-late"),
+        touchpoint_id=STATEMENTS_TOUCHPOINT,
+        sent_ago=timedelta(days=3),
+    )
+    link = env.link("s-state-late", TokenPurpose.PAGE)
+    async with http.post(link + "/statements", data={"statement-0": "3"}) as response:
+        assert response.status == 410
     assert await _responses(env) == []
 
 

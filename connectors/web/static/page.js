@@ -5,6 +5,8 @@
 (function () {
   var voteForm = document.getElementById("vote-form");
   var commentForm = document.getElementById("comment-form");
+  var statements = document.getElementById("statements");
+  var statementsForm = document.getElementById("statements-form");
   var status = document.getElementById("status");
   if (!voteForm) {
     return;
@@ -41,6 +43,9 @@
       .then(function (result) {
         if (result.ok) {
           say(result.data.message);
+          if (statements) {
+            statements.hidden = false;
+          }
         }
         voteForm.setAttribute("data-voted", String(score));
       })
@@ -73,6 +78,28 @@
           }
         })
         .catch(function () { /* leave the text for another try */ });
+    });
+  }
+
+  if (statementsForm) {
+    statementsForm.addEventListener("submit", function (event) {
+      event.preventDefault();
+      var fields = {};
+      var checked = statementsForm.querySelectorAll("input[type=radio]:checked");
+      for (var i = 0; i < checked.length; i += 1) {
+        fields[checked[i].name] = checked[i].value;
+      }
+      if (!checked.length) {
+        return;
+      }
+      post(statementsForm.getAttribute("action"), fields)
+        .then(function (result) {
+          say(result.data.message);
+          if (result.ok) {
+            statementsForm.setAttribute("data-sent", "true");
+          }
+        })
+        .catch(function () { /* the choices stay for another try */ });
     });
   }
 
