@@ -649,6 +649,20 @@ class AlertsConfig(Section):
         return self
 
 
+class OpenDataConfig(Section):
+    """The public feed of per-touchpoint scores (``/open/v1/...`` of ``palaute web``).
+
+    A touchpoint with fewer answers than ``min_answers`` in the period is
+    listed without figures, so that no one's answer can be singled out.
+    """
+
+    min_answers: Annotated[int, Field(ge=1, le=10_000)] = 10
+    days: Annotated[int, Field(ge=1, le=90)] = Field(
+        default=30, description="The period the figures cover, ending now."
+    )
+    publisher: ShortText = Field(default="Palaute", description="Who the feed names as publisher.")
+
+
 _TOML_FILE: ContextVar[Path | None] = ContextVar("palaute_toml_file", default=None)
 
 
@@ -716,6 +730,7 @@ class Settings(BaseSettings):
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)
     alerts: AlertsConfig = Field(default_factory=AlertsConfig)
     dispatch: DispatchConfig = Field(default_factory=DispatchConfig)
+    opendata: OpenDataConfig = Field(default_factory=OpenDataConfig)
 
     @classmethod
     def settings_customise_sources(

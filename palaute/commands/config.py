@@ -107,6 +107,13 @@ episode_window = "30d"            # a follow-up of a surveyed contact is not sur
 episode_scope = "service"         # service | touchpoint
 supersede_pending = true          # a newer contact replaces a survey not yet sent
 
+[opendata]
+# The public feed /open/v1/scores.json, .csv and embed.html of `palaute web`.
+# A touchpoint with fewer answers in the period is listed without figures.
+min_answers = 10
+days = 30
+publisher = "Palaute"
+
 [defaults]
 # For touchpoints missing from the catalogue below (they are surveyed and reported),
 # and for every field a catalogue entry leaves out.
