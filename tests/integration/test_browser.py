@@ -28,6 +28,8 @@ from tests.integration.citizen_harness import (
     LINK_SIGNING_KEY,
     PARTITIONS,
     PSEUDONYMISATION_KEY,
+    STATEMENTS,
+    STATEMENTS_TOUCHPOINT,
     citizen_key_for,
     read_topic,
     running_citizen_web,
@@ -181,6 +183,50 @@ async def test_a_citizen_answers_changes_and_comments_and_the_survey_counts_once
     )
     assert rating["normalised"] == 1.0
     assert rating["service"] == "Puhelinpalvelu"
+
+
+async def test_follow_up_statements_appear_after_the_tap_answer_by_keyboard_and_pass_axe(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    """Statements come after the answer, in Swedish, usable by keyboard, and each is written."""
+    node = _require_tooling()
+    statement = STATEMENTS[1]["sv"]
+    async with running_citizen_web(kafka_bootstrap, str(tmp_path / "web-data")) as env:
+        await env.publish_survey(
+            "s-statements",
+            citizen=citizen_key_for("browser-statements"),
+            language=Language.SV,
+            channel=SurveyChannel.SMS,
+            touchpoint_id=STATEMENTS_TOUCHPOINT,
+        )
+        process = await asyncio.create_subprocess_exec(
+            node,
+            str(TOOLING / "statements-browser.mjs"),
+            env.link("s-statements", TokenPurpose.PAGE),
+            "Betyg 4 av 5",
+            statement,
+            "Instämmer delvis",
+            str(tmp_path / "statements-profile"),
+            cwd=TOOLING,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        out, err = await asyncio.wait_for(process.communicate(), 120)
+        assert process.returncode == 0, err.decode(errors="replace")[-3000:]
+        answers = await read_topic(env.bootstrap, env.topic(RESPONSES), expect=2)
+    page = json.loads(out)
+    assert page["lang"] == "sv"
+    assert page["hiddenBeforeVote"] is True
+    assert page["statuses"] == [
+        "Tack! Ditt svar 4 har sparats.",
+        "Tack! Dina svar på påståendena har sparats.",
+    ]
+    assert page["checked"] is True
+    assert page["focusOutline"] == "solid"
+    serious = [v for v in page["violations"] if v["impact"] in {"serious", "critical"}]
+    assert serious == [], serious
+    statements = [a for a in answers if a["type"] == "StatementAnswered"]
+    assert [(a["statement_index"], a["score"]) for a in statements] == [(1, 4)]
 
 
 async def test_every_kind_of_page_passes_axe_core_in_its_language(
