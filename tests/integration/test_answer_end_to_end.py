@@ -246,4 +246,6 @@ async def test_a_delivered_email_is_scanned_without_effect_then_answered_once(
     (rating,) = ratings
     assert (rating["rating_id"], rating["revision"], rating["score"]) == (survey_id, 1, 2)
     assert (rating["touchpoint_id"], rating["survey_channel"]) == ("phone-service", "email")
+    # The contact's own touchpoint facts, carried by SurveyScheduled: not the catalogue's.
+    assert (rating["service"], rating["touchpoint_channel"]) == ("tax", "phone")
     assert rating["normalised"] == 0.25
