@@ -25,6 +25,7 @@ SETTINGS = Settings.model_validate(
     {
         "secrets": {"pseudonymisation_key": "p" * 40, "link_signing_key": "l" * 40},
         "ingress": {"max_body_bytes": 4096},
+        "touchpoints": {"tp": {"follow_up_statements": ["Sain apua.", "Asiointi oli helppoa."]}},
         "twilio": {
             "account_sid": "AC" + "1" * 32,
             "auth_token": TOKEN,
@@ -83,7 +84,9 @@ tokens = st.one_of(
     st.just(GOOD),
 )
 forms = st.dictionaries(
-    st.sampled_from(["score", "mode", "comment", "List-Unsubscribe", "Body", "From", "x"]),
+    st.sampled_from(
+        ["score", "mode", "comment", "List-Unsubscribe", "Body", "From", "statement-0", "x"]
+    ),
     st.text(max_size=200),
     max_size=4,
 )
@@ -98,11 +101,18 @@ async def _exercise(path_token: str, form: dict[str, str], body: bytes) -> list[
             ("GET", f"/r/{path_token}"),
             ("HEAD", f"/r/{path_token}"),
             ("GET", f"/u/{path_token}"),
+            ("GET", f"/h/{path_token}"),
+            ("HEAD", f"/h/{path_token}"),
         ):
             async with client.request(method, path) as response:
                 statuses.append((f"{method} {path}", response.status))
         assert producer.values == [], "a GET or HEAD recorded something"
-        for path in (f"/r/{path_token}", f"/r/{path_token}/comment", f"/u/{path_token}"):
+        for path in (
+            f"/r/{path_token}",
+            f"/r/{path_token}/comment",
+            f"/r/{path_token}/statements",
+            f"/u/{path_token}",
+        ):
             async with client.post(path, data=form) as response:
                 statuses.append((f"POST {path}", response.status))
             async with client.post(path, data=body) as response:
