@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from aiohttp import web
 
-from connectors.web import alerts, citizen, health, ingress, openapi
+from connectors.web import alerts, citizen, dashboard, health, ingress, openapi, opendata
 from connectors.web.errors import ApiError, error_response
 from schemas.topics import CONTACTS
 
@@ -137,5 +137,7 @@ def create_web_app(
     health.setup(app, stalled_after=stalled_after)
     alerts.setup(app, settings, producer=producer)
     citizen.setup(app, settings, producer=producer, index=survey_index)
+    dashboard.setup(app, settings)
+    opendata.setup(app, settings)
     openapi.setup(app, version=version("palaute"))
     return app

@@ -1,0 +1,330 @@
+"""What the dashboard and the open-data feed know, rebuilt from Kafka at start-up.
+
+The web process reads the metrics, alerts, responses and ratings topics from
+the beginning, without a consumer group, into memory and keeps following
+them, so a restart needs nothing but Kafka.
+
+Memory bounds, by design:
+
+- metrics: the latest TouchpointMetrics of each touchpoint and window (the
+  compacted topic's own size), and per touchpoint and window a trend of at
+  most :data:`TREND_POINTS` (mean, count) points;
+- alerts: every firing alert and the latest :data:`RESOLVED_KEPT` resolved
+  ones, each with its latest acknowledgement;
+- comments: the latest :data:`COMMENTS_KEPT` per touchpoint (already redacted
+  when written), and up to :data:`PENDING_KEPT` comments whose survey's rating
+  has not been seen yet;
+- ratings: the latest revision of each survey answered in the open-data
+  period (``[opendata] days``), about 200 bytes each: a million answers a
+  month cost about 200 MiB; older ones are pruned as they age.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import OrderedDict, deque
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Final
+
+from aiohttp import web
+from aiokafka import AIOKafkaConsumer
+from aiokafka.errors import KafkaError
+from pydantic import TypeAdapter, ValidationError
+
+from connectors.kafka_client import client_options, topic_partitions
+from engine.opendata import Answer
+from schemas.alerts import AlertAcknowledged, AlertEvent, AlertState, ScoreDropAlert
+from schemas.metrics import Dimension, TouchpointMetrics
+from schemas.responses import CommentReceived, Rating
+from schemas.topics import ALERTS, METRICS, RATINGS, RESPONSES
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Callable
+
+    from schemas.config import KafkaConfig, Settings
+
+log = logging.getLogger(__name__)
+
+TREND_POINTS: Final = 48
+RESOLVED_KEPT: Final = 200
+COMMENTS_KEPT: Final = 20
+PENDING_KEPT: Final = 10_000
+SURVEYS_MAPPED: Final = 200_000
+RETRY_AFTER: Final = 5.0
+PRUNE_EVERY: Final = timedelta(minutes=5)
+
+_ALERTS: TypeAdapter[ScoreDropAlert | AlertAcknowledged] = TypeAdapter(AlertEvent)
+
+
+@dataclass(frozen=True, slots=True)
+class TrendPoint:
+    """One published figure of a window, for the sparkline."""
+
+    as_of: datetime
+    mean: float | None
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
+class Comment:
+    """A redacted comment and when it was written."""
+
+    text: str
+    received_at: datetime
+
+
+@dataclass
+class Board:
+    """Latest figures, alerts, comments and answers; ``changed`` wakes live views."""
+
+    period: timedelta = timedelta(days=30)
+    metrics: dict[tuple[str, str], TouchpointMetrics] = field(default_factory=dict)
+    trends: dict[tuple[str, str], deque[TrendPoint]] = field(default_factory=dict)
+    alerts: dict[str, ScoreDropAlert] = field(default_factory=dict)
+    acks: dict[str, AlertAcknowledged] = field(default_factory=dict)
+    comments: dict[str, deque[Comment]] = field(default_factory=dict)
+    answers: dict[str, Answer] = field(default_factory=dict)
+    version: int = 0
+    _revisions: dict[str, int] = field(default_factory=dict)
+    _touchpoint_of_survey: OrderedDict[str, str] = field(default_factory=OrderedDict)
+    _pending: OrderedDict[str, list[Comment]] = field(default_factory=OrderedDict)
+    _changed: asyncio.Condition | None = None
+
+    def apply(self, event: object) -> None:
+        """Fold one event of any followed topic into the board."""
+        if isinstance(event, TouchpointMetrics):
+            self._metrics(event)
+        elif isinstance(event, ScoreDropAlert):
+            self._alert(event)
+        elif isinstance(event, AlertAcknowledged):
+            self.acks[event.alert_id] = event
+        elif isinstance(event, CommentReceived):
+            self._comment(event)
+        elif isinstance(event, Rating):
+            self._rating(event)
+        else:
+            return
+        self.version += 1
+
+    def _metrics(self, event: TouchpointMetrics) -> None:
+        if event.dimension is not Dimension.TOUCHPOINT:
+            return
+        key = (event.key, event.window)
+        self.metrics[key] = event
+        trend = self.trends.setdefault(key, deque(maxlen=TREND_POINTS))
+        if trend and trend[-1].as_of >= event.as_of:
+            return
+        trend.append(TrendPoint(event.as_of, event.mean, event.count))
+
+    def _alert(self, event: ScoreDropAlert) -> None:
+        self.alerts[event.alert_id] = event
+        resolved = sorted(
+            (a for a in self.alerts.values() if a.state is AlertState.RESOLVED),
+            key=lambda a: a.resolved_at or a.started_at,
+        )
+        for old in resolved[: max(0, len(resolved) - RESOLVED_KEPT)]:
+            del self.alerts[old.alert_id]
+            self.acks.pop(old.alert_id, None)
+
+    def _comment(self, event: CommentReceived) -> None:
+        comment = Comment(event.text, event.received_at)
+        touchpoint = self._touchpoint_of_survey.get(event.survey_id)
+        if touchpoint is not None:
+            self._keep_comment(touchpoint, comment)
+            return
+        self._pending.setdefault(event.survey_id, []).append(comment)
+        while len(self._pending) > PENDING_KEPT:
+            self._pending.popitem(last=False)
+
+    def _keep_comment(self, touchpoint: str, comment: Comment) -> None:
+        kept = self.comments.setdefault(touchpoint, deque(maxlen=COMMENTS_KEPT))
+        kept.append(comment)
+
+    def _rating(self, event: Rating) -> None:
+        self._touchpoint_of_survey[event.survey_id] = event.touchpoint_id
+        self._touchpoint_of_survey.move_to_end(event.survey_id)
+        while len(self._touchpoint_of_survey) > SURVEYS_MAPPED:
+            self._touchpoint_of_survey.popitem(last=False)
+        for comment in self._pending.pop(event.survey_id, []):
+            self._keep_comment(event.touchpoint_id, comment)
+        if self._revisions.get(event.survey_id, 0) > event.revision:
+            return
+        self._revisions[event.survey_id] = event.revision
+        self.answers[event.survey_id] = Answer(
+            event.touchpoint_id, event.scale, event.score, event.answered_at
+        )
+
+    def prune(self, now: datetime) -> int:
+        """Forget answers older than the period; return how many."""
+        since = now - self.period
+        old = [survey for survey, answer in self.answers.items() if answer.answered_at < since]
+        for survey in old:
+            del self.answers[survey]
+            self._revisions.pop(survey, None)
+        return len(old)
+
+    def touchpoints(self) -> list[str]:
+        """Every touchpoint with figures, sorted."""
+        return sorted({key for key, _ in self.metrics})
+
+    def windows(self) -> list[str]:
+        """Every window seen, shortest first."""
+        units = {"m": 60, "h": 3600, "d": 86400}
+        seen = {window for _, window in self.metrics}
+        return sorted(seen, key=lambda window: int(window[:-1]) * units[window[-1]])
+
+    def touchpoint_alerts(self, touchpoint_id: str | None = None) -> list[ScoreDropAlert]:
+        """Alerts, firing first then the most recent."""
+        chosen = [
+            alert
+            for alert in self.alerts.values()
+            if touchpoint_id is None or alert.touchpoint_id == touchpoint_id
+        ]
+        return sorted(
+            chosen,
+            key=lambda a: (a.state is not AlertState.FIRING, -a.started_at.timestamp()),
+        )
+
+    def condition(self) -> asyncio.Condition:
+        """Give the condition notified after each batch of changes (made on first use)."""
+        if self._changed is None:
+            self._changed = asyncio.Condition()
+        return self._changed
+
+    async def notify(self) -> None:
+        """Wake every live view."""
+        changed = self.condition()
+        async with changed:
+            changed.notify_all()
+
+
+_DECODERS: Final[tuple[tuple[bytes, Callable[[bytes], object]], ...]] = (
+    (b'"TouchpointMetrics"', TouchpointMetrics.model_validate_json),
+    (b'"ScoreDropAlert"', _ALERTS.validate_json),
+    (b'"AlertAcknowledged"', _ALERTS.validate_json),
+    (b'"CommentReceived"', CommentReceived.model_validate_json),
+    (b'"Rating"', Rating.model_validate_json),
+)
+
+
+def decode(value: bytes | None) -> object | None:
+    """Decode a record of a followed topic; None for tombstones, junk and other events."""
+    if not value:
+        return None
+    for marker, parse in _DECODERS:
+        if marker in value:
+            try:
+                event: object = parse(value)
+            except ValidationError:
+                return None
+            return event
+    return None
+
+
+class BoardFollower:
+    """Follows topics into a board from the beginning (no consumer group), one task each."""
+
+    def __init__(
+        self, kafka: KafkaConfig, board: Board, topics: list[str], clock: Callable[[], datetime]
+    ) -> None:
+        self._kafka = kafka
+        self._board = board
+        self._topics = topics
+        self._clock = clock
+        self._tasks: list[asyncio.Task[None]] = []
+        self._caught_up = {topic: asyncio.Event() for topic in topics}
+
+    @property
+    def ready(self) -> bool:
+        """True once every topic has been read up to where it ended at start-up."""
+        return all(event.is_set() for event in self._caught_up.values())
+
+    def start(self) -> None:
+        """Start one follower task per topic."""
+        self._tasks = [
+            asyncio.create_task(self._follow(name), name=f"board-{name}") for name in self._topics
+        ]
+
+    async def stop(self) -> None:
+        """Stop following."""
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def _follow(self, topic: str) -> None:
+        while True:
+            try:
+                await self._read(topic)
+            except KafkaError as error:
+                log.warning("board: Kafka failed reading %s (%s); retrying", topic, error)
+                await asyncio.sleep(RETRY_AFTER)
+
+    async def _read(self, topic: str) -> None:
+        partitions = await topic_partitions(self._kafka, topic)
+        if not partitions:
+            await asyncio.sleep(RETRY_AFTER)
+            return
+        consumer = AIOKafkaConsumer(**client_options(self._kafka), enable_auto_commit=False)
+        await consumer.start()
+        try:
+            consumer.assign(partitions)
+            await consumer.seek_to_beginning(*partitions)
+            ends = await consumer.end_offsets(partitions)
+            last_prune = self._clock()
+            while True:
+                batches = await consumer.getmany(timeout_ms=500, max_records=2000)
+                values = [record.value for records in batches.values() for record in records]
+                for value in values:
+                    event = decode(value)
+                    if event is not None:
+                        self._board.apply(event)
+                if values:
+                    await self._board.notify()
+                if self._clock() - last_prune > PRUNE_EVERY:
+                    last_prune = self._clock()
+                    self._board.prune(last_prune)
+                if not self._caught_up[topic].is_set() and all(
+                    [await consumer.position(tp) >= end for tp, end in ends.items()]
+                ):
+                    self._caught_up[topic].set()
+        finally:
+            await consumer.stop()
+
+
+BOARD: Final = web.AppKey("board", Board)
+FOLLOWER: Final = web.AppKey("board_follower", BoardFollower)
+
+
+def board_of(app: web.Application, settings: Settings) -> Board:
+    """Give the app's board, made (and followed while the app runs) on first use.
+
+    The ratings topic is always followed (the public feed needs it); the
+    metrics, alerts and responses topics only when operators are configured,
+    because only the dashboard shows them.
+    """
+    if BOARD in app:
+        return app[BOARD]
+    board = Board(period=timedelta(days=settings.opendata.days))
+    suffix = settings.streams.topic_suffix
+    topics = [RATINGS + suffix]
+    if settings.web.ops_token_sha256:
+        topics += [METRICS + suffix, ALERTS + suffix, RESPONSES + suffix]
+    follower = BoardFollower(settings.kafka, board, topics, lambda: datetime.now(UTC))
+    app[BOARD] = board
+    app[FOLLOWER] = follower
+    app.cleanup_ctx.append(_following(follower))
+    return board
+
+
+def _following(follower: BoardFollower) -> Callable[[web.Application], AsyncIterator[None]]:
+    async def follow(_app: web.Application) -> AsyncIterator[None]:
+        follower.start()
+        yield
+        await follower.stop()
+
+    return follow
