@@ -242,6 +242,11 @@ class BoardFollower:
         """True once every topic has been read up to where it ended at start-up."""
         return all(event.is_set() for event in self._caught_up.values())
 
+    async def wait_ready(self) -> None:
+        """Wait until every topic is caught up (wrap in ``asyncio.timeout`` to bound it)."""
+        for event in self._caught_up.values():
+            await event.wait()
+
     def start(self) -> None:
         """Start one follower task per topic."""
         self._tasks = [
