@@ -88,6 +88,7 @@ TEXT: Final[dict[str, dict[str, str]]] = {
 }
 SPARK_WIDTH: Final = 120
 SPARK_HEIGHT: Final = 28
+SPARK_MARGIN: Final = 0.25
 
 
 def choose_language(query: str | None, accept_language: str) -> str:
@@ -129,6 +130,9 @@ def sparkline(points: Sequence[TrendPoint], language: str, low: float, high: flo
     means = [(point.mean) for point in points if point.mean is not None]
     if len(means) < 2:  # noqa: PLR2004 - a line needs two points
         return f'<span class="muted">{text["no_trend"]}</span>'
+    # Around the data, not the whole scale, so that a change of a tenth shows.
+    low = max(low, min(means) - SPARK_MARGIN)
+    high = min(high, max(means) + SPARK_MARGIN)
     span = (high - low) or 1.0
     step = SPARK_WIDTH / (len(means) - 1)
     coordinates = " ".join(
@@ -211,7 +215,7 @@ def overview_table(board: Board, settings: Settings, language: str) -> str:
             f"<td>{trend}</td></tr>"
         )
     return (
-        f"<table><caption>{text['touchpoints']}</caption><thead><tr>"
+        f'<table><caption class="visually-hidden">{text["touchpoints"]}</caption><thead><tr>'
         f'<th scope="col">{text["touchpoint"]}</th><th scope="col">{text["target"]}</th>'
         f'{head}<th scope="col">{html.escape(text["response_rate"].format(window=main))}</th>'
         f'<th scope="col">{html.escape(text["trend"].format(window=main))}</th></tr></thead>'
