@@ -272,6 +272,8 @@ class BoardFollower:
     async def _read(self, topic: str) -> None:
         partitions = await topic_partitions(self._kafka, topic)
         if not partitions:
+            # A topic not made yet has nothing to catch up on; look again later.
+            self._caught_up[topic].set()
             await asyncio.sleep(RETRY_AFTER)
             return
         consumer = AIOKafkaConsumer(**client_options(self._kafka), enable_auto_commit=False)

@@ -52,6 +52,114 @@ def _contact_schemas() -> dict[str, Any]:
     return schemas
 
 
+_NUMBER_OR_NULL = {"type": ["number", "null"]}
+_INTERVAL = {
+    "type": ["array", "null"],
+    "items": {"type": "number"},
+    "minItems": 2,
+    "maxItems": 2,
+    "description": "95 % interval [low, high]; null when suppressed or not computable.",
+}
+_OPEN_SCORE = {
+    "type": "object",
+    "required": [
+        "touchpoint_id",
+        "name",
+        "scale",
+        "suppressed",
+        "count",
+        "mean",
+        "mean_ci",
+        "csat_share",
+        "csat_ci",
+    ],
+    "properties": {
+        "touchpoint_id": {"type": "string"},
+        "name": {"type": ["string", "null"]},
+        "scale": {"type": ["string", "null"]},
+        "suppressed": {"type": "boolean", "description": "Fewer answers than min_answers."},
+        "count": {"type": ["integer", "null"], "minimum": 0},
+        "mean": _NUMBER_OR_NULL,
+        "mean_ci": _INTERVAL,
+        "csat_share": {"type": ["number", "null"], "minimum": 0, "maximum": 1},
+        "csat_ci": _INTERVAL,
+    },
+}
+_OPEN_FEED = {
+    "type": "object",
+    "required": [
+        "version",
+        "schema",
+        "publisher",
+        "generated_at",
+        "period_days",
+        "min_answers",
+        "confidence",
+        "methods",
+        "touchpoints",
+    ],
+    "properties": {
+        "version": {"type": "string", "examples": ["1.0"]},
+        "schema": {"type": "string"},
+        "publisher": {"type": "string"},
+        "generated_at": {"type": "string", "format": "date-time"},
+        "period_days": {"type": "integer", "minimum": 1},
+        "min_answers": {"type": "integer", "minimum": 1},
+        "confidence": {"type": "number"},
+        "methods": {"type": "object"},
+        "touchpoints": {"type": "array", "items": {"$ref": "#/components/schemas/OpenScore"}},
+    },
+}
+
+
+def _open_data_paths() -> dict[str, Any]:
+    loading = _error("The figures are still being read from Kafka; see Retry-After.")
+    public = {"description": "Public: aggregates only, small counts suppressed."}
+
+    def route(operation: str, summary: str, media: str, schema: dict[str, Any]) -> Any:
+        return {
+            "get": {
+                "operationId": operation,
+                "summary": summary,
+                "security": [],
+                "parameters": [
+                    {
+                        "name": "lang",
+                        "in": "query",
+                        "required": False,
+                        "schema": {"type": "string"},
+                        "description": "fi or en (the embed only; anything else is Finnish).",
+                    }
+                ]
+                if media == "text/html"
+                else [],
+                "responses": {
+                    "200": {**public, "content": {media: {"schema": schema}}},
+                    "503": loading,
+                },
+            }
+        }
+
+    text = {"type": "string"}
+    return {
+        "/open/v1/scores.json": route(
+            "openScoresJson",
+            "Per-touchpoint scores of the last 30 days with 95 % intervals",
+            "application/json",
+            {"$ref": "#/components/schemas/OpenFeed"},
+        ),
+        "/open/v1/scores.csv": route(
+            "openScoresCsv", "The same scores as CSV with a header row", "text/csv", text
+        ),
+        "/open/v1/embed.html": route(
+            "openScoresEmbed",
+            "The same scores as a self-contained page to frame",
+            "text/html",
+            text,
+        ),
+    }
+
+
 def build_openapi(version: str) -> dict[str, Any]:
     """Describe every endpoint of the web service."""
     event = {"$ref": "#/components/schemas/ContactCompleted"}
@@ -142,6 +250,28 @@ def build_openapi(version: str) -> dict[str, Any]:
                     },
                 }
             },
+            **_open_data_paths(),
+            "/dashboard/api/overview": {
+                "get": {
+                    "operationId": "dashboardOverview",
+                    "summary": "The dashboard's figures and alerts (operators only)",
+                    "security": [{"bearer": []}, {"basic": []}],
+                    "responses": {
+                        "200": {
+                            "description": "Latest figures per touchpoint and window, alerts.",
+                            "content": {
+                                "application/json": {
+                                    "schema": {
+                                        "type": "object",
+                                        "required": ["version", "touchpoints", "alerts"],
+                                    }
+                                }
+                            },
+                        },
+                        "401": _error("Missing or unknown operator token."),
+                    },
+                }
+            },
             "/openapi.json": {
                 "get": {
                     "operationId": "openapi",
@@ -156,9 +286,15 @@ def build_openapi(version: str) -> dict[str, Any]:
             },
         },
         "components": {
-            "schemas": {"Error": _ERROR, **_contact_schemas()},
+            "schemas": {
+                "Error": _ERROR,
+                "OpenFeed": _OPEN_FEED,
+                "OpenScore": _OPEN_SCORE,
+                **_contact_schemas(),
+            },
             "securitySchemes": {
                 "bearer": {"type": "http", "scheme": "bearer"},
+                "basic": {"type": "http", "scheme": "basic"},
                 "apiKey": {"type": "apiKey", "in": "header", "name": "X-Api-Key"},
             },
         },
