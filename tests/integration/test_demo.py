@@ -1,14 +1,23 @@
-"""``palaute demo`` is the README's first command: it must work and clean up after itself."""
+"""``palaute demo`` is the README's first command: it must show an alert and clean up after."""
 
 from __future__ import annotations
 
+import re
+import signal
 import socket
 import subprocess
 import sys
+import time
+from typing import TYPE_CHECKING
 
 import pytest
 
+if TYPE_CHECKING:
+    from pathlib import Path
+
 pytestmark = pytest.mark.integration
+
+DEGRADED = "phone-service"
 
 
 def _free_port_pair() -> int:
@@ -26,20 +35,14 @@ def _free_port_pair() -> int:
     raise AssertionError("no free pair of ports")
 
 
-def test_demo_decides_every_contact_once_and_stops_what_it_started() -> None:
-    """A new user's first run must end with every contact decided and nothing left running."""
-    port = _free_port_pair()
-    result = subprocess.run(
-        [sys.executable, "-m", "palaute", "demo", "--events", "60", "--port", str(port)],
-        capture_output=True,
-        text=True,
-        timeout=240,
-        check=False,
-    )
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    assert "Decisions: 60 of 60 contacts, each exactly once." in result.stdout
-    assert "dead-lettered, personal_identity_code" in result.stdout
-    assert "Kafka stopped" in result.stdout
+def _demo(port: int, *extra: str) -> list[str]:
+    return [
+        sys.executable, "-m", "palaute", "demo", "--port", str(port), "--web-port", "0", *extra,
+    ]  # fmt: skip
+
+
+def _assert_nothing_left(port: int, output: str) -> None:
+    """Check that the broker it started is down and no process of the run is alive."""
     status = subprocess.run(
         [sys.executable, "-m", "palaute", "kafka", "status", "--port", str(port)],
         capture_output=True,
@@ -48,10 +51,78 @@ def test_demo_decides_every_contact_once_and_stops_what_it_started() -> None:
         check=False,
     )
     assert status.returncode == 3, status.stdout
-    leftovers = subprocess.run(
-        ["pgrep", "-f", f"127.0.0.1:{port}"], capture_output=True, text=True, check=False
+    run_dir = re.search(r"(/\S*palaute-demo-[^/\s]+)/", output)
+    assert run_dir is not None, output[-2000:]
+    # The worker and web service name the run's configuration; the broker its own directory.
+    patterns = (run_dir.group(1), f"run-{port}/server.properties")
+    for pattern in patterns:
+        leftovers = subprocess.run(
+            ["pgrep", "-af", pattern], capture_output=True, text=True, check=False
+        )
+        assert leftovers.stdout.strip() == "", leftovers.stdout
+    # Each pid the demo printed is gone, or (on a busy machine) reused by something else.
+    for pid in re.findall(r"\(pid (\d+)", output):
+        alive = subprocess.run(
+            ["ps", "-o", "args=", "-p", pid], capture_output=True, text=True, check=False
+        )
+        assert not any(pattern in alive.stdout for pattern in patterns), alive.stdout
+
+
+def test_demo_shows_the_alert_for_the_degraded_touchpoint_and_stops_what_it_started() -> None:
+    """A new user's first run must end with the promised alert and nothing left running."""
+    port = _free_port_pair()
+    started = time.monotonic()
+    result = subprocess.run(
+        _demo(
+            port, "--speed", "2", "--degrade-after", "30", "--duration", "170", "--exit-on-alert"
+        ),
+        capture_output=True,
+        text=True,
+        timeout=280,
+        check=False,
     )
-    assert leftovers.stdout.strip() == ""
+    output = result.stdout
+    assert result.returncode == 0, output[-4000:] + result.stderr[-3000:]
+    assert time.monotonic() - started < 180
+    # The drop detector itself finds the degradation (a target breach may come first).
+    assert f"*** ALERT FIRING: drop on {DEGRADED} " in output, output[-4000:]
+    assert f"A drop alert fired for the degraded touchpoint {DEGRADED}." in output
+    assert f"service at {DEGRADED} degrades now" in output
+    assert output.index("degrades now") < output.index("*** ALERT FIRING: drop")
+    assert "dead-lettered records: 3" in output
+    assert "skipped, sensitive-touchpoint" in output
+    answered = re.search(r"Citizens answered: (\d+) by SMS, (\d+) by email", output)
+    assert answered is not None
+    assert int(answered.group(1)) > 0
+    assert int(answered.group(2)) > 0
+    assert "Kafka stopped" in output
+    _assert_nothing_left(port, output)
     # No phone number or address reaches the terminal.
-    assert "+35840" not in result.stdout
-    assert "@example.com" not in result.stdout
+    assert "+35840" not in output
+    assert "@example.com" not in output
+
+
+def test_interrupting_the_demo_stops_every_process_it_started(tmp_path: Path) -> None:
+    """Ctrl-C in the middle of a run must leave no worker, web service or broker behind."""
+    port = _free_port_pair()
+    log = tmp_path / "demo.out"
+    with log.open("w") as out:
+        demo = subprocess.Popen(_demo(port), stdout=out, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while "Front office opens" not in log.read_text() and time.monotonic() < deadline:
+            assert demo.poll() is None, log.read_text()[-3000:]
+            time.sleep(0.5)
+        time.sleep(8)
+        demo.send_signal(signal.SIGINT)
+        returncode = demo.wait(timeout=120)
+    finally:
+        if demo.poll() is None:
+            demo.kill()
+            demo.wait()
+    output = log.read_text()
+    assert returncode == 1, output[-3000:]  # stopped before any alert
+    assert "palaute worker stopped." in output
+    assert "palaute web stopped." in output
+    assert re.search(r"contacts +\d+", output)
+    _assert_nothing_left(port, output)
