@@ -28,6 +28,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "worker",
     "web",
     "twilio_sim",
+    "metrics",
     "bench",
 )
 
