@@ -103,3 +103,5 @@ def _run(args: argparse.Namespace) -> int:
     except LocalKafkaError as error:
         print(f"palaute demo: {error}")
         return 1
+    except KeyboardInterrupt:  # Ctrl-C while starting up; what was started is stopped
+        return 130

@@ -584,13 +584,15 @@ def _summary(tally: Tally, crowd: Citizens) -> None:
         _say(f"No alert for {DEGRADED} yet (run longer, or faster with --speed).")
 
 
-def _start_children(config: Path, directory: Path, ports: Ports) -> list[Child]:
+def _start_children(children: list[Child], config: Path, directory: Path, ports: Ports) -> None:
+    """Start the web service, then the worker; ``children`` holds each as soon as it runs."""
     web = Child("palaute web", ["web", "--config", str(config)], directory / "web.log")
+    children.append(web)
     worker = Child("palaute worker", ["worker", "--config", str(config)], directory / "worker.log")
+    children.append(worker)
     _say(f"Web service at {ports.base_url} (pid {web.process.pid}; log {web.log_path})")
     _say(f"Worker (pid {worker.process.pid}; log {worker.log_path})")
     _say(f"Twilio simulator at {ports.simulator}; SMTP server at 127.0.0.1:{ports.smtp}")
-    return [web, worker]
 
 
 async def _run(options: DemoOptions, bootstrap: str, suffix: str, directory: Path) -> int:
@@ -621,18 +623,8 @@ async def _run(options: DemoOptions, bootstrap: str, suffix: str, directory: Pat
     children: list[Child] = []
     tasks: list[asyncio.Task[None]] = []
     try:
-        web = Child("palaute web", ["web", "--config", str(config)], directory / "web.log")
-        children.append(web)
-        worker = Child(
-            "palaute worker", ["worker", "--config", str(config)], directory / "worker.log"
-        )
-        children.append(worker)
-        _say(
-            f"Web service starting at {ports.base_url} (pid {web.process.pid}; log {web.log_path})"
-        )
-        _say(f"Worker starting (pid {worker.process.pid}; log {worker.log_path})")
-        _say(f"Twilio simulator at {sim_url}; SMTP server at 127.0.0.1:{smtp_port}")
-        await _wait_for_web(ports.base_url, web)
+        _start_children(children, config, directory, ports)
+        await _wait_for_web(ports.base_url, children[0])
         dashboard = await _dashboard(ports.base_url)
         if dashboard is not None:
             _say(f"Dashboard: {dashboard} (any user name; password {ports.operator_token})")
@@ -687,24 +679,28 @@ def run_demo(options: DemoOptions) -> int:
     """Run the whole demo; return the process exit status (0: the alert fired)."""
     kafka = LocalKafka(load_settings(port=options.port))
     was_up = kafka.status().state is BrokerState.UP
-    status = kafka.up()
-    bootstrap = status.bootstrap_servers
-    _say(f"Kafka is up at {bootstrap} (log: {status.log_path})")
-    _quiet_client_logs()
     directory = Path(tempfile.mkdtemp(prefix="palaute-demo-"))
     suffix = f".demo-{int(time.time())}"
+    bootstrap: str | None = None
     try:
+        status = kafka.up()
+        bootstrap = status.bootstrap_servers
+        _say(f"Kafka is up at {bootstrap} (log: {status.log_path})")
+        _quiet_client_logs()
         _create_topics(bootstrap, suffix)
         return asyncio.run(_run(options, bootstrap, suffix, directory))
     finally:
+        # Cleaning up is not interrupted by another Ctrl-C: that would leave a broker behind.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
         if not was_up and not options.keep_kafka:
             kafka.down()
             _say("Kafka stopped (it was started by the demo; keep it with --keep-kafka).")
-        elif not options.keep_kafka:
+        elif not options.keep_kafka and bootstrap is not None:
             with contextlib.suppress(Exception):
                 _delete_run_topics(bootstrap, suffix)
         with contextlib.suppress(OSError):
             shutil.rmtree(directory)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def _delete_run_topics(bootstrap: str, suffix: str) -> None:
