@@ -55,6 +55,7 @@ PENDING_KEPT: Final = 10_000
 SURVEYS_MAPPED: Final = 200_000
 RETRY_AFTER: Final = 5.0
 PRUNE_EVERY: Final = timedelta(minutes=5)
+STOP_WITHIN: Final = 10.0
 
 _ALERTS: TypeAdapter[ScoreDropAlert | AlertAcknowledged] = TypeAdapter(AlertEvent)
 
@@ -236,6 +237,7 @@ class BoardFollower:
         self._clock = clock
         self._tasks: list[asyncio.Task[None]] = []
         self._caught_up = {topic: asyncio.Event() for topic in topics}
+        self._stopping = asyncio.Event()
 
     @property
     def ready(self) -> bool:
@@ -254,36 +256,45 @@ class BoardFollower:
         ]
 
     async def stop(self) -> None:
-        """Stop following."""
-        for task in self._tasks:
+        """Stop following: each task finishes its poll and closes its clients."""
+        self._stopping.set()
+        if not self._tasks:
+            return
+        _, late = await asyncio.wait(self._tasks, timeout=STOP_WITHIN)
+        for task in late:
             task.cancel()
-        for task in self._tasks:
+        for task in late:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
+    async def _pause(self) -> None:
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(RETRY_AFTER):
+                await self._stopping.wait()
+
     async def _follow(self, topic: str) -> None:
-        while True:
+        while not self._stopping.is_set():
             try:
                 await self._read(topic)
             except KafkaError as error:
                 log.warning("board: Kafka failed reading %s (%s); retrying", topic, error)
-                await asyncio.sleep(RETRY_AFTER)
+                await self._pause()
 
     async def _read(self, topic: str) -> None:
         partitions = await topic_partitions(self._kafka, topic)
         if not partitions:
             # A topic not made yet has nothing to catch up on; look again later.
             self._caught_up[topic].set()
-            await asyncio.sleep(RETRY_AFTER)
+            await self._pause()
             return
         consumer = AIOKafkaConsumer(**client_options(self._kafka), enable_auto_commit=False)
-        await consumer.start()
         try:
+            await consumer.start()
             consumer.assign(partitions)
             await consumer.seek_to_beginning(*partitions)
             ends = await consumer.end_offsets(partitions)
             last_prune = self._clock()
-            while True:
+            while not self._stopping.is_set():
                 batches = await consumer.getmany(timeout_ms=500, max_records=2000)
                 values = [record.value for records in batches.values() for record in records]
                 for value in values:
