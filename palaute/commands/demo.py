@@ -32,7 +32,7 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
         "--speed",
         type=float,
         default=1.0,
-        help="traffic multiplier: about 10 contacts a second at 1 (default 1)",
+        help="traffic multiplier: about 12 contacts a second at 1 (default 1)",
     )
     demo.add_argument(
         "--duration",

@@ -40,7 +40,7 @@ class DemoTouchpoint:
 
 
 TOUCHPOINTS: tuple[DemoTouchpoint, ...] = (
-    DemoTouchpoint(DEGRADED, "Puhelinpalvelu", "phone", "Neuvonta", None, 0.36, 4.3),
+    DemoTouchpoint(DEGRADED, "Puhelinpalvelu", "phone", "Neuvonta", None, 0.4, 4.3),
     DemoTouchpoint("phone-service-sv", "Telefontjänst", "phone", "Neuvonta", None, 0.04, 4.3, 1.0),
     DemoTouchpoint("callback-service", "Takaisinsoitto", "phone", "Neuvonta", None, 0.04, 4.1),
     DemoTouchpoint(
