@@ -117,6 +117,15 @@ async def test_the_overview_lists_every_touchpoint_with_the_figures_of_the_metri
         assert 'data-touchpoint="library-desk"' in page
         assert "4.20" in page  # the catalogue's KPI target
         assert ">4.40<" in page  # phone-service 24h mean, (30 + 12 + 2) / 10
+        finnish = {**BEARER, "Accept-Language": "fi-FI,fi;q=0.9,en;q=0.5"}
+        async with (
+            aiohttp.ClientSession() as http,
+            http.get(env.url("/dashboard"), headers=finnish) as response,
+        ):
+            page = await response.text()
+        assert '<html lang="fi">' in page
+        assert ">4,40<" in page
+        assert "Kosketuspisteet" in page
 
 
 async def test_server_sent_events_deliver_new_figures_and_comments_as_they_arrive(
