@@ -109,15 +109,14 @@ class Tally:
         return None
 
     def line(self, elapsed: float) -> str:
-        """One progress line for the terminal."""
-        mean = _mean(self.ratings_of(DEGRADED))
+        """One progress line for the terminal; what matters most comes first."""
+        degraded = self.ratings_of(DEGRADED)
+        decided = sum(self.scheduled.values()) + sum(self.skipped.values())
         return (
-            f"[{elapsed:5.0f}s] contacts {self.contacts:>5} | decided "
-            f"{sum(self.scheduled.values()) + sum(self.skipped.values()):>5} | sent "
-            f"sms {self.sent['sms']:>4} email {self.sent['email']:>4} | answers "
-            f"{sum(self.answers.values()):>4} | ratings {len(self.ratings):>4} | "
-            f"{DEGRADED} {len(self.ratings_of(DEGRADED)):>3} (mean {mean}) | "
-            f"alerts {len(self.active())}"
+            f"[{elapsed:4.0f}s] alerts {len(self.active())} | contacts {self.contacts} | "
+            f"decided {decided} | sent SMS {self.sent['sms']}, email {self.sent['email']} | "
+            f"answers {sum(self.answers.values())} | ratings {len(self.ratings)} | "
+            f"{DEGRADED}: {len(degraded)} ratings, mean {_mean(degraded)}"
         )
 
 
@@ -521,7 +520,10 @@ class Demo:
             self.maybe_degrade()
             now = self.elapsed()
             if interactive:
-                print("\r" + self.tally.line(now), end="", flush=True)  # noqa: T201 - the terminal
+                # One line rewritten in place; a wrapped line could not be.
+                width = shutil.get_terminal_size().columns - 1
+                line = self.tally.line(now)[:width].ljust(width)
+                print("\r" + line, end="", flush=True)  # noqa: T201 - the terminal
             elif now - last >= 5.0:  # noqa: PLR2004 - a line every 5 s in a log
                 _say(self.tally.line(now))
                 last = now
