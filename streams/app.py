@@ -4,12 +4,18 @@
 :class:`faust.App` with every stage's agents registered. The worker command
 runs it; tests build it with a topic suffix so each run has its own topics.
 
-Two choices here keep the guarantees of DESIGN.md:
+These choices keep the guarantees of DESIGN.md:
 
 * ``processing_guarantee="at_least_once"``, never ``exactly_once`` (its
   transactions crash and duplicate on rebalance): every stage is idempotent
   instead, and faust flushes the producer before it commits the consumer's
   offsets, so an offset is committed only after the work it stands for.
+* no offset commit once a stop has begun (:class:`StopSafeConsumer`):
+  faust acks records it skips or cancels while stopping.
+* a producer whose ``flush`` drains faust's own send buffer for real:
+  faust's gives up after 0.1 s without a message sent, and table changelog
+  records go through it, so an offset could be committed before the table
+  write it stands for was on the broker (see :class:`DrainingProducerBuffer`).
 * an idempotent producer (``enable_idempotence=True``, ``acks=all``). faust
   0.15 asks aiokafka for one only inside transactions, and has no setting for
   it, so :class:`IdempotentProducer` adds it to the producer's settings and
@@ -18,12 +24,16 @@ Two choices here keep the guarantees of DESIGN.md:
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import ssl
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import faust
+from faust.exceptions import ConsumerNotStarted
 from faust.transport.drivers import aiokafka as faust_aiokafka
+from faust.transport.producer import ProducerBuffer
 
 from schemas import topics
 from streams import alerting, dispatch, intake, metrics, responses
@@ -65,25 +75,113 @@ class TopicNames:
         )
 
 
+#: How long a flush waits for the buffer's sender between checks.
+_FLUSH_POLL_SECONDS = 0.1
+
+
+class DrainingProducerBuffer(ProducerBuffer):
+    """faust's send buffer, with a ``flush`` that returns only once it is empty.
+
+    Table writes reach the changelog through this buffer (``send_soon``).
+    The consumer flushes the producer before it commits offsets, and the app
+    flushes it before the producer stops; faust's ``flush`` returns as soon
+    as 0.1 s pass without a message sent (a busy broker or a full batch is
+    enough), and does not count the message being handed to the client, so
+    a commit could go ahead with table writes still here. After a stop those
+    writes were gone while their offsets were committed: a worker without
+    its local store then lost them (a rating missing from the figures).
+    """
+
+    in_flight: int = 0
+
+    async def _send_pending(self, fut: Any) -> None:
+        self.in_flight += 1
+        try:
+            await super()._send_pending(fut)
+        finally:
+            self.in_flight -= 1
+
+    async def flush(self) -> None:
+        """Wait until every buffered message is handed to the Kafka client."""
+        while self.size or self.in_flight:
+            if self.should_stop and not self.in_flight:
+                # The sending task ends once the buffer stops: send the rest here.
+                await self._send_pending(self.pending.get_nowait())
+                continue
+            self.message_sent.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.message_sent.wait(), _FLUSH_POLL_SECONDS)
+
+
 class IdempotentProducer(faust_aiokafka.Producer):
     """faust's aiokafka producer, always idempotent with ``acks=all``.
 
     Without idempotence a retried produce request after a lost acknowledgement
-    writes the record twice; with it the broker drops the repeat.
+    writes the record twice; with it the broker drops the repeat. Its buffer
+    is a :class:`DrainingProducerBuffer`, so ``flush`` (before every offset
+    commit and at a stop) covers the table changelogs too.
     """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if not self.app.conf.producer_threaded:
+            buffer = DrainingProducerBuffer(loop=self.loop, beacon=self.beacon)
+            buffer.app = self.app
+            self.buffer = buffer
 
     def _settings_extra(self) -> Mapping[str, Any]:
         return {**super()._settings_extra(), "acks": "all", "enable_idempotence": True}
 
 
-class IdempotentTransport(faust_aiokafka.Transport):
-    """faust's aiokafka transport with :class:`IdempotentProducer`."""
+class StopSafeConsumer(faust_aiokafka.Consumer):
+    """faust's aiokafka consumer that commits nothing once the app began to stop.
 
+    When a worker stops, faust suspends the flow of records and then acks
+    what the agents are given or were in the middle of: a record taken from
+    a queue after the suspension is skipped *and acked*, and an agent
+    cancelled between two sends of one record has it acked when its stream
+    closes. faust then commits those offsets, so the records were never (or
+    only partly) processed, and a restarted worker starts after them.
+    :class:`PalauteApp` commits what was acked before the stop began; after
+    that nothing is committed, and the records in between are processed
+    again on restart, which every stage takes (replays are harmless).
+    """
+
+    async def commit(self, topics: Any = None, start_new_transaction: bool = True) -> bool:  # noqa: FBT001, FBT002 - faust's signature
+        """Commit acked offsets, unless the app is stopping."""
+        if getattr(self.app, "commits_frozen", False):
+            return False
+        return await super().commit(topics, start_new_transaction=start_new_transaction)
+
+
+class IdempotentTransport(faust_aiokafka.Transport):
+    """faust's aiokafka transport with :class:`IdempotentProducer` and :class:`StopSafeConsumer`."""
+
+    Consumer = StopSafeConsumer
     Producer = IdempotentProducer
 
 
 class PalauteApp(faust.App):
     """A faust app whose transports produce idempotently, whatever the broker URL's scheme."""
+
+    #: Set when the app begins to stop: :class:`StopSafeConsumer` commits no more.
+    commits_frozen: bool = False
+
+    async def on_start(self) -> None:
+        """Commit again: an app object started anew (in tests) is not stopping."""
+        self.commits_frozen = False
+        await super().on_start()
+
+    async def _stop_consumer(self) -> None:
+        # Commit what the agents finished while records still flow normally,
+        # then no more: see StopSafeConsumer.
+        consumer = self._consumer
+        if consumer is not None and not self.commits_frozen:
+            with contextlib.suppress(ConsumerNotStarted):
+                if consumer.assignment():
+                    await consumer.commit()
+        self.commits_frozen = True
+        await super()._stop_consumer()
 
     def _new_transport(self) -> IdempotentTransport:
         return IdempotentTransport(self.conf.broker_consumer, self)
