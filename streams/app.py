@@ -80,19 +80,27 @@ _FLUSH_POLL_SECONDS = 0.1
 
 
 class DrainingProducerBuffer(ProducerBuffer):
-    """faust's send buffer, with a ``flush`` that returns only once it is empty.
+    """faust's send buffer, whose ``flush`` returns once what it held has been handed over.
 
     Table writes reach the changelog through this buffer (``send_soon``).
     The consumer flushes the producer before it commits offsets, and the app
     flushes it before the producer stops; faust's ``flush`` returns as soon
     as 0.1 s pass without a message sent (a busy broker or a full batch is
     enough), and does not count the message being handed to the client, so
-    a commit could go ahead with table writes still here. After a stop those
-    writes were gone while their offsets were committed: a worker without
-    its local store then lost them (a rating missing from the figures).
+    a commit could go ahead with table writes still here. Were the worker
+    stopped then, those writes would be gone while their offsets stay
+    committed, and a worker without its local store would never count them.
     """
 
+    #: Messages put into the buffer, and handed to the Kafka client, so far.
+    queued: int = 0
+    handed_over: int = 0
     in_flight: int = 0
+
+    def put(self, fut: Any) -> None:
+        """Add a message; a flush from now on waits for it."""
+        self.queued += 1
+        super().put(fut)
 
     async def _send_pending(self, fut: Any) -> None:
         self.in_flight += 1
@@ -100,10 +108,16 @@ class DrainingProducerBuffer(ProducerBuffer):
             await super()._send_pending(fut)
         finally:
             self.in_flight -= 1
+        self.handed_over += 1
 
     async def flush(self) -> None:
-        """Wait until every buffered message is handed to the Kafka client."""
-        while self.size or self.in_flight:
+        """Wait until every message buffered before the call is handed to the Kafka client.
+
+        Messages added meanwhile are not waited for (the buffer is first in,
+        first out), so a busy agent cannot hold a commit back for long.
+        """
+        target = self.queued
+        while self.handed_over < target:
             if self.should_stop and not self.in_flight:
                 # The sending task ends once the buffer stops: send the rest here.
                 await self._send_pending(self.pending.get_nowait())
