@@ -54,7 +54,8 @@ RATINGS_TOTAL = 10_000
 USUAL = [0.02, 0.03, 0.08, 0.37, 0.50]
 DROPPED = [0.08, 0.14, 0.25, 0.35, 0.18]
 WINDOWS = {"1h": 3_600, "24h": 86_400, "7d": 7 * 86_400, "28d": 28 * 86_400}
-DEADLINE_SECONDS = 150.0
+#: Per phase. Generous: a shared 2-core machine can be several times slower than an idle one.
+DEADLINE_SECONDS = 300.0
 SEED = 2
 WEBHOOK_SECRET = b"integration-webhook-secret-0123456789abcdef"
 
@@ -384,6 +385,7 @@ def _alerts(records: list[Any]) -> list[ScoreDropAlert]:
     ]
 
 
+@pytest.mark.timeout(900)
 async def test_metrics_equal_a_recomputation_and_one_alert_fires_and_resolves(
     kafka_bootstrap: str, run_suffix: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -450,6 +452,7 @@ async def _run_worker_twice(
         shutil.rmtree(config.parent / "data")
         await _produce(bootstrap, RATINGS + suffix, _rating_records(produced.ratings[half:]))
         worker = _start_worker(config, log)
+        deadline = time.monotonic() + DEADLINE_SECONDS
         while not _all_match(metrics.latest, expected):
             assert worker.poll() is None, f"worker died:\n{_tail(log)}"
             assert time.monotonic() < deadline, _mismatches(metrics.latest, expected)
