@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from schemas.config import ENV_PREFIX, ConfigError, Settings, load_settings
+from schemas.config_reference import reference_markdown
 
 if TYPE_CHECKING:
     import argparse
@@ -176,6 +177,16 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
 
     example = actions.add_parser("example", help="print a commented example configuration")
     example.set_defaults(handler=_example)
+
+    reference = actions.add_parser(
+        "reference", help="print the reference of every setting (docs/configuration.md)"
+    )
+    reference.set_defaults(handler=_reference)
+
+
+def _reference(_args: argparse.Namespace) -> int:
+    sys.stdout.write(reference_markdown())
+    return 0
 
 
 def _example(_args: argparse.Namespace) -> int:
