@@ -194,6 +194,16 @@ class StreamsConfig(Section):
     web_port: Annotated[int, Field(ge=1, le=65535)] | None = Field(
         default=None, description="Port of the worker's web server; none turns it off."
     )
+    web_host: Annotated[str, Field(min_length=1, max_length=253)] = Field(
+        default="127.0.0.1",
+        description="Address the worker's web server (/metrics, /healthz) listens on; "
+        "0.0.0.0 in a container, so that Prometheus and probes reach it.",
+    )
+    stalled_after: Annotated[Duration, Field(ge=timedelta(seconds=1))] = Field(
+        default=timedelta(minutes=5),
+        description="An agent with records waiting and no progress for this long makes "
+        "the worker's /healthz answer 503.",
+    )
 
 
 class TwilioConfig(Section):
