@@ -1,0 +1,254 @@
+"""``palaute privacy erase``: forget a citizen on request, by phone number or email address.
+
+The rules are in :mod:`engine.erasure`; this shell reads the vault, the
+surveys topic and the comments on the responses topic from the beginning up
+to where they end now (plain aiokafka, no consumer group, nothing
+committed, so it runs beside the workers), then writes the plan: vault
+tombstones, call-offs on the surveys topic and opt-outs on the responses
+topic. It prints counts and the pseudonymous key, never the identifier.
+
+Until ``privacy`` is listed in ``palaute.cli.COMMAND_MODULES`` the same
+command runs as ``python -m palaute.commands.privacy erase ...``.
+
+Exit statuses: 0 done (also when there was nothing left to erase), 1 the
+configuration or Kafka failed, 2 a bad identifier.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from schemas.config import ConfigError, load_settings
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
+    from engine.erasure import ErasurePlan, Identity
+    from schemas.config import Settings
+
+#: Numbers given without a country code are read as Finnish ones.
+DEFAULT_REGION = "FI"
+EXIT_BAD_INPUT = 2
+
+
+def register(subparsers: argparse._SubParsersAction[Any]) -> None:
+    """Add ``privacy erase``."""
+    parser = subparsers.add_parser(
+        "privacy",
+        help="data-subject requests: forget a citizen",
+        description="Act on citizens' privacy requests (see docs/privacy.md).",
+    )
+    actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+    erase = actions.add_parser(
+        "erase",
+        help="forget a citizen: tombstone their contact details and call off their surveys",
+        description="Find the citizen's contact details in the vault and their surveys, write "
+        "vault tombstones, call off unfinished surveys and record an opt-out under the "
+        "pseudonymous key. Prints counts and the pseudonymous key only. Records on topics with "
+        "a time-based retention (contacts, surveys, responses) stay until it ends; see "
+        "docs/privacy.md.",
+    )
+    who = erase.add_mutually_exclusive_group(required=True)
+    who.add_argument("--phone", metavar="NUMBER", help="mobile number (E.164, or Finnish national)")
+    who.add_argument("--email", metavar="ADDRESS", help="email address")
+    erase.add_argument("--config", type=Path, default=None, metavar="FILE", help="TOML file")
+    erase.set_defaults(handler=_erase)
+
+
+def _erase(args: argparse.Namespace) -> int:
+    from engine.erasure import BadIdentity, identity_of  # noqa: PLC0415 - only this command
+
+    identity = identity_of(phone=_e164(args.phone), email=args.email)
+    if isinstance(identity, BadIdentity):
+        print(f"palaute privacy erase: {identity.reason}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    try:
+        settings = load_settings(args.config)
+    except ConfigError as error:
+        print(error, file=sys.stderr)
+        return 1
+    return asyncio.run(erase(settings, identity))
+
+
+def _e164(phone: str | None) -> str | None:
+    """Accept the national form a citizen gives over the phone ("040 123 4567")."""
+    if phone is None or phone.strip().startswith("+"):
+        return phone
+    import phonenumbers  # noqa: PLC0415 - only for a national number
+
+    try:
+        number = phonenumbers.parse(phone, DEFAULT_REGION)
+    except phonenumbers.NumberParseException:
+        return phone  # the schema's check gives the error
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+async def erase(settings: Settings, identity: Identity, *, now: datetime | None = None) -> int:
+    """Read, plan and write the erasure; print what was done. Returns an exit status."""
+    from aiokafka.errors import KafkaError  # noqa: PLC0415 - heavy, used here only
+
+    from engine.erasure import derived_key, plan_erasure  # noqa: PLC0415 - as above
+    from schemas.topics import RESPONSES, SURVEYS, VAULT  # noqa: PLC0415 - as above
+
+    suffix = settings.streams.topic_suffix
+    key = derived_key(settings.secrets.pseudonymisation_key.get_secret_value().encode(), identity)
+    try:
+        vault = _latest_details(await _read(settings, VAULT + suffix))
+        events = _survey_events(await _read(settings, SURVEYS + suffix))
+        comments = _comments(await _read(settings, RESPONSES + suffix))
+        plan = plan_erasure(
+            identity,
+            key,
+            vault=vault,
+            survey_events=events,
+            comments=comments,
+            now=now or datetime.now(UTC),
+        )
+        await _write(settings, plan, suffix)
+    except KafkaError as error:
+        print(f"palaute privacy erase: Kafka failed: {type(error).__name__}", file=sys.stderr)
+        return 1
+    _report(plan, key)
+    return 0
+
+
+def _report(plan: ErasurePlan, key: str) -> None:
+    others = sorted(plan.citizen_keys - {key})
+    print(f"citizen key {key}" + (f" (also {', '.join(others)})" if others else ""))
+    print(f"vault entries tombstoned: {len(plan.vault_tombstones)}")
+    print(f"unfinished surveys called off: {len(plan.call_offs)}")
+    print(f"opt-outs recorded: {len(plan.opt_outs)}")
+    print(f"surveys found for this citizen: {len(plan.surveys)}")
+    print(
+        f"comments on their surveys: {plan.comments} (stored redacted; they stay on the "
+        "responses topic until its retention ends)"
+    )
+    if plan.is_empty:
+        print("nothing left to erase")
+
+
+Record = tuple[bytes | None, bytes | None]
+
+
+async def _read(settings: Settings, topic: str) -> list[Record]:
+    """Read a topic from the beginning up to its end offsets as of now, keys and values."""
+    from aiokafka import AIOKafkaConsumer  # noqa: PLC0415 - heavy, used here only
+
+    from connectors.kafka_client import client_options, topic_partitions  # noqa: PLC0415 - as above
+
+    partitions = await topic_partitions(settings.kafka, topic)
+    if not partitions:
+        print(f"{topic}: no such topic; nothing read", file=sys.stderr)
+        return []
+    consumer = AIOKafkaConsumer(
+        **client_options(settings.kafka), enable_auto_commit=False, auto_offset_reset="earliest"
+    )
+    found: list[Record] = []
+    await consumer.start()
+    try:
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        ends = await consumer.end_offsets(partitions)
+        remaining = {tp for tp in partitions if ends[tp] > 0}
+        while remaining:
+            batches = await consumer.getmany(*remaining, timeout_ms=1_000, max_records=5_000)
+            for records in batches.values():
+                found.extend((record.key, record.value) for record in records)
+            for tp in list(remaining):
+                if await consumer.position(tp) >= ends[tp]:
+                    remaining.discard(tp)
+    finally:
+        await consumer.stop()
+    return found
+
+
+def _decoded(records: list[Record], kind: bytes, parse: Callable[[bytes], Any]) -> list[Any]:
+    found: list[Any] = []
+    for _, value in records:
+        if value is not None and kind in value:
+            try:
+                found.append(parse(value))
+            except ValueError:
+                continue  # not ours to judge: the stages dead-letter what they cannot read
+    return found
+
+
+def _latest_details(records: list[Record]) -> dict[str, Any]:
+    """Keep what compaction keeps: the latest value per survey id, without tombstones."""
+    from schemas.vault import ContactDetails  # noqa: PLC0415 - only this command
+
+    latest: dict[str, bytes | None] = {}
+    for key, value in records:
+        if key is not None:
+            latest[key.decode(errors="replace")] = value
+    live: dict[str, Any] = {}
+    for survey_id, value in latest.items():
+        if value is None:
+            continue
+        try:
+            live[survey_id] = ContactDetails.model_validate_json(value)
+        except ValueError:
+            continue
+    return live
+
+
+def _survey_events(records: list[Record]) -> list[Any]:
+    from pydantic import TypeAdapter  # noqa: PLC0415 - only this command
+
+    from schemas.surveys import SurveyLifecycleEvent  # noqa: PLC0415 - as above
+
+    adapter: TypeAdapter[Any] = TypeAdapter(SurveyLifecycleEvent)
+    return _decoded(records, b'"type"', adapter.validate_json)
+
+
+def _comments(records: list[Record]) -> list[Any]:
+    from schemas.responses import CommentReceived  # noqa: PLC0415 - only this command
+
+    return _decoded(records, b'"CommentReceived"', CommentReceived.model_validate_json)
+
+
+async def _write(settings: Settings, plan: ErasurePlan, suffix: str) -> None:
+    """Write the call-offs and opt-outs first, then the tombstones, and wait for Kafka."""
+    from connectors.web.ingress import kafka_producer  # noqa: PLC0415 - idempotent, acks=all
+    from schemas.topics import RESPONSES, SURVEYS, VAULT  # noqa: PLC0415 - as above
+
+    if plan.is_empty:
+        return
+    producer = kafka_producer(settings.kafka)
+    await producer.start()
+    try:
+        for skipped in plan.call_offs:
+            await producer.send(
+                SURVEYS + suffix,
+                key=skipped.citizen_key.encode(),
+                value=skipped.model_dump_json().encode(),
+            )
+        for opt_out in plan.opt_outs:
+            await producer.send(
+                RESPONSES + suffix,
+                key=opt_out.survey_id.encode(),
+                value=opt_out.model_dump_json().encode(),
+            )
+        for survey_id in plan.vault_tombstones:
+            await producer.send(VAULT + suffix, key=survey_id.encode(), value=None)
+        await producer.flush()
+    finally:
+        await producer.stop()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``privacy ...`` on its own, as ``palaute privacy ...`` does."""
+    parser = argparse.ArgumentParser(prog="palaute")
+    register(parser.add_subparsers(dest="command", metavar="COMMAND", required=True))
+    args = parser.parse_args(["privacy", *(sys.argv[1:] if argv is None else argv)])
+    status: int = args.handler(args)
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())
