@@ -17,7 +17,8 @@ from schemas.base import Event, Identifier, Timestamp
 class AlertKind(StrEnum):
     """What the detector saw."""
 
-    TARGET_BREACH = "target-breach"  # below the KPI target with confidence
+    TARGET_BREACH = "target-breach"  # CSAT share below its target with confidence
+    KPI_BREACH = "kpi-breach"  # mean score (or NPS) below the touchpoint's kpi_target
     DROP = "drop"  # significantly below the touchpoint's own baseline
     SILENCE = "silence"  # answers, deliveries or contacts stopped or collapsed
 
