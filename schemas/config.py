@@ -651,11 +651,52 @@ class AlertsConfig(Section):
         default_factory=dict,
         description="Target share of top-two answers per touchpoint, for target-breach alerts.",
     )
+    kpi_min_sample: Annotated[int, Field(ge=2, le=100_000)] = Field(
+        default=30,
+        description="Answers in the last week before a touchpoint's kpi_target is judged.",
+    )
+    kpi_confidence: Annotated[float, Field(ge=0.5, lt=1.0)] = Field(
+        default=0.95,
+        description="One-sided confidence of the mean's upper bound in kpi-breach alerts.",
+    )
+    silence_window: Duration = Field(
+        default=timedelta(hours=1),
+        description="Recent window whose answers, deliveries and contacts are counted for "
+        "silence alerts.",
+    )
+    silence_weeks: Annotated[int, Field(ge=1, le=8)] = Field(
+        default=4,
+        description="Earlier weeks whose counts at the same weekday and time give the "
+        "expected count (at least two with history, or one if set to 1).",
+    )
+    silence_probability: Annotated[float, Field(gt=0.0, lt=1.0)] = Field(
+        default=1e-4,
+        description="A silence alert fires when so few events have a Poisson probability "
+        "below this (and fewer than half the expected came).",
+    )
+    silence_min_expected: Annotated[float, Field(gt=0.0)] = Field(
+        default=10.0,
+        description="Windows expecting fewer events than this (nights, closed offices) are "
+        "never judged.",
+    )
+    silence_check_interval: Duration = Field(
+        default=timedelta(minutes=1),
+        description="How often each worker judges silence on its touchpoints (wall clock).",
+    )
 
     @model_validator(mode="after")
     def _signed_webhook(self) -> Self:
         if self.webhook_url is not None and self.webhook_secret is None:
             raise ValueError("webhook_url needs webhook_secret (receivers verify the signature)")
+        return self
+
+    @model_validator(mode="after")
+    def _silence_bounds(self) -> Self:
+        # Twelve recent buckets per window, each at least a second long.
+        if self.silence_window < timedelta(seconds=12):
+            raise ValueError("silence_window must be at least 12s")
+        if self.silence_check_interval < timedelta(seconds=1):
+            raise ValueError("silence_check_interval must be at least 1s")
         return self
 
 
