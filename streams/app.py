@@ -36,7 +36,7 @@ from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.transport.producer import ProducerBuffer
 
 from schemas import topics
-from streams import alerting, dispatch, intake, metrics, responses
+from streams import alerting, dispatch, intake, metrics, responses, web
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -264,10 +264,11 @@ def create_app(
         topic_partitions=streams.partitions,
         topic_replication_factor=streams.replication_factor,
         web_enabled=streams.web_port is not None,
-        web_host="127.0.0.1",
+        web_host=streams.web_host,
         web_port=streams.web_port or _UNUSED_WEB_PORT,
         autodiscover=False,
     )
+    web.register(app, settings)
     intake.register(app, settings, names)
     responses.register(app, settings, names)
     metrics.register(app, settings, names)

@@ -1,0 +1,225 @@
+"""The worker's own pages on faust's web server: GET /metrics and GET /healthz.
+
+Prometheus scrapes ``/metrics`` (the process's :mod:`connectors.telemetry`
+registry); Kubernetes probes ``/healthz``. Agents have been seen to stall
+after days without crashing (faust-streaming issues 523 and 532), so
+``/healthz`` answers 503 naming every stalled agent, and the orchestrator
+restarts the worker.
+
+**Stalled** means *records waiting and no progress*, not *no records*. An
+agent notes its progress (:func:`connectors.telemetry.agent_progress`) after
+each record, and a quiet agent receives none, so the idle check below notes
+progress for every agent that has nothing to do. An agent has nothing to do
+on this worker when every partition of its input topics that the worker owns
+has been processed to its end: the offset this worker committed (which
+faust commits only after the agents are done with the records before it)
+has reached the partition's high watermark, as the broker reports it. The
+consumer's fetch position is not enough: records fetched but still in an
+agent's buffer, or the one it is stuck on, are past the fetch position but
+not done. An agent whose last progress is older than ``[streams]
+stalled_after`` is stalled.
+
+A worker that is rebalancing or rebuilding its tables from the changelogs
+notes progress for every agent: the agents wait for it, and restarting the
+worker would only start the rebuilding over. Several agents reading one
+topic (the surveys and responses topics have three each) share its committed
+offset, so when one of them is stuck the others are named too once no new
+record arrives: the worker is unhealthy either way.
+
+faust's own table and router pages (``/table``, ``/router``, ``/graph``,
+statistics) are turned off: with ``[streams] web_host = "0.0.0.0"`` they
+would serve table contents, including contact details held for sending, to
+anyone on the network.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any, Final
+
+from faust.web import Request, Response, View
+
+from connectors import telemetry
+
+if TYPE_CHECKING:
+    from collections.abc import Collection, Mapping, Sequence
+
+    from faust.types import TP, AppT
+
+    from schemas.config import Settings
+
+log = logging.getLogger(__name__)
+
+#: The longest pause between two idle checks: one offsets request to the broker each.
+IDLE_CHECK_MAX_SECONDS: Final = 30.0
+#: Idle checks per ``stalled_after``, so that one late check does not make a stall.
+IDLE_CHECKS_PER_STALL: Final = 4
+
+# faust's built-in pages that would expose tables or the cluster's layout.
+_BUILT_IN_PAGES_OFF: Final = (
+    "web_tables_enabled",
+    "web_router_enabled",
+    "web_graph_enabled",
+    "web_stats_enabled",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class PartitionOffsets:
+    """What is known of one input partition: how far it is done, and where it ends.
+
+    ``committed`` is the next offset to process as this worker committed it
+    (None or negative when nothing was ever committed); ``earliest`` is the
+    log's first offset (records before it were deleted by retention, so they
+    cannot be waiting); ``highwater`` is the offset the next record will get.
+    """
+
+    committed: int | None
+    highwater: int
+    earliest: int = 0
+
+    @property
+    def waiting(self) -> int:
+        """Records in the partition not yet done."""
+        done_up_to = max(self.committed or 0, self.earliest)
+        return max(self.highwater - done_up_to, 0)
+
+
+def idle_agents(
+    inputs: Mapping[str, Collection[str]], partitions: Mapping[TP, PartitionOffsets | None]
+) -> list[str]:
+    """Name the agents with nothing to do: no record waits on any input partition owned here.
+
+    ``inputs`` maps each agent to its input topics; ``partitions`` holds the
+    partitions this worker owns, None where their offsets are not known
+    (which counts as records waiting: idleness is never guessed). An agent
+    that owns no partition here has nothing to do here.
+    """
+    busy = {tp.topic for tp, offsets in partitions.items() if offsets is None or offsets.waiting}
+    return sorted(agent for agent, topics in inputs.items() if busy.isdisjoint(topics))
+
+
+@dataclass(frozen=True, slots=True)
+class Health:
+    """The answer of /healthz: an HTTP status and a small JSON body."""
+
+    status: int
+    body: dict[str, Any]
+
+
+def worker_health(state: str, *, stalled: Sequence[str], recovering: bool) -> Health:
+    """Judge the worker from its app's state and its stalled agents.
+
+    ``state`` is the faust app's service state (``running``, ``init``,
+    ``stopping``, ``crashed``…); anything but running is unhealthy.
+    """
+    if state != "running":
+        return Health(503, {"status": state})
+    if stalled:
+        return Health(503, {"status": "stalled", "stalled_agents": sorted(stalled)})
+    return Health(200, {"status": "recovering" if recovering else "ok"})
+
+
+def idle_check_interval(stalled_after: timedelta) -> float:
+    """Seconds between idle checks: a few per ``stalled_after``, at most 30 s apart."""
+    return min(IDLE_CHECK_MAX_SECONDS, stalled_after.total_seconds() / IDLE_CHECKS_PER_STALL)
+
+
+def agent_inputs(app: AppT) -> dict[str, frozenset[str]]:
+    """Map each agent of the app to the topics it reads."""
+    return {
+        agent.name: frozenset(getattr(agent.channel, "topics", ())) for agent in app.agents.values()
+    }
+
+
+def is_rebalancing(app: AppT) -> bool:
+    """Tell whether the worker is between assignments or rebuilding its tables."""
+    return bool(getattr(app, "rebalancing", False) or getattr(app, "in_recovery", False))
+
+
+async def input_offsets(app: AppT, topics: Collection[str]) -> dict[TP, PartitionOffsets | None]:
+    """Read the committed offset and the high watermark of every owned partition of ``topics``.
+
+    One offsets request to the broker for the high watermarks, and one more
+    for the first offsets only when a partition seems to have records
+    waiting. A partition whose high watermark cannot be read maps to None.
+    """
+    consumer = app.consumer
+    owned = sorted(tp for tp in consumer.assignment() if tp.topic in topics)
+    if not owned:
+        return {}
+    # faust keeps the offsets it committed, seeded from the broker at each
+    # assignment, only in this private mapping (faust-streaming is pinned).
+    committed: Mapping[TP, int | None] = getattr(consumer, "_committed_offset", {})
+    try:
+        highwaters = await consumer.highwaters(*owned)
+    except Exception:  # noqa: BLE001 - any failure only means "not known to be idle"
+        log.warning("could not read the high watermarks of the agents' input partitions")
+        highwaters = {}
+    offsets: dict[TP, PartitionOffsets | None] = {}
+    for tp in owned:
+        end = highwaters.get(tp)
+        offsets[tp] = None if end is None else PartitionOffsets(committed.get(tp), end)
+    behind = [tp for tp, known in offsets.items() if known is not None and known.waiting]
+    if not behind:
+        return offsets
+    try:
+        earliest = await consumer.earliest_offsets(*behind)
+    except Exception:  # noqa: BLE001 - as above; the partitions stay "waiting"
+        return offsets
+    for tp in behind:
+        known, first = offsets[tp], earliest.get(tp)
+        if known is not None and first is not None:
+            offsets[tp] = PartitionOffsets(known.committed, known.highwater, first)
+    return offsets
+
+
+async def note_idle_agents(app: AppT, now: datetime) -> list[str]:
+    """Note progress for every agent with nothing to do; return their names."""
+    inputs = agent_inputs(app)
+    if is_rebalancing(app):
+        idle = sorted(inputs)
+    else:
+        topics = frozenset().union(*inputs.values()) if inputs else frozenset()
+        idle = idle_agents(inputs, await input_offsets(app, topics))
+    for agent in idle:
+        telemetry.agent_progress(agent, now)
+    return idle
+
+
+def register(app: AppT, settings: Settings) -> None:
+    """Add /metrics and /healthz to the worker's web server, and the idle check.
+
+    Call it before anything touches ``app.web``: the built-in pages are
+    chosen when faust's web server object is made.
+    """
+    stalled_after = settings.streams.stalled_after
+    for page_setting in _BUILT_IN_PAGES_OFF:
+        setattr(app.conf, page_setting, False)
+
+    class MetricsPage(View):
+        """GET /metrics: the worker's metrics in the Prometheus text format."""
+
+        async def get(self, _request: Request, **_: Any) -> Response:
+            return self.bytes(telemetry.render(), headers={"Content-Type": telemetry.CONTENT_TYPE})
+
+    class HealthPage(View):
+        """GET /healthz: 200 while the worker runs and no agent is stalled, else 503."""
+
+        async def get(self, _request: Request, **_: Any) -> Response:
+            stalled = telemetry.stalled_agents(datetime.now(UTC), stalled_after)
+            health = worker_health(
+                self.app.state, stalled=stalled, recovering=is_rebalancing(self.app)
+            )
+            return self.json(health.body, status=health.status)
+
+    app.page("/metrics", name="palaute-metrics")(MetricsPage)
+    app.page("/healthz", name="palaute-healthz")(HealthPage)
+
+    async def idle_check() -> None:
+        await note_idle_agents(app, datetime.now(UTC))
+
+    # Called, not applied as a decorator: faust's timer decorator is untyped.
+    app.timer(idle_check_interval(stalled_after), name="palaute-idle-check")(idle_check)

@@ -1,0 +1,207 @@
+"""The worker's stall definition: records waiting and no progress, never "no records"."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
+from typing import TYPE_CHECKING, Any
+
+import pytest
+from faust.types import TP
+
+from connectors import telemetry
+from connectors.telemetry import Telemetry
+from streams.web import (
+    PartitionOffsets,
+    idle_agents,
+    idle_check_interval,
+    note_idle_agents,
+    worker_health,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+STALLED_AFTER = timedelta(minutes=5)
+CONTACTS = "palaute.contacts.v1"
+RESPONSES = "palaute.responses.v1"
+
+
+@pytest.mark.parametrize(
+    ("offsets", "waiting"),
+    [
+        (PartitionOffsets(committed=120, highwater=120), 0),
+        (PartitionOffsets(committed=None, highwater=0), 0),
+        (PartitionOffsets(committed=100, highwater=120), 20),
+        (PartitionOffsets(committed=None, highwater=7), 7),
+        (PartitionOffsets(committed=-1, highwater=7), 7),
+        # Retention deleted what was never processed: nothing can wait for it.
+        (PartitionOffsets(committed=None, highwater=50, earliest=50), 0),
+        (PartitionOffsets(committed=10, highwater=50, earliest=40), 10),
+    ],
+)
+def test_records_waiting_are_those_between_the_committed_offset_and_the_end(
+    offsets: PartitionOffsets, waiting: int
+) -> None:
+    """Lag decides whether an agent is idle; a wrong count hides or invents a stall."""
+    assert offsets.waiting == waiting
+
+
+def test_an_agent_with_a_record_waiting_is_not_idle_and_one_owning_nothing_is() -> None:
+    """Only an agent with work waiting may be called stalled; one with nothing to do may not."""
+    inputs = {"intake": {CONTACTS}, "answers": {RESPONSES}, "elsewhere": {"not-owned-here"}}
+    partitions = {
+        TP(CONTACTS, 0): PartitionOffsets(committed=5, highwater=5),
+        TP(CONTACTS, 1): PartitionOffsets(committed=3, highwater=4),
+        TP(RESPONSES, 0): PartitionOffsets(committed=9, highwater=9),
+    }
+    assert idle_agents(inputs, partitions) == ["answers", "elsewhere"]
+
+
+def test_agents_reading_one_topic_share_its_waiting_records() -> None:
+    """The topic's offset is committed for all its readers: none of them is idle while it lags."""
+    inputs = {"surveys-a": {RESPONSES}, "surveys-b": {RESPONSES}}
+    partitions = {TP(RESPONSES, 2): PartitionOffsets(committed=0, highwater=1)}
+    assert idle_agents(inputs, partitions) == []
+
+
+@pytest.mark.parametrize(
+    ("state", "stalled", "recovering", "status", "body"),
+    [
+        ("running", [], False, 200, {"status": "ok"}),
+        ("running", [], True, 200, {"status": "recovering"}),
+        (
+            "running",
+            ["intake", "alerting"],
+            False,
+            503,
+            {"status": "stalled", "stalled_agents": ["alerting", "intake"]},
+        ),
+        ("init", [], False, 503, {"status": "init"}),
+        ("stopping", [], False, 503, {"status": "stopping"}),
+        ("crashed", ["intake"], False, 503, {"status": "crashed"}),
+    ],
+)
+def test_health_is_ok_only_while_running_without_a_stalled_agent(
+    state: str, stalled: list[str], recovering: bool, status: int, body: dict[str, Any]
+) -> None:
+    """Probes restart on 503: it must name why, and never be given to a working worker."""
+    health = worker_health(state, stalled=stalled, recovering=recovering)
+    assert (health.status, health.body) == (status, body)
+
+
+def test_idle_checks_come_several_times_per_stall_limit_and_at_most_30_seconds_apart() -> None:
+    """A check per stall limit would let one late tick call a quiet agent stalled."""
+    assert idle_check_interval(timedelta(minutes=5)) == 30.0
+    assert idle_check_interval(timedelta(seconds=8)) == 2.0
+
+
+@dataclass
+class FakeConsumer:
+    """The parts of faust's consumer the idle check reads."""
+
+    committed: dict[TP, int | None]
+    ends: dict[TP, int]
+    firsts: dict[TP, int] = field(default_factory=dict)
+    broken: bool = False
+
+    @property
+    def _committed_offset(self) -> Mapping[TP, int | None]:
+        return self.committed
+
+    def assignment(self) -> set[TP]:
+        """Own every partition with a committed entry."""
+        return set(self.committed)
+
+    async def highwaters(self, *partitions: TP) -> Mapping[TP, int]:
+        """Answer from ``ends``, or fail like an unreachable broker."""
+        if self.broken:
+            raise ConnectionError("broker unreachable")
+        return {tp: self.ends[tp] for tp in partitions}
+
+    async def earliest_offsets(self, *partitions: TP) -> Mapping[TP, int]:
+        """Answer from ``firsts`` (0 when retention deleted nothing)."""
+        return {tp: self.firsts.get(tp, 0) for tp in partitions}
+
+
+def _app(consumer: FakeConsumer, *, rebalancing: bool = False) -> Any:
+    agents = {
+        "intake": SimpleNamespace(name="intake", channel=SimpleNamespace(topics=(CONTACTS,))),
+        "answers": SimpleNamespace(name="answers", channel=SimpleNamespace(topics=(RESPONSES,))),
+    }
+    return SimpleNamespace(
+        agents=agents, consumer=consumer, rebalancing=rebalancing, in_recovery=False
+    )
+
+
+@pytest.fixture
+def tele(monkeypatch: pytest.MonkeyPatch) -> Telemetry:
+    fresh = Telemetry(process_metrics=False)
+    monkeypatch.setattr(telemetry, "_current", fresh)
+    return fresh
+
+
+async def test_a_quiet_worker_stays_healthy_long_after_its_last_record(tele: Telemetry) -> None:
+    """Without idle progress every worker would be restarted after a quiet night."""
+    tele.agent_progress("intake", NOW)
+    consumer = FakeConsumer(
+        committed={TP(CONTACTS, 0): 40, TP(RESPONSES, 0): None},
+        ends={TP(CONTACTS, 0): 40, TP(RESPONSES, 0): 0},
+    )
+    later = NOW + 3 * STALLED_AFTER
+    assert await note_idle_agents(_app(consumer), later) == ["answers", "intake"]
+    assert tele.stalled_agents(later, STALLED_AFTER) == []
+    assert tele.stalled_agents(later + STALLED_AFTER + timedelta(seconds=1), STALLED_AFTER) == [
+        "answers",
+        "intake",
+    ]
+
+
+async def test_an_agent_with_records_waiting_and_no_progress_is_named_stalled(
+    tele: Telemetry,
+) -> None:
+    """The faust stall of issues 523 and 532: work waits, nothing moves, and /healthz says so."""
+    tele.agent_progress("intake", NOW)
+    tele.agent_progress("answers", NOW)
+    consumer = FakeConsumer(
+        committed={TP(CONTACTS, 0): 40, TP(RESPONSES, 0): 12},
+        ends={TP(CONTACTS, 0): 41, TP(RESPONSES, 0): 12},
+    )
+    later = NOW + STALLED_AFTER + timedelta(seconds=1)
+    assert await note_idle_agents(_app(consumer), later) == ["answers"]
+    stalled = tele.stalled_agents(later, STALLED_AFTER)
+    assert stalled == ["intake"]
+    health = worker_health("running", stalled=stalled, recovering=False)
+    assert health.status == 503
+    assert health.body["stalled_agents"] == ["intake"]
+
+
+async def test_records_lost_to_retention_do_not_count_as_waiting(tele: Telemetry) -> None:
+    """An agent cannot be behind on records that no longer exist."""
+    consumer = FakeConsumer(
+        committed={TP(CONTACTS, 0): 10, TP(RESPONSES, 0): 0},
+        ends={TP(CONTACTS, 0): 90, TP(RESPONSES, 0): 0},
+        firsts={TP(CONTACTS, 0): 90},
+    )
+    assert await note_idle_agents(_app(consumer), NOW) == ["answers", "intake"]
+    assert tele.stalled_agents(NOW, STALLED_AFTER) == []
+
+
+async def test_an_unreachable_broker_claims_no_idle_progress(tele: Telemetry) -> None:
+    """Unknown lag is not "nothing to do": no agent is noted as idle on a guess."""
+    tele.agent_progress("intake", NOW)
+    consumer = FakeConsumer(committed={TP(CONTACTS, 0): 40}, ends={}, broken=True)
+    later = NOW + STALLED_AFTER + timedelta(seconds=1)
+    assert await note_idle_agents(_app(consumer), later) == ["answers"]
+    assert tele.stalled_agents(later, STALLED_AFTER) == ["intake"]
+
+
+async def test_a_rebalancing_worker_notes_progress_for_every_agent(tele: Telemetry) -> None:
+    """Agents wait for a rebalance; a restart would only start the rebuilding over."""
+    tele.agent_progress("intake", NOW)
+    consumer = FakeConsumer(committed={TP(CONTACTS, 0): 0}, ends={TP(CONTACTS, 0): 500})
+    later = NOW + STALLED_AFTER + timedelta(seconds=1)
+    assert await note_idle_agents(_app(consumer, rebalancing=True), later) == ["answers", "intake"]
+    assert tele.stalled_agents(later, STALLED_AFTER) == []
