@@ -1,15 +1,17 @@
-"""Rolling metrics and drop detection: ratings and sends in, figures and alerts out.
+"""Rolling metrics and detection: ratings, sends and decisions in, figures and alerts out.
 
-Four agents:
+Four agents and two timers:
 
 1. ``metrics-route`` reads the ratings topic and forwards each Rating, as
    is, to an internal topic keyed by every metrics key it counts towards
    (``touchpoint:<id>``, ``channel:<name>``, ``service:<key>``), so that all
    of one key's events meet in one partition. A record that is not a valid
    Rating goes to the dead-letter topic.
-2. ``metrics-sent-route`` reads the surveys topic and forwards SurveySent to
-   the same internal topic under ``touchpoint:<id>``. SurveySent names no
-   channel or service, so sends (and response rates) are per touchpoint.
+2. ``metrics-sent-route`` reads the surveys topic and forwards SurveySent,
+   SurveyScheduled and SurveySkipped (the decision on a contact, unless it
+   is a duplicate) to the same internal topic under ``touchpoint:<id>``.
+   SurveySent names no channel or service, so sends (and response rates) are
+   per touchpoint; decisions only feed silence detection.
 3. ``metrics`` keeps a :class:`engine.ledger.Ledger` per key. The table
    ``metrics-ledger`` holds the latest revision counted per survey
    (``<key>|r|<survey id>`` → Rating JSON) and each send
@@ -21,14 +23,30 @@ Four agents:
    the order the touchpoint's ratings arrived and feeds each Rating to
    :func:`engine.detection.step`, with state per touchpoint in the table
    ``detector-state``; alerts go to the alerts topic keyed by touchpoint.
-   A touchpoint with an ``[alerts] csat_targets`` entry also gets a tick
-   with its last week's answers after each rating, for target breaches.
+   A touchpoint with an ``[alerts] csat_targets`` entry or a ``kpi_target``
+   also gets a tick with its last week's answers after each rating, for
+   target and KPI breaches.
 
-Everything runs on event time (a rating's ``answered_at``), so
-``palaute metrics rebuild`` reproduces the live figures and a replay
-reproduces the same alerts with the same ids. Replays are harmless: the
-ledger ignores a revision it already counted, and the detector remembers the
-rating ids it saw recently.
+Silence detection (:mod:`engine.silence`) counts each touchpoint's answers,
+deliveries (SurveySent) and contacts (decisions) in the same agent, by event
+time, in the table ``detector-activity`` (``<touchpoint>|<signal>|first`` →
+``<epoch seconds>|<partition>``, ``...|h|<epoch hour>`` and
+``...|r|<bucket start>`` → count), mirrored in memory and rebuilt from the
+table after a start or rebalance. Silence means that nothing arrives, so
+event time cannot drive it: the timer ``detector-silence`` writes a tick
+record, every ``[alerts] silence_check_interval`` of wall-clock time, to
+each partition of the internal topic this worker actively owns, and
+``metrics-detect`` judges that partition's touchpoints when the tick comes
+through, so every table write stays in its partition. For one silence
+window after its partitions are assigned a worker does not judge: it may
+still be catching up on what arrived while it was away.
+
+Figures and drop and target alerts run on event time (a rating's
+``answered_at``), so ``palaute metrics rebuild`` reproduces the live figures
+and a replay reproduces the same alerts with the same ids. Replays are
+harmless: the ledger ignores a revision it already counted, and the detector
+remembers the rating ids it saw recently (a replayed send or decision counts
+twice for silence, which only errs on the side of no alert).
 """
 
 from __future__ import annotations
@@ -37,25 +55,36 @@ import json
 import logging
 from collections import deque
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import faust
 from pydantic import ValidationError
 
 from connectors import telemetry
-from engine.detection import DetectorConfig, DetectorState, TargetConfig, new_detector, step
+from engine.detection import (
+    DetectorConfig,
+    DetectorState,
+    KpiConfig,
+    SilenceConfig,
+    TargetConfig,
+    new_detector,
+    step,
+)
 from engine.ledger import Ledger, owner_key, rating_owners
+from engine.silence import ActivityConfig, Signal, SignalCounts, activity_tick, buckets_of, expired
 from engine.target_window import TargetBuckets, count_answer
 from schemas.decoding import Rejected, decode_event
 from schemas.metrics import Dimension
 from schemas.responses import Rating
-from schemas.surveys import SurveySent
+from schemas.surveys import SkipReason, SurveyScheduled, SurveySent, SurveySkipped
 from streams.intake import dead_letter_headers
 
 if TYPE_CHECKING:
-    from datetime import timedelta
+    from collections.abc import Callable
+    from datetime import date
 
+    from schemas.base import Scale
     from schemas.config import Settings
     from streams.app import TopicNames
 
@@ -67,6 +96,10 @@ METRICS_AGENT = "metrics"
 DETECT_AGENT = "metrics-detect"
 LEDGER_TABLE = "metrics-ledger"
 DETECTOR_TABLE = "detector-state"
+ACTIVITY_TABLE = "detector-activity"
+SILENCE_TIMER = "detector-silence"
+#: The record the silence timer writes to each partition it owns (key ``tick``).
+SILENCE_TICK = b'{"type":"DetectorTick"}'
 #: Rating ids a detector remembers, to recognise a replayed record.
 RECENT_RATINGS = 500
 #: A ledger forgets surveys older than every window after this many changes.
@@ -110,6 +143,125 @@ class Ledgers:
         return by_owner
 
 
+@dataclass
+class _Counts:
+    """One signal's buckets of one touchpoint, as in the activity table."""
+
+    first_at: float | None = None
+    hourly: dict[int, int] = field(default_factory=dict)
+    recent: dict[int, int] = field(default_factory=dict)
+
+    def view(self) -> SignalCounts:
+        return SignalCounts(self.first_at, self.hourly, self.recent)
+
+
+class Activity:
+    """The activity counts of this worker's touchpoints, mirrored from the table."""
+
+    def __init__(self, config: ActivityConfig) -> None:
+        self.config = config
+        self.by_touchpoint: dict[str, dict[Signal, _Counts]] | None = None
+        self.partition_of: dict[str, int] = {}
+
+    def forget(self) -> None:
+        """Drop the mirror: partitions moved, so the table is the truth again."""
+        self.by_touchpoint = None
+        self.partition_of = {}
+
+    def loaded(self, table: Any) -> dict[str, dict[Signal, _Counts]]:
+        """Give the mirror, rebuilding it from the table's entries if needed."""
+        if self.by_touchpoint is not None:
+            return self.by_touchpoint
+        by_touchpoint: dict[str, dict[Signal, _Counts]] = {}
+        for key, value in table.items():
+            touchpoint, signal, tier, *bucket = str(key).split("|")
+            counts = by_touchpoint.setdefault(touchpoint, {}).setdefault(Signal(signal), _Counts())
+            if tier == "first":
+                first_at, partition = str(value).split("|")
+                counts.first_at = float(first_at)
+                self.partition_of[touchpoint] = int(partition)
+            elif tier == "h":
+                counts.hourly[int(bucket[0])] = int(value)
+            else:
+                counts.recent[int(bucket[0])] = int(value)
+        self.by_touchpoint = by_touchpoint
+        return by_touchpoint
+
+    def count(  # noqa: PLR0917 - one event's coordinates, each needed
+        self,
+        table: Any,
+        touchpoint: str,
+        signal: Signal,
+        at: datetime,
+        partition: int,
+        now: datetime,
+    ) -> None:
+        """Count one event in its buckets and store what changed."""
+        counts = self.loaded(table).setdefault(touchpoint, {}).setdefault(signal, _Counts())
+        prefix = f"{touchpoint}|{signal.value}"
+        seconds = at.timestamp()
+        self.partition_of[touchpoint] = partition
+        if counts.first_at is None or seconds < counts.first_at:
+            counts.first_at = seconds
+            table[f"{prefix}|first"] = f"{seconds}|{partition}"
+        buckets = buckets_of(at, now, self.config)
+        if buckets.hour is not None:
+            counts.hourly[buckets.hour] = counts.hourly.get(buckets.hour, 0) + 1
+            table[f"{prefix}|h|{buckets.hour}"] = str(counts.hourly[buckets.hour])
+        if buckets.recent is not None:
+            counts.recent[buckets.recent] = counts.recent.get(buckets.recent, 0) + 1
+            table[f"{prefix}|r|{buckets.recent}"] = str(counts.recent[buckets.recent])
+
+    def prune(self, table: Any, touchpoint: str, now: datetime) -> dict[Signal, SignalCounts]:
+        """Forget buckets no verdict needs any more; give the touchpoint's counts."""
+        signals = self.loaded(table).get(touchpoint, {})
+        for signal, counts in signals.items():
+            old = expired(counts.view(), now, self.config)
+            prefix = f"{touchpoint}|{signal.value}"
+            for hour in old.hours:
+                del counts.hourly[hour]
+                del table[f"{prefix}|h|{hour}"]
+            for begins in old.recent:
+                del counts.recent[begins]
+                del table[f"{prefix}|r|{begins}"]
+        return {signal: counts.view() for signal, counts in signals.items()}
+
+
+def _activity_config(settings: Settings) -> ActivityConfig:
+    alerts = settings.alerts
+    return ActivityConfig(
+        window=alerts.silence_window,
+        weeks=alerts.silence_weeks,
+        min_weeks=min(2, alerts.silence_weeks),
+        time_zone=settings.policy.time_zone,
+    )
+
+
+def detector_configs(settings: Settings) -> tuple[DetectorConfig, dict[str, DetectorConfig]]:
+    """Build the detector's configuration: the default, and each touchpoint's with targets."""
+    alerts = settings.alerts
+    default = DetectorConfig(
+        dashboard_url=alerts.dashboard_url,
+        kpi=KpiConfig(min_sample=alerts.kpi_min_sample, confidence=alerts.kpi_confidence),
+        silence=SilenceConfig(
+            probability=alerts.silence_probability, min_expected=alerts.silence_min_expected
+        ),
+    )
+    configs: dict[str, DetectorConfig] = {}
+    for touchpoint_id in sorted({*alerts.csat_targets, *settings.touchpoints}):
+        touchpoint = settings.touchpoints.get(touchpoint_id)
+        kpi_target = None if touchpoint is None else touchpoint.kpi_target
+        csat_target = alerts.csat_targets.get(touchpoint_id)
+        if kpi_target is None and csat_target is None:
+            continue
+        configs[touchpoint_id] = replace(
+            default,
+            target=TargetConfig(target=csat_target),
+            kpi=replace(default.kpi, target=kpi_target),
+        )
+    return default, configs
+
+
 def register(app: faust.App, settings: Settings, names: TopicNames) -> None:  # noqa: C901, PLR0915 - four agents sharing the wiring read best together
     """Add the metrics and detection agents, their tables and the publishing timer."""
     raw: dict[str, Any] = {"key_serializer": "raw", "value_serializer": "raw"}
@@ -128,12 +280,19 @@ def register(app: faust.App, settings: Settings, names: TopicNames) -> None:  # 
     }
     ledger_table = app.Table(LEDGER_TABLE, **string_table)
     detector_table = app.Table(DETECTOR_TABLE, **string_table)
+    activity_table = app.Table(ACTIVITY_TABLE, **string_table)
     ledgers = Ledgers(list(settings.metrics.windows))
+    activity = Activity(_activity_config(settings))
+    is_holiday: Callable[[date], bool] = settings.policy.holiday_calendar()
+    # Not before one window after the partitions came: the worker may be catching up.
+    judging_from = [datetime.now(UTC) + settings.alerts.silence_window]
     for touchpoint_id, touchpoint in settings.touchpoints.items():
         telemetry.set_kpi_target(touchpoint_id, touchpoint.kpi_target)
 
     def forget(*_args: Any, **_kwargs: Any) -> None:
         ledgers.forget()
+        activity.forget()
+        judging_from[0] = datetime.now(UTC) + settings.alerts.silence_window
 
     # Partitions moved: rebuild from the table before the next record. (Typed as Any:
     # mode's stubs describe receivers more narrowly than it calls them.)
@@ -163,20 +322,19 @@ def register(app: faust.App, settings: Settings, names: TopicNames) -> None:  # 
     @app.agent(surveys, name=SENT_AGENT)
     async def route_sent(stream: faust.StreamT[bytes]) -> None:
         async for value in stream:
-            # Most survey events are not sends: look before paying for validation.
-            if value and b'"SurveySent"' in value:
-                try:
-                    sent = SurveySent.model_validate_json(value)
-                except ValidationError:
-                    sent = None  # another event quoting the name; not ours to judge
-                if sent is not None:
-                    owner = owner_key(Dimension.TOUCHPOINT, sent.touchpoint_id)
-                    await by_key.send(key=owner.encode(), value=value)
+            touchpoint_id = _forwarded_touchpoint(value or b"")
+            if touchpoint_id is not None:
+                owner = owner_key(Dimension.TOUCHPOINT, touchpoint_id)
+                await by_key.send(key=owner.encode(), value=value)
             telemetry.agent_progress(SENT_AGENT, datetime.now(UTC))
 
     @app.agent(by_key, name=METRICS_AGENT)
     async def count(stream: faust.StreamT[bytes]) -> None:
         async for event in stream.events():
+            if _signal_of(event.message.value or b"") not in {Signal.ANSWERS, Signal.DELIVERIES}:
+                # A decision or a silence tick: the detector's, not counted in figures.
+                telemetry.agent_progress(METRICS_AGENT, datetime.now(UTC))
+                continue
             by_owner = ledgers.by_owner
             if by_owner is None:
                 by_owner = ledgers.load(ledger_table.items())
@@ -213,37 +371,130 @@ def register(app: faust.App, settings: Settings, names: TopicNames) -> None:  # 
     # Called, not applied as a decorator: faust's timer decorator is untyped.
     app.timer(settings.metrics.emit_interval.total_seconds(), name="metrics-publish")(publish)
 
-    detector_config = DetectorConfig(dashboard_url=settings.alerts.dashboard_url)
-    configs: dict[str, DetectorConfig] = {
-        touchpoint_id: replace(detector_config, target=TargetConfig(target=target))
-        for touchpoint_id, target in settings.alerts.csat_targets.items()
-    }
+    detector_config, configs = detector_configs(settings)
+
+    def scale_of(touchpoint_id: str) -> Scale:
+        return settings.touchpoints.get(touchpoint_id, settings.defaults).scale
+
+    async def send_alerts(alerts: list[Any], owner: str) -> None:
+        for alert in alerts:
+            await alerts_topic.send(
+                key=alert.touchpoint_id.encode(), value=alert.model_dump_json().encode()
+            )
+            log.info("alert %s %s on %s", alert.alert_id, alert.state.value, owner)
+
+    async def on_rating(rating: Rating, owner: str, partition: int) -> None:
+        stored = _Detector.load(
+            detector_table.get(rating.touchpoint_id), rating.touchpoint_id, rating.scale
+        )
+        if rating.rating_id in stored.recent:
+            return
+        activity.count(
+            activity_table,
+            rating.touchpoint_id,
+            Signal.ANSWERS,
+            rating.answered_at,
+            partition,
+            datetime.now(UTC),
+        )
+        config = configs.get(rating.touchpoint_id, detector_config)
+        state, alerts = step(stored.state, rating, rating.answered_at, config)
+        if config.target.target is not None or config.kpi.target is not None:
+            stored.target, tick = count_answer(stored.target, rating)
+            state, more = step(state, tick, rating.answered_at, config)
+            alerts += more
+        await send_alerts(alerts, owner)
+        stored.state = state
+        stored.recent.append(rating.rating_id)
+        detector_table[rating.touchpoint_id] = stored.dump()
+
+    async def on_silence_tick(partition: int) -> None:
+        now = datetime.now(UTC)
+        if now < judging_from[0]:
+            return
+        activity.loaded(activity_table)
+        owned = sorted(tp for tp, part in activity.partition_of.items() if part == partition)
+        for touchpoint_id in owned:
+            counts = activity.prune(activity_table, touchpoint_id, now)
+            tick = activity_tick(counts, now, activity.config, is_holiday)
+            stored = _Detector.load(
+                detector_table.get(touchpoint_id), touchpoint_id, scale_of(touchpoint_id)
+            )
+            config = configs.get(touchpoint_id, detector_config)
+            state, alerts = step(stored.state, tick, now, config)
+            if state != stored.state:
+                stored.state = state
+                detector_table[touchpoint_id] = stored.dump()
+            await send_alerts(alerts, f"touchpoint:{touchpoint_id}")
 
     @app.agent(by_key, name=DETECT_AGENT)
     async def detect(stream: faust.StreamT[bytes]) -> None:
         async for event in stream.events():
-            owner = event.message.key.decode()
-            value = event.message.value or b""
-            if owner.startswith(_TOUCHPOINT_PREFIX) and b'"Rating"' in value:
-                rating = Rating.model_validate_json(value)
-                stored = _Detector.load(detector_table.get(rating.touchpoint_id), rating)
-                if rating.rating_id not in stored.recent:
-                    config = configs.get(rating.touchpoint_id, detector_config)
-                    state, alerts = step(stored.state, rating, rating.answered_at, config)
-                    if config.target.target is not None:
-                        stored.target, tick = count_answer(stored.target, rating)
-                        state, more = step(state, tick, rating.answered_at, config)
-                        alerts += more
-                    for alert in alerts:
-                        await alerts_topic.send(
-                            key=alert.touchpoint_id.encode(),
-                            value=alert.model_dump_json().encode(),
-                        )
-                        log.info("alert %s %s on %s", alert.alert_id, alert.state.value, owner)
-                    stored.state = state
-                    stored.recent.append(rating.rating_id)
-                    detector_table[rating.touchpoint_id] = stored.dump()
+            message = event.message
+            owner = message.key.decode()
+            value = message.value or b""
+            signal = _signal_of(value)
+            if value == SILENCE_TICK:
+                await on_silence_tick(message.partition)
+            elif owner.startswith(_TOUCHPOINT_PREFIX) and signal is Signal.ANSWERS:
+                await on_rating(Rating.model_validate_json(value), owner, message.partition)
+            elif owner.startswith(_TOUCHPOINT_PREFIX) and signal is not None:
+                touchpoint_id = owner.removeprefix(_TOUCHPOINT_PREFIX)
+                at = _occurred_at(value)
+                if at is not None:
+                    activity.count(
+                        activity_table, touchpoint_id, signal, at, message.partition,
+                        datetime.now(UTC),
+                    )  # fmt: skip
             telemetry.agent_progress(DETECT_AGENT, datetime.now(UTC))
+
+    async def silence_ticks() -> None:
+        """Ask each partition this worker actively owns to judge its touchpoints' silence."""
+        topic = by_key.get_topic_name()
+        owned = sorted(tp.partition for tp in app.assignor.assigned_actives() if tp.topic == topic)
+        for partition in owned:
+            await by_key.send(key=b"tick", value=SILENCE_TICK, partition=partition)
+
+    app.timer(settings.alerts.silence_check_interval.total_seconds(), name=SILENCE_TIMER)(
+        silence_ticks
+    )
+
+
+def _signal_of(value: bytes) -> Signal | None:
+    """Tell which activity a forwarded record is, by its type name (cheap, before parsing)."""
+    if b'"SurveySent"' in value:
+        return Signal.DELIVERIES
+    if b'"SurveyScheduled"' in value or b'"SurveySkipped"' in value:
+        return Signal.CONTACTS
+    if b'"Rating"' in value:
+        return Signal.ANSWERS
+    return None
+
+
+def _forwarded_touchpoint(value: bytes) -> str | None:
+    """Name the touchpoint of a surveys-topic record the metrics stage counts, else None."""
+    signal = _signal_of(value)
+    try:
+        if signal is Signal.DELIVERIES:
+            return SurveySent.model_validate_json(value).touchpoint_id
+        if signal is Signal.CONTACTS and b'"SurveyScheduled"' in value:
+            return SurveyScheduled.model_validate_json(value).touchpoint_id
+        if signal is Signal.CONTACTS:
+            skipped = SurveySkipped.model_validate_json(value)
+            # A duplicate is the same contact told twice: it was counted the first time.
+            return None if skipped.reason is SkipReason.DUPLICATE else skipped.touchpoint_id
+    except ValidationError:
+        return None  # another event quoting the name; not ours to judge
+    return None
+
+
+def _occurred_at(value: bytes) -> datetime | None:
+    """When a forwarded send or decision happened (validated when it was forwarded)."""
+    try:
+        raw = json.loads(value)
+        return datetime.fromisoformat(raw["occurred_at"])
+    except (ValueError, KeyError, TypeError):
+        return None
 
 
 def _apply(ledger: Ledger, owner: str, value: bytes, table: Any) -> bool:
@@ -270,11 +521,9 @@ class _Detector:
     target: TargetBuckets = field(default_factory=dict)
 
     @classmethod
-    def load(cls, stored: str | None, rating: Rating) -> _Detector:
+    def load(cls, stored: str | None, touchpoint_id: str, scale: Scale) -> _Detector:
         if stored is None:
-            return cls(
-                new_detector(rating.touchpoint_id, rating.scale), deque(maxlen=RECENT_RATINGS)
-            )
+            return cls(new_detector(touchpoint_id, scale), deque(maxlen=RECENT_RATINGS))
         raw = json.loads(stored)
         return cls(
             DetectorState.from_dict(raw["state"]),
