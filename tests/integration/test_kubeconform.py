@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import json
 import subprocess
+import tomllib
 from pathlib import Path
 
 import pytest
+import yaml
 from kubernetes_schemas import (
     KUBECONFORM_VERSION,
     KUBERNETES_VERSION,
@@ -21,6 +23,9 @@ from kubernetes_schemas import (
     kind_suffix,
     schema_location,
 )
+
+from schemas.config import Settings
+from streams.app import create_app
 
 ROOT = Path(__file__).resolve().parents[2]
 MANIFESTS = ROOT / "ops/kubernetes"
@@ -114,3 +119,24 @@ def test_an_unknown_kind_is_an_error_not_a_skip(
     assert done.returncode != 0
     (resource,) = json.loads(done.stdout)["resources"]
     assert resource["status"] == "statusError"
+
+
+def test_worker_probes_ask_its_health_page_where_it_listens() -> None:
+    """A probe on a wrong path, port or loopback-only server restarts healthy workers for ever."""
+    (deployment,) = yaml.safe_load_all((MANIFESTS / "30-worker.yaml").read_text("utf-8"))
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    (configmap,) = yaml.safe_load_all((MANIFESTS / "10-configmap.yaml").read_text("utf-8"))
+    web_port = tomllib.loads(configmap["data"]["palaute.toml"])["streams"]["web_port"]
+    env = {variable["name"]: variable["value"] for variable in container["env"]}
+    assert env["PALAUTE_STREAMS__WEB_HOST"] == "0.0.0.0"  # noqa: S104 - inside a pod
+    named = {port["name"]: port["containerPort"] for port in container["ports"]}
+    settings = Settings(secrets={"pseudonymisation_key": "k" * 40, "link_signing_key": "s" * 40})
+    routes = {view.view_path for view in create_app(settings).web.views.values()}
+    for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+        http = container[probe]["httpGet"]
+        assert http["path"] == "/healthz"
+        assert http["path"] in routes
+        assert named.get(http["port"], http["port"]) == web_port
+    # Liveness restarts only after the stall limit has had its say, several times over.
+    liveness = container["livenessProbe"]
+    assert liveness["periodSeconds"] * liveness["failureThreshold"] >= 60
