@@ -34,6 +34,7 @@ anyone on the network.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -56,6 +57,8 @@ log = logging.getLogger(__name__)
 IDLE_CHECK_MAX_SECONDS: Final = 30.0
 #: Idle checks per ``stalled_after``, so that one late check does not make a stall.
 IDLE_CHECKS_PER_STALL: Final = 4
+#: How long an offsets request may take; past it the partitions count as waiting.
+_OFFSETS_TIMEOUT_SECONDS: Final = 20.0
 
 # faust's built-in pages that would expose tables or the cluster's layout.
 _BUILT_IN_PAGES_OFF: Final = (
@@ -154,7 +157,8 @@ async def input_offsets(app: AppT, topics: Collection[str]) -> dict[TP, Partitio
     # assignment, only in this private mapping (faust-streaming is pinned).
     committed: Mapping[TP, int | None] = getattr(consumer, "_committed_offset", {})
     try:
-        highwaters = await consumer.highwaters(*owned)
+        async with asyncio.timeout(_OFFSETS_TIMEOUT_SECONDS):
+            highwaters = await consumer.highwaters(*owned)
     except Exception:  # noqa: BLE001 - any failure only means "not known to be idle"
         log.warning("could not read the high watermarks of the agents' input partitions")
         highwaters = {}
@@ -166,7 +170,8 @@ async def input_offsets(app: AppT, topics: Collection[str]) -> dict[TP, Partitio
     if not behind:
         return offsets
     try:
-        earliest = await consumer.earliest_offsets(*behind)
+        async with asyncio.timeout(_OFFSETS_TIMEOUT_SECONDS):
+            earliest = await consumer.earliest_offsets(*behind)
     except Exception:  # noqa: BLE001 - as above; the partitions stay "waiting"
         return offsets
     for tp in behind:
@@ -219,7 +224,10 @@ def register(app: AppT, settings: Settings) -> None:
     app.page("/healthz", name="palaute-healthz")(HealthPage)
 
     async def idle_check() -> None:
-        await note_idle_agents(app, datetime.now(UTC))
+        try:
+            await note_idle_agents(app, datetime.now(UTC))
+        except Exception:  # a failed check notes nothing; the timer must go on
+            log.exception("the idle check of the agents failed; no idle progress noted")
 
     # Called, not applied as a decorator: faust's timer decorator is untyped.
     app.timer(idle_check_interval(stalled_after), name="palaute-idle-check")(idle_check)
