@@ -415,12 +415,20 @@ def register(app: faust.App, settings: Settings, names: TopicNames) -> None:  # 
             return outcome_of(error)
 
     def rebuild(actives: set[int]) -> None:
+        began = time.monotonic()
         index.clear()
         for survey_id, value in table.items():
             partition, state = decode_entry(value)
             if partition in actives:
                 index.push(partition, due_at(state, policy), survey_id)
         index.fresh = True
+        # The benchmark (palaute bench scheduler) reads this line as "state recovered".
+        log.info(
+            "due index rebuilt: %d surveys in %d partitions in %.2f s",
+            sum(len(heap) for heap in index.heaps.values()),
+            len(actives),
+            time.monotonic() - began,
+        )
 
     async def act_on(partition: int, survey_id: str) -> None:
         """Do what one survey's time calls for, within the channel's rate limit."""

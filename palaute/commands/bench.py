@@ -59,6 +59,12 @@ def _intake_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quick", action="store_true", help="500 events, for smoke tests")
     parser.add_argument("--events", type=int, default=None, help="events (default: 200000)")
     parser.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="also run N worker processes in one group, on topics of their own (default: 1, off)",
+    )
+    parser.add_argument(
         "--bootstrap",
         default=None,
         help="host:port of a running broker (default: start one of its own on free ports)",
@@ -71,11 +77,76 @@ def _intake(args: argparse.Namespace) -> int:
     plan = intake.QUICK if args.quick else intake.FULL
     if args.events is not None:
         plan = replace(plan, events=max(1, args.events))
+    if args.workers is not None:
+        plan = replace(plan, workers=max(1, args.workers))
     summary = intake.run(plan, bootstrap=args.bootstrap)
     print(intake.render(summary))
     intake.write_json(summary, args.json)
     print(f"figures in {args.json}")
     return 0
+
+
+def _common_arguments(parser: argparse.ArgumentParser, name: str) -> None:
+    parser.add_argument(
+        "--json",
+        type=Path,
+        default=Path(f"out/bench-{name}.json"),
+        help=f"where to write the figures as JSON (default: out/bench-{name}.json)",
+    )
+    parser.add_argument("--quick", action="store_true", help="a small run, for smoke tests")
+    parser.add_argument(
+        "--bootstrap",
+        default=None,
+        help="host:port of a running broker (default: start one of its own on free ports)",
+    )
+
+
+def _report(module: Any, summary: dict[str, Any], path: Path) -> int:
+    print(module.render(summary))
+    module.write_json(summary, path)
+    misses = module.acceptance(summary)
+    print()
+    print(f"figures in {path}")
+    print("targets not met: " + "; ".join(misses) if misses else "targets met")
+    return 0
+
+
+def _scheduler_arguments(parser: argparse.ArgumentParser) -> None:
+    _common_arguments(parser, "scheduler")
+    parser.add_argument("--pending", type=int, default=None, help="surveys (default: 1000000)")
+    parser.add_argument(
+        "--due-at-once", type=int, default=None, help="surveys falling due together (10000)"
+    )
+
+
+def _scheduler(args: argparse.Namespace) -> int:
+    from palaute.bench import scheduler  # noqa: PLC0415 - keep the command line quick to start
+
+    plan = scheduler.QUICK if args.quick else scheduler.FULL
+    if args.pending is not None:
+        plan = replace(plan, pending=max(2, args.pending))
+    if args.due_at_once is not None:
+        plan = replace(plan, due_at_once=max(1, min(args.due_at_once, plan.pending - 1)))
+    return _report(scheduler, scheduler.run(plan, bootstrap=args.bootstrap), args.json)
+
+
+def _dispatch_arguments(parser: argparse.ArgumentParser) -> None:
+    _common_arguments(parser, "dispatch")
+    parser.add_argument("--messages", type=int, default=None, help="surveys (default: 3000)")
+    parser.add_argument(
+        "--limit", type=float, default=None, help="[dispatch] sms_per_second (default: 100)"
+    )
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    from palaute.bench import dispatch  # noqa: PLC0415 - keep the command line quick to start
+
+    plan = dispatch.QUICK if args.quick else dispatch.FULL
+    if args.messages is not None:
+        plan = replace(plan, messages=max(1, args.messages))
+    if args.limit is not None:
+        plan = replace(plan, limit_per_second=args.limit)
+    return _report(dispatch, dispatch.run(plan, bootstrap=args.bootstrap), args.json)
 
 
 #: name -> (help, add arguments, handler)
@@ -92,6 +163,16 @@ BENCHMARKS: dict[
         "intake throughput: aiokafka alone, Kafka's Java consumer, and palaute worker",
         _intake_arguments,
         _intake,
+    ),
+    "scheduler": (
+        "a million pending surveys: worker memory, recovery after a restart, dispatch lag",
+        _scheduler_arguments,
+        _scheduler,
+    ),
+    "dispatch": (
+        "dispatch against the Twilio simulator: achieved rate and the busiest second",
+        _dispatch_arguments,
+        _dispatch,
     ),
 }
 
