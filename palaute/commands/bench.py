@@ -149,6 +149,30 @@ def _dispatch(args: argparse.Namespace) -> int:
     return _report(dispatch, dispatch.run(plan, bootstrap=args.bootstrap), args.json)
 
 
+def _latency_arguments(parser: argparse.ArgumentParser) -> None:
+    _common_arguments(parser, "latency")
+    parser.add_argument(
+        "--seconds", type=float, default=None, help="seconds of ratings per rate (default: 60)"
+    )
+    parser.add_argument(
+        "--emit-interval",
+        type=float,
+        default=None,
+        help="the worker's [metrics] emit_interval in seconds (default: its own default)",
+    )
+
+
+def _latency(args: argparse.Namespace) -> int:
+    from palaute.bench import latency  # noqa: PLC0415 - keep the command line quick to start
+
+    plan = latency.QUICK if args.quick else latency.FULL
+    if args.seconds is not None:
+        plan = replace(plan, seconds=max(1.0, args.seconds))
+    if args.emit_interval is not None:
+        plan = replace(plan, emit_interval_s=args.emit_interval)
+    return _report(latency, latency.run(plan, bootstrap=args.bootstrap), args.json)
+
+
 #: name -> (help, add arguments, handler)
 BENCHMARKS: dict[
     str,
@@ -163,6 +187,11 @@ BENCHMARKS: dict[
         "intake throughput: aiokafka alone, Kafka's Java consumer, and palaute worker",
         _intake_arguments,
         _intake,
+    ),
+    "latency": (
+        "ratings to metrics and to alerts at fixed rates, against aiokafka's round trip",
+        _latency_arguments,
+        _latency,
     ),
     "scheduler": (
         "a million pending surveys: worker memory, recovery after a restart, dispatch lag",
