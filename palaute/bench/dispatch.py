@@ -65,7 +65,7 @@ class Plan:
 
 
 FULL = Plan()
-QUICK = Plan(messages=120, baseline_messages=50, lead_s=15.0, deadline_s=240.0)
+QUICK = Plan(messages=60, baseline_messages=50, lead_s=8.0, deadline_s=240.0)
 
 
 class StampingSimulator(TwilioSimulator):
