@@ -340,19 +340,30 @@ async def wait_for(
     *,
     seconds: float = DEADLINE_SECONDS,
     explain: Callable[[], str] | None = None,
+    idle: float | None = None,
 ) -> None:
     """Poll the readers until ``done()``; fail with the logs if a worker dies or time runs out.
 
-    ``explain`` says what is still missing, for the failure message.
+    ``explain`` says what is still missing, for the failure message. With
+    ``idle``, give up early once the readers have seen nothing new for that
+    long: the workers have done all they will do.
     """
-    deadline = time.monotonic() + seconds
+    start = time.monotonic()
+    deadline = start + seconds
+    seen, moved = -1, start
     while not done():
         for worker in workers:
             assert worker.alive(), f"a worker died:\n{worker.tail()}"
-        if time.monotonic() >= deadline:
+        now = time.monotonic()
+        count = sum(len(reader.records) for reader in readers)
+        if count != seen:
+            seen, moved = count, now
+        stalled = idle is not None and now - moved >= idle
+        if now >= deadline or stalled:
             logs = "\n".join(worker.tail()[-3000:] for worker in workers)
             missing = explain() if explain is not None else ""
-            raise AssertionError(f"timed out waiting for {what}: {missing}\n{logs}")
+            how = f"nothing new for {idle:.0f} s" if stalled else "timed out"
+            raise AssertionError(f"{how} waiting for {what}: {missing}\n{logs}")
         for reader in readers:
             await reader.poll()
         await asyncio.sleep(0.02)
@@ -471,8 +482,12 @@ def check_every_survey_ends_once(events: list[Any]) -> Outcomes:
     scheduled = scheduled_ids(events)
     ends = endings(events)
     assert set(ends) == scheduled, f"{len(scheduled - set(ends))} surveys never ended"
-    twice = [survey for survey, found in ends.items() if len(found) != 1]
-    assert not twice, f"{len(twice)} surveys ended more than once, e.g. {twice[:3]}"
+    twice = {survey: found for survey, found in ends.items() if len(found) != 1}
+    shown = {
+        survey: [(e.type, getattr(e, "reason", None), e.occurred_at.isoformat()) for e in found]
+        for survey, found in list(twice.items())[:3]
+    }
+    assert not twice, f"{len(twice)} surveys ended more than once, e.g. {shown}"
     kinds = Counter((found[0].type, getattr(found[0], "reason", None)) for found in ends.values())
     unknown = kinds[("SurveyFailed", "outcome-unknown")]
     failed = sum(n for (kind, _), n in kinds.items() if kind == "SurveyFailed") - unknown

@@ -53,8 +53,8 @@ if TYPE_CHECKING:
 
 pytestmark = pytest.mark.integration
 
-CONTACTS_PER_HALF = 60
-RATINGS_PER_HALF = 400
+CONTACTS_PER_HALF = 40
+RATINGS_PER_HALF = 300
 EXTRA = """
 [dispatch]
 sms_per_second = 15

@@ -123,7 +123,12 @@ channel_preference = ["sms"]
             return f"undecided {len(undecided)} {undecided[:10]}, dead letters {len(letters)}"
 
         await wait_for(
-            finished, [surveys, deadletters], [worker], "every contact decided", explain=missing
+            finished,
+            [surveys, deadletters],
+            [worker],
+            "every contact decided",
+            explain=missing,
+            idle=90.0,
         )
         await settle([surveys, deadletters], 3.0)
     finally:
@@ -257,7 +262,7 @@ emit_interval = "1s"
             )
 
         try:
-            await wait_for(finished, [metrics, deadletters], [worker], "the figures")
+            await wait_for(finished, [metrics, deadletters], [worker], "the figures", idle=90.0)
         except AssertionError:
             check_metrics(metrics.records, expected, "24h")  # says which keys are short
             raise

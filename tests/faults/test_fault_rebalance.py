@@ -45,11 +45,11 @@ if TYPE_CHECKING:
 
 pytestmark = pytest.mark.integration
 
-CONTACTS_PER_HALF = 90
-RATINGS_PER_HALF = 500
+CONTACTS_PER_HALF = 50
+RATINGS_PER_HALF = 300
 EXTRA = """
 [dispatch]
-sms_per_second = 10
+sms_per_second = 20
 burst = 3
 tick = "1s"
 outcome_grace = "3s"
