@@ -28,6 +28,11 @@ Wiring (the rules are in :mod:`engine.lifecycle`):
    would double the changelog traffic for no gain, since the table is the
    truth and the heap is only a hint (entries are re-checked when popped).
 
+Rate limit: a survey is sent only when the channel's token bucket has a token
+(``[dispatch] burst``) and its :class:`SendWindow` has room, so that no
+one-second window at the provider holds more than ``sms_per_second`` (or
+``email_per_second``) requests (``palaute bench dispatch`` checks this).
+
 At most once (docs/guarantees-dispatch.md): before calling Twilio or the SMTP
 relay the scheduler stores the survey as DISPATCHING in the table and writes
 SurveyDispatching to the surveys topic, then flushes the producer so both are
@@ -39,7 +44,9 @@ from __future__ import annotations
 import heapq
 import json
 import logging
+import math
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -154,6 +161,52 @@ class DueIndex:
 
 
 @dataclass
+class SendWindow:
+    """At most ``per_second`` provider calls in any one second, as the provider counts them.
+
+    A call counts from its start until one second after it ended. Its request
+    reaches the provider somewhere in between, so no one-second window at the
+    provider ever holds more than the limit, however the network delays the
+    requests. A token bucket alone lets ``burst`` more through in the first
+    second, and counts when the decision was made rather than when the
+    request left. Rates below one a second get a window of ``1 / per_second``.
+    """
+
+    per_second: float
+    in_flight: int = 0
+    ends: deque[float] = field(default_factory=deque)
+
+    @property
+    def seconds(self) -> float:
+        """The window's length."""
+        return max(1.0, 1.0 / self.per_second)
+
+    @property
+    def limit(self) -> int:
+        """Calls allowed in one window."""
+        return max(1, math.floor(self.per_second * self.seconds + 1e-9))
+
+    def wait(self, now: float) -> float:
+        """Seconds until a call may start (0: now); ``now`` on the monotonic clock."""
+        while self.ends and now - self.ends[0] >= self.seconds:
+            self.ends.popleft()
+        if len(self.ends) + self.in_flight < self.limit:
+            return 0.0
+        if not self.ends:
+            return self.seconds
+        return self.seconds - (now - self.ends[0])
+
+    def started(self) -> None:
+        """Count a call from its start."""
+        self.in_flight += 1
+
+    def ended(self, now: float) -> None:
+        """Count a call until a window after its end."""
+        self.in_flight -= 1
+        self.ends.append(now)
+
+
+@dataclass
 class Providers:
     """The outside systems, built lazily inside the running loop."""
 
@@ -249,6 +302,10 @@ def register(app: faust.App, settings: Settings, names: TopicNames) -> None:  # 
     buckets = {
         SurveyChannel.SMS: TokenBucket(dispatch.sms_per_second, dispatch.burst),
         SurveyChannel.EMAIL: TokenBucket(dispatch.email_per_second, dispatch.burst),
+    }
+    windows = {
+        SurveyChannel.SMS: SendWindow(dispatch.sms_per_second),
+        SurveyChannel.EMAIL: SendWindow(dispatch.email_per_second),
     }
     ticks_out: dict[int, datetime] = {}
 
@@ -398,6 +455,8 @@ def register(app: faust.App, settings: Settings, names: TopicNames) -> None:  # 
         message = compose(state, command.channel)
         if isinstance(message, Refused):
             return message
+        window = windows[command.channel]
+        window.started()
         try:
             if isinstance(message, SmsText):
                 assert gateway is not None  # noqa: S101 - chosen with the channel above
@@ -413,6 +472,8 @@ def register(app: faust.App, settings: Settings, names: TopicNames) -> None:  # 
             if not isinstance(error, SmsError | MailError):
                 log.exception("survey %s: unexpected error while sending", state.survey_id)
             return outcome_of(error)
+        finally:
+            window.ended(time.monotonic())
 
     def rebuild(actives: set[int]) -> None:
         began = time.monotonic()
@@ -445,6 +506,10 @@ def register(app: faust.App, settings: Settings, names: TopicNames) -> None:  # 
         deliver_command = next((c for c in step.commands if isinstance(c, Deliver)), None)
         if deliver_command is not None:
             channel = deliver_command.channel
+            wait = windows[channel].wait(time.monotonic())
+            if wait > 0:
+                index.push(partition, now + timedelta(seconds=wait), survey_id)
+                return
             bucket = buckets[channel].take(now)
             if bucket is None:
                 index.push(partition, now + buckets[channel].wait(now), survey_id)

@@ -55,7 +55,7 @@ WINDOW_S = 1.0
 class Plan:
     """How big a run is."""
 
-    messages: int = 3_000
+    messages: int = 1_000
     baseline_messages: int = 1_000
     limit_per_second: float = 100.0
     burst: int = 20

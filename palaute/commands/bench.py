@@ -132,7 +132,7 @@ def _scheduler(args: argparse.Namespace) -> int:
 
 def _dispatch_arguments(parser: argparse.ArgumentParser) -> None:
     _common_arguments(parser, "dispatch")
-    parser.add_argument("--messages", type=int, default=None, help="surveys (default: 3000)")
+    parser.add_argument("--messages", type=int, default=None, help="surveys (default: 1000)")
     parser.add_argument(
         "--limit", type=float, default=None, help="[dispatch] sms_per_second (default: 100)"
     )
