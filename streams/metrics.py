@@ -450,6 +450,8 @@ def register(app: faust.App, settings: Settings, names: TopicNames) -> None:  # 
 
     async def silence_ticks() -> None:
         """Ask each partition this worker actively owns to judge its touchpoints' silence."""
+        if datetime.now(UTC) < judging_from[0]:
+            return  # a tick would be ignored: the worker may still be catching up
         topic = by_key.get_topic_name()
         owned = sorted(tp.partition for tp in app.assignor.assigned_actives() if tp.topic == topic)
         for partition in owned:
