@@ -287,6 +287,95 @@ class Ratings:
         return records
 
 
+@dataclass
+class Answers:
+    """Surveys and the citizens' answers to them, for the responses stage to join.
+
+    Each survey is scheduled (send time an hour away, so nothing is sent) and
+    answered once or more: a changed score replaces the earlier one, a retried
+    answer (same answer id) counts once. The last answer's score is the one
+    the metrics must count.
+    """
+
+    surveys: list[tuple[bytes, bytes]] = field(default_factory=list)
+    answers: list[tuple[bytes, bytes]] = field(default_factory=list)
+    final: dict[str, tuple[str, int]] = field(default_factory=dict)  # survey -> touchpoint, score
+
+    def batch(
+        self, rng: random.Random, first: int, count: int
+    ) -> tuple[list[tuple[bytes, bytes]], list[tuple[bytes, bytes]]]:
+        """Schedule ``count`` surveys and answer them; return (surveys, answers) records."""
+        now = datetime.now(UTC)
+        surveys: list[tuple[bytes, bytes]] = []
+        answers: list[tuple[bytes, bytes]] = []
+        for number in range(first, first + count):
+            touchpoint = TOUCHPOINTS[number % len(TOUCHPOINTS)]
+            survey = f"sv-answered-{number}"
+            citizen = f"{number:064x}"
+            surveys.append((citizen.encode(), scheduled(survey, citizen, touchpoint, now)))
+            scores = [rng.randint(1, 5) for _ in range(rng.choice((1, 1, 1, 2, 3)))]
+            for index, score in enumerate(scores):
+                answer = answered(f"{survey}-a{index}", survey, score, now)
+                answers.append((survey.encode(), answer))
+                if rng.random() < 0.1:
+                    answers.append((survey.encode(), answer))  # a retried request
+            self.final[survey] = (touchpoint, scores[-1])
+        self.surveys.extend(surveys)
+        self.answers.extend(answers)
+        return surveys, answers
+
+    def expected(self) -> dict[str, Counter[int]]:
+        """Per metrics key, the distribution of each survey's last score."""
+        distributions: dict[str, Counter[int]] = defaultdict(Counter)
+        for touchpoint, score in self.final.values():
+            number = int(touchpoint.removeprefix("tp-"))
+            for owner in (
+                f"touchpoint:{touchpoint}",
+                f"channel:{_CHANNELS[number % len(_CHANNELS)]}",
+                f"service:{_SERVICES[number % len(_SERVICES)]}",
+            ):
+                distributions[owner][score] += 1
+        return distributions
+
+
+def scheduled(survey: str, citizen: str, touchpoint: str, now: datetime) -> bytes:
+    """Write a SurveyScheduled as the intake does, due in an hour."""
+    number = int(touchpoint.removeprefix("tp-"))
+    return json.dumps(
+        {
+            "type": "SurveyScheduled",
+            "survey_id": survey,
+            "citizen_key": citizen,
+            "contact_id": f"contact-{survey}",
+            "touchpoint_id": touchpoint,
+            "occurred_at": (now - timedelta(minutes=10)).isoformat(),
+            "channel": "sms",
+            "language": "fi",
+            "scale": "csat-5",
+            "contact_ended_at": (now - timedelta(minutes=11)).isoformat(),
+            "send_at": (now + timedelta(hours=1)).isoformat(),
+            "expires_at": (now + timedelta(days=3)).isoformat(),
+            "service": _SERVICES[number % len(_SERVICES)],
+            "touchpoint_channel": _CHANNELS[number % len(_CHANNELS)],
+        }
+    ).encode()
+
+
+def answered(answer: str, survey: str, score: int, now: datetime) -> bytes:
+    """Write a confirmed RatingReceived as the web service does."""
+    return json.dumps(
+        {
+            "type": "RatingReceived",
+            "answer_id": answer,
+            "survey_id": survey,
+            "score": score,
+            "via": "sms-reply",
+            "received_at": (now - timedelta(minutes=5)).isoformat(),
+            "confirmed": True,
+        }
+    ).encode()
+
+
 TOUCHPOINTS = [f"tp-{n}" for n in range(6)]
 _CHANNELS = ["phone", "face-to-face", "digital"]
 _SERVICES = ["tax", "health"]
