@@ -38,8 +38,8 @@ record, every ``[alerts] silence_check_interval`` of wall-clock time, to
 each partition of the internal topic this worker actively owns, and
 ``metrics-detect`` judges that partition's touchpoints when the tick comes
 through, so every table write stays in its partition. For one silence
-window after its partitions are assigned a worker does not judge: it may
-still be catching up on what arrived while it was away.
+window after its partitions are assigned a worker neither sends ticks nor
+judges: it may still be catching up on what arrived while it was away.
 
 Figures and drop and target alerts run on event time (a rating's
 ``answered_at``), so ``palaute metrics rebuild`` reproduces the live figures
