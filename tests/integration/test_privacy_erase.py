@@ -181,7 +181,7 @@ async def _wait_until(check: Any, what: str, worker: subprocess.Popen[bytes], lo
             return result
         assert worker.poll() is None, f"worker died:\n{_tail(log)}"
         assert time.monotonic() < deadline, f"timed out waiting for {what}:\n{_tail(log)}"
-        await asyncio.sleep(1.0)
+        await asyncio.sleep(2.0)
 
 
 def _tail(log: Path) -> str:
@@ -359,10 +359,15 @@ async def _answers(run: Run, surveys: list[str]) -> dict[bytes, bytes | None]:
         [(b"phone-service", _rating(s, "phone-service", 4)) for s in surveys],
     )
 
+    seen: list[dict[bytes, bytes | None]] = []
+
     async def figures() -> dict[bytes, bytes | None] | None:
+        """Give the figures once every rating is counted and two reads agree."""
         latest = await run.latest(METRICS + run.suffix)
         counts = [json.loads(v).get("count") for v in latest.values() if v is not None]
-        return latest if counts and max(counts) >= len(surveys) else None
+        settled = bool(seen) and seen[-1] == latest
+        seen.append(latest)
+        return latest if settled and counts and max(counts) >= len(surveys) else None
 
     settled: dict[bytes, bytes | None] = await run.wait_until(figures, "the metrics")
     return settled
