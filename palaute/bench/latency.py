@@ -268,6 +268,12 @@ class Phase:
                 "severity": alert["severity"],
             }
 
+    def counted_rate(self) -> float:
+        """Ratings counted per second, from the first sent to the last update seen."""
+        first = min((sent[0] for sent in self.sent.values() if sent), default=0.0)
+        counted = sum(self.covered.values())
+        return counted / (self.last_update - first) if self.last_update > first else 0.0
+
     def caught_up(self) -> bool:
         """Every rating sent is counted, and the drop's alert is in."""
         counted = all(self.covered.get(tp, 0) >= len(sent) for tp, sent in self.sent.items())
@@ -363,32 +369,33 @@ async def _run(plan: Plan, servers: str, scratch: Path, progress: TextIO | None)
     for rate in plan.rates:
         baselines[rate] = await round_trip(servers, rate, plan.baseline_seconds)
         _say(progress, f"(a) aiokafka at {rate}/s: p99 {baselines[rate]['p99_s'] * 1000:.1f} ms")
-    suffix = f"-bench-{uuid.uuid4().hex[:12]}"
-    create_run_topics(servers, suffix)
     extra = (
         ""
         if plan.emit_interval_s is None
         else f"[metrics]\nemit_interval = {plan.emit_interval_s}\n"
     )
-    worker = WorkerProcess(
-        worker_config(scratch, servers, suffix, extra=extra), scratch / "worker.log"
-    )
     phases = []
-    try:
-        worker.start()
-        await worker.wait_for_log(READY, 0, plan.deadline_s)
-        for rate in plan.rates:
+    for rate in plan.rates:
+        # Each rate gets a worker of its own on fresh topics: no backlog carries over.
+        suffix = f"-bench-{uuid.uuid4().hex[:12]}"
+        create_run_topics(servers, suffix)
+        worker = WorkerProcess(
+            worker_config(scratch, servers, suffix, extra=extra), scratch / f"worker-{rate}.log"
+        )
+        try:
+            worker.start()
+            await worker.wait_for_log(READY, 0, plan.deadline_s)
             _say(progress, f"(b) worker at {rate}/s for {plan.seconds:.0f} s…")
             phase = await worker_phase(servers, suffix, plan, rate, rng)
             worker.check()
-            phases.append(phase)
-            _say(
-                progress,
-                f"(b) {len(phase.metric_latencies):,} counted; p99 "
-                f"{figures(phase.metric_latencies)['p99_s']} s; alert {phase.alert}",
-            )
-    finally:
-        worker.stop()
+        finally:
+            worker.stop()
+        phases.append(phase)
+        _say(
+            progress,
+            f"(b) {len(phase.metric_latencies):,} counted; p99 "
+            f"{figures(phase.metric_latencies)['p99_s']} s; alert {phase.alert}",
+        )
     return summarise(plan, baselines, phases, servers)
 
 
@@ -421,6 +428,7 @@ def summarise(
                 ),
                 "counted": sum(phase.covered.values()),
                 "catch_up_after_feed_s": round(getattr(phase, "catch_up_s", 0.0), 2),
+                "counted_per_second": round(phase.counted_rate(), 1),
                 "drop_alert": phase.alert,
                 "other_alerts": phase.other_alerts,
             }
@@ -455,9 +463,9 @@ def render(summary: dict[str, Any]) -> str:
         )
     lines.append("")
     lines.extend(
-        f"at {row['rate']}/s: sent {row['achieved_rate']:,}/s; every rating counted "
-        f"{row['catch_up_after_feed_s']:.1f} s after the last was sent; "
-        f"{row['other_alerts']} other alerts"
+        f"at {row['rate']}/s: sent {row['achieved_rate']:,}/s; counted {row['counted']:,} "
+        f"({row['counted_per_second']:,.0f}/s), the last {row['catch_up_after_feed_s']:.1f} s "
+        f"after the last was sent; {row['other_alerts']} other alerts"
         for row in summary["rows"]
     )
     return "\n".join(lines)
