@@ -70,6 +70,7 @@ __all__ = [
     "Worker",
     "config_text",
     "delete_run_topics",
+    "endings",
 ]
 
 #: Kills per kill test: small for CI, 20 for the full run (docs/guarantees.md).

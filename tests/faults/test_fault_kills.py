@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -35,10 +35,12 @@ from tests.faults.harness import (
     check_no_message_twice,
     check_one_decision_per_contact,
     decided,
+    endings,
     expected_metrics,
     metrics_match,
     new_worker,
     produce,
+    scheduled_ids,
     settle,
     sms_citizen,
     stop_all,
@@ -51,6 +53,8 @@ from tests.integration.smtp_server import running_smtp_sink
 if TYPE_CHECKING:
     import random
     from pathlib import Path
+
+    from tests.integration.smtp_server import SmtpSink
 
 pytestmark = pytest.mark.integration
 
@@ -205,7 +209,20 @@ channel_preference = ["sms"]
                 events = log.events()
                 return decided(events) >= contacts.valid and all_ended(events)
 
-            await wait_for(finished, [surveys, deadletters], [worker], "every survey to end")
+            def missing() -> str:
+                events = log.events()
+                undecided = sorted(contacts.valid - decided(events))
+                unended = scheduled_ids(events) - set(endings(events))
+                return f"undecided {undecided[:10]}, {len(unended)} surveys not ended"
+
+            await wait_for(
+                finished,
+                [surveys, deadletters],
+                [worker],
+                "every survey to end",
+                explain=missing,
+                idle=90.0,
+            )
             await settle([surveys, deadletters], 4.0)
         finally:
             returncodes = await stop_all([worker])
@@ -215,7 +232,14 @@ channel_preference = ["sms"]
             await twilio.stop()
         assert returncodes == [0], worker.tail()
 
-    events = log.events()
+    _check_dispatch(twilio, sink, log.events(), contacts)
+    check_dead_letters(deadletters.records, dict(contacts.bad), "intake", CONTACTS + run_suffix)
+
+
+def _check_dispatch(
+    twilio: TwilioSimulator, sink: SmtpSink, events: list[Any], contacts: Contacts
+) -> None:
+    """One decision per contact, one ending per survey, one text per citizen."""
     check_one_decision_per_contact(events, contacts.valid)
     check_no_message_twice(twilio, sink)
     outcomes = check_every_survey_ends_once(events)
@@ -225,7 +249,6 @@ channel_preference = ["sms"]
     assert outcomes.unknown <= TRIALS, outcomes
     delivered = sum(texts(twilio).values())
     assert outcomes.sent <= delivered <= outcomes.sent + outcomes.unknown, (outcomes, delivered)
-    check_dead_letters(deadletters.records, dict(contacts.bad), "intake", CONTACTS + run_suffix)
 
 
 @pytest.mark.timeout(1800)
