@@ -53,6 +53,18 @@ def contains_identity_code(text: str) -> bool:
     return False
 
 
+def may_hold_identity_code(json_text: str) -> bool:
+    """Tell whether a JSON document's text could hold a code anywhere, in one search.
+
+    A False answer is exact: without a backslash every string and key of the
+    document stands verbatim in its text, so a code in any of them has the
+    shape the search looks for there too. With a backslash an escape could
+    hide a code's characters, and the answer is True: walk the parsed value
+    (:func:`paths_with_identity_codes`), which is what decides.
+    """
+    return "\\" in json_text or _CANDIDATE.search(json_text) is not None
+
+
 def paths_with_identity_codes(value: Any, path: str = "") -> Iterator[str]:
     """Yield the dotted path of every string in a JSON value that holds a code.
 

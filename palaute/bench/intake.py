@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import random
 import shutil
 import signal
@@ -86,6 +87,8 @@ class Plan:
     contacts_per_citizen: float = 4.0
     seed: int = 20_260_101
     deadline_s: float = 1800.0  # for each of the three readers
+    #: Worker processes of (c'), one consumer group; 1 leaves (c') out.
+    workers: int = 1
 
 
 FULL = Plan()
@@ -239,9 +242,13 @@ async def aiokafka_rate(bootstrap: str, topic: str, expected: int, deadline_s: f
 # -- (c) the worker -------------------------------------------------------------------------
 
 
-def worker_config(directory: Path, bootstrap: str, suffix: str) -> Path:
-    """Write the worker's configuration: this run's topics and a touchpoint catalogue."""
-    path = directory / "palaute.toml"
+def worker_config(directory: Path, bootstrap: str, suffix: str, index: int = 0) -> Path:
+    """Write a worker's configuration: this run's topics and a touchpoint catalogue.
+
+    Workers of one group share the topics but not a local store: ``index``
+    gives each its own data directory.
+    """
+    path = directory / ("palaute.toml" if index == 0 else f"palaute-{index}.toml")
     path.write_text(
         f"""
 [kafka]
@@ -253,7 +260,7 @@ link_signing_key = "{LINK_SIGNING_KEY}"
 
 [streams]
 topic_suffix = "{suffix}"
-data_dir = "{directory / "data"}"
+data_dir = "{directory / ("data" if index == 0 else f"data-{index}")}"
 partitions = {PARTITIONS}
 
 [touchpoints.phone-service]
@@ -282,12 +289,27 @@ send_delay = "2h"
 
 @dataclass(frozen=True, slots=True)
 class WorkerRate:
-    """Decisions the worker published: contacts decided, first-to-last and from start."""
+    """Decisions the workers published: contacts decided, first-to-last and from start.
+
+    ``cpu_seconds`` is what the worker processes used from the first decision
+    read to the last (None where ``/proc`` cannot tell): on a machine shared
+    with other work the rate moves with the load, the CPU time per decision
+    much less.
+    """
 
     decided: int
     records: int
     seconds: float
     wall_seconds: float
+    processes: int = 1
+    cpu_seconds: float | None = None
+
+    @property
+    def cpu_us_per_decision(self) -> float | None:
+        """Worker CPU time per contact decided, in microseconds."""
+        if self.cpu_seconds is None or not self.decided:
+            return None
+        return self.cpu_seconds / self.decided * 1e6
 
     @property
     def per_second(self) -> float:
@@ -318,10 +340,11 @@ async def _read_decisions(
     topic: str,
     expected: int,
     *,
-    worker: subprocess.Popen[bytes],
+    workers: list[subprocess.Popen[bytes]],
     deadline_s: float,
     log: Path,
-) -> tuple[set[str], int, int, int]:
+) -> tuple[set[str], int, int, int, float | None]:
+    """Read the decisions as they come; note the workers' CPU time at the first one."""
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
     await consumer.start()
     partitions = [TopicPartition(topic, p) for p in range(PARTITIONS)]
@@ -330,11 +353,13 @@ async def _read_decisions(
     decided: set[str] = set()
     records = 0
     first_ms = last_ms = 0
+    cpu_at_first: float | None = None
     started = time.perf_counter()
     try:
         while len(decided) < expected:
-            if worker.poll() is not None:
-                raise RuntimeError(f"the worker exited ({worker.returncode}):\n{_tail(log)}")
+            for worker in workers:
+                if worker.poll() is not None:
+                    raise RuntimeError(f"a worker exited ({worker.returncode}):\n{_tail(log)}")
             if time.perf_counter() - started > deadline_s:
                 raise TimeoutError(
                     f"the worker decided {len(decided)} of {expected} contacts in time:\n"
@@ -348,11 +373,13 @@ async def _read_decisions(
                     if contact is None:
                         continue
                     decided.add(contact)
+                    if not first_ms:
+                        cpu_at_first = _group_cpu_seconds(workers)
                     first_ms = record.timestamp if not first_ms else min(first_ms, record.timestamp)
                     last_ms = max(last_ms, record.timestamp)
     finally:
         await consumer.stop()
-    return decided, records, first_ms, last_ms
+    return decided, records, first_ms, last_ms, cpu_at_first
 
 
 def _tail(log: Path) -> str:
@@ -371,46 +398,81 @@ def _stop(worker: subprocess.Popen[bytes]) -> None:
         worker.wait(timeout=10)
 
 
+def _cpu_seconds(pid: int) -> float | None:
+    """User and system CPU time of a running process, from ``/proc`` (None elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text(encoding="ascii").rpartition(")")[2].split()
+    except OSError:
+        return None
+    # utime and stime are fields 14 and 15 of stat(5); the split starts at field 3.
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _group_cpu_seconds(workers: list[subprocess.Popen[bytes]]) -> float | None:
+    used = [_cpu_seconds(worker.pid) for worker in workers]
+    return None if None in used else sum(u for u in used if u is not None)
+
+
 def worker_rate(
-    bootstrap: str, suffix: str, expected: set[str], directory: Path, deadline_s: float
+    bootstrap: str,
+    suffix: str,
+    expected: set[str],
+    directory: Path,
+    deadline_s: float,
+    *,
+    processes: int = 1,
 ) -> WorkerRate:
-    """Run ``palaute worker`` on the produced contacts until each one is decided."""
-    config = worker_config(directory, bootstrap, suffix)
+    """Run ``palaute worker`` processes (one group) until every produced contact is decided."""
+    configs = [worker_config(directory, bootstrap, suffix, index) for index in range(processes)]
     log = directory / "worker.log"
     started = time.perf_counter()
+    workers: list[subprocess.Popen[bytes]] = []
     with log.open("ab") as out:
-        worker = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "palaute",
-                "worker",
-                "--config",
-                str(config),
-                "--loglevel",
-                "warning",
-            ],
-            stdout=out,
-            stderr=subprocess.STDOUT,
+        workers.extend(
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "palaute",
+                    "worker",
+                    "--config",
+                    str(config),
+                    "--loglevel",
+                    "warning",
+                ],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+            for config in configs
         )
     try:
-        decided, records, first_ms, last_ms = asyncio.run(
+        decided, records, first_ms, last_ms, cpu_at_first = asyncio.run(
             _read_decisions(
                 bootstrap,
                 SURVEYS + suffix,
                 len(expected),
-                worker=worker,
+                workers=workers,
                 deadline_s=deadline_s,
                 log=log,
             )
         )
         wall = time.perf_counter() - started
+        cpu_at_last = _group_cpu_seconds(workers)
     finally:
-        _stop(worker)
+        for worker in workers:
+            _stop(worker)
     missing = expected - decided
     if missing:
         raise RuntimeError(f"{len(missing)} contacts were not decided, e.g. {sorted(missing)[:3]}")
-    return WorkerRate(len(decided), records, (last_ms - first_ms) / 1000, wall)
+    cpu = None if cpu_at_first is None or cpu_at_last is None else cpu_at_last - cpu_at_first
+    return WorkerRate(
+        len(decided),
+        records,
+        (last_ms - first_ms) / 1000,
+        wall,
+        processes=processes,
+        cpu_seconds=cpu,
+    )
 
 
 # -- (d) the same work in one process --------------------------------------------------------
@@ -547,6 +609,10 @@ def run(
         finally:
             with contextlib.suppress(Exception):
                 _delete_run_topics(servers, suffix)
+        group = None
+        if plan.workers > 1:
+            _say(progress, f"(d) {core.per_second:,.0f}/s; (c') {plan.workers} workers…")
+            group = group_rate(servers, records, Path(scratch) / "group", plan)
     return summarise(
         plan,
         records,
@@ -557,7 +623,27 @@ def run(
         worker=worker,
         core=core,
         bootstrap=servers,
+        group=group,
     )
+
+
+def group_rate(
+    bootstrap: str, records: list[tuple[bytes, bytes]], directory: Path, plan: Plan
+) -> WorkerRate:
+    """Run (c) again with ``plan.workers`` processes in one group, on topics of its own."""
+    directory.mkdir()
+    suffix = f"-bench-{uuid.uuid4().hex[:12]}"
+    for spec in TOPICS:
+        create_topic(bootstrap, spec.name + suffix, partitions=PARTITIONS)
+    try:
+        asyncio.run(produce(bootstrap, CONTACTS + suffix, records))
+        expected = {f"contact-{number}" for number in range(len(records))}
+        return worker_rate(
+            bootstrap, suffix, expected, directory, plan.deadline_s, processes=plan.workers
+        )
+    finally:
+        with contextlib.suppress(Exception):
+            _delete_run_topics(bootstrap, suffix)
 
 
 def _delete_run_topics(bootstrap: str, suffix: str) -> None:
@@ -585,10 +671,11 @@ def summarise(
     worker: WorkerRate,
     core: Rate,
     bootstrap: str,
+    group: WorkerRate | None = None,
 ) -> dict[str, Any]:
     """Gather the figures and the ratios c/a and c/b into one JSON-ready dict."""
     java_rate = float(java.fetch_records_per_second)
-    return {
+    summary: dict[str, Any] = {
         "plan": asdict(plan),
         "events": len(records),
         "partitions": PARTITIONS,
@@ -627,7 +714,30 @@ def summarise(
         "java_with_group_join_per_second": round(java.records_per_second),
         "ratio_c_a": round(worker.per_second / raw.per_second, 4) if raw.per_second else 0.0,
         "ratio_c_b": round(worker.per_second / java_rate, 4) if java_rate else 0.0,
+        "worker_cpu_seconds": _rounded(worker.cpu_seconds, 2),
+        "worker_cpu_us_per_decision": _rounded(worker.cpu_us_per_decision, 0),
     }
+    if group is not None:
+        summary["rows"].append(
+            {
+                "reader": f"(c') palaute worker x {group.processes} processes, one group",
+                "records": group.decided,
+                "seconds": round(group.seconds, 3),
+                "per_second": round(group.per_second),
+            }
+        )
+        summary["group"] = {
+            "processes": group.processes,
+            "wall_seconds": round(group.wall_seconds, 2),
+            "cpu_seconds": _rounded(group.cpu_seconds, 2),
+            "cpu_us_per_decision": _rounded(group.cpu_us_per_decision, 0),
+            "ratio_c_a": round(group.per_second / raw.per_second, 4) if raw.per_second else 0.0,
+        }
+    return summary
+
+
+def _rounded(value: float | None, digits: int) -> float | None:
+    return None if value is None else round(value, digits)
 
 
 def render(summary: dict[str, Any]) -> str:
@@ -651,6 +761,18 @@ def render(summary: dict[str, Any]) -> str:
             f"(worker from start to last decision: {summary['worker_wall_seconds']:.1f} s)"
         ),
     ]
+    if summary.get("worker_cpu_us_per_decision") is not None:
+        lines.append(
+            f"worker CPU: {summary['worker_cpu_seconds']:.1f} s, "
+            f"{summary['worker_cpu_us_per_decision']:,.0f} µs per decision"
+        )
+    group = summary.get("group")
+    if group is not None:
+        cpu = group["cpu_us_per_decision"]
+        lines.append(
+            f"(c') {group['processes']} processes: c'/a = {group['ratio_c_a']:.3f}"
+            + (f", {cpu:,.0f} µs of CPU per decision" if cpu is not None else "")
+        )
     return "\n".join(lines)
 
 
