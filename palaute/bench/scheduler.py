@@ -77,7 +77,7 @@ class Plan:
     due_at_once: int = 10_000
     seed: int = 20_260_101
     #: How long after the restart begins the ``due_at_once`` surveys fall due, at least.
-    lead_s: float = 30.0
+    lead_s: float = 90.0
     #: How long a worker is left alone before its memory is read.
     settle_s: float = 10.0
     deadline_s: float = 1800.0
@@ -559,7 +559,8 @@ async def _run(  # noqa: PLR0915 - one run, step by step, reads best in one plac
         _say(progress, f"(b) cold start ready in {cold.seconds:.1f} s with {cold.indexed:,}")
 
         # the surveys due at once, written while the worker is stopped
-        lead = max(plan.lead_s, 1.5 * cold.seconds + 2.0)
+        # Time for a restart: a start like the empty worker's, plus the plan's margin.
+        lead = max(plan.lead_s, 1.5 * baseline.seconds + 2.0)
         due = datetime.now(UTC) + timedelta(seconds=lead)
         await produce_keyed(
             servers, changelog, (states.entry(number, due) for number in range(plan.due_at_once))
