@@ -156,7 +156,15 @@ class _Counts:
 
 
 class Activity:
-    """The activity counts of this worker's touchpoints, mirrored from the table."""
+    """The activity counts of this worker's touchpoints, mirrored from the tables.
+
+    Hourly counts are stored: answers in the touchpoint's detector entry
+    (written after every rating anyway, so counting them costs no extra
+    changelog record), deliveries and contacts in the activity table. The
+    recent buckets live in memory only: after a start or a rebalance nothing
+    is judged for one window, by when the window holds only what this worker
+    counted itself.
+    """
 
     def __init__(self, config: ActivityConfig) -> None:
         self.config = config
@@ -164,12 +172,12 @@ class Activity:
         self.partition_of: dict[str, int] = {}
 
     def forget(self) -> None:
-        """Drop the mirror: partitions moved, so the table is the truth again."""
+        """Drop the mirror: partitions moved, so the tables are the truth again."""
         self.by_touchpoint = None
         self.partition_of = {}
 
-    def loaded(self, table: Any) -> dict[str, dict[Signal, _Counts]]:
-        """Give the mirror, rebuilding it from the table's entries if needed."""
+    def loaded(self, table: Any, detectors: Any) -> dict[str, dict[Signal, _Counts]]:
+        """Give the mirror, rebuilding it from the tables' entries if needed."""
         if self.by_touchpoint is not None:
             return self.by_touchpoint
         by_touchpoint: dict[str, dict[Signal, _Counts]] = {}
@@ -180,50 +188,71 @@ class Activity:
                 first_at, partition = str(value).split("|")
                 counts.first_at = float(first_at)
                 self.partition_of[touchpoint] = int(partition)
-            elif tier == "h":
-                counts.hourly[int(bucket[0])] = int(value)
             else:
-                counts.recent[int(bucket[0])] = int(value)
+                counts.hourly[int(bucket[0])] = int(value)
+        for touchpoint, value in detectors.items():
+            raw = json.loads(value)
+            if raw.get("partition") is None:
+                continue  # written before answers were counted
+            self.partition_of[str(touchpoint)] = raw["partition"]
+            counts = by_touchpoint.setdefault(str(touchpoint), {}).setdefault(
+                Signal.ANSWERS, _Counts()
+            )
+            counts.first_at = raw["answers_first"]
+            counts.hourly = {int(hour): count for hour, count in raw["answers"].items()}
         self.by_touchpoint = by_touchpoint
         return by_touchpoint
 
     def count(  # noqa: PLR0917 - one event's coordinates, each needed
         self,
         table: Any,
+        detectors: Any,
         touchpoint: str,
         signal: Signal,
         at: datetime,
         partition: int,
         now: datetime,
-    ) -> None:
-        """Count one event in its buckets and store what changed."""
-        counts = self.loaded(table).setdefault(touchpoint, {}).setdefault(signal, _Counts())
+    ) -> _Counts:
+        """Count one event in the mirror; store what changed unless it is an answer.
+
+        Returns the signal's counts, for the caller to store an answer's with
+        the detector entry.
+        """
+        signals = self.loaded(table, detectors).setdefault(touchpoint, {})
+        counts = signals.setdefault(signal, _Counts())
         prefix = f"{touchpoint}|{signal.value}"
         seconds = at.timestamp()
         self.partition_of[touchpoint] = partition
         if counts.first_at is None or seconds < counts.first_at:
             counts.first_at = seconds
-            table[f"{prefix}|first"] = f"{seconds}|{partition}"
+            if signal is not Signal.ANSWERS:
+                table[f"{prefix}|first"] = f"{seconds}|{partition}"
         buckets = buckets_of(at, now, self.config)
         if buckets.hour is not None:
             counts.hourly[buckets.hour] = counts.hourly.get(buckets.hour, 0) + 1
-            table[f"{prefix}|h|{buckets.hour}"] = str(counts.hourly[buckets.hour])
+            if signal is not Signal.ANSWERS:
+                table[f"{prefix}|h|{buckets.hour}"] = str(counts.hourly[buckets.hour])
         if buckets.recent is not None:
             counts.recent[buckets.recent] = counts.recent.get(buckets.recent, 0) + 1
-            table[f"{prefix}|r|{buckets.recent}"] = str(counts.recent[buckets.recent])
+        return counts
 
-    def prune(self, table: Any, touchpoint: str, now: datetime) -> dict[Signal, SignalCounts]:
-        """Forget buckets no verdict needs any more; give the touchpoint's counts."""
-        signals = self.loaded(table).get(touchpoint, {})
+    def prune(
+        self, table: Any, detectors: Any, touchpoint: str, now: datetime
+    ) -> dict[Signal, SignalCounts]:
+        """Forget buckets no verdict needs any more; give the touchpoint's counts.
+
+        The answers' hourly buckets are pruned in the mirror only: the caller
+        stores them with the detector entry.
+        """
+        signals = self.loaded(table, detectors).get(touchpoint, {})
         for signal, counts in signals.items():
             old = expired(counts.view(), now, self.config)
-            prefix = f"{touchpoint}|{signal.value}"
             for hour in old.hours:
                 del counts.hourly[hour]
-                del table[f"{prefix}|h|{hour}"]
+                if signal is not Signal.ANSWERS:
+                    del table[f"{touchpoint}|{signal.value}|h|{hour}"]
             for begins in old.recent:
                 del counts.recent[begins]
-                del table[f"{prefix}|r|{begins}"]
         return {signal: counts.view() for signal, counts in signals.items()}
 
 
@@ -389,14 +418,16 @@ def register(app: faust.App, settings: Settings, names: TopicNames) -> None:  # 
         )
         if rating.rating_id in stored.recent:
             return
-        activity.count(
+        answers = activity.count(
             activity_table,
+            detector_table,
             rating.touchpoint_id,
             Signal.ANSWERS,
             rating.answered_at,
             partition,
             datetime.now(UTC),
         )
+        stored.keep_answers(answers, partition)
         config = configs.get(rating.touchpoint_id, detector_config)
         state, alerts = step(stored.state, rating, rating.answered_at, config)
         if config.target.target is not None or config.kpi.target is not None:
@@ -412,18 +443,22 @@ def register(app: faust.App, settings: Settings, names: TopicNames) -> None:  # 
         now = datetime.now(UTC)
         if now < judging_from[0]:
             return
-        activity.loaded(activity_table)
+        mirror = activity.loaded(activity_table, detector_table)
         owned = sorted(tp for tp, part in activity.partition_of.items() if part == partition)
         for touchpoint_id in owned:
-            counts = activity.prune(activity_table, touchpoint_id, now)
+            counts = activity.prune(activity_table, detector_table, touchpoint_id, now)
             tick = activity_tick(counts, now, activity.config, is_holiday)
             stored = _Detector.load(
                 detector_table.get(touchpoint_id), touchpoint_id, scale_of(touchpoint_id)
             )
             config = configs.get(touchpoint_id, detector_config)
             state, alerts = step(stored.state, tick, now, config)
-            if state != stored.state:
+            answers = mirror.get(touchpoint_id, {}).get(Signal.ANSWERS)
+            pruned = answers is not None and len(answers.hourly) != len(stored.answers)
+            if state != stored.state or pruned:
                 stored.state = state
+                if answers is not None:
+                    stored.keep_answers(answers, partition)
                 detector_table[touchpoint_id] = stored.dump()
             await send_alerts(alerts, f"touchpoint:{touchpoint_id}")
 
@@ -443,8 +478,8 @@ def register(app: faust.App, settings: Settings, names: TopicNames) -> None:  # 
                 at = _occurred_at(value)
                 if at is not None:
                     activity.count(
-                        activity_table, touchpoint_id, signal, at, message.partition,
-                        datetime.now(UTC),
+                        activity_table, detector_table, touchpoint_id, signal, at,
+                        message.partition, datetime.now(UTC),
                     )  # fmt: skip
             telemetry.agent_progress(DETECT_AGENT, datetime.now(UTC))
 
@@ -521,6 +556,10 @@ class _Detector:
     state: DetectorState
     recent: deque[str]
     target: TargetBuckets = field(default_factory=dict)
+    #: The touchpoint's partition of the internal topic, and its answers' hourly counts.
+    partition: int | None = None
+    answers_first: float | None = None
+    answers: dict[str, int] = field(default_factory=dict)
 
     @classmethod
     def load(cls, stored: str | None, touchpoint_id: str, scale: Scale) -> _Detector:
@@ -531,9 +570,25 @@ class _Detector:
             DetectorState.from_dict(raw["state"]),
             deque(raw["recent"], maxlen=RECENT_RATINGS),
             raw.get("target", {}),
+            raw.get("partition"),
+            raw.get("answers_first"),
+            raw.get("answers", {}),
         )
+
+    def keep_answers(self, counts: _Counts, partition: int) -> None:
+        """Take the answers' counts from the mirror, to be stored with the entry."""
+        self.partition = partition
+        self.answers_first = counts.first_at
+        self.answers = {str(hour): count for hour, count in counts.hourly.items()}
 
     def dump(self) -> str:
         return json.dumps(
-            {"state": self.state.to_dict(), "recent": list(self.recent), "target": self.target}
+            {
+                "state": self.state.to_dict(),
+                "recent": list(self.recent),
+                "target": self.target,
+                "partition": self.partition,
+                "answers_first": self.answers_first,
+                "answers": self.answers,
+            }
         )
