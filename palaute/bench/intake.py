@@ -437,8 +437,10 @@ def worker_rate(
                     "worker",
                     "--config",
                     str(config),
+                    # The default level: below WARNING faust keeps its terminal spinner,
+                    # and with it every logger at DEBUG (records built, then dropped).
                     "--loglevel",
-                    "warning",
+                    "info",
                 ],
                 stdout=out,
                 stderr=subprocess.STDOUT,
