@@ -139,9 +139,13 @@ WORKER_ENVIRONMENT = {"BROKER_SESSION_TIMEOUT": "8", "BROKER_HEARTBEAT_INTERVAL"
 class FaultWorker(Worker):
     """``palaute worker`` as a child process, with the fault tests' group timeouts."""
 
+    #: Where the log of the process started last begins.
+    started_at_byte: int = 0
+
     def start(self) -> None:
         """Start the process, appending to its log."""
         with self.log.open("ab") as out:
+            self.started_at_byte = out.tell()
             out.write(f"\n=== start at {datetime.now(UTC).isoformat()}\n".encode())
             out.flush()
             self.process = subprocess.Popen(
@@ -150,6 +154,12 @@ class FaultWorker(Worker):
                 stderr=subprocess.STDOUT,
                 env={**os.environ, **WORKER_ENVIRONMENT},
             )
+
+    def ready(self) -> bool:
+        """Whether the process started last has joined its group and begun processing."""
+        with self.log.open("rb") as log:
+            log.seek(self.started_at_byte)
+            return b"[^Worker]: Ready" in log.read()
 
     def kill(self) -> None:
         """Kill -9 (no flush, no commit, no goodbye to the group), and say so in the log."""
