@@ -96,12 +96,18 @@ def broker_answers(bootstrap_servers: str, timeout: float = 5.0) -> bool:
 
 
 def create_topic(
-    bootstrap_servers: str, name: str, *, partitions: int = 1, timeout: float = 30.0
+    bootstrap_servers: str,
+    name: str,
+    *,
+    partitions: int = 1,
+    timeout: float = 30.0,
+    configs: dict[str, str] | None = None,
 ) -> None:
     """Create a topic and wait until every partition has a leader.
 
     Waiting for leaders spares tests a first produce that fails or retries
-    while the new partitions are still being assigned.
+    while the new partitions are still being assigned. ``configs`` are topic
+    settings such as ``{"cleanup.policy": "compact"}``.
     """
 
     async def create() -> None:
@@ -111,7 +117,14 @@ def create_topic(
         await admin.start()
         try:
             response = await admin.create_topics(
-                [NewTopic(name=name, num_partitions=partitions, replication_factor=1)]
+                [
+                    NewTopic(
+                        name=name,
+                        num_partitions=partitions,
+                        replication_factor=1,
+                        topic_configs=configs or {},
+                    )
+                ]
             )
             _raise_for_errors("create", response.topic_errors)
             deadline = time.monotonic() + timeout

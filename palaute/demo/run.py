@@ -50,6 +50,19 @@ PROCESS_STOP_SECONDS = 20.0
 PARTITIONS = 4
 APP_ID = "palaute-demo"
 INTERNAL_TOPICS = ("contacts-by-citizen", "surveys-by-id", "answers-by-survey", "metrics-by-key")
+#: The worker's tables (streams/*.py ``*_TABLE``): their changelogs are created beforehand
+#: too, compacted as faust makes them; one created after the worker subscribed stays
+#: unknown to it and crashes the first table write (faust's PartitionsMismatch).
+TABLES = (
+    "citizen-history",
+    "survey-lifecycle",
+    "survey-answers",
+    "metrics-ledger",
+    "detector-state",
+    "detector-activity",
+    "alerts-notified",
+)
+_COMPACT = {"cleanup.policy": "compact"}
 #: Contacts a second at ``--speed 1``.
 BASE_RATE = 12.0
 #: Ratings the degraded touchpoint needs first: the detector learns its baseline from 100
@@ -673,10 +686,15 @@ def _quiet_client_logs() -> None:
 def _create_topics(bootstrap: str, suffix: str) -> None:
     # The workers' internal topics too: one a worker creates just before joining
     # its group can be missing from its first assignment.
-    names = [spec.name + suffix for spec in TOPICS]
-    names += [f"{APP_ID}{suffix}-{name}" for name in INTERNAL_TOPICS]
-    for name in names:
-        create_topic(bootstrap, name, partitions=PARTITIONS)
+    # The vault and the metrics are compacted, as in production: a tombstone deletes.
+    for spec in TOPICS:
+        configs = _COMPACT if spec.compacted else None
+        create_topic(bootstrap, spec.name + suffix, partitions=PARTITIONS, configs=configs)
+    for name in INTERNAL_TOPICS:
+        create_topic(bootstrap, f"{APP_ID}{suffix}-{name}", partitions=PARTITIONS)
+    for table in TABLES:
+        name = f"{APP_ID}{suffix}-{table}-changelog"
+        create_topic(bootstrap, name, partitions=PARTITIONS, configs=_COMPACT)
 
 
 def run_demo(options: DemoOptions) -> int:
