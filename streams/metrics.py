@@ -29,10 +29,11 @@ Four agents and two timers:
 
 Silence detection (:mod:`engine.silence`) counts each touchpoint's answers,
 deliveries (SurveySent) and contacts (decisions) in the same agent, by event
-time, in the table ``detector-activity`` (``<touchpoint>|<signal>|first`` →
-``<epoch seconds>|<partition>``, ``...|h|<epoch hour>`` and
-``...|r|<bucket start>`` → count), mirrored in memory and rebuilt from the
-table after a start or rebalance. Silence means that nothing arrives, so
+time, in hourly buckets: answers in the touchpoint's ``detector-state``
+entry, the others in the table ``detector-activity``
+(``<touchpoint>|<signal>|first`` → ``<epoch seconds>|<partition>``,
+``...|h|<epoch hour>`` → count), mirrored in memory (see :class:`Activity`)
+and rebuilt from both tables after a start or rebalance. Silence means that nothing arrives, so
 event time cannot drive it: the timer ``detector-silence`` writes a tick
 record, every ``[alerts] silence_check_interval`` of wall-clock time, to
 each partition of the internal topic this worker actively owns, and
