@@ -398,6 +398,29 @@ async def _assert_forgotten(run: Run, before: dict[str, Any], erased_keys: set[s
     assert all(s["reason"] == SkipReason.OPTED_OUT.value for s in skips)
 
 
+async def _assert_not_asked_again(run: Run) -> None:
+    """Check that a later contact of the erased citizen is skipped as opted out, unstored."""
+    later = {"phone": ERASED_PHONE, "consent": {"sms": True}}
+    await _produce(
+        run.bootstrap,
+        "palaute.contacts.v1" + run.suffix,
+        [(b"c-5", _contact(5, later, "walk-in"))],
+    )
+
+    async def decided() -> dict[str, Any] | None:
+        for record in await _read_all(run.bootstrap, SURVEYS + run.suffix):
+            event = json.loads(record.value) if record.value else {}
+            if event.get("contact_id") == "contact-5":
+                return dict(event)
+        return None
+
+    decision = await run.wait_until(decided, "the later contact's decision")
+    assert decision["type"] == "SurveySkipped"
+    assert decision["reason"] == SkipReason.OPTED_OUT.value
+    vault = await run.latest(VAULT + run.suffix)
+    assert not any(v is not None and ERASED_PHONE.encode() in v for v in vault.values())
+
+
 async def test_erase_leaves_nothing_that_identifies_the_citizen_and_touches_no_one_else(
     kafka_bootstrap: str, run_suffix: str, tmp_path: Path
 ) -> None:
@@ -439,6 +462,7 @@ async def test_erase_leaves_nothing_that_identifies_the_citizen_and_touches_no_o
         assert again.returncode == 0, again.stdout + again.stderr
         assert "vault entries tombstoned: 0" in again.stdout
         assert "nothing left to erase" in again.stdout
+        await _assert_not_asked_again(run)
         assert run.worker.poll() is None, _tail(log)
     finally:
         _stop(run.worker)
