@@ -16,6 +16,11 @@ These choices keep the guarantees of DESIGN.md:
   faust's gives up after 0.1 s without a message sent, and table changelog
   records go through it, so an offset could be committed before the table
   write it stands for was on the broker (see :class:`DrainingProducerBuffer`).
+* stream partitions that resume only after they were sought to their
+  committed offsets (:class:`OrderedRecovery`): faust resumed them first,
+  and records fetched during the seek were then cleared from the agents'
+  queues while the consumer took them as read, so a partition stopped
+  short of its end until the next restart.
 * an idempotent producer (``enable_idempotence=True``, ``acks=all``). faust
   0.15 asks aiokafka for one only inside transactions, and has no setting for
   it, so :class:`IdempotentProducer` adds it to the producer's settings and
@@ -32,6 +37,8 @@ from typing import TYPE_CHECKING, Any
 
 import faust
 from faust.exceptions import ConsumerNotStarted
+from faust.tables.manager import TableManager
+from faust.tables.recovery import Recovery
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.transport.producer import ProducerBuffer
 
@@ -173,6 +180,92 @@ class StopSafeConsumer(faust_aiokafka.Consumer):
         return await super().commit(topics, start_new_transaction=start_new_transaction)
 
 
+class OrderedRecovery(Recovery):
+    """faust's table recovery, handing the stream partitions back in a safe order.
+
+    After a rebalance (and at start) faust 0.15 resumes the stream partitions,
+    then seeks them to their committed offsets, and only then resumes the
+    app's flow control, which empties every agent's queue. Records fetched
+    while the seek was under way were put in those queues and then dropped,
+    yet the consumer had noted them as read, so when the seek made it fetch
+    them again it skipped them as already seen. None of them was acked, so
+    nothing was committed past them and a restart would read them again;
+    but until then the live worker never processed that partition's
+    records: a busy worker (more likely on a loaded machine) kept figures
+    short for as long as it ran. Here the queues are emptied first, the
+    partitions are sought while still paused, and only then resumed, so the
+    first record an agent gets is the first one after the committed offset.
+    """
+
+    async def on_recovery_completed(self, generation_id: int = 0) -> None:
+        """Tell the tables that recovery is over, then hand the stream partitions back."""
+        self.log.info("Restore complete!")
+        await self.app.on_rebalance_complete.send()
+        self._set_recovery_ended()
+        completions = [
+            asyncio.ensure_future(
+                table.on_recovery_completed(
+                    self.actives_for_table[table], self.standbys_for_table[table]
+                )
+            )
+            for table in self.tables.values()
+        ]
+        if completions:
+            await asyncio.wait(completions)
+        if self.app.consumer_generation_id != generation_id:
+            self.log.warning("Recovery rebalancing again")
+            return
+        await self._hand_back_stream_partitions()
+        self.completed.set()
+        await self._start_streams()
+        if not self.app.assignor.assigned_standbys():
+            self.tables.on_standbys_ready()
+        self.app.on_rebalance_end()
+        self.log.info("Worker ready")
+
+    async def _resume_streams(self, generation_id: int = 0) -> None:
+        # The path without tables to recover: the same order.
+        await self.app.on_rebalance_complete.send()
+        if self.app.consumer_generation_id != generation_id:
+            self.log.warning("Recovery rebalancing again")
+            return
+        await self._hand_back_stream_partitions()
+        self.completed.set()
+        await self._start_streams()
+        self.tables.on_standbys_ready()
+        self.app.on_rebalance_end()
+        self.log.info("Worker ready")
+
+    async def _hand_back_stream_partitions(self) -> None:
+        consumer = self.app.consumer
+        # Empty the agents' queues while no stream partition is fetched...
+        self.app.flow_control.resume()
+        consumer.resume_flow()
+        assignment = consumer.assignment()
+        if assignment:
+            # ...seek the paused partitions and note the committed offsets as read...
+            self.log.info("Seek stream partitions to committed offsets.")
+            await self._wait(consumer.perform_seek(), timeout=self.app.conf.broker_request_timeout)
+            # ...and only then fetch from them.
+            consumer.resume_partitions({tp for tp in assignment if not self._is_changelog_tp(tp)})
+
+    async def _start_streams(self) -> None:
+        app: Any = self.app  # the fetcher is not part of faust's AppT interface
+        await app._fetcher.maybe_start()  # noqa: SLF001 - as faust's own recovery does
+        self.tables.on_actives_ready()
+
+
+class PalauteTableManager(TableManager):
+    """faust's table manager with :class:`OrderedRecovery`."""
+
+    @property
+    def recovery(self) -> Recovery:
+        """Build the recovery service once, as faust does, with the safe hand-back order."""
+        if self._recovery is None:
+            self._recovery = OrderedRecovery(self.app, self, beacon=self.beacon, loop=self.loop)
+        return self._recovery
+
+
 class IdempotentTransport(faust_aiokafka.Transport):
     """faust's aiokafka transport with :class:`IdempotentProducer` and :class:`StopSafeConsumer`."""
 
@@ -275,6 +368,7 @@ def create_app(
         web_host=streams.web_host,
         web_port=streams.web_port or _UNUSED_WEB_PORT,
         autodiscover=False,
+        TableManager=PalauteTableManager,
     )
     web.register(app, settings)
     intake.register(app, settings, names)

@@ -1,0 +1,221 @@
+"""A worker must process every record of every partition it resumes, however slow its seek.
+
+faust 0.15 resumed a worker's stream partitions, then sought them to their
+committed offsets, then emptied the agents' queues. Records fetched during
+the seek were dropped from the queues although the consumer had noted them
+as read, so the live worker never processed them (a restart would have).
+On a busy machine this left the metrics of a whole partition short. Here
+the seek is made slow on purpose, in a real ``palaute worker`` against the
+real broker, so records are certainly fetched during it if the partitions
+are already resumed; every rating must still be counted. The worker starts
+on changelogs that hold state and without its local store, as after a move
+to a new machine: faust's fetcher then runs before the partitions are
+handed back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+
+from ops.kafka import create_topic, delete_topics
+from schemas.topics import ALERTS, CONTACTS, DEADLETTER, METRICS, RATINGS, SURVEYS, VAULT
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from pathlib import Path
+
+pytestmark = pytest.mark.integration
+
+PARTITIONS = 4
+TOUCHPOINTS = [f"tp-{n}" for n in range(PARTITIONS)]
+PER_TOUCHPOINT = 3_000
+SEEK_DELAY_SECONDS = 5.0
+DEADLINE_SECONDS = 240.0
+
+#: Runs the real worker with one change: seeking to committed offsets takes a while.
+SLOW_SEEK_WORKER = f"""
+import asyncio, sys
+from streams.app import StopSafeConsumer
+from palaute.cli import main
+
+original = StopSafeConsumer.seek_to_committed
+
+async def slow_seek_to_committed(self):
+    await asyncio.sleep({SEEK_DELAY_SECONDS})
+    return await original(self)
+
+StopSafeConsumer.seek_to_committed = slow_seek_to_committed
+sys.exit(main(["worker", "--config", sys.argv[1]]))
+"""
+
+
+def _rating(touchpoint: str, number: int, at: datetime) -> dict[str, Any]:
+    survey = f"{touchpoint}-s{number}"
+    return {
+        "type": "Rating",
+        "rating_id": f"{survey}.r1",
+        "survey_id": survey,
+        "revision": 1,
+        "touchpoint_id": touchpoint,
+        "service": "tax",
+        "touchpoint_channel": "phone",
+        "survey_channel": "sms",
+        "language": "fi",
+        "scale": "csat-5",
+        "score": 1 + number % 5,
+        "normalised": (number % 5) / 4,
+        "answered_after_seconds": 60.0,
+        "answered_at": at.isoformat(),
+    }
+
+
+@pytest.fixture
+def suffix(kafka_bootstrap: str) -> Iterator[str]:
+    """Give this run's topics; delete them afterwards."""
+    run = f"-{uuid.uuid4().hex[:12]}"
+    for base in (CONTACTS, SURVEYS, VAULT, DEADLETTER, RATINGS, METRICS, ALERTS):
+        create_topic(kafka_bootstrap, base + run, partitions=PARTITIONS)
+    yield run
+    asyncio.run(_delete_run_topics(kafka_bootstrap, run))
+
+
+async def _delete_run_topics(bootstrap: str, run: str) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        names = [name for name in await admin.list_topics() if run in name]
+    finally:
+        await admin.close()
+    if names:
+        await asyncio.to_thread(delete_topics, bootstrap, names)
+
+
+def _config(tmp_path: Path, bootstrap: str, run: str) -> Path:
+    path = tmp_path / "palaute.toml"
+    path.write_text(
+        f"""
+[kafka]
+bootstrap_servers = ["{bootstrap}"]
+
+[secrets]
+pseudonymisation_key = "integration-pseudonymisation-key-0123456789"
+link_signing_key = "integration-link-signing-key-9876543210abc"
+
+[streams]
+topic_suffix = "{run}"
+data_dir = "{tmp_path / "data"}"
+partitions = {PARTITIONS}
+
+[metrics]
+emit_interval = "1s"
+""",
+        encoding="utf-8",
+    )
+    return path
+
+
+async def _produce_ratings(bootstrap: str, topic: str, numbers: range) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=True, linger_ms=20)
+    await producer.start()
+    at = datetime.now(UTC) - timedelta(hours=2)
+    try:
+        for number in numbers:
+            for touchpoint in TOUCHPOINTS:
+                rating = _rating(touchpoint, number, at + timedelta(seconds=number))
+                await producer.send(
+                    topic, key=touchpoint.encode(), value=json.dumps(rating).encode()
+                )
+        await producer.flush()
+    finally:
+        await producer.stop()
+
+
+async def _counts_when_complete(
+    bootstrap: str, topic: str, worker: subprocess.Popen[bytes], expected: int
+) -> dict[str, int]:
+    """Follow the metrics topic until every touchpoint's 24 h count is complete, or the deadline."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    counts: dict[str, int] = {}
+    try:
+        partitions = [TopicPartition(topic, p) for p in range(PARTITIONS)]
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        deadline = time.monotonic() + DEADLINE_SECONDS
+        wanted = {f"touchpoint:{tp}:24h" for tp in TOUCHPOINTS}
+        while time.monotonic() < deadline and worker.poll() is None:
+            batches = await consumer.getmany(timeout_ms=500, max_records=10_000)
+            for batch in batches.values():
+                for record in batch:
+                    key = record.key.decode()
+                    if key in wanted:
+                        counts[key] = json.loads(record.value)["count"]
+            if len(counts) == len(wanted) and all(n == expected for n in counts.values()):
+                break
+    finally:
+        await consumer.stop()
+    return counts
+
+
+def _start_worker(config: Path, log: Path) -> subprocess.Popen[bytes]:
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            [sys.executable, "-c", SLOW_SEEK_WORKER, str(config)],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+
+
+def _stop(worker: subprocess.Popen[bytes]) -> None:
+    worker.terminate()
+    try:
+        worker.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        worker.kill()
+        worker.wait(timeout=10)
+
+
+@pytest.mark.timeout(600)
+async def test_every_rating_is_counted_when_the_seek_to_committed_offsets_is_slow(
+    kafka_bootstrap: str, suffix: str, tmp_path: Path
+) -> None:
+    """A record fetched while partitions are handed back must reach its agent, not vanish."""
+    config = _config(tmp_path, kafka_bootstrap, suffix)
+    log = tmp_path / "worker.log"
+    metrics = METRICS + suffix
+    # First some state in the changelogs.
+    await _produce_ratings(kafka_bootstrap, RATINGS + suffix, range(1))
+    worker = _start_worker(config, log)
+    try:
+        first = await _counts_when_complete(kafka_bootstrap, metrics, worker, 1)
+    finally:
+        _stop(worker)
+    assert first == {f"touchpoint:{tp}:24h": 1 for tp in TOUCHPOINTS}, _tail(log)
+    # Then a backlog, and a worker without its local store: recovery runs first.
+    await _produce_ratings(kafka_bootstrap, RATINGS + suffix, range(1, PER_TOUCHPOINT))
+    shutil.rmtree(tmp_path / "data")
+    worker = _start_worker(config, log)
+    try:
+        counts = await _counts_when_complete(kafka_bootstrap, metrics, worker, PER_TOUCHPOINT)
+        alive = worker.poll() is None
+    finally:
+        _stop(worker)
+    assert alive, f"the worker died:\n{_tail(log)}"
+    assert "Restoring state from changelog topics" in log.read_text(errors="replace")
+    assert counts == {f"touchpoint:{tp}:24h": PER_TOUCHPOINT for tp in TOUCHPOINTS}, _tail(log)
+
+
+def _tail(log: Path) -> str:
+    return log.read_text(errors="replace")[-3000:]
