@@ -443,7 +443,7 @@ async def _run_worker_twice(
         )
         await _produce(bootstrap, RATINGS + suffix, _rating_records(produced.ratings[:half]))
         deadline = time.monotonic() + DEADLINE_SECONDS
-        # Stopped once idle: see docs/metrics-and-alerts.md on stops in mid-stream.
+        # Stopped once idle; tests/faults stops workers in mid-stream.
         while not _all_match(metrics.latest, first):
             assert worker.poll() is None, f"worker died:\n{_tail(log)}"
             assert time.monotonic() < deadline, _mismatches(metrics.latest, first)
