@@ -298,7 +298,12 @@ def test_workers_scale_up_to_the_partitions(
 def _prometheus_targets() -> dict[str, list[str]]:
     loaded = yaml.safe_load((ROOT / "ops/prometheus/prometheus.yml").read_text(encoding="utf-8"))
     targets = {
-        job["job_name"]: [t for group in job["static_configs"] for t in group["targets"]]
+        job["job_name"]: [t for group in job.get("static_configs", []) for t in group["targets"]]
+        + [
+            f"{name}:{lookup['port']}"
+            for lookup in job.get("dns_sd_configs", [])
+            for name in lookup["names"]
+        ]
         for job in loaded["scrape_configs"]
     }
     targets["alertmanager"] = [
