@@ -30,6 +30,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "twilio_sim",
     "metrics",
     "bench",
+    "privacy",
 )
 
 

@@ -16,7 +16,6 @@ configuration or Kafka failed, 2 a bad identifier.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import sys
 from datetime import UTC, datetime
@@ -26,7 +25,8 @@ from typing import TYPE_CHECKING, Any
 from schemas.config import ConfigError, load_settings
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    import argparse
+    from collections.abc import Callable
 
     from engine.erasure import ErasurePlan, Identity
     from schemas.config import Settings
@@ -239,16 +239,3 @@ async def _write(settings: Settings, plan: ErasurePlan, suffix: str) -> None:
         await producer.flush()
     finally:
         await producer.stop()
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run ``privacy ...`` on its own, as ``palaute privacy ...`` does."""
-    parser = argparse.ArgumentParser(prog="palaute")
-    register(parser.add_subparsers(dest="command", metavar="COMMAND", required=True))
-    args = parser.parse_args(["privacy", *(sys.argv[1:] if argv is None else argv)])
-    status: int = args.handler(args)
-    return status
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -190,7 +190,7 @@ def _tail(log: Path) -> str:
 
 def _erase(config: Path, *identifier: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "palaute.commands.privacy", "erase", *identifier,
+        [sys.executable, "-m", "palaute", "privacy", "erase", *identifier,
          "--config", str(config)],
         capture_output=True, text=True, timeout=120, check=False,
     )  # fmt: skip
