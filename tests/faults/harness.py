@@ -511,6 +511,27 @@ def all_ended(events: list[Any]) -> bool:
     return set(endings(events)) >= scheduled_ids(events)
 
 
+def still_missing(
+    events: list[Any],
+    valid: set[str],
+    metrics: list[Any] | None = None,
+    expected: dict[str, Counter[int]] | None = None,
+) -> str:
+    """Say what a wait is still waiting for: undecided contacts, open surveys, short figures."""
+    undecided = sorted(valid - decided(events))
+    open_surveys = scheduled_ids(events) - set(endings(events))
+    said = f"undecided {len(undecided)} {undecided[:10]}, {len(open_surveys)} surveys not ended"
+    if metrics is not None and expected is not None:
+        published = published_metrics(metrics, "24h")
+        short = {
+            key: (sum(published.get(key, Counter()).values()), sum(counts.values()))
+            for key, counts in expected.items()
+            if published.get(key) != counts
+        }
+        said += f", figures (counted, expected) {short}"
+    return said
+
+
 # The oracles.
 
 

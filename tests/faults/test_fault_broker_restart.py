@@ -40,6 +40,7 @@ from tests.faults.harness import (
     new_worker,
     produce,
     settle,
+    still_missing,
     stop_all,
     texts,
     wait_for,
@@ -158,7 +159,14 @@ async def test_a_broker_restart_under_load_loses_and_repeats_nothing(
                 and {r.value for r in deadletters.records} >= set(contacts.bad) | ratings.bad
             )
 
-        await wait_for(finished, readers, [worker], "every survey to end and every rating counted")
+        await wait_for(
+            finished,
+            readers,
+            [worker],
+            "every survey to end and every rating counted",
+            explain=lambda: still_missing(log.events(), contacts.valid, metrics.records, expected),
+            idle=120.0,
+        )
         await settle(readers, 4.0)
     finally:
         returncodes = await stop_all([worker])

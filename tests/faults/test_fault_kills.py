@@ -35,14 +35,13 @@ from tests.faults.harness import (
     check_no_message_twice,
     check_one_decision_per_contact,
     decided,
-    endings,
     expected_metrics,
     metrics_match,
     new_worker,
     produce,
-    scheduled_ids,
     settle,
     sms_citizen,
+    still_missing,
     stop_all,
     texts,
     wait_for,
@@ -209,18 +208,12 @@ channel_preference = ["sms"]
                 events = log.events()
                 return decided(events) >= contacts.valid and all_ended(events)
 
-            def missing() -> str:
-                events = log.events()
-                undecided = sorted(contacts.valid - decided(events))
-                unended = scheduled_ids(events) - set(endings(events))
-                return f"undecided {undecided[:10]}, {len(unended)} surveys not ended"
-
             await wait_for(
                 finished,
                 [surveys, deadletters],
                 [worker],
                 "every survey to end",
-                explain=missing,
+                explain=lambda: still_missing(log.events(), contacts.valid),
                 idle=90.0,
             )
             await settle([surveys, deadletters], 4.0)

@@ -33,6 +33,7 @@ from tests.faults.harness import (
     new_worker,
     produce,
     settle,
+    still_missing,
     stop_all,
     texts,
     wait_for,
@@ -134,7 +135,14 @@ async def test_a_worker_killed_and_one_added_in_a_group_of_three_lose_and_repeat
                 and {r.value for r in deadletters.records} >= set(contacts.bad) | ratings.bad
             )
 
-        await wait_for(finished, readers, alive, "every survey to end and every rating counted")
+        await wait_for(
+            finished,
+            readers,
+            alive,
+            "every survey to end and every rating counted",
+            explain=lambda: still_missing(log.events(), contacts.valid, metrics.records, expected),
+            idle=120.0,
+        )
         await settle(readers, 4.0)
     finally:
         returncodes = await stop_all(workers)
