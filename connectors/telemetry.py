@@ -492,6 +492,22 @@ class Telemetry:
         if topic_label is not None and partition_label is not None:
             self.consumer_lag.labels(topic=topic_label, partition=partition_label).set(lag)
 
+    def retain_consumer_lag(self, owned: Iterable[tuple[str, int]]) -> None:
+        """Remove the lag of every partition not in ``owned`` (topic, partition).
+
+        After a rebalance another worker publishes the lag of a partition this
+        one gave up; a last figure left here would keep a lag alert firing
+        for records this worker will never read.
+        """
+        keep = {(topic, str(partition)) for topic, partition in owned}
+        published = {
+            (sample.labels["topic"], sample.labels["partition"])
+            for metric in self.consumer_lag.collect()
+            for sample in metric.samples
+        }
+        for topic, partition in published - keep:
+            _remove(self.consumer_lag, topic, partition)
+
     def agent_progress(self, name: str, now: datetime) -> None:
         """Note that an agent finished a record (or an idle tick) at ``now``."""
         agent = self.agents.fold(name)
@@ -594,6 +610,11 @@ def record_dispatch_failure(channel: SurveyChannel, error_kind: str) -> None:
 def set_consumer_lag(topic: str, partition: int, lag: int) -> None:
     """Publish a partition's consumer lag."""
     _current.set_consumer_lag(topic, partition, lag)
+
+
+def retain_consumer_lag(owned: Iterable[tuple[str, int]]) -> None:
+    """Remove the consumer lag of partitions this process no longer owns."""
+    _current.retain_consumer_lag(owned)
 
 
 def agent_progress(name: str, now: datetime) -> None:

@@ -26,6 +26,13 @@ topic (the surveys and responses topics have three each) share its committed
 offset, so when one of them is stuck the others are named too once no new
 record arrives: the worker is unhealthy either way.
 
+The same check publishes ``palaute_consumer_lag_records`` for every owned
+input partition: the records waiting, as counted above. A partition whose
+offsets could not be read keeps its last figure (a broker too slow to answer
+is no reason to hide a lag), and the lag of a partition this worker no longer
+owns is removed at the next check, rebalancing or not, so that a worker never
+reports a backlog that another one now reads.
+
 faust's own table and router pages (``/table``, ``/router``, ``/graph``,
 statistics) are turned off: with ``[streams] web_host = "0.0.0.0"`` they
 would serve table contents, including contact details held for sending, to
@@ -142,6 +149,23 @@ def is_rebalancing(app: AppT) -> bool:
     return bool(getattr(app, "rebalancing", False) or getattr(app, "in_recovery", False))
 
 
+def owned_partitions(app: AppT, topics: Collection[str]) -> list[TP]:
+    """List the partitions of ``topics`` assigned to this worker now (no broker request)."""
+    return sorted(tp for tp in app.consumer.assignment() if tp.topic in topics)
+
+
+def publish_consumer_lag(partitions: Mapping[TP, PartitionOffsets | None]) -> None:
+    """Publish the lag of each owned partition; remove that of every other partition.
+
+    ``partitions`` holds every input partition this worker owns; one whose
+    offsets are not known (None) keeps the figure it had.
+    """
+    for tp, offsets in partitions.items():
+        if offsets is not None:
+            telemetry.set_consumer_lag(tp.topic, tp.partition, offsets.waiting)
+    telemetry.retain_consumer_lag((tp.topic, tp.partition) for tp in partitions)
+
+
 async def input_offsets(app: AppT, topics: Collection[str]) -> dict[TP, PartitionOffsets | None]:
     """Read the committed offset and the high watermark of every owned partition of ``topics``.
 
@@ -150,7 +174,7 @@ async def input_offsets(app: AppT, topics: Collection[str]) -> dict[TP, Partitio
     waiting. A partition whose high watermark cannot be read maps to None.
     """
     consumer = app.consumer
-    owned = sorted(tp for tp in consumer.assignment() if tp.topic in topics)
+    owned = owned_partitions(app, topics)
     if not owned:
         return {}
     # faust keeps the offsets it committed, seeded from the broker at each
@@ -182,15 +206,30 @@ async def input_offsets(app: AppT, topics: Collection[str]) -> dict[TP, Partitio
 
 
 async def note_idle_agents(app: AppT, now: datetime) -> list[str]:
-    """Note progress for every agent with nothing to do; return their names."""
+    """Note progress for every agent with nothing to do; return their names.
+
+    Publishes the input partitions' consumer lag too, after the progress: a
+    failure there must not cost an idle agent its progress.
+    """
     inputs = agent_inputs(app)
+    topics: frozenset[str] = frozenset().union(*inputs.values()) if inputs else frozenset()
+    partitions: Mapping[TP, PartitionOffsets | None] | None = None
     if is_rebalancing(app):
         idle = sorted(inputs)
     else:
-        topics = frozenset().union(*inputs.values()) if inputs else frozenset()
-        idle = idle_agents(inputs, await input_offsets(app, topics))
+        partitions = await input_offsets(app, topics)
+        idle = idle_agents(inputs, partitions)
     for agent in idle:
         telemetry.agent_progress(agent, now)
+    try:
+        if partitions is None:
+            # Offsets are not read while rebalancing; only what was given up goes.
+            owned = owned_partitions(app, topics)
+            telemetry.retain_consumer_lag((tp.topic, tp.partition) for tp in owned)
+        else:
+            publish_consumer_lag(partitions)
+    except Exception:  # noqa: BLE001 - the lag is a figure; the idle check must go on
+        log.warning("could not publish the consumer lag of the agents' input partitions")
     return idle
 
 

@@ -208,6 +208,26 @@ def test_pipeline_counters_count_by_their_labels(tele: Telemetry) -> None:
     assert total("palaute_consumer_lag_records", topic="palaute.contacts.v1", partition="3") == 120
 
 
+def test_retaining_the_owned_partitions_removes_the_lag_of_every_other(tele: Telemetry) -> None:
+    """A lag left behind after a rebalance would keep the lag alert firing on the wrong worker."""
+    lag = "palaute_consumer_lag_records"
+    tele.set_consumer_lag("palaute.contacts.v1", 0, 40)
+    tele.set_consumer_lag("palaute.contacts.v1", 1, 7)
+    tele.set_consumer_lag("palaute.responses.v1", 0, 0)
+    tele.retain_consumer_lag([("palaute.contacts.v1", 1), ("palaute.responses.v1", 0)])
+    assert value(tele, lag, topic="palaute.contacts.v1", partition="0") is None
+    assert value(tele, lag, topic="palaute.contacts.v1", partition="1") == 7
+    assert value(tele, lag, topic="palaute.responses.v1", partition="0") == 0
+    # Retaining a partition never published does not invent a figure for it.
+    tele.retain_consumer_lag([("palaute.surveys.v1", 5), ("palaute.contacts.v1", 1)])
+    assert series(tele, lag) == [{"topic": "palaute.contacts.v1", "partition": "1"}]
+    tele.retain_consumer_lag([])
+    assert series(tele, lag) == []
+    # A partition assigned back is published again.
+    tele.set_consumer_lag("palaute.contacts.v1", 0, 3)
+    assert value(tele, lag, topic="palaute.contacts.v1", partition="0") == 3
+
+
 def test_a_skip_reason_goes_with_the_skipped_outcome_only(tele: Telemetry) -> None:
     """A sent survey with a skip reason would make the survey accounting lie."""
     with pytest.raises(ValueError, match="skip reason"):
@@ -338,6 +358,15 @@ def test_module_functions_feed_the_configured_telemetry(fresh_current: Telemetry
     assert f'palaute_touchpoint_kpi_score{{touchpoint="{TOUCHPOINT_ID}",window="24h"}}' in text
     assert telemetry.stalled_agents(NOW + timedelta(hours=1), timedelta(minutes=10)) == ["intake"]
     assert telemetry.CONTENT_TYPE.startswith("text/plain")
+
+
+def test_module_lag_functions_feed_the_configured_telemetry(fresh_current: Telemetry) -> None:
+    """The worker's idle check calls the module functions; the removal must reach /metrics."""
+    telemetry.set_consumer_lag("palaute.contacts.v1", 0, 12)
+    telemetry.set_consumer_lag("palaute.contacts.v1", 1, 4)
+    telemetry.retain_consumer_lag([("palaute.contacts.v1", 1)])
+    lag = series(fresh_current, "palaute_consumer_lag_records")
+    assert lag == [{"topic": "palaute.contacts.v1", "partition": "1"}]
 
 
 def test_every_metric_is_documented() -> None:

@@ -205,3 +205,69 @@ async def test_a_rebalancing_worker_notes_progress_for_every_agent(tele: Telemet
     later = NOW + STALLED_AFTER + timedelta(seconds=1)
     assert await note_idle_agents(_app(consumer, rebalancing=True), later) == ["answers", "intake"]
     assert tele.stalled_agents(later, STALLED_AFTER) == []
+
+
+def _lag(tele: Telemetry) -> dict[tuple[str, int], float]:
+    """Read the published consumer lag, by topic and partition."""
+    return {
+        (sample.labels["topic"], int(sample.labels["partition"])): sample.value
+        for metric in tele.consumer_lag.collect()
+        for sample in metric.samples
+    }
+
+
+async def test_the_idle_check_publishes_the_lag_of_every_owned_input_partition(
+    tele: Telemetry,
+) -> None:
+    """The consumer-lag alert reads this figure; without it the alert can never fire."""
+    consumer = FakeConsumer(
+        committed={TP(CONTACTS, 0): 40, TP(CONTACTS, 1): 3, TP(RESPONSES, 0): None},
+        ends={TP(CONTACTS, 0): 40, TP(CONTACTS, 1): 10, TP(RESPONSES, 0): 0},
+    )
+    await note_idle_agents(_app(consumer), NOW)
+    assert _lag(tele) == {(CONTACTS, 0): 0, (CONTACTS, 1): 7, (RESPONSES, 0): 0}
+    consumer.committed[TP(CONTACTS, 1)] = 10
+    await note_idle_agents(_app(consumer), NOW)
+    assert _lag(tele)[(CONTACTS, 1)] == 0
+
+
+async def test_the_lag_of_a_partition_given_up_in_a_rebalance_is_removed(tele: Telemetry) -> None:
+    """Another worker reads it now; a last figure left here would keep a lag alert up."""
+    consumer = FakeConsumer(
+        committed={TP(CONTACTS, 0): 0, TP(CONTACTS, 1): 0},
+        ends={TP(CONTACTS, 0): 1500, TP(CONTACTS, 1): 2000},
+    )
+    await note_idle_agents(_app(consumer), NOW)
+    assert _lag(tele) == {(CONTACTS, 0): 1500, (CONTACTS, 1): 2000}
+    del consumer.committed[TP(CONTACTS, 1)]
+    # While rebalancing no offsets are read: what is still owned keeps its figure.
+    await note_idle_agents(_app(consumer, rebalancing=True), NOW)
+    assert _lag(tele) == {(CONTACTS, 0): 1500}
+    del consumer.committed[TP(CONTACTS, 0)]
+    await note_idle_agents(_app(consumer), NOW)
+    assert _lag(tele) == {}
+
+
+async def test_an_unreachable_broker_leaves_the_last_lag_in_place(tele: Telemetry) -> None:
+    """A slow broker is no reason to hide a backlog from the lag alert."""
+    consumer = FakeConsumer(committed={TP(CONTACTS, 0): 10}, ends={TP(CONTACTS, 0): 1200})
+    await note_idle_agents(_app(consumer), NOW)
+    consumer.broken = True
+    await note_idle_agents(_app(consumer), NOW)
+    assert _lag(tele) == {(CONTACTS, 0): 1190}
+
+
+async def test_a_failure_to_publish_the_lag_costs_no_agent_its_idle_progress(
+    tele: Telemetry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The lag is a figure; losing it must not get a quiet worker restarted as stalled."""
+
+    def broken(_owned: object) -> None:
+        raise RuntimeError("registry broken")
+
+    monkeypatch.setattr(telemetry, "retain_consumer_lag", broken)
+    tele.agent_progress("intake", NOW)
+    consumer = FakeConsumer(committed={TP(CONTACTS, 0): 5}, ends={TP(CONTACTS, 0): 5})
+    later = NOW + STALLED_AFTER + timedelta(seconds=1)
+    assert await note_idle_agents(_app(consumer), later) == ["answers", "intake"]
+    assert tele.stalled_agents(later, STALLED_AFTER) == []
