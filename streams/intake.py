@@ -27,6 +27,7 @@ downstream stages already de-duplicate by survey id.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -43,7 +44,7 @@ from schemas.responses import OptOut
 from schemas.surveys import SkipReason, SurveyScheduled
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Mapping
     from datetime import date
 
     from engine.policy import Decision
@@ -127,6 +128,40 @@ def with_opt_out(stored: str | None) -> str | None:
     return None if before.opted_out else before.with_opt_out().to_json()
 
 
+def _report_failed_send(sent: asyncio.Future[Any]) -> None:
+    if sent.cancelled() or sent.exception() is None:
+        return
+    # The same as faust's own report of a failed send; never the record's content.
+    log.warning("intake: a record could not be produced: %r", type(sent.exception()).__name__)
+
+
+class _Producer:
+    """Hand records straight to the worker's producer, as ``Topic.send`` does in the end.
+
+    ``Topic.send`` wraps each record in faust's message objects, sensors and
+    callbacks before it calls this same producer: about 50 µs of CPU per
+    record, which in the intake (a forward and one to four publications per
+    contact) is as much as validating and deciding. The guarantees are
+    those of ``Topic.send``: the record is in the producer's batch when the
+    call returns, and faust flushes the producer before it commits offsets.
+    """
+
+    def __init__(self, app: faust.App) -> None:
+        self._app = app
+
+    async def send(
+        self,
+        topic: faust.TopicT,
+        key: bytes | None,
+        value: bytes | None,
+        headers: list[tuple[str, bytes]] | Mapping[str, bytes] | None = None,
+    ) -> None:
+        name = topic.get_topic_name()
+        sent = await self._app.producer.send(name, key, value, None, None, headers)
+        if isinstance(sent, asyncio.Future):
+            sent.add_done_callback(_report_failed_send)
+
+
 class _UnknownTouchpoints:
     """Report each touchpoint missing from the catalogue once per process."""
 
@@ -169,6 +204,7 @@ def register(app: faust.App, settings: Settings, names: TopicNames) -> None:  # 
     secret = settings.secrets.pseudonymisation_key.get_secret_value().encode()
     is_holiday: Callable[[date], bool] = settings.policy.holiday_calendar()
     unknown = _UnknownTouchpoints()
+    producer = _Producer(app)
 
     async def set_aside(event: Any, rejected: Rejected, now: datetime) -> None:
         message = event.message
@@ -196,8 +232,8 @@ def register(app: faust.App, settings: Settings, names: TopicNames) -> None:  # 
                 await set_aside(event, contact, now)
             else:
                 key = citizen_key(secret, contact.data.citizen, source=contact.source)
-                await by_citizen.send(
-                    key=key.encode(), value=event.message.value, headers=event.message.headers
+                await producer.send(
+                    by_citizen, key.encode(), event.message.value, event.message.headers
                 )
             telemetry.agent_progress(INTAKE_AGENT, now)
 
@@ -246,7 +282,7 @@ def register(app: faust.App, settings: Settings, names: TopicNames) -> None:  # 
                 is_holiday=is_holiday,
             )
             for record in publications(decision, contact, now):
-                await outputs[record.topic].send(key=record.key, value=record.value)
+                await producer.send(outputs[record.topic], record.key, record.value)
             if decision.history != before:
                 history[key] = decision.history.to_json()
             _count(decision)
