@@ -28,6 +28,7 @@ from ops.kafka import create_topic, delete_topics
 from schemas.config import load_settings
 from schemas.topics import ALERTS, CONTACTS, DEADLETTER, METRICS, RATINGS, RESPONSES, SURVEYS, VAULT
 from streams.app import create_app
+from streams.web import agent_inputs
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -42,6 +43,9 @@ QUIET_SECONDS = 4 * STALLED_AFTER_SECONDS
 #: Start-up (group join, table recovery) on a busy shared machine.
 START_DEADLINE_SECONDS = 120.0
 PROGRESS_FAMILY = "palaute_agent_last_progress_timestamp_seconds"
+LAG_FAMILY = "palaute_consumer_lag_records"
+#: Input topics of the worker's agents that the test creates (faust creates the internal ones).
+CREATED_INPUTS = (CONTACTS, SURVEYS, VAULT, RESPONSES, RATINGS, ALERTS)
 
 
 def _free_port() -> int:
@@ -166,6 +170,28 @@ def _progress(metrics_text: str) -> dict[str, float]:
     }
 
 
+def _lag(metrics_text: str) -> dict[tuple[str, str], float]:
+    """Read the consumer lag by topic and partition from the worker's /metrics."""
+    return {
+        (sample.labels["topic"], sample.labels["partition"]): sample.value
+        for family in text_string_to_metric_families(metrics_text)
+        if family.name == LAG_FAMILY
+        for sample in family.samples
+    }
+
+
+def _assert_nothing_waits(metrics_text: str, suffix: str, inputs: frozenset[str]) -> None:
+    """Check the lag alert's figure: every owned input partition, and nothing waits on one."""
+    lag = _lag(metrics_text)
+    partitions = [str(partition) for partition in range(PARTITIONS)]
+    expected = {(base + suffix, partition) for base in CREATED_INPUTS for partition in partitions}
+    assert expected <= set(lag), sorted(lag)
+    assert {topic for topic, _ in lag} <= inputs, sorted(lag)
+    # Not the internal topics: the scheduler's carries a tick per partition every
+    # second, so a few records are always past the last commit there.
+    assert {key: lag[key] for key in expected if lag[key] != 0} == {}
+
+
 def _processed(metrics_text: str, stage: str) -> float:
     return sum(
         sample.value
@@ -193,7 +219,9 @@ async def test_worker_serves_metrics_and_stays_healthy_while_idle(
     """Prometheus must scrape every worker, and a quiet worker must not be restarted as stalled."""
     port = _free_port()
     config = _config(tmp_path, kafka_bootstrap, run_suffix, port)
-    agents = set(create_app(load_settings(config)).agents)
+    app = create_app(load_settings(config))
+    agents = set(app.agents)
+    inputs: frozenset[str] = frozenset().union(*agent_inputs(app).values())
     assert {"intake", "intake-decide", "alerting"} <= agents
     worker = Worker(config, tmp_path / "worker.log", port)
     try:
@@ -243,6 +271,7 @@ async def test_worker_serves_metrics_and_stays_healthy_while_idle(
             quiet_long = quiet_from + QUIET_SECONDS - STALLED_AFTER_SECONDS
             late = {agent: at for agent, at in progress.items() if at < quiet_long}
             assert late == {}, f"agents without idle progress: {late}"
+            _assert_nothing_waits(text, run_suffix, inputs)
 
             # faust's own pages would show table contents to the network: they are off.
             table_status, _, _ = await _get(session, worker.base + "/table/")
