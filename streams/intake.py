@@ -155,11 +155,14 @@ class _Producer:
         key: bytes | None,
         value: bytes | None,
         headers: list[tuple[str, bytes]] | Mapping[str, bytes] | None = None,
-    ) -> None:
+    ) -> asyncio.Future[Any] | None:
+        """Batch the record; the returned future (if any) completes once the broker has it."""
         name = topic.get_topic_name()
         sent = await self._app.producer.send(name, key, value, None, None, headers)
         if isinstance(sent, asyncio.Future):
             sent.add_done_callback(_report_failed_send)
+            return sent
+        return None
 
 
 class _UnknownTouchpoints:
@@ -281,9 +284,20 @@ def register(app: faust.App, settings: Settings, names: TopicNames) -> None:  # 
                 citizen_key=key,
                 is_holiday=is_holiday,
             )
-            for record in publications(decision, contact, now):
+            delivered = [
                 await producer.send(outputs[record.topic], record.key, record.value)
-            if decision.history != before:
+                for record in publications(decision, contact, now)
+            ]
+            # The history goes to the local store at once but reaches its changelog
+            # later: written before the decision is on the broker, a worker killed in
+            # between would find the contact in its history on restart and take the
+            # replayed contact for a duplicate, so it would never be decided.
+            outcomes = await asyncio.gather(
+                *(sent for sent in delivered if sent is not None), return_exceptions=True
+            )
+            if decision.history != before and not any(
+                isinstance(outcome, BaseException) for outcome in outcomes
+            ):
                 history[key] = decision.history.to_json()
             _count(decision)
             telemetry.agent_progress(DECIDE_AGENT, now)
