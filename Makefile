@@ -7,8 +7,11 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 NODE_TOOLS := tests/tooling/node_modules/.installed
+# Kills per kill test of the fault suite (tests/faults) in `make test`; `make faults`
+# runs the full mode documented in docs/guarantees.md.
+FAULT_TRIALS ?= 1
 
-.PHONY: demo test lint typecheck pytest install node-tools kafka-up kafka-down clean
+.PHONY: demo test lint typecheck pytest faults install node-tools kafka-up kafka-down clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -35,7 +38,10 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 
 pytest: $(STAMP) $(NODE_TOOLS)
-	$(BIN)/pytest $(PYTEST_ARGS)
+	PALAUTE_FAULT_TRIALS=$(FAULT_TRIALS) $(BIN)/pytest $(PYTEST_ARGS)
+
+faults: $(STAMP)
+	PALAUTE_FAULT_TRIALS=20 $(BIN)/pytest tests/faults
 
 test: lint typecheck pytest
 
