@@ -16,11 +16,10 @@ These choices keep the guarantees of DESIGN.md:
   faust's gives up after 0.1 s without a message sent, and table changelog
   records go through it, so an offset could be committed before the table
   write it stands for was on the broker (see :class:`DrainingProducerBuffer`).
-* stream partitions that resume only after they were sought to their
-  committed offsets (:class:`OrderedRecovery`): faust resumed them first,
-  and records fetched during the seek were then cleared from the agents'
-  queues while the consumer took them as read, so a partition stopped
-  short of its end until the next restart.
+* agents' queues emptied before the stream partitions resume after a
+  rebalance, not after (:class:`OrderedRecovery`): records fetched during
+  faust's seek were cleared from the queues while the consumer took them as
+  read, so a partition stopped short of its end until the next restart.
 * an idempotent producer (``enable_idempotence=True``, ``acks=all``). faust
   0.15 asks aiokafka for one only inside transactions, and has no setting for
   it, so :class:`IdempotentProducer` adds it to the producer's settings and
@@ -192,9 +191,10 @@ class OrderedRecovery(Recovery):
     nothing was committed past them and a restart would read them again;
     but until then the live worker never processed that partition's
     records: a busy worker (more likely on a loaded machine) kept figures
-    short for as long as it ran. Here the queues are emptied first, the
-    partitions are sought while still paused, and only then resumed, so the
-    first record an agent gets is the first one after the committed offset.
+    short for as long as it ran. Here the queues are emptied before the
+    partitions are resumed, and nothing empties them afterwards; otherwise
+    faust's order is kept (seeking partitions while paused left a restarted
+    worker idle in the fault suite).
     """
 
     async def on_recovery_completed(self, generation_id: int = 0) -> None:
@@ -238,16 +238,16 @@ class OrderedRecovery(Recovery):
 
     async def _hand_back_stream_partitions(self) -> None:
         consumer = self.app.consumer
-        # Empty the agents' queues while no stream partition is fetched...
+        # Empty the agents' queues before any stream record can be fetched, not after:
+        # a record fetched during the seek below is then processed, not dropped...
         self.app.flow_control.resume()
-        consumer.resume_flow()
         assignment = consumer.assignment()
+        consumer.resume_partitions({tp for tp in assignment if not self._is_changelog_tp(tp)})
         if assignment:
-            # ...seek the paused partitions and note the committed offsets as read...
+            # ...and one fetched again after it is skipped as read, which it was.
             self.log.info("Seek stream partitions to committed offsets.")
             await self._wait(consumer.perform_seek(), timeout=self.app.conf.broker_request_timeout)
-            # ...and only then fetch from them.
-            consumer.resume_partitions({tp for tp in assignment if not self._is_changelog_tp(tp)})
+        consumer.resume_flow()
 
     async def _start_streams(self) -> None:
         app: Any = self.app  # the fetcher is not part of faust's AppT interface
