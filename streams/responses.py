@@ -22,6 +22,7 @@ the same ``rating_id`` and ``revision``, which the metrics recognise.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -134,13 +135,23 @@ def register(app: faust.App, settings: Settings, names: TopicNames) -> None:  # 
             stored = table.get(key)
             before = SurveyAnswers() if stored is None else SurveyAnswers.from_json(stored)
             result = _fold(before, decoded, settings)
+            delivered = []
             for rating in result.ratings:
-                await ratings.send(
-                    key=rating.touchpoint_id.encode(), value=rating.model_dump_json().encode()
+                delivered.append(
+                    await ratings.send(
+                        key=rating.touchpoint_id.encode(),
+                        value=rating.model_dump_json().encode(),
+                    )
                 )
                 telemetry.count_event(telemetry.Stage.RESPONSES, telemetry.Outcome.OK)
             for refusal in result.refusals:
                 log.debug("answer for survey %s not counted: %s", key, refusal.value)
+            # The state reaches the local store at once, its changelog later: kept
+            # back until the ratings are on the broker, so a worker killed in between
+            # folds the replayed answer again instead of taking it as counted.
+            outcomes = await asyncio.gather(*delivered, return_exceptions=True)
+            if any(isinstance(outcome, BaseException) for outcome in outcomes):
+                continue
             if result.state != before:
                 table[key] = result.state.to_json()
             telemetry.agent_progress(JOIN_AGENT, now)
