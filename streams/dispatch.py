@@ -23,13 +23,10 @@ Wiring (the rules are in :mod:`engine.lifecycle`):
    up by themselves.
 4. The due-index is in memory: per partition a heap of (due time, survey id),
    rebuilt with one scan of the actively owned part of the table after every
-   rebalance and kept up to date on every write. Each table value carries its
-   due time as a hint (with a tag naming the retry policy it was computed
-   under), so the scan reads a million entries without decoding their states.
-   A full scan per tick would not keep up with a million entries; a second
-   table keyed by time bucket would double the changelog traffic for no
-   gain, since the table is the truth and the heap is only a hint (entries
-   are re-checked when popped).
+   rebalance and kept up to date on every write. A full scan per tick would
+   not keep up with a million entries; a second table keyed by time bucket
+   would double the changelog traffic for no gain, since the table is the
+   truth and the heap is only a hint (entries are re-checked when popped).
 
 Rate limit: a survey is sent only when the channel's token bucket has a token
 (``[dispatch] burst``) and its :class:`SendWindow` has room, so that no
@@ -44,7 +41,6 @@ acknowledged by Kafka; only then does it call the provider.
 
 from __future__ import annotations
 
-import hashlib
 import heapq
 import json
 import logging
@@ -127,49 +123,15 @@ def decode_record(value: bytes) -> SurveyEvent | ContactDetails | RatingReceived
     return event
 
 
-def policy_tag(policy: RetryPolicy) -> str:
-    """Name the retry policy in a few characters: due-time hints are valid only under it."""
-    return hashlib.sha256(repr(policy).encode()).hexdigest()[:8]
-
-
-def encode_entry(
-    partition: int, state: SurveyState, *, due: datetime | None = None, tag: str = ""
-) -> str:
-    """Write a table value: the partition it lives in, a due-time hint, and the state.
-
-    ``<partition>|<tag>|<due>|<state JSON>``: the partition and the due time
-    (under the policy named by ``tag``) let the due-index be rebuilt after a
-    restart without decoding a million states. Without a tag the value is
-    ``<partition>|<state JSON>``, as written before hints existed.
-    """
-    if not tag:
-        return f"{partition}|{state.to_json()}"
-    return f"{partition}|{tag}|{'' if due is None else due.isoformat()}|{state.to_json()}"
+def encode_entry(partition: int, state: SurveyState) -> str:
+    """Write a table value: the partition it lives in (for rebuilding the index) and the state."""
+    return f"{partition}|{state.to_json()}"
 
 
 def decode_entry(value: str) -> tuple[int, SurveyState]:
     """Read what :func:`encode_entry` wrote."""
-    partition, _, rest = value.partition("|")
-    if not rest.startswith("{"):
-        _, _, rest = rest.partition("|")  # the tag
-        _, _, rest = rest.partition("|")  # the due time
-    return int(partition), SurveyState.from_json(rest)
-
-
-def entry_hint(value: str, tag: str) -> tuple[int, datetime | None] | None:
-    """Read a value's partition and due time without its state; None if not hinted under ``tag``.
-
-    A hint written under another policy (the retry settings changed) may be
-    late, so it is not trusted and the state is decoded instead.
-    """
-    partition, _, rest = value.partition("|")
-    if rest.startswith("{"):
-        return None
-    written_tag, _, rest = rest.partition("|")
-    if written_tag != tag:
-        return None
-    due, _, _ = rest.partition("|")
-    return int(partition), datetime.fromisoformat(due) if due else None
+    partition, _, state = value.partition("|")
+    return int(partition), SurveyState.from_json(state)
 
 
 @dataclass
@@ -327,7 +289,6 @@ def register(app: faust.App, settings: Settings, names: TopicNames) -> None:  # 
     )
     dispatch = settings.dispatch
     policy = retry_policy(settings)
-    tag = policy_tag(policy)
     signer = TokenSigner(
         [
             SigningKey(
@@ -423,9 +384,8 @@ def register(app: faust.App, settings: Settings, names: TopicNames) -> None:  # 
         if step.state is None:
             table.pop(survey_id, None)
             return
-        when = due_at(step.state, policy)
-        table[survey_id] = encode_entry(partition, step.state, due=when, tag=tag)
-        index.push(partition, when, survey_id)
+        table[survey_id] = encode_entry(partition, step.state)
+        index.push(partition, due_at(step.state, policy), survey_id)
 
     async def carry_out(step: Step, partition: int, survey_id: str) -> ProviderOutcome | None:
         """Publish, wait for Kafka, then store; a Deliver waits for the stored state too.
@@ -519,14 +479,9 @@ def register(app: faust.App, settings: Settings, names: TopicNames) -> None:  # 
         began = time.monotonic()
         index.clear()
         for survey_id, value in table.items():
-            hint = entry_hint(value, tag)
-            if hint is None:
-                partition, state = decode_entry(value)
-                when = due_at(state, policy)
-            else:
-                partition, when = hint
+            partition, state = decode_entry(value)
             if partition in actives:
-                index.push(partition, when, survey_id)
+                index.push(partition, due_at(state, policy), survey_id)
         index.fresh = True
         # The benchmark (palaute bench scheduler) reads this line as "state recovered".
         log.info(

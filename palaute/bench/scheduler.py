@@ -299,7 +299,7 @@ def survey_records(
 class PendingStates:
     """Table entries of pending SMS surveys, built from one template (fast enough for millions)."""
 
-    def __init__(self, run: str, now: datetime, tag: str) -> None:
+    def __init__(self, run: str, now: datetime) -> None:
         from engine.lifecycle import Phase, SurveyState  # noqa: PLC0415 - quick start
         from schemas.surveys import SurveyScheduled  # noqa: PLC0415 - as above
         from schemas.vault import ContactDetails  # noqa: PLC0415 - as above
@@ -312,7 +312,6 @@ class PendingStates:
             details=ContactDetails.model_validate_json(details),
         )
         self.run = run
-        self.tag = tag
         self.template: dict[str, Any] = json.loads(state.to_json())
 
     def entry(self, number: int, send_at: datetime) -> tuple[bytes, bytes | None, int]:
@@ -333,8 +332,7 @@ class PendingStates:
         scheduled["send_at"] = send_at.isoformat()
         scheduled["expires_at"] = (send_at + timedelta(days=3)).isoformat()
         details["phone"] = phone_number(number)
-        # Pending with its details and days to expiry: due at its send time.
-        value = f"{partition}|{self.tag}|{send_at.isoformat()}|{orjson.dumps(state).decode()}"
+        value = f"{partition}|{orjson.dumps(state).decode()}"
         return orjson.dumps(survey_id), orjson.dumps(value), partition
 
 
@@ -494,14 +492,6 @@ async def _start_until_ready(
     return Start(seconds, indexed, worker.memory(), worker.memory("VmHWM"))
 
 
-def _policy_tag(config: Path) -> str:
-    """Name the worker's retry policy as the scheduler tags its due-time hints."""
-    from schemas.config import load_settings  # noqa: PLC0415 - quick start
-    from streams.dispatch import policy_tag, retry_policy  # noqa: PLC0415 - imports faust
-
-    return policy_tag(retry_policy(load_settings(config)))
-
-
 async def _simulator() -> TwilioSimulator:
     from connectors.twilio_sim import SimulatorConfig, TwilioSimulator  # noqa: PLC0415 - quick start
 
@@ -537,9 +527,8 @@ async def _run(  # noqa: PLR0915 - one run, step by step, reads best in one plac
         _say(progress, f"(a) empty worker ready in {baseline.seconds:.1f} s")
 
         # (b) a cold start with the pending surveys in the changelog
-        config = worker_config(scratch, servers, suffix, sim_url=simulator.url, dispatch=dispatch)
         now = datetime.now(UTC)
-        states = PendingStates(run_id, now, _policy_tag(config))
+        states = PendingStates(run_id, now)
         later = now + timedelta(days=2)
         began = time.monotonic()
         written = await produce_keyed(
@@ -551,7 +540,10 @@ async def _run(  # noqa: PLR0915 - one run, step by step, reads best in one plac
             ),
         )
         _say(progress, f"wrote {written:,} pending surveys in {time.monotonic() - began:.1f} s")
-        worker = WorkerProcess(config, scratch / "worker.log")
+        worker = WorkerProcess(
+            worker_config(scratch, servers, suffix, sim_url=simulator.url, dispatch=dispatch),
+            scratch / "worker.log",
+        )
         try:
             cold = await _start_until_ready(worker, written, plan.deadline_s, plan.settle_s)
         finally:
@@ -704,8 +696,7 @@ def render(summary: dict[str, Any]) -> str:
     ]
     for name, key in (("SurveyDispatching", "lag_to_dispatching"), ("SurveySent", "lag_to_sent")):
         lag = summary[key]
-        waited = summary["plan"]["send_wait_s"]
-        late = "-" if waited is None else f">{waited:.0f}"
+        late = f">{summary['plan']['send_wait_s']:.0f}"
         p50, p99, most = (
             late if lag[name_] is None else f"{lag[name_]:.2f}"
             for name_ in ("p50_s", "p99_s", "max_s")
