@@ -696,7 +696,8 @@ def render(summary: dict[str, Any]) -> str:
     ]
     for name, key in (("SurveyDispatching", "lag_to_dispatching"), ("SurveySent", "lag_to_sent")):
         lag = summary[key]
-        late = f">{summary['plan']['send_wait_s']:.0f}"
+        waited = summary["plan"]["send_wait_s"]
+        late = "-" if waited is None else f">{waited:.0f}"
         p50, p99, most = (
             late if lag[name_] is None else f"{lag[name_]:.2f}"
             for name_ in ("p50_s", "p99_s", "max_s")
