@@ -45,6 +45,7 @@ import heapq
 import json
 import logging
 import math
+import secrets
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -97,7 +98,10 @@ FORWARD_SURVEYS_AGENT = "dispatch-surveys-by-id"
 FORWARD_VAULT_AGENT = "dispatch-vault-by-id"
 SCHEDULER_AGENT = "dispatch-scheduler"
 LIFECYCLE_TABLE = "survey-lifecycle"
-TICK = b'{"type":"SchedulerTick"}'
+#: A tick's value starts with this; the rest names the run that wrote it (:func:`tick_value`).
+TICK_PREFIX = b'{"type":"SchedulerTick"'
+#: Header on the scheduler's own events written straight back to its partition.
+ECHO_HEADER = "palaute-echo"
 FORWARD_RESPONSES_AGENT = "dispatch-answers-by-id"
 #: What the scheduler reads from the responses topic: an answered survey gets no reminder.
 ANSWERS: dict[str, type[RatingReceived | OptOut]] = {
@@ -121,6 +125,28 @@ def decode_record(value: bytes) -> SurveyEvent | ContactDetails | RatingReceived
     except (ValueError, ValidationError, AttributeError):
         return None
     return event
+
+
+def tick_value(run: str) -> bytes:
+    """Write a tick that names the scheduler run writing it (a token new at every assignment)."""
+    return TICK_PREFIX + b',"run":"' + run.encode() + b'"}'
+
+
+def tick_run(value: bytes | None) -> str | None:
+    """Name the run that wrote a tick: "" for a tick of an unknown run, None for no tick."""
+    if value is None or not value.startswith(TICK_PREFIX):
+        return None
+    try:
+        run = json.loads(value).get("run")
+    except (ValueError, AttributeError):
+        return ""
+    return run if isinstance(run, str) else ""
+
+
+def is_echo(headers: Any) -> bool:
+    """Tell whether a record is the scheduler's own event, written straight back to it."""
+    items = headers.items() if isinstance(headers, dict) else headers or []
+    return any(name == ECHO_HEADER for name, _ in items)
 
 
 def encode_entry(partition: int, state: SurveyState) -> str:
@@ -308,6 +334,11 @@ def register(app: faust.App, settings: Settings, names: TopicNames) -> None:  # 
         SurveyChannel.EMAIL: SendWindow(dispatch.email_per_second),
     }
     ticks_out: dict[int, datetime] = {}
+    #: This run's token, new at every assignment: only a tick written by this
+    #: run, after it took its partitions, can end an in-flight send as
+    #: outcome-unknown, since every record of the earlier owner (the outcome
+    #: it wrote back before a crash) precedes such a tick in the partition.
+    run = {"token": secrets.token_hex(8)}
 
     @app.on_before_shutdown.connect
     async def _close_providers(*_: Any, **__: Any) -> None:
@@ -320,6 +351,8 @@ def register(app: faust.App, settings: Settings, names: TopicNames) -> None:  # 
     @app.on_partitions_assigned.connect
     async def _assigned(*_: Any, **__: Any) -> None:
         index.clear()
+        run["token"] = secrets.token_hex(8)
+        ticks_out.clear()
 
     def active_partitions() -> set[int]:
         topic = by_survey.get_topic_name()
@@ -396,6 +429,20 @@ def register(app: faust.App, settings: Settings, names: TopicNames) -> None:  # 
         the events read back (:func:`engine.lifecycle.on_event`).
         """
         publishes = [c for c in step.commands if isinstance(c, Publish | RecordOptOut)]
+        events = [c.event for c in publishes if isinstance(c, Publish)]
+        for event in events:
+            # Written back to this partition first: after a crash the next run
+            # reads it before any tick of its own, so it adopts the outcome
+            # (and publishes it, had the crash come before that) instead of
+            # ending a survey that was sent as outcome-unknown.
+            await by_survey.send(
+                key=survey_id.encode(),
+                value=event.model_dump_json().encode(),
+                partition=partition,
+                headers=[(ECHO_HEADER, b"1")],
+            )
+        if events:
+            await app.producer.flush()
         for publish in publishes:
             if isinstance(publish, RecordOptOut):
                 await responses.send(
@@ -491,7 +538,7 @@ def register(app: faust.App, settings: Settings, names: TopicNames) -> None:  # 
             time.monotonic() - began,
         )
 
-    async def act_on(partition: int, survey_id: str) -> None:
+    async def act_on(partition: int, survey_id: str, *, own_tick: bool) -> None:
         """Do what one survey's time calls for, within the channel's rate limit."""
         value = table.get(survey_id)
         if value is None:
@@ -501,6 +548,10 @@ def register(app: faust.App, settings: Settings, names: TopicNames) -> None:  # 
         when = due_at(state, policy)
         if when is None or when > now:
             index.push(partition, when, survey_id)
+            return
+        if not own_tick and state.phase in {Phase.DISPATCHING, Phase.REMINDING}:
+            # An earlier owner's tick: its outcome may still be ahead in the partition.
+            index.push(partition, now, survey_id)
             return
         step = due(state, now, policy)
         deliver_command = next((c for c in step.commands if isinstance(c, Deliver)), None)
@@ -520,8 +571,10 @@ def register(app: faust.App, settings: Settings, names: TopicNames) -> None:  # 
             after = on_outcome(step.state, outcome, datetime.now(UTC), policy)
             await carry_out(after, partition, survey_id)
 
-    async def on_tick(partition: int) -> None:
-        ticks_out.pop(partition, None)
+    async def on_tick(partition: int, writer: str) -> None:
+        own_tick = writer == run["token"]
+        if own_tick:
+            ticks_out.pop(partition, None)
         if not index.fresh:
             rebuild(active_partitions())
         now = datetime.now(UTC)
@@ -535,15 +588,16 @@ def register(app: faust.App, settings: Settings, names: TopicNames) -> None:  # 
                     for waiting in due_ids[position:]:
                         index.push(partition, now, waiting)
                 break
-            await act_on(partition, survey_id)
+            await act_on(partition, survey_id, own_tick=own_tick)
 
     @app.agent(by_survey, name=SCHEDULER_AGENT)
     async def scheduler(stream: faust.StreamT[bytes]) -> None:
         async for event in stream.events():
             message = event.message
             partition: int = message.partition
-            if message.value == TICK:
-                await on_tick(partition)
+            writer = tick_run(message.value)
+            if writer is not None:
+                await on_tick(partition, writer)
             else:
                 record = decode_record(message.value or b"")
                 if record is None:
@@ -555,6 +609,15 @@ def register(app: faust.App, settings: Settings, names: TopicNames) -> None:  # 
                     stored = table.get(survey_id)
                     state = None if stored is None else decode_entry(stored)[1]
                     step = on_event(state, record, datetime.now(UTC))
+                    if (
+                        step.state != state
+                        and is_echo(message.headers)
+                        and not isinstance(record, ContactDetails | RatingReceived | OptOut)
+                    ):
+                        # Our own event, which the table had lost in a crash: it may
+                        # never have reached the surveys topic, so it is published
+                        # (again, identical, if it had).
+                        step = Step(step.state, (Publish(record), *step.commands))
                     if step.state != state or step.commands:
                         await carry_out(step, partition, survey_id)
             telemetry.agent_progress(SCHEDULER_AGENT, datetime.now(UTC))
@@ -567,7 +630,7 @@ def register(app: faust.App, settings: Settings, names: TopicNames) -> None:  # 
             if sent_at is not None and now - sent_at < _TICK_TIMEOUT:
                 continue  # the last tick is still queued; one is enough
             ticks_out[partition] = now
-            await by_survey.send(key=b"tick", value=TICK, partition=partition)
+            await by_survey.send(key=b"tick", value=tick_value(run["token"]), partition=partition)
 
 
 def _count(event: SurveyEvent, state: SurveyState | None) -> None:

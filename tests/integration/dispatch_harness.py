@@ -286,11 +286,17 @@ TERMINAL = ("SurveySent", "SurveyFailed", "SurveyExpired")
 
 
 def endings(events: list[Any]) -> dict[str, list[Any]]:
-    """Per survey id, the events that end a scheduled survey (SurveyExpired only if unsent)."""
+    """Per survey id, the events that end a scheduled survey (SurveyExpired only if unsent).
+
+    An ending written again after a crash is the same record (equal in every
+    field) and counts once: the surveys topic is at least once.
+    """
     ends: dict[str, list[Any]] = {}
     for event in events:
         if event.type in TERMINAL and not (event.type == "SurveyExpired" and event.was_sent):
-            ends.setdefault(event.survey_id, []).append(event)
+            found = ends.setdefault(event.survey_id, [])
+            if event not in found:
+                found.append(event)
     return ends
 
 
