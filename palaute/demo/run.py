@@ -169,6 +169,8 @@ class Ports:
     simulator: str
     smtp: int
     operator_token: str = field(default_factory=lambda: secrets.token_urlsafe(18))
+    #: The worker's own /metrics and /healthz, for Prometheus and the orchestrator.
+    worker_web: int = field(default_factory=_free_port)
 
     @property
     def base_url(self) -> str:
@@ -192,6 +194,8 @@ app_id = "{APP_ID}"
 topic_suffix = "{suffix}"
 data_dir = "{directory / "data"}"
 partitions = {PARTITIONS}
+web_host = "127.0.0.1"
+web_port = {ports.worker_web}
 
 [twilio]
 account_sid = "{ACCOUNT_SID}"
@@ -608,7 +612,10 @@ def _start_children(children: list[Child], config: Path, directory: Path, ports:
     worker = Child("palaute worker", ["worker", "--config", str(config)], directory / "worker.log")
     children.append(worker)
     _say(f"Web service at {ports.base_url} (pid {web.process.pid}; log {web.log_path})")
-    _say(f"Worker (pid {worker.process.pid}; log {worker.log_path})")
+    _say(
+        f"Worker metrics at http://127.0.0.1:{ports.worker_web}/metrics "
+        f"(pid {worker.process.pid}; log {worker.log_path})"
+    )
     _say(f"Twilio simulator at {ports.simulator}; SMTP server at 127.0.0.1:{ports.smtp}")
 
 

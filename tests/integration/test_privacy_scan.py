@@ -156,6 +156,7 @@ class DemoRun:
             )
         self.logs: dict[str, IO[str]] = {}
         self.base_url: str | None = None
+        self.worker_url: str | None = None
         self.metrics: list[str] = []
 
     def text(self) -> str:
@@ -171,6 +172,9 @@ class DemoRun:
         found = re.search(r"Web service at (http://\S+) \(pid", text)
         if found:
             self.base_url = found.group(1)
+        found = re.search(r"Worker metrics at (http://\S+)/metrics \(pid", text)
+        if found:
+            self.worker_url = found.group(1)
 
     def close(self) -> None:
         """Stop the demo if it still runs (Ctrl-C: it stops what it started), close the logs."""
@@ -213,9 +217,11 @@ async def _run_demo(run: DemoRun) -> None:
         sms, email, answers = _progress(run.text())
         if sms >= MIN_SMS and email >= MIN_EMAILS and answers >= MIN_ANSWERS:
             assert run.base_url is not None, run.text()[-3000:]
-            run.metrics.append(await _scrape(run.base_url))
-            await asyncio.sleep(3)
-            run.metrics.append(await _scrape(run.base_url))
+            assert run.worker_url is not None, run.text()[-3000:]
+            for _ in range(2):
+                run.metrics.append(await _scrape(run.base_url))
+                run.metrics.append(await _scrape(run.worker_url))
+                await asyncio.sleep(3)
             run.process.send_signal(signal.SIGINT)
             await asyncio.to_thread(run.process.wait, 120)
             break
@@ -351,8 +357,12 @@ def test_no_personal_data_outside_the_places_that_need_it_after_a_demo_run(
     assert {topic for topic in allowed.hits if CONTACTS in topic or VAULT in topic}, allowed.hits
     lines = [line for text in (output, *logs.values()) for line in text.splitlines()]
     assert len(lines) >= MIN_LOG_LINES, len(lines)
-    assert len(run.metrics) == 2
+    assert len(run.metrics) == 4
     assert all("palaute_" in text for text in run.metrics)
+    # The worker's own page is scraped too (its agents' progress is only there).
+    assert all(
+        "palaute_agent_last_progress_timestamp_seconds" in text for text in run.metrics[1::2]
+    ), run.metrics[1][:2000]
 
     assert clean.hits == {}, {place: sorted(set(kinds))[:4] for place, kinds in clean.hits.items()}
     log_hits = {
