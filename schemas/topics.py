@@ -6,6 +6,7 @@ table, so a topic is renamed or re-keyed here and nowhere else.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,6 +37,7 @@ CONTACTS = "palaute.contacts.v1"
 SURVEYS = "palaute.surveys.v1"
 VAULT = "palaute.vault.v1"
 RESPONSES = "palaute.responses.v1"
+COMMENTS = "palaute.comments.v1"
 RATINGS = "palaute.ratings.v1"
 METRICS = "palaute.metrics.v1"
 ALERTS = "palaute.alerts.v1"
@@ -52,6 +54,26 @@ class TopicSpec:
     messages: tuple[type[Any], ...]
     compacted: bool = False
     retention: str = "7 days"
+
+    def configs(self) -> dict[str, str]:
+        """Give the topic configuration to create it with, from ``compacted`` and ``retention``.
+
+        A compacted topic whose retention is a number of days is compacted
+        *and* time-retained (``compact,delete``): a tombstone removes a key
+        early, and nothing outlives the retention even when no one ever
+        tombstones it.
+        """
+        days = _DAYS.fullmatch(self.retention)
+        configs: dict[str, str] = {}
+        if self.compacted:
+            configs["cleanup.policy"] = "compact,delete" if days else "compact"
+        if days:
+            configs["retention.ms"] = str(int(days.group(1)) * _MILLISECONDS_PER_DAY)
+        return configs
+
+
+_DAYS = re.compile(r"(\d+) days?")
+_MILLISECONDS_PER_DAY = 86_400_000
 
 
 TOPICS: tuple[TopicSpec, ...] = (
@@ -89,7 +111,16 @@ TOPICS: tuple[TopicSpec, ...] = (
         RESPONSES,
         key="survey id",
         description="Raw answers from SMS replies and one-tap pages.",
-        messages=(RatingReceived, OptOut, CommentReceived, StatementAnswered),
+        messages=(RatingReceived, OptOut, StatementAnswered),
+        retention="35 days",
+    ),
+    TopicSpec(
+        COMMENTS,
+        key="<survey id>|<answer id> (comment_key)",
+        description="Comments written on the survey pages, redacted; a tombstone per key "
+        "removes one when the citizen asks to be forgotten.",
+        messages=(CommentReceived,),
+        compacted=True,
         retention="35 days",
     ),
     TopicSpec(
@@ -123,6 +154,17 @@ TOPICS: tuple[TopicSpec, ...] = (
         retention="30 days",
     ),
 )
+
+
+def comment_key(survey_id: str, answer_id: str) -> str:
+    """Key a comment by its survey and its own answer id.
+
+    The survey id comes first so that whoever knows a citizen's surveys can
+    pick out every comment on them; the answer id keeps each comment of a
+    survey under a key of its own, so compaction never drops an earlier
+    comment. Identifiers cannot contain ``|``.
+    """
+    return f"{survey_id}|{answer_id}"
 
 
 def topic(name: str) -> TopicSpec:

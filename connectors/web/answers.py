@@ -1,5 +1,10 @@
 """Turning what citizens do on the pages and by SMS into responses-topic events.
 
+Comments go to a topic of their own, compacted and keyed per comment
+(:func:`schemas.topics.comment_key`), so that a citizen's request to be
+forgotten can remove them with tombstones instead of waiting for the
+responses topic's retention.
+
 Every request for a survey's links is kept as an
 :class:`engine.evidence.Interaction` (in memory, per open survey) and the
 survey's votes are judged again after each one with
@@ -45,6 +50,7 @@ from schemas.responses import (
     RatingReceived,
     StatementAnswered,
 )
+from schemas.topics import COMMENTS, RESPONSES, comment_key
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -94,10 +100,25 @@ class _Votes:
 
 @dataclass(frozen=True, slots=True)
 class TopicNames:
-    """Where the web service writes."""
+    """Where the web service writes.
+
+    ``comments`` left empty is the comments topic with the suffix the
+    responses topic carries, so callers that name only the two older topics
+    still write comments where the board and the erasure read them.
+    """
 
     responses: str
     surveys: str
+    comments: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.comments:
+            suffix = (
+                self.responses.removeprefix(RESPONSES)
+                if self.responses.startswith(RESPONSES)
+                else ""
+            )
+            object.__setattr__(self, "comments", COMMENTS + suffix)
 
 
 class Answers:
@@ -141,7 +162,10 @@ class Answers:
         await self._add(survey, Interaction(kind, now, link, client, score), now)
 
     async def comment(self, survey: OpenSurvey, text: str, client: str, now: datetime) -> bool:
-        """Write a comment with contact details redacted; False when nothing is left of it."""
+        """Write a comment with contact details redacted; False when nothing is left of it.
+
+        Returns only once Kafka has acknowledged it, as every answer does.
+        """
         cleaned = redact(text.strip()[:MAX_COMMENT]).text.strip()
         if not cleaned:
             return False
@@ -151,7 +175,8 @@ class Answers:
             text=cleaned[:MAX_COMMENT],
             received_at=now,
         )
-        await self._send(self._topics.responses, survey.survey_id, event.model_dump_json())
+        key = comment_key(event.survey_id, event.answer_id)
+        await self._send(self._topics.comments, key, event.model_dump_json())
         await self._add(survey, Interaction(InteractionKind.COMMENT, now, "page", client), now)
         return True
 

@@ -31,7 +31,7 @@ from ops.kafka import create_topic, delete_topics
 from schemas.base import Language, Scale, SurveyChannel
 from schemas.config import Settings
 from schemas.surveys import SurveyScheduled, SurveySent
-from schemas.topics import CONTACTS, DEADLETTER, RATINGS, RESPONSES, SURVEYS, VAULT
+from schemas.topics import COMMENTS, CONTACTS, DEADLETTER, RATINGS, RESPONSES, SURVEYS, VAULT
 from schemas.vault import ContactDetails
 
 if TYPE_CHECKING:
@@ -44,7 +44,7 @@ LINK_SIGNING_KEY = "citizen-tests-link-signing-key-9876543210abcdef"
 TWILIO_SID = "AC" + "0" * 32
 TWILIO_TOKEN = "simulator-auth-token"
 PARTITIONS = 2
-ALL_TOPICS = (CONTACTS, SURVEYS, VAULT, RESPONSES, RATINGS, DEADLETTER)
+ALL_TOPICS = (CONTACTS, SURVEYS, VAULT, RESPONSES, COMMENTS, RATINGS, DEADLETTER)
 INTERNAL_TOPICS = ("contacts-by-citizen", "surveys-by-id", "answers-by-survey")
 
 

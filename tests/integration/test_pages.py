@@ -15,7 +15,7 @@ from connectors.web.pages import link_signer
 from engine.outbound import survey_email
 from engine.tokens import TokenPayload, TokenPurpose
 from schemas.base import Language
-from schemas.topics import RESPONSES
+from schemas.topics import COMMENTS, RESPONSES
 from tests.integration.citizen_harness import (
     STATEMENTS,
     STATEMENTS_TOUCHPOINT,
@@ -230,8 +230,9 @@ async def test_a_comment_is_written_with_contact_details_redacted(
     text = "Soita 040 123 4567 tai matti@example.fi, hetu 131052-308T. Hyvä palvelu!"
     async with http.post(link + "/comment", data={"comment": text}, allow_redirects=False) as r:
         assert r.status == 303
-    (comment,) = await _responses(env, expect=1)
+    (comment,) = await read_topic(env.bootstrap, env.topic(COMMENTS), expect=1)
     assert comment["type"] == "CommentReceived"
+    assert comment["survey_id"] == "s-comment"
     written = str(comment["text"])
     assert "Hyvä palvelu!" in written
     for secret in ("040 123 4567", "matti@example.fi", "131052-308T"):

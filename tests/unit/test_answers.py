@@ -12,6 +12,7 @@ from connectors.web.open_surveys import OpenSurvey
 from engine.evidence import InteractionKind
 from schemas.base import Language, Scale, SurveyChannel
 from schemas.responses import AnswerVia
+from schemas.topics import COMMENTS, RESPONSES, SURVEYS
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
@@ -98,9 +99,21 @@ async def test_a_comment_is_redacted_and_an_empty_one_is_refused() -> None:
     survey = _survey()
     assert await answers.comment(survey, "Soita 040 123 4567 kiitos", "person", T0)
     assert not await answers.comment(survey, "   ", "person", T0)
-    (comment,) = [event for _, _, event in producer.sent if event["type"] == "CommentReceived"]
+    ((topic, key, comment),) = [
+        sent for sent in producer.sent if sent[2]["type"] == "CommentReceived"
+    ]
     assert "040 123 4567" not in comment["text"]
     assert "kiitos" in comment["text"]
+    # Its own compacted topic, one key per comment, so an erasure can tombstone it.
+    assert topic == COMMENTS
+    assert key == f"s-1|{comment['answer_id']}".encode()
+
+
+def test_the_comments_topic_carries_the_suffix_of_the_responses_topic() -> None:
+    """A deployment with a topic suffix must not write comments to another deployment's topic."""
+    names = TopicNames(responses=RESPONSES + "-test", surveys=SURVEYS + "-test")
+    assert names.comments == COMMENTS + "-test"
+    assert TopicNames(responses="r", surveys="s", comments="c").comments == "c"
 
 
 def test_link_ids_name_the_score_or_the_purpose() -> None:
