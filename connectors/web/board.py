@@ -1,6 +1,6 @@
 """What the dashboard and the open-data feed know, rebuilt from Kafka at start-up.
 
-The web process reads the metrics, alerts, responses and ratings topics from
+The web process reads the metrics, alerts, comments and ratings topics from
 the beginning, without a consumer group, into memory and keeps following
 them, so a restart needs nothing but Kafka.
 
@@ -13,7 +13,8 @@ Memory bounds, by design:
   ones, each with its latest acknowledgement;
 - comments: the latest :data:`COMMENTS_KEPT` per touchpoint (already redacted
   when written), and up to :data:`PENDING_KEPT` comments whose survey's rating
-  has not been seen yet;
+  has not been seen yet; a tombstone on the comments topic (a citizen asked
+  to be forgotten) takes its comment off the board;
 - ratings: the latest revision of each survey answered in the open-data
   period (``[opendata] days``), about 200 bytes each: a million answers a
   month cost about 200 MiB; older ones are pruned as they age.
@@ -39,7 +40,7 @@ from engine.opendata import Answer
 from schemas.alerts import AlertAcknowledged, AlertEvent, AlertState, ScoreDropAlert
 from schemas.metrics import Dimension, TouchpointMetrics
 from schemas.responses import CommentReceived, Rating
-from schemas.topics import ALERTS, METRICS, RATINGS, RESPONSES
+from schemas.topics import ALERTS, COMMENTS, METRICS, RATINGS, comment_key
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable
@@ -75,6 +76,7 @@ class Comment:
 
     text: str
     received_at: datetime
+    key: str = ""  # its key on the comments topic, which a tombstone names
 
 
 @dataclass
@@ -130,8 +132,36 @@ class Board:
             del self.alerts[old.alert_id]
             self.acks.pop(old.alert_id, None)
 
+    def forget(self, key: str) -> bool:
+        """Take the comment under a tombstoned key off the board; False if none was shown.
+
+        Only the comments topic has keys of the form ``<survey id>|<answer id>``,
+        so a tombstone of any other followed topic finds nothing here.
+        """
+        survey_id = key.partition("|")[0]
+        found = False
+        pending = self._pending.get(survey_id)
+        if pending is not None:
+            kept = [comment for comment in pending if comment.key != key]
+            found = len(kept) != len(pending)
+            if kept:
+                self._pending[survey_id] = kept
+            else:
+                del self._pending[survey_id]
+        for touchpoint, comments in self.comments.items():
+            if any(comment.key == key for comment in comments):
+                self.comments[touchpoint] = deque(
+                    (comment for comment in comments if comment.key != key), maxlen=COMMENTS_KEPT
+                )
+                found = True
+        if found:
+            self.version += 1
+        return found
+
     def _comment(self, event: CommentReceived) -> None:
-        comment = Comment(event.text, event.received_at)
+        comment = Comment(
+            event.text, event.received_at, comment_key(event.survey_id, event.answer_id)
+        )
         touchpoint = self._touchpoint_of_survey.get(event.survey_id)
         if touchpoint is not None:
             self._keep_comment(touchpoint, comment)
@@ -296,11 +326,13 @@ class BoardFollower:
             last_prune = self._clock()
             while not self._stopping.is_set():
                 batches = await consumer.getmany(timeout_ms=500, max_records=2000)
-                values = [record.value for records in batches.values() for record in records]
-                for value in values:
-                    event = decode(value)
+                values = [record for records in batches.values() for record in records]
+                for record in values:
+                    event = decode(record.value)
                     if event is not None:
                         self._board.apply(event)
+                    elif record.value is None and record.key is not None:
+                        self._board.forget(record.key.decode(errors="replace"))
                 if values:
                     await self._board.notify()
                 if self._clock() - last_prune > PRUNE_EVERY:
@@ -322,7 +354,7 @@ def board_of(app: web.Application, settings: Settings) -> Board:
     """Give the app's board, made (and followed while the app runs) on first use.
 
     The ratings topic is always followed (the public feed needs it); the
-    metrics, alerts and responses topics only when operators are configured,
+    metrics, alerts and comments topics only when operators are configured,
     because only the dashboard shows them.
     """
     if BOARD in app:
@@ -331,7 +363,7 @@ def board_of(app: web.Application, settings: Settings) -> Board:
     suffix = settings.streams.topic_suffix
     topics = [RATINGS + suffix]
     if settings.web.ops_token_sha256:
-        topics += [METRICS + suffix, ALERTS + suffix, RESPONSES + suffix]
+        topics += [METRICS + suffix, ALERTS + suffix, COMMENTS + suffix]
     follower = BoardFollower(settings.kafka, board, topics, lambda: datetime.now(UTC))
     app[BOARD] = board
     app[FOLLOWER] = follower

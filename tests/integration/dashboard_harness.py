@@ -29,6 +29,7 @@ from schemas.config import Settings
 from schemas.metrics import TouchpointMetrics
 from schemas.topics import (
     ALERTS,
+    COMMENTS,
     CONTACTS,
     DEADLETTER,
     METRICS,
@@ -45,7 +46,7 @@ if TYPE_CHECKING:
     from pydantic import BaseModel
 
 TOKEN = secrets.token_urlsafe(32)
-TOPICS = (CONTACTS, SURVEYS, VAULT, RESPONSES, RATINGS, METRICS, ALERTS, DEADLETTER)
+TOPICS = (CONTACTS, SURVEYS, VAULT, RESPONSES, COMMENTS, RATINGS, METRICS, ALERTS, DEADLETTER)
 CATALOGUE: dict[str, dict[str, Any]] = {
     "phone-service": {"name": "Puhelinpalvelu", "kpi_target": 4.2},
     "health-centre": {"name": "Terveysasema", "kpi_target": 4.0},

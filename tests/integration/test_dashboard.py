@@ -16,7 +16,7 @@ import pytest
 from schemas.base import Language, Scale, SurveyChannel
 from schemas.contacts import TouchpointChannel
 from schemas.responses import CommentReceived, Rating
-from schemas.topics import RATINGS, RESPONSES
+from schemas.topics import COMMENTS, RATINGS, comment_key
 from tests.integration.dashboard_harness import TOKEN, dashboard_env, metrics, now
 
 if TYPE_CHECKING:
@@ -131,7 +131,11 @@ async def test_the_overview_lists_every_touchpoint_with_the_figures_of_the_metri
 async def test_server_sent_events_deliver_new_figures_and_comments_as_they_arrive(
     kafka_bootstrap: str,
 ) -> None:
-    """A dashboard left open on a wall must show a new figure without anyone reloading."""
+    """A dashboard left open on a wall must show a new figure without anyone reloading.
+
+    A comment tombstoned on the comments topic (the citizen asked to be
+    forgotten) leaves the open dashboard too.
+    """
     async with dashboard_env(kafka_bootstrap) as env:
         await env.publish_metrics(metrics("web-booking", "24h", {5: 4}, sent=5, as_of=now()))
         await env.publish(RATINGS, "web-booking", _rating(1, "web-booking", 5))
@@ -150,8 +154,8 @@ async def test_server_sent_events_deliver_new_figures_and_comments_as_they_arriv
                 metrics("web-booking", "24h", {5: 4, 1: 3}, sent=9, as_of=now())
             )
             await env.publish(
-                RESPONSES,
-                "s-web-booking-1",
+                COMMENTS,
+                comment_key("s-web-booking-1", "a-1"),
                 CommentReceived(
                     answer_id="a-1",
                     survey_id="s-web-booking-1",
@@ -164,6 +168,14 @@ async def test_server_sent_events_deliver_new_figures_and_comments_as_they_arriv
                 while "n=7" not in seen["live"] or "Jonotin liian kauan" not in seen["live"]:
                     seen = await _next_event(response.content)
             assert seen["version"] > first["version"]
+            tombstone = await env.producer.send(
+                env.topic(COMMENTS), value=None, key=comment_key("s-web-booking-1", "a-1").encode()
+            )
+            await tombstone
+            async with asyncio.timeout(30):
+                while "Jonotin liian kauan" in seen["live"]:
+                    seen = await _next_event(response.content)
+            assert "n=7" in seen["live"]
 
 
 async def test_the_open_feed_publishes_scores_and_suppresses_small_touchpoints(

@@ -64,6 +64,24 @@ def test_a_comment_written_before_its_rating_is_shown_once_the_rating_names_the_
     assert [comment.text for comment in board.comments["desk"]] == ["Hyvä", "Lisäksi"]
 
 
+def test_a_tombstone_takes_a_comment_off_the_board_shown_or_pending() -> None:
+    """A citizen who asked to be forgotten must not stay on the dashboard until a restart."""
+    board = Board()
+    board.apply(_rating("s1", 5))
+    board.apply(CommentReceived(answer_id="a", survey_id="s1", text="Minä", received_at=NOW))
+    board.apply(CommentReceived(answer_id="b", survey_id="s2", text="Odottaa", received_at=NOW))
+    board.apply(CommentReceived(answer_id="c", survey_id="s3", text="Muu", received_at=NOW))
+    board.apply(_rating("s3", 4))
+    version = board.version
+    assert board.forget("s1|a")
+    assert board.forget("s2|b")
+    assert not board.forget("s1|a"), "a replayed tombstone finds nothing"
+    assert not board.forget("desk:1h")  # a metrics tombstone is no comment's
+    assert board.version == version + 2
+    board.apply(_rating("s2", 3))  # the pending comment is gone too
+    assert [comment.text for comment in board.comments["desk"]] == ["Muu"]
+
+
 def test_a_later_revision_replaces_an_answer_and_an_older_one_does_not() -> None:
     """A citizen who changed their mind is counted once, with the answer they kept."""
     board = Board()
