@@ -18,7 +18,10 @@ The plan then says, for the shell to carry out:
   it; the scheduler ignores it once sending has begun;
 * an ``OptOut`` for each of those surveys, so a reminder is called off, the
   scheduler forgets the details of a survey already sent, and intake
-  remembers, under the pseudonymous key only, not to ask this person again.
+  remembers, under the pseudonymous key only, not to ask this person again;
+* a tombstone for every comment still live on the comments topic whose
+  survey is one of theirs (found on the vault or the surveys topic), under
+  the key it was written with: free text can name a person even redacted.
 
 Nothing here deletes records of topics with a time-based retention (the
 contacts input, the surveys and responses topics): Kafka cannot delete one
@@ -26,7 +29,7 @@ record there. docs/privacy.md says what stays, and for how long.
 
 Replaying a plan is harmless: tombstones and call-offs are idempotent, and
 the opt-outs have answer ids derived from the survey id. A second run finds
-no live vault entry and every survey finished, so it plans nothing.
+no live vault entry or comment and every survey finished, so it plans nothing.
 """
 
 from __future__ import annotations
@@ -110,12 +113,14 @@ class ErasurePlan:
     call_offs: tuple[SurveySkipped, ...]
     opt_outs: tuple[OptOut, ...]
     surveys: frozenset[str] = field(default_factory=frozenset)
-    comments: int = 0
+    comment_tombstones: tuple[str, ...] = ()
 
     @property
     def is_empty(self) -> bool:
         """Tell whether there is nothing to write (a repeated request, or an unknown citizen)."""
-        return not (self.vault_tombstones or self.call_offs or self.opt_outs)
+        return not (
+            self.vault_tombstones or self.call_offs or self.opt_outs or self.comment_tombstones
+        )
 
 
 def plan_erasure(
@@ -124,15 +129,17 @@ def plan_erasure(
     *,
     vault: Mapping[str, ContactDetails],
     survey_events: Iterable[SurveyEvent],
-    comments: Iterable[CommentReceived] = (),
+    comments: Mapping[str, CommentReceived] | None = None,
     now: datetime,
 ) -> ErasurePlan:
-    """Plan the erasure from the vault's live entries and the surveys topic.
+    """Plan the erasure from the vault's live entries, the surveys and the comments topic.
 
     ``key`` is :func:`derived_key` of ``identity``; ``vault`` maps survey id
     to the latest contact details (tombstoned entries left out);
-    ``survey_events`` is the surveys topic in order; ``comments`` the
-    comments of the responses topic, counted for the report only.
+    ``survey_events`` is the surveys topic in order; ``comments`` maps each
+    key of the comments topic to its latest comment (tombstoned keys left
+    out). The tombstones name the keys as found, not as recomputed, so a
+    comment is removed whatever key it was written under.
     """
     # The identifier finds the keys actually used (a reference-based key among them),
     # and each of those keys finds the person's entries with other numbers or addresses.
@@ -187,5 +194,11 @@ def plan_erasure(
         call_offs=call_offs,
         opt_outs=opt_outs,
         surveys=frozenset(surveys),
-        comments=sum(1 for comment in comments if comment.survey_id in surveys),
+        comment_tombstones=tuple(
+            sorted(
+                comment_id
+                for comment_id, comment in (comments or {}).items()
+                if comment.survey_id in surveys
+            )
+        ),
     )

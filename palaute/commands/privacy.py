@@ -1,11 +1,11 @@
 """``palaute privacy erase``: forget a citizen on request, by phone number or email address.
 
 The rules are in :mod:`engine.erasure`; this shell reads the vault, the
-surveys topic and the comments on the responses topic from the beginning up
-to where they end now (plain aiokafka, no consumer group, nothing
-committed, so it runs beside the workers), then writes the plan: vault
-tombstones, call-offs on the surveys topic and opt-outs on the responses
-topic. It prints counts and the pseudonymous key, never the identifier.
+surveys topic and the comments topic from the beginning up to where they end
+now (plain aiokafka, no consumer group, nothing committed, so it runs beside
+the workers), then writes the plan: call-offs on the surveys topic, opt-outs
+on the responses topic, comment tombstones and vault tombstones. It prints
+counts and the pseudonymous key, never the identifier.
 
 Until ``privacy`` is listed in ``palaute.cli.COMMAND_MODULES`` the same
 command runs as ``python -m palaute.commands.privacy erase ...``.
@@ -46,10 +46,11 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
     erase = actions.add_parser(
         "erase",
-        help="forget a citizen: tombstone their contact details and call off their surveys",
+        help="forget a citizen: tombstone their contact details and comments, call off surveys",
         description="Find the citizen's contact details in the vault and their surveys, write "
-        "vault tombstones, call off unfinished surveys and record an opt-out under the "
-        "pseudonymous key. Prints counts and the pseudonymous key only. Records on topics with "
+        "vault tombstones and tombstones for the comments on their surveys, call off "
+        "unfinished surveys and record an opt-out under the pseudonymous key. Prints counts "
+        "and the pseudonymous key only. Records on topics with "
         "a time-based retention (contacts, surveys, responses) stay until it ends; see "
         "docs/privacy.md.",
     )
@@ -93,14 +94,14 @@ async def erase(settings: Settings, identity: Identity, *, now: datetime | None 
     from aiokafka.errors import KafkaError  # noqa: PLC0415 - heavy, used here only
 
     from engine.erasure import derived_key, plan_erasure  # noqa: PLC0415 - as above
-    from schemas.topics import RESPONSES, SURVEYS, VAULT  # noqa: PLC0415 - as above
+    from schemas.topics import COMMENTS, SURVEYS, VAULT  # noqa: PLC0415 - as above
 
     suffix = settings.streams.topic_suffix
     key = derived_key(settings.secrets.pseudonymisation_key.get_secret_value().encode(), identity)
     try:
         vault = _latest_details(await _read(settings, VAULT + suffix))
         events = _survey_events(await _read(settings, SURVEYS + suffix))
-        comments = _comments(await _read(settings, RESPONSES + suffix))
+        comments = _live_comments(await _read(settings, COMMENTS + suffix))
         plan = plan_erasure(
             identity,
             key,
@@ -124,10 +125,7 @@ def _report(plan: ErasurePlan, key: str) -> None:
     print(f"unfinished surveys called off: {len(plan.call_offs)}")
     print(f"opt-outs recorded: {len(plan.opt_outs)}")
     print(f"surveys found for this citizen: {len(plan.surveys)}")
-    print(
-        f"comments on their surveys: {plan.comments} (stored redacted; they stay on the "
-        "responses topic until its retention ends)"
-    )
+    print(f"comments tombstoned: {len(plan.comment_tombstones)}")
     if plan.is_empty:
         print("nothing left to erase")
 
@@ -178,23 +176,28 @@ def _decoded(records: list[Record], kind: bytes, parse: Callable[[bytes], Any]) 
     return found
 
 
-def _latest_details(records: list[Record]) -> dict[str, Any]:
-    """Keep what compaction keeps: the latest value per survey id, without tombstones."""
-    from schemas.vault import ContactDetails  # noqa: PLC0415 - only this command
-
+def _latest(records: list[Record], parse: Callable[[bytes], Any]) -> dict[str, Any]:
+    """Keep what compaction keeps: the latest value per key, without tombstones."""
     latest: dict[str, bytes | None] = {}
     for key, value in records:
         if key is not None:
             latest[key.decode(errors="replace")] = value
     live: dict[str, Any] = {}
-    for survey_id, value in latest.items():
+    for name, value in latest.items():
         if value is None:
             continue
         try:
-            live[survey_id] = ContactDetails.model_validate_json(value)
+            live[name] = parse(value)
         except ValueError:
             continue
     return live
+
+
+def _latest_details(records: list[Record]) -> dict[str, Any]:
+    """Give the vault's live contact details per survey id."""
+    from schemas.vault import ContactDetails  # noqa: PLC0415 - only this command
+
+    return _latest(records, ContactDetails.model_validate_json)
 
 
 def _survey_events(records: list[Record]) -> list[Any]:
@@ -206,16 +209,21 @@ def _survey_events(records: list[Record]) -> list[Any]:
     return _decoded(records, b'"type"', adapter.validate_json)
 
 
-def _comments(records: list[Record]) -> list[Any]:
+def _live_comments(records: list[Record]) -> dict[str, Any]:
+    """Give the comments topic's live comments per key, as the board shows them."""
     from schemas.responses import CommentReceived  # noqa: PLC0415 - only this command
 
-    return _decoded(records, b'"CommentReceived"', CommentReceived.model_validate_json)
+    return _latest(records, CommentReceived.model_validate_json)
 
 
 async def _write(settings: Settings, plan: ErasurePlan, suffix: str) -> None:
-    """Write the call-offs and opt-outs first, then the tombstones, and wait for Kafka."""
+    """Write the call-offs and opt-outs first, then the tombstones, and wait for Kafka.
+
+    The vault goes last: while an entry is live, a rerun after a failure
+    finds the citizen's surveys, and so their comments, again.
+    """
     from connectors.web.ingress import kafka_producer  # noqa: PLC0415 - idempotent, acks=all
-    from schemas.topics import RESPONSES, SURVEYS, VAULT  # noqa: PLC0415 - as above
+    from schemas.topics import COMMENTS, RESPONSES, SURVEYS, VAULT  # noqa: PLC0415 - as above
 
     if plan.is_empty:
         return
@@ -234,6 +242,8 @@ async def _write(settings: Settings, plan: ErasurePlan, suffix: str) -> None:
                 key=opt_out.survey_id.encode(),
                 value=opt_out.model_dump_json().encode(),
             )
+        for comment_id in plan.comment_tombstones:
+            await producer.send(COMMENTS + suffix, key=comment_id.encode(), value=None)
         for survey_id in plan.vault_tombstones:
             await producer.send(VAULT + suffix, key=survey_id.encode(), value=None)
         await producer.flush()

@@ -4,9 +4,9 @@ Contacts of three citizens go through the worker, so the vault holds their
 details and the scheduler holds their pending surveys (no SMS provider is
 configured and the send delay is an hour: nothing is sent). One citizen
 asks to be forgotten. Afterwards, read as compaction leaves a compacted
-topic (the latest value per key), nothing on the vault or the scheduler's
-changelog identifies them, the other citizens are untouched, and the
-metrics topic is what it was.
+topic (the latest value per key), nothing on the vault, the scheduler's
+changelog or the comments topic identifies them, the other citizens are
+untouched, and the metrics topic is what it was.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from schemas.base import Language, Scale, SurveyChannel
 from schemas.contacts import Citizen, TouchpointChannel
 from schemas.responses import CommentReceived, Rating
 from schemas.surveys import SkipReason
-from schemas.topics import METRICS, RATINGS, RESPONSES, SURVEYS, TOPICS, VAULT
+from schemas.topics import COMMENTS, METRICS, RATINGS, SURVEYS, TOPICS, VAULT, comment_key
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -242,7 +242,7 @@ def run_suffix(kafka_bootstrap: str) -> Iterator[str]:
                         spec.name + suffix,
                         num_partitions=PARTITIONS,
                         replication_factor=1,
-                        topic_configs={"cleanup.policy": "compact"} if spec.compacted else {},
+                        topic_configs=spec.configs(),
                     )
                     for spec in TOPICS
                 ]
@@ -337,21 +337,27 @@ async def _pending_surveys(run: Run) -> dict[str, Any]:
     return found
 
 
-async def _answers(run: Run, surveys: list[str]) -> dict[bytes, bytes | None]:
-    """Write a comment per survey, as the web service does, and ratings; wait for the figures."""
+async def _answers(run: Run, surveys: list[str], twice: str) -> dict[bytes, bytes | None]:
+    """Write a comment per survey (two on ``twice``) as the web service does, and ratings.
+
+    Returns the metrics once every rating is counted.
+    """
     comments = [
         CommentReceived(
-            answer_id=f"comment-{survey_id}",
+            answer_id=f"comment-{number}-{survey_id}",
             survey_id=survey_id,
             text="Palvelu oli ystävällistä.",
             received_at=datetime.now(UTC),
         )
-        for survey_id in surveys
+        for number, survey_id in [*((1, s) for s in surveys), (2, twice)]
     ]
     await _produce(
         run.bootstrap,
-        RESPONSES + run.suffix,
-        [(c.survey_id.encode(), c.model_dump_json().encode()) for c in comments],
+        COMMENTS + run.suffix,
+        [
+            (comment_key(c.survey_id, c.answer_id).encode(), c.model_dump_json().encode())
+            for c in comments
+        ],
     )
     await _produce(
         run.bootstrap,
@@ -396,6 +402,13 @@ async def _assert_forgotten(run: Run, before: dict[str, Any], erased_keys: set[s
     ]
     assert {s["survey_id"] for s in skips} == erased
     assert all(s["reason"] == SkipReason.OPTED_OUT.value for s in skips)
+    comments = await run.latest(COMMENTS + run.suffix)
+    live = [json.loads(v)["survey_id"] for v in comments.values() if v is not None]
+    assert not erased & set(live), "a comment on an erased citizen's survey is still live"
+    assert sorted(live) == sorted(set(before) - erased)  # the others' comments stay
+    tombstoned = {k.decode() for k, v in comments.items() if v is None}
+    assert {k.partition("|")[0] for k in tombstoned} == erased
+    assert len(tombstoned) == len(erased) + 1  # both comments of the survey with two
 
 
 async def _assert_not_asked_again(run: Run) -> None:
@@ -436,7 +449,8 @@ async def test_erase_leaves_nothing_that_identifies_the_citizen_and_touches_no_o
             _key(phone=ERASED_PHONE),
             _key(id="cust-7", phone=ERASED_PHONE, email=ERASED_EMAIL),
         }
-        metrics_before = await _answers(run, sorted(before))
+        twice = min(s for s, d in before.items() if d["citizen_key"] in erased_keys)
+        metrics_before = await _answers(run, sorted(before), twice)
 
         result = await asyncio.to_thread(_erase, config, "--phone", "040 111 0001")
         printed = result.stdout + result.stderr
@@ -446,7 +460,7 @@ async def test_erase_leaves_nothing_that_identifies_the_citizen_and_touches_no_o
         assert _key(phone=ERASED_PHONE) in result.stdout
         assert "vault entries tombstoned: 2" in result.stdout
         assert "unfinished surveys called off: 2" in result.stdout
-        assert "comments on their surveys: 2" in result.stdout
+        assert "comments tombstoned: 3" in result.stdout
 
         async def scheduler_forgot() -> bool:
             held = (await run.latest(run.changelog)).values()
@@ -461,6 +475,7 @@ async def test_erase_leaves_nothing_that_identifies_the_citizen_and_touches_no_o
         again = await asyncio.to_thread(_erase, config, "--phone", ERASED_PHONE)
         assert again.returncode == 0, again.stdout + again.stderr
         assert "vault entries tombstoned: 0" in again.stdout
+        assert "comments tombstoned: 0" in again.stdout
         assert "nothing left to erase" in again.stdout
         await _assert_not_asked_again(run)
         assert run.worker.poll() is None, _tail(log)

@@ -19,6 +19,7 @@ from schemas.base import Language, Scale, SurveyChannel
 from schemas.contacts import Citizen
 from schemas.responses import CommentReceived
 from schemas.surveys import SkipReason, SurveyEvent, SurveyExpired, SurveyScheduled
+from schemas.topics import comment_key
 from schemas.vault import ContactDetails
 
 SECRET = b"unit-test-pseudonymisation-key-0123456789"
@@ -122,10 +123,7 @@ def test_plan_tombstones_the_citizens_vault_entries_and_calls_off_their_open_sur
         _scheduled("s-0", key),
         _closed(_scheduled("s-0", key)),
     ]
-    comments = [
-        CommentReceived(answer_id="c-1", survey_id="s-0", text="Kiitos [phone]", received_at=NOW),
-        CommentReceived(answer_id="c-2", survey_id="s-3", text="Hyvä", received_at=NOW),
-    ]
+    comments = _comments(("c-1", "s-0"), ("c-2", "s-3"), ("c-3", "s-2"), ("c-4", "s-2"))
     identity = Identity(phone=PHONE)
     plan = plan_erasure(
         identity, key, vault=vault, survey_events=events, comments=comments, now=NOW
@@ -142,25 +140,77 @@ def test_plan_tombstones_the_citizens_vault_entries_and_calls_off_their_open_sur
     ]
     assert all(o.answer_id == ANSWER_ID_PREFIX + o.survey_id for o in plan.opt_outs)
     assert plan.surveys == {"s-0", "s-1", "s-2", "s-4"}
-    assert plan.comments == 1
+    # Every comment on their surveys, the closed s-0 and both of s-2's; not s-3's.
+    assert plan.comment_tombstones == ("s-0|c-1", "s-2|c-3", "s-2|c-4")
     for event in (*plan.call_offs, *plan.opt_outs):
         assert PHONE not in event.model_dump_json()
+
+
+def _comments(*ids: tuple[str, str]) -> dict[str, CommentReceived]:
+    """Give the comments topic as compaction leaves it: latest comment per key."""
+    return {
+        comment_key(survey_id, answer_id): CommentReceived(
+            answer_id=answer_id, survey_id=survey_id, text="Kiitos [phone]", received_at=NOW
+        )
+        for answer_id, survey_id in ids
+    }
+
+
+def test_comments_on_a_closed_survey_are_tombstoned_even_with_nothing_else_left() -> None:
+    """A comment outlives the contact details; the surveys topic still ties it to the person."""
+    key = _key()
+    scheduled = _scheduled("s-1", key)
+    other = _scheduled("s-2", _key(OTHER_PHONE))
+    plan = plan_erasure(
+        Identity(phone=PHONE),
+        key,
+        vault={},
+        survey_events=[scheduled, _closed(scheduled), other],
+        comments=_comments(("c-1", "s-1"), ("c-2", "s-2")),
+        now=NOW,
+    )
+    assert plan.vault_tombstones == ()
+    assert plan.call_offs == ()
+    assert plan.comment_tombstones == ("s-1|c-1",)
+    assert not plan.is_empty
+
+
+def test_a_comment_is_tombstoned_under_the_key_it_was_found_with() -> None:
+    """A key written otherwise than comment_key gives it must still be the one tombstoned."""
+    key = _key()
+    comment = CommentReceived(answer_id="c-1", survey_id="s-1", text="Hyvä", received_at=NOW)
+    plan = plan_erasure(
+        Identity(phone=PHONE),
+        key,
+        vault={},
+        survey_events=[_scheduled("s-1", key)],
+        comments={"legacy-key": comment},
+        now=NOW,
+    )
+    assert plan.comment_tombstones == ("legacy-key",)
 
 
 def test_a_repeated_request_plans_nothing() -> None:
     """The command is idempotent: once the vault holds tombstones, nothing is left to write."""
     key = _key()
     events: list[SurveyEvent] = [_scheduled("s-1", key)]
+    comments = _comments(("c-1", "s-1"))
     first = plan_erasure(
         Identity(phone=PHONE),
         key,
         vault={"s-1": _details("s-1", key)},
         survey_events=events,
+        comments=comments,
         now=NOW,
     )
     assert not first.is_empty
+    assert first.comment_tombstones == ("s-1|c-1",)
     events.extend(first.call_offs)
-    second = plan_erasure(Identity(phone=PHONE), key, vault={}, survey_events=events, now=NOW)
+    for tombstoned in first.comment_tombstones:  # compaction's view: tombstoned keys are gone
+        del comments[tombstoned]
+    second = plan_erasure(
+        Identity(phone=PHONE), key, vault={}, survey_events=events, comments=comments, now=NOW
+    )
     assert second.is_empty
     assert second.surveys == {"s-1"}
 
