@@ -400,7 +400,7 @@ def register(app: faust.App, settings: Settings, names: TopicNames) -> None:  # 
     async def forward_answers(stream: faust.StreamT[bytes]) -> None:
         async for event in stream.events():
             value = event.message.value or b""
-            # Comments and anything else on the topic belong to other stages.
+            # Statement answers and anything else on the topic belong to other stages.
             if any(f'"{kind}"'.encode() in value for kind in ANSWERS):
                 record = decode_record(value)
                 if isinstance(record, RatingReceived | OptOut):
@@ -421,15 +421,22 @@ def register(app: faust.App, settings: Settings, names: TopicNames) -> None:  # 
         index.push(partition, due_at(step.state, policy), survey_id)
 
     async def carry_out(step: Step, partition: int, survey_id: str) -> ProviderOutcome | None:
-        """Publish, wait for Kafka, then store; a Deliver waits for the stored state too.
+        """Write back, publish, wait for Kafka, then store; a Deliver waits for everything once.
 
         Events first: the local store must never run ahead of an event that
         a crash could lose (a survey stored as sent without its SurveySent
         would never be accounted for). A state lost instead is recovered from
         the events read back (:func:`engine.lifecycle.on_event`).
+
+        The step that calls the provider writes its intent, the intent's echo
+        and the DISPATCHING state, then waits for all three at once: until
+        they are acknowledged nothing has been sent, and whichever of them a
+        crash lets through makes the survey either wait for its next attempt
+        or end as outcome-unknown, never both.
         """
         publishes = [c for c in step.commands if isinstance(c, Publish | RecordOptOut)]
         events = [c.event for c in publishes if isinstance(c, Publish)]
+        delivering = any(isinstance(c, Deliver) for c in step.commands)
         for event in events:
             # Written back to this partition first: after a crash the next run
             # reads it before any tick of its own, so it adopts the outcome
@@ -441,7 +448,7 @@ def register(app: faust.App, settings: Settings, names: TopicNames) -> None:  # 
                 partition=partition,
                 headers=[(ECHO_HEADER, b"1")],
             )
-        if events:
+        if events and not delivering:
             await app.producer.flush()
         for publish in publishes:
             if isinstance(publish, RecordOptOut):
@@ -455,7 +462,7 @@ def register(app: faust.App, settings: Settings, names: TopicNames) -> None:  # 
                 value=publish.event.model_dump_json().encode(),
             )
             _count(publish.event, step.state)
-        if publishes:
+        if publishes and not delivering:
             await app.producer.flush()
         store(partition, survey_id, step)
         outcome: ProviderOutcome | None = None
