@@ -62,8 +62,6 @@ RECEIVES: frozenset[str] = frozenset(spec.name for spec in TOPICS if spec.name !
 SENDS: frozenset[str] = frozenset(spec.name for spec in TOPICS if spec.name != CONTACTS)
 
 _SCHEMA_REF = "#/components/schemas/{model}"
-_DAYS = re.compile(r"^(\d+) days?$")
-_MILLISECONDS_PER_DAY = 24 * 60 * 60 * 1000
 
 
 def kebab_name(model: type[BaseModel]) -> str:
@@ -207,12 +205,12 @@ def _message(spec: TopicSpec, model: type[BaseModel], now: datetime) -> dict[str
 
 
 def _channel(spec: TopicSpec) -> dict[str, Any]:
+    configs = spec.configs()
     configuration: dict[str, Any] = {
-        "cleanup.policy": ["compact"] if spec.compacted else ["delete"],
+        "cleanup.policy": configs.get("cleanup.policy", "delete").split(","),
     }
-    days = _DAYS.match(spec.retention)
-    if days and not spec.compacted:
-        configuration["retention.ms"] = int(days.group(1)) * _MILLISECONDS_PER_DAY
+    if "retention.ms" in configs:
+        configuration["retention.ms"] = int(configs["retention.ms"])
     return {
         "address": spec.name,
         "description": f"{spec.description} Key: {spec.key}. Retention: {spec.retention}.",

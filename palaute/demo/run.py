@@ -41,7 +41,16 @@ from ops.kafka import BrokerState, LocalKafka, create_topic, delete_topics, load
 from palaute.demo import citizens
 from palaute.demo.frontoffice import BY_ID, DEGRADED, FrontOffice, broken_records, catalogue_toml
 from palaute.demo.mailsink import MailSink
-from schemas.topics import ALERTS, CONTACTS, DEADLETTER, RATINGS, RESPONSES, SURVEYS, TOPICS
+from schemas.topics import (
+    ALERTS,
+    COMMENTS,
+    CONTACTS,
+    DEADLETTER,
+    RATINGS,
+    RESPONSES,
+    SURVEYS,
+    TOPICS,
+)
 
 if TYPE_CHECKING:
     from email.message import EmailMessage
@@ -409,7 +418,7 @@ def _record(tally: Tally, topic: str, value: bytes | None) -> dict[str, Any] | N
     kind = data.get("type")
     if topic.startswith(SURVEYS):
         _record_survey(tally, data)
-    elif topic.startswith(RESPONSES):
+    elif topic.startswith((RESPONSES, COMMENTS)):
         tally.answers[str(kind)] += 1
     elif topic.startswith(RATINGS) and kind == "Rating":
         tally.ratings[data["rating_id"]] = (data["touchpoint_id"], data["score"])
@@ -492,7 +501,10 @@ class Demo:
     async def watch(self) -> None:
         """Read every output topic and keep the tally; show alerts as they change."""
         consumer = AIOKafkaConsumer(
-            *(name + self.suffix for name in (SURVEYS, RESPONSES, RATINGS, ALERTS, DEADLETTER)),
+            *(
+                name + self.suffix
+                for name in (SURVEYS, RESPONSES, COMMENTS, RATINGS, ALERTS, DEADLETTER)
+            ),
             bootstrap_servers=self.ports.bootstrap,
             group_id=f"{APP_ID}-terminal{self.suffix}",
             auto_offset_reset="earliest",
@@ -693,9 +705,10 @@ def _quiet_client_logs() -> None:
 def _create_topics(bootstrap: str, suffix: str) -> None:
     # The workers' internal topics too: one a worker creates just before joining
     # its group can be missing from its first assignment.
-    # The vault and the metrics are compacted, as in production: a tombstone deletes.
+    # As in production: the vault, the comments and the metrics are compacted (a
+    # tombstone deletes), and time-retained topics keep their retention.
     for spec in TOPICS:
-        configs = _COMPACT if spec.compacted else None
+        configs = spec.configs() or None
         create_topic(bootstrap, spec.name + suffix, partitions=PARTITIONS, configs=configs)
     for name in INTERNAL_TOPICS:
         create_topic(bootstrap, f"{APP_ID}{suffix}-{name}", partitions=PARTITIONS)

@@ -352,7 +352,7 @@ def test_no_personal_data_outside_the_places_that_need_it_after_a_demo_run(
     assert len(needles.phones) >= MIN_SMS // 2, len(needles.phones)
     assert len(needles.emails) >= MIN_EMAILS // 2, len(needles.emails)
     assert sum(clean.records.values()) >= MIN_RECORDS, clean.records
-    for role in ("surveys", "responses", "ratings", "metrics"):
+    for role in ("surveys", "responses", "comments", "ratings", "metrics"):
         assert any(f"palaute.{role}.v1" in topic for topic in clean.records), clean.records
     assert {topic for topic in allowed.hits if CONTACTS in topic or VAULT in topic}, allowed.hits
     lines = [line for text in (output, *logs.values()) for line in text.splitlines()]

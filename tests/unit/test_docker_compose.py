@@ -268,7 +268,10 @@ def test_kafka_init_creates_every_topic_as_specified(
         assert int(option(command, "--partitions")) == partitions
         assert int(option(command, "--replication-factor")) == 1
         settings = [command[i + 1] for i, arg in enumerate(command) if arg == "--config"]
-        assert ("cleanup.policy=compact" in settings) == spec.compacted, spec.name
+        compacting = any(s.startswith("cleanup.policy=compact") for s in settings)
+        assert compacting == spec.compacted, spec.name
+        for name, value in spec.configs().items():
+            assert f"{name}={value}" in settings, spec.name
         expected = None if spec.compacted else retention_ms(spec.retention)
         if expected is not None:
             assert f"retention.ms={expected}" in settings, spec.name

@@ -120,7 +120,12 @@ def test_channel_carries_the_topics_messages_key_and_cleanup_policy(spec: Any) -
     assert channel["address"] == spec.name
     assert list(channel["messages"]) == [model.__name__ for model in spec.messages]
     policy = channel["bindings"]["kafka"]["topicConfiguration"]["cleanup.policy"]
-    assert policy == (["compact"] if spec.compacted else ["delete"])
+    assert ("compact" in policy) == spec.compacted
+    assert policy == spec.configs().get("cleanup.policy", "delete").split(",")
+    retention = channel["bindings"]["kafka"]["topicConfiguration"].get("retention.ms")
+    assert retention == (
+        int(spec.configs()["retention.ms"]) if "retention.ms" in spec.configs() else None
+    )
     for model in spec.messages:
         key = MESSAGES[model.__name__]["bindings"]["kafka"]["key"]
         assert key["type"] == "string"
