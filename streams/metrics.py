@@ -1,6 +1,6 @@
 """Rolling metrics and detection: ratings, sends and decisions in, figures and alerts out.
 
-Four agents and two timers:
+Three agents and two timers:
 
 1. ``metrics-route`` reads the ratings topic and forwards each Rating, as
    is, to an internal topic keyed by every metrics key it counts towards
@@ -12,20 +12,26 @@ Four agents and two timers:
    is a duplicate) to the same internal topic under ``touchpoint:<id>``.
    SurveySent names no channel or service, so sends (and response rates) are
    per touchpoint; decisions only feed silence detection.
-3. ``metrics`` keeps a :class:`engine.ledger.Ledger` per key. The table
-   ``metrics-ledger`` holds the latest revision counted per survey
-   (``<key>|r|<survey id>`` → Rating JSON) and each send
-   (``<key>|s|<survey id>`` → time); the ledgers are rebuilt from it after a
-   restart or rebalance, so the figures are exact across both. Changed keys
-   are published to the metrics topic by a timer, at most once per
-   ``[metrics] emit_interval`` per key and always after the last change.
-4. ``metrics-detect`` reads the same internal topic (touchpoint keys only) in
-   the order the touchpoint's ratings arrived and feeds each Rating to
-   :func:`engine.detection.step`, with state per touchpoint in the table
-   ``detector-state``; alerts go to the alerts topic keyed by touchpoint.
-   A touchpoint with an ``[alerts] csat_targets`` entry or a ``kpi_target``
-   also gets a tick with its last week's answers after each rating, for
-   target and KPI breaches.
+3. ``metrics`` reads the internal topic, parses each record once, and does
+   both jobs on it (one agent rather than two halves faust's cost per
+   record, which dominates here):
+
+   * counting: a :class:`engine.ledger.Ledger` per key. The table
+     ``metrics-ledger`` holds the latest revision counted per survey
+     (``<key>|r|<survey id>`` → Rating JSON, as forwarded) and each send
+     (``<key>|s|<survey id>`` → time); the ledgers are rebuilt from it after
+     a restart or rebalance, so the figures are exact across both. Changed
+     keys are published to the metrics topic by a timer, at most once per
+     ``[metrics] emit_interval`` per key and always after the last change.
+   * detection, on touchpoint keys only: each Rating, in the order the
+     touchpoint's ratings arrived, goes to :func:`engine.detection.step`,
+     with state per touchpoint in the table ``detector-state``, kept parsed
+     in memory as stored (dropped at every rebalance, when the table is the
+     truth again); alerts go to the alerts topic keyed by touchpoint, before
+     the entry is written. A touchpoint with an ``[alerts] csat_targets``
+     entry or a ``kpi_target`` also gets a tick with its last week's answers
+     after each rating, for target and KPI breaches. Progress is reported
+     under both names, ``metrics`` and ``metrics-detect``.
 
 Silence detection (:mod:`engine.silence`) counts each touchpoint's answers,
 deliveries (SurveySent) and contacts (decisions) in the same agent, by event
@@ -37,7 +43,7 @@ and rebuilt from both tables after a start or rebalance. Silence means that noth
 event time cannot drive it: the timer ``detector-silence`` writes a tick
 record, every ``[alerts] silence_check_interval`` of wall-clock time, to
 each partition of the internal topic this worker actively owns, and
-``metrics-detect`` judges that partition's touchpoints when the tick comes
+``metrics`` judges that partition's touchpoints when the tick comes
 through, so every table write stays in its partition. For one silence
 window after its partitions are assigned a worker neither sends ticks nor
 judges: it may still be catching up on what arrived while it was away.
@@ -313,6 +319,8 @@ def register(app: faust.App, settings: Settings, names: TopicNames) -> None:  # 
     activity_table = app.Table(ACTIVITY_TABLE, **string_table)
     ledgers = Ledgers(list(settings.metrics.windows))
     activity = Activity(_activity_config(settings))
+    #: Detector entries as stored in the table, parsed (see ``detector_of``).
+    detectors: dict[str, _Detector] = {}
     is_holiday: Callable[[date], bool] = settings.policy.holiday_calendar()
     # Not before one window after the partitions came: the worker may be catching up.
     judging_from = [datetime.now(UTC) + settings.alerts.silence_window]
@@ -322,6 +330,7 @@ def register(app: faust.App, settings: Settings, names: TopicNames) -> None:  # 
     def forget(*_args: Any, **_kwargs: Any) -> None:
         ledgers.forget()
         activity.forget()
+        detectors.clear()
         judging_from[0] = datetime.now(UTC) + settings.alerts.silence_window
 
     # Partitions moved: rebuild from the table before the next record. (Typed as Any:
@@ -358,30 +367,23 @@ def register(app: faust.App, settings: Settings, names: TopicNames) -> None:  # 
                 await by_key.send(key=owner.encode(), value=value)
             telemetry.agent_progress(SENT_AGENT, datetime.now(UTC))
 
-    @app.agent(by_key, name=METRICS_AGENT)
-    async def count(stream: faust.StreamT[bytes]) -> None:
-        async for event in stream.events():
-            if _signal_of(event.message.value or b"") not in {Signal.ANSWERS, Signal.DELIVERIES}:
-                # A decision or a silence tick: the detector's, not counted in figures.
-                telemetry.agent_progress(METRICS_AGENT, datetime.now(UTC))
-                continue
-            by_owner = ledgers.by_owner
-            if by_owner is None:
-                by_owner = ledgers.load(ledger_table.items())
-            owner = event.message.key.decode()
-            ledger = by_owner.setdefault(owner, Ledger(owner))
-            changed = _apply(ledger, owner, event.message.value or b"", ledger_table)
-            if changed:
-                ledgers.dirty.add(owner)
-                ledgers.changes[owner] = ledgers.changes.get(owner, 0) + 1
-                if ledgers.changes[owner] % PRUNE_EVERY == 0:
-                    pruned = ledger.prune()
-                    for survey_id in pruned.ratings:
-                        del ledger_table[_entry(owner, "r", survey_id)]
-                    for survey_id in pruned.sent:
-                        del ledger_table[_entry(owner, "s", survey_id)]
-            telemetry.count_event(telemetry.Stage.METRICS, telemetry.Outcome.OK)
-            telemetry.agent_progress(METRICS_AGENT, datetime.now(UTC))
+    def count_event(owner: str, value: bytes, rating: Rating | None) -> None:
+        """Count a rating or a send in its key's ledger and store what changed."""
+        by_owner = ledgers.by_owner
+        if by_owner is None:
+            by_owner = ledgers.load(ledger_table.items())
+        ledger = by_owner.setdefault(owner, Ledger(owner))
+        changed = _apply(ledger, owner, value, rating, ledger_table)
+        if changed:
+            ledgers.dirty.add(owner)
+            ledgers.changes[owner] = ledgers.changes.get(owner, 0) + 1
+            if ledgers.changes[owner] % PRUNE_EVERY == 0:
+                pruned = ledger.prune()
+                for survey_id in pruned.ratings:
+                    del ledger_table[_entry(owner, "r", survey_id)]
+                for survey_id in pruned.sent:
+                    del ledger_table[_entry(owner, "s", survey_id)]
+        telemetry.count_event(telemetry.Stage.METRICS, telemetry.Outcome.OK)
 
     async def publish() -> None:
         if ledgers.by_owner is None:
@@ -413,10 +415,27 @@ def register(app: faust.App, settings: Settings, names: TopicNames) -> None:  # 
             )
             log.info("alert %s %s on %s", alert.alert_id, alert.state.value, owner)
 
+    def detector_of(touchpoint_id: str, scale: Scale) -> _Detector:
+        """Give a touchpoint's detector entry, parsed once and then kept as it is stored.
+
+        Only an entry that is in the table is kept: a fresh detector takes
+        the scale of whatever reaches it first, as it would without the copy.
+        """
+        stored = detectors.get(touchpoint_id)
+        if stored is not None:
+            return stored
+        entry = detector_table.get(touchpoint_id)
+        stored = _Detector.load(entry, touchpoint_id, scale)
+        if entry is not None:
+            detectors[touchpoint_id] = stored
+        return stored
+
+    def store_detector(touchpoint_id: str, stored: _Detector) -> None:
+        detector_table[touchpoint_id] = stored.dump()
+        detectors[touchpoint_id] = stored
+
     async def on_rating(rating: Rating, owner: str, partition: int) -> None:
-        stored = _Detector.load(
-            detector_table.get(rating.touchpoint_id), rating.touchpoint_id, rating.scale
-        )
+        stored = detector_of(rating.touchpoint_id, rating.scale)
         if rating.rating_id in stored.recent:
             return
         answers = activity.count(
@@ -428,17 +447,22 @@ def register(app: faust.App, settings: Settings, names: TopicNames) -> None:  # 
             partition,
             datetime.now(UTC),
         )
-        stored.keep_answers(answers, partition)
         config = configs.get(rating.touchpoint_id, detector_config)
         state, alerts = step(stored.state, rating, rating.answered_at, config)
+        target = stored.target
         if config.target.target is not None or config.kpi.target is not None:
-            stored.target, tick = count_answer(stored.target, rating)
+            target, tick = count_answer(stored.target, rating)
             state, more = step(state, tick, rating.answered_at, config)
             alerts += more
+        # Alerts first: were the worker stopped after the table write, a replay
+        # would find the rating already seen and never send them.
         await send_alerts(alerts, owner)
+        # Only now the kept entry changes, together with the table's.
+        stored.keep_answers(answers, partition)
+        stored.target = target
         stored.state = state
         stored.recent.append(rating.rating_id)
-        detector_table[rating.touchpoint_id] = stored.dump()
+        store_detector(rating.touchpoint_id, stored)
 
     async def on_silence_tick(partition: int) -> None:
         now = datetime.now(UTC)
@@ -449,9 +473,7 @@ def register(app: faust.App, settings: Settings, names: TopicNames) -> None:  # 
         for touchpoint_id in owned:
             counts = activity.prune(activity_table, detector_table, touchpoint_id, now)
             tick = activity_tick(counts, now, activity.config, is_holiday)
-            stored = _Detector.load(
-                detector_table.get(touchpoint_id), touchpoint_id, scale_of(touchpoint_id)
-            )
+            stored = detector_of(touchpoint_id, scale_of(touchpoint_id))
             config = configs.get(touchpoint_id, detector_config)
             state, alerts = step(stored.state, tick, now, config)
             answers = mirror.get(touchpoint_id, {}).get(Signal.ANSWERS)
@@ -460,29 +482,37 @@ def register(app: faust.App, settings: Settings, names: TopicNames) -> None:  # 
                 stored.state = state
                 if answers is not None:
                     stored.keep_answers(answers, partition)
-                detector_table[touchpoint_id] = stored.dump()
+                store_detector(touchpoint_id, stored)
             await send_alerts(alerts, f"touchpoint:{touchpoint_id}")
 
-    @app.agent(by_key, name=DETECT_AGENT)
-    async def detect(stream: faust.StreamT[bytes]) -> None:
+    @app.agent(by_key, name=METRICS_AGENT)
+    async def count(stream: faust.StreamT[bytes]) -> None:
         async for event in stream.events():
             message = event.message
             owner = message.key.decode()
             value = message.value or b""
             signal = _signal_of(value)
+            on_touchpoint = owner.startswith(_TOUCHPOINT_PREFIX)
             if value == SILENCE_TICK:
                 await on_silence_tick(message.partition)
-            elif owner.startswith(_TOUCHPOINT_PREFIX) and signal is Signal.ANSWERS:
-                await on_rating(Rating.model_validate_json(value), owner, message.partition)
-            elif owner.startswith(_TOUCHPOINT_PREFIX) and signal is not None:
-                touchpoint_id = owner.removeprefix(_TOUCHPOINT_PREFIX)
-                at = _occurred_at(value)
+            elif signal is Signal.ANSWERS:
+                # Parsed once, for the ledger and (on a touchpoint key) the detector.
+                rating = Rating.model_validate_json(value)
+                count_event(owner, value, rating)
+                if on_touchpoint:
+                    await on_rating(rating, owner, message.partition)
+            elif signal is not None:
+                if signal is Signal.DELIVERIES:
+                    count_event(owner, value, None)
+                at = _occurred_at(value) if on_touchpoint else None
                 if at is not None:
                     activity.count(
-                        activity_table, detector_table, touchpoint_id, signal, at,
-                        message.partition, datetime.now(UTC),
+                        activity_table, detector_table, owner.removeprefix(_TOUCHPOINT_PREFIX),
+                        signal, at, message.partition, datetime.now(UTC),
                     )  # fmt: skip
-            telemetry.agent_progress(DETECT_AGENT, datetime.now(UTC))
+            now = datetime.now(UTC)
+            telemetry.agent_progress(METRICS_AGENT, now)
+            telemetry.agent_progress(DETECT_AGENT, now)
 
     async def silence_ticks() -> None:
         """Ask each partition this worker actively owns to judge its touchpoints' silence."""
@@ -535,18 +565,21 @@ def _occurred_at(value: bytes) -> datetime | None:
         return None
 
 
-def _apply(ledger: Ledger, owner: str, value: bytes, table: Any) -> bool:
-    """Count one forwarded record in its ledger and store what changed."""
-    if b'"SurveySent"' in value:
+def _apply(ledger: Ledger, owner: str, value: bytes, rating: Rating | None, table: Any) -> bool:
+    """Count one forwarded record (``rating`` when it is a parsed Rating) and store what changed.
+
+    A rating is stored as it came: it was validated as a Rating, so it loads
+    back as the same one, without serialising it again.
+    """
+    if rating is None:
         sent = SurveySent.model_validate_json(value)
         if not ledger.add_sent(sent.survey_id, sent.occurred_at):
             return False
         table[_entry(owner, "s", sent.survey_id)] = sent.occurred_at.isoformat()
         return True
-    rating = Rating.model_validate_json(value)
     if not ledger.add_rating(rating):
         return False
-    table[_entry(owner, "r", rating.survey_id)] = rating.model_dump_json()
+    table[_entry(owner, "r", rating.survey_id)] = value.decode()
     return True
 
 
