@@ -99,10 +99,15 @@ def _json(event: ContactDetails | SurveyScheduled | SurveySkipped) -> bytes:
     return event.model_dump_json().encode()
 
 
-def dead_letter_headers(rejected: Rejected, message: Any, now: datetime) -> list[tuple[str, bytes]]:
-    """Keep the record's own headers and add why it was set aside (never quoting input)."""
+def dead_letter_headers(
+    rejected: Rejected, message: Any, now: datetime, stage: str = STAGE
+) -> list[tuple[str, bytes]]:
+    """Keep the record's own headers and add why, and by which stage, it was set aside.
+
+    The reason never quotes the input: it may hold personal data.
+    """
     reason = DeadLetter(
-        stage=STAGE,
+        stage=stage,
         source_topic=message.topic,
         source_partition=message.partition,
         source_offset=message.offset,

@@ -349,7 +349,9 @@ def register(app: faust.App, settings: Settings, names: TopicNames) -> None:  # 
                 await deadletter.send(
                     key=message.key,
                     value=message.value,
-                    headers=dead_letter_headers(rating, message, now),
+                    headers=dead_letter_headers(
+                        rating, message, now, telemetry.Stage.METRICS.value
+                    ),
                 )
                 telemetry.record_dead_letter(telemetry.Stage.METRICS, rating.code)
                 telemetry.count_event(telemetry.Stage.METRICS, telemetry.Outcome.DEAD_LETTERED)

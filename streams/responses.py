@@ -95,7 +95,7 @@ def register(app: faust.App, settings: Settings, names: TopicNames) -> None:  # 
         await deadletter.send(
             key=message.key,
             value=message.value,
-            headers=dead_letter_headers(rejected, message, now),
+            headers=dead_letter_headers(rejected, message, now, telemetry.Stage.RESPONSES.value),
         )
         telemetry.record_dead_letter(telemetry.Stage.RESPONSES, rejected.code)
 

@@ -181,7 +181,7 @@ async def test_a_broker_restart_under_load_loses_and_repeats_nothing(
     intake_letters = [r for r in deadletters.records if r.value in contacts.bad]
     check_dead_letters(intake_letters, dict(contacts.bad), "intake", CONTACTS + suffix)
     rating_letters = [r for r in deadletters.records if r.value not in contacts.bad]
-    check_dead_letters(rating_letters, dict.fromkeys(ratings.bad), None, RATINGS + suffix)
+    check_dead_letters(rating_letters, dict.fromkeys(ratings.bad), "metrics", RATINGS + suffix)
 
 
 def _check(twilio: TwilioSimulator, events: list[Any], contacts: Contacts) -> None:

@@ -161,7 +161,7 @@ async def test_a_worker_killed_and_one_added_in_a_group_of_three_lose_and_repeat
     intake_letters = [r for r in deadletters.records if r.value in contacts.bad]
     check_dead_letters(intake_letters, dict(contacts.bad), "intake", CONTACTS + run_suffix)
     rating_letters = [r for r in deadletters.records if r.value not in contacts.bad]
-    check_dead_letters(rating_letters, dict.fromkeys(ratings.bad), None, RATINGS + run_suffix)
+    check_dead_letters(rating_letters, dict.fromkeys(ratings.bad), "metrics", RATINGS + run_suffix)
 
 
 def _check(twilio: TwilioSimulator, events: list[Any], contacts: Contacts) -> None:
