@@ -31,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ssl
+from collections import Counter
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -248,6 +249,28 @@ class OrderedRecovery(Recovery):
             self.log.info("Seek stream partitions to committed offsets.")
             await self._wait(consumer.perform_seek(), timeout=self.app.conf.broker_request_timeout)
         consumer.resume_flow()
+
+    async def _seek_offsets(
+        self, consumer: Any, tps: set[Any], offsets: Counter[Any], title: str
+    ) -> None:
+        """Seek changelog partitions, reading from the start where faust has no valid offset.
+
+        faust 0.15 can hand a standby partition an offset that is not a
+        non-negative integer when a rebalance interrupts a recovery, and
+        aiokafka's ``seek`` then raises, which crashed the whole worker (the
+        rebalance fault test caught it). Reading such a changelog from its
+        start is always correct for a table, only slower.
+        """
+        sane: Counter[Any] = Counter()
+        for tp in tps:
+            offset = offsets[tp]
+            if not isinstance(offset, int) or offset < -1:
+                self.log.warning(
+                    "%s changelog %r had offset %r: reading it from the start", title, tp, offset
+                )
+                offset = -1
+            sane[tp] = offset
+        await super()._seek_offsets(consumer, tps, sane, title)
 
     async def _start_streams(self) -> None:
         app: Any = self.app  # the fetcher is not part of faust's AppT interface

@@ -33,7 +33,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient
 from aiosmtpd.smtp import SMTP
 
 from ops.kafka import create_topic
@@ -441,12 +442,15 @@ async def wait_for(
     seconds: float = DEADLINE_SECONDS,
     explain: Callable[[], str] | None = None,
     idle: float | None = None,
+    group: tuple[str, str] | None = None,
 ) -> None:
     """Poll the readers until ``done()``; fail with the logs if a worker dies or time runs out.
 
     ``explain`` says what is still missing, for the failure message. With
     ``idle``, give up early once the readers have seen nothing new for that
-    long: the workers have done all they will do.
+    long: the workers have done all they will do. ``group`` (bootstrap,
+    consumer group) adds, on failure, the partitions the group has not
+    committed to their end: where the workers stopped.
     """
     start = time.monotonic()
     deadline = start + seconds
@@ -463,10 +467,31 @@ async def wait_for(
             logs = "\n".join(worker.tail()[-3000:] for worker in workers)
             missing = explain() if explain is not None else ""
             how = f"nothing new for {idle:.0f} s" if stalled else "timed out"
-            raise AssertionError(f"{how} waiting for {what}: {missing}\n{logs}")
+            behind = "" if group is None else await group_behind(*group)
+            raise AssertionError(f"{how} waiting for {what}: {missing}\n{behind}\n{logs}")
         for reader in readers:
             await reader.poll()
         await asyncio.sleep(0.02)
+
+
+async def group_behind(bootstrap: str, group: str) -> str:
+    """List the partitions whose committed offset is short of their end, for a failure message."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await admin.start()
+    await consumer.start()
+    try:
+        committed = await admin.list_consumer_group_offsets(group)
+        ends = await consumer.end_offsets(list(committed))
+    finally:
+        await consumer.stop()
+        await admin.close()
+    behind = sorted(
+        f"{tp.topic}[{tp.partition}] committed {meta.offset} of {ends[tp]}"
+        for tp, meta in committed.items()
+        if meta.offset < ends[tp]
+    )
+    return f"group {group} behind on {len(behind)} partitions: " + "; ".join(behind)
 
 
 async def settle(readers: list[Reader], seconds: float) -> None:

@@ -142,6 +142,7 @@ async def test_a_worker_killed_and_one_added_in_a_group_of_three_lose_and_repeat
             "every survey to end and every rating counted",
             explain=lambda: still_missing(log.events(), contacts.valid, metrics.records, expected),
             idle=120.0,
+            group=(kafka_bootstrap, "palaute" + run_suffix),
         )
         await settle(readers, 4.0)
     finally:
