@@ -31,7 +31,9 @@ Three agents and two timers:
      the entry is written. A touchpoint with an ``[alerts] csat_targets``
      entry or a ``kpi_target`` also gets a tick with its last week's answers
      after each rating, for target and KPI breaches. Progress is reported
-     under both names, ``metrics`` and ``metrics-detect``.
+     under the agent's own name, ``metrics``: the idle check notes progress
+     only for agents that exist, so a second name would go stale while idle
+     and make /healthz report a stall.
 
 Silence detection (:mod:`engine.silence`) counts each touchpoint's answers,
 deliveries (SurveySent) and contacts (decisions) in the same agent, by event
@@ -100,7 +102,6 @@ log = logging.getLogger(__name__)
 ROUTE_AGENT = "metrics-route"
 SENT_AGENT = "metrics-sent-route"
 METRICS_AGENT = "metrics"
-DETECT_AGENT = "metrics-detect"
 LEDGER_TABLE = "metrics-ledger"
 DETECTOR_TABLE = "detector-state"
 ACTIVITY_TABLE = "detector-activity"
@@ -512,9 +513,7 @@ def register(app: faust.App, settings: Settings, names: TopicNames) -> None:  # 
                         activity_table, detector_table, owner.removeprefix(_TOUCHPOINT_PREFIX),
                         signal, at, message.partition, datetime.now(UTC),
                     )  # fmt: skip
-            now = datetime.now(UTC)
-            telemetry.agent_progress(METRICS_AGENT, now)
-            telemetry.agent_progress(DETECT_AGENT, now)
+            telemetry.agent_progress(METRICS_AGENT, datetime.now(UTC))
 
     async def silence_ticks() -> None:
         """Ask each partition this worker actively owns to judge its touchpoints' silence."""
