@@ -8,6 +8,8 @@ in hand, flushes what it produced, commits its offsets and leaves the group.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -16,6 +18,8 @@ from schemas.config import ConfigError, load_settings
 
 if TYPE_CHECKING:
     import argparse
+
+    import faust
 
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 
@@ -38,6 +42,21 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     parser.set_defaults(handler=run)
 
 
+def _worker_class() -> type[faust.Worker]:
+    """Give faust's Worker with a SIGUSR1 that logs where every task waits (streams.diagnostics)."""
+    import faust  # noqa: PLC0415 - faust is heavy; only the worker imports it
+
+    from streams.diagnostics import task_stacks  # noqa: PLC0415 - as above
+
+    class Worker(faust.Worker):
+        async def _cry(self) -> None:
+            logging.getLogger("palaute.worker").warning(
+                "SIGUSR1: where every task waits\n%s", task_stacks(asyncio.get_running_loop())
+            )
+
+    return Worker
+
+
 def run(args: argparse.Namespace) -> int:
     """Load the settings, build the app and run it until stopped."""
     try:
@@ -46,8 +65,6 @@ def run(args: argparse.Namespace) -> int:
         print(error, file=sys.stderr)
         return 1
     # Imported here: faust is heavy, and other commands must not pay for it.
-    import faust  # noqa: PLC0415 - see above
-
     from streams.app import create_app  # noqa: PLC0415 - imports faust
 
     try:
@@ -55,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as error:  # e.g. Kafka security settings the worker cannot use
         print(f"cannot start the worker: {error}", file=sys.stderr)
         return 1
-    worker = faust.Worker(app, loglevel=args.loglevel)
+    worker = _worker_class()(app, loglevel=args.loglevel)
     # faust's start-up spinner turns every logger to DEBUG below --loglevel info, and the
     # worker then spends a few per cent of its time on records it throws away.
     worker.spinner = None

@@ -23,6 +23,7 @@ import json
 import os
 import random
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -33,7 +34,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiosmtpd.smtp import SMTP
 
@@ -464,6 +465,7 @@ async def wait_for(
             seen, moved = count, now
         stalled = idle is not None and now - moved >= idle
         if now >= deadline or stalled:
+            await dump_tasks(workers)
             logs = "\n".join(worker.tail()[-3000:] for worker in workers)
             missing = explain() if explain is not None else ""
             how = f"nothing new for {idle:.0f} s" if stalled else "timed out"
@@ -474,6 +476,14 @@ async def wait_for(
         await asyncio.sleep(0.02)
 
 
+async def dump_tasks(workers: list[Worker]) -> None:
+    """Have each live worker log the stack of every asyncio task (SIGUSR1): where it waits."""
+    for worker in workers:
+        if worker.alive() and worker.process is not None:
+            worker.process.send_signal(signal.SIGUSR1)
+    await asyncio.sleep(2.0)
+
+
 async def group_behind(bootstrap: str, group: str) -> str:
     """List the partitions whose committed offset is short of their end, for a failure message."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
@@ -482,7 +492,22 @@ async def group_behind(bootstrap: str, group: str) -> str:
     await consumer.start()
     try:
         committed = await admin.list_consumer_group_offsets(group)
-        ends = await consumer.end_offsets(list(committed))
+        # The group's inputs: its internal topics and the topics of its run (same suffix).
+        suffix = group.removeprefix("palaute")
+        inputs = [
+            name
+            for name in await admin.list_topics()
+            if (name.startswith(group + "-") or name.endswith(suffix))
+            and not name.endswith("-changelog")
+            and "__assignor" not in name
+        ]
+        await consumer.topics()  # metadata of every topic, for the partitions below
+        partitions = [
+            TopicPartition(name, partition)
+            for name in inputs
+            for partition in consumer.partitions_for_topic(name) or ()
+        ]
+        ends = await consumer.end_offsets(sorted({*committed, *partitions}))
     finally:
         await consumer.stop()
         await admin.close()
@@ -490,6 +515,12 @@ async def group_behind(bootstrap: str, group: str) -> str:
         f"{tp.topic}[{tp.partition}] committed {meta.offset} of {ends[tp]}"
         for tp, meta in committed.items()
         if meta.offset < ends[tp]
+    )
+    # Written to, never committed: either an output, or an input nobody has read yet.
+    behind += sorted(
+        f"{tp.topic}[{tp.partition}] never committed, {ends[tp]} records"
+        for tp in partitions
+        if tp not in committed and ends.get(tp, 0) > 0
     )
     return f"group {group} behind on {len(behind)} partitions: " + "; ".join(behind)
 
@@ -546,6 +577,15 @@ def still_missing(
     undecided = sorted(valid - decided(events))
     open_surveys = scheduled_ids(events) - set(endings(events))
     said = f"undecided {len(undecided)} {undecided[:10]}, {len(open_surveys)} surveys not ended"
+    if open_surveys:
+        # What each open survey went through: where its lifecycle stopped.
+        history = {
+            survey_id: [
+                type(e).__name__ for e in events if getattr(e, "survey_id", None) == survey_id
+            ]
+            for survey_id in sorted(open_surveys)[:5]
+        }
+        said += f" {history}"
     if metrics is not None and expected is not None:
         published = published_metrics(metrics, "24h")
         short = {
