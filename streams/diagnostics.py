@@ -61,3 +61,43 @@ def task_stacks(loop: asyncio.AbstractEventLoop) -> str:
         chain = "\n".join(await_chain(task.get_coro()))
         blocks.append(f"task {task.get_name()}:\n{chain}")
     return f"{len(blocks)} tasks pending\n" + "\n".join(blocks)
+
+
+def consumer_state(app: Any) -> str:
+    """Describe, per partition this worker is assigned, where faust and aiokafka stand.
+
+    faust keeps its own view of which partitions may be fetched (active,
+    paused, buffered) and how far each was read; aiokafka keeps the fetch
+    position and records fetched but not yet handed over. A partition whose
+    records wait at the broker while every agent is idle shows here which
+    of the two holds it back. Reads private state of the pinned versions;
+    anything missing is reported as unknown.
+    """
+    try:
+        consumer = app.consumer
+        thread = consumer._thread  # noqa: SLF001 - see the docstring
+        kafka = thread._ensure_consumer()  # noqa: SLF001
+        subscription = kafka._subscription  # noqa: SLF001
+        buffered_records = set(kafka._fetcher._records)  # noqa: SLF001
+        active = set(consumer._active_partitions or ())  # noqa: SLF001
+        paused = set(consumer._paused_partitions)  # noqa: SLF001
+        buffered = set(consumer._buffered_partitions)  # noqa: SLF001
+        read = dict(consumer._read_offset)  # noqa: SLF001
+        committed = dict(consumer._committed_offset)  # noqa: SLF001
+        flow = (
+            f"flow_active={consumer.flow_active} in_recovery={app.in_recovery} "
+            f"rebalancing={app.rebalancing} flow_control_active={app.flow_control.is_active()}"
+        )
+        lines = [flow]
+        for tp in sorted(consumer.assignment()):
+            state = subscription.subscription.assignment.state_value(tp)
+            position = state.position if state is not None and state.has_valid_position else None
+            lines.append(
+                f"{tp.topic}[{tp.partition}] active={tp in active} paused={tp in paused} "
+                f"buffered={tp in buffered} read={read.get(tp)} committed={committed.get(tp)} "
+                f"kafka_position={position} kafka_paused={getattr(state, 'paused', None)} "
+                f"fetched_waiting={tp in buffered_records} highwater={kafka.highwater(tp)}"
+            )
+        return "\n".join(lines)
+    except Exception as error:  # noqa: BLE001 - a diagnostic must never fail the worker
+        return f"consumer state unknown: {error!r}"

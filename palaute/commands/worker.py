@@ -46,12 +46,14 @@ def _worker_class() -> type[faust.Worker]:
     """Give faust's Worker with a SIGUSR1 that logs where every task waits (streams.diagnostics)."""
     import faust  # noqa: PLC0415 - faust is heavy; only the worker imports it
 
-    from streams.diagnostics import task_stacks  # noqa: PLC0415 - as above
+    from streams.diagnostics import consumer_state, task_stacks  # noqa: PLC0415 - as above
 
     class Worker(faust.Worker):
         async def _cry(self) -> None:
             logging.getLogger("palaute.worker").warning(
-                "SIGUSR1: where every task waits\n%s", task_stacks(asyncio.get_running_loop())
+                "SIGUSR1: where every task waits\n%s\nconsumer:\n%s",
+                task_stacks(asyncio.get_running_loop()),
+                consumer_state(self.app),
             )
 
     return Worker

@@ -470,10 +470,27 @@ async def wait_for(
             missing = explain() if explain is not None else ""
             how = f"nothing new for {idle:.0f} s" if stalled else "timed out"
             behind = "" if group is None else await group_behind(*group)
+            behind += "\n" + "; ".join([await reader_progress(reader) for reader in readers])
             raise AssertionError(f"{how} waiting for {what}: {missing}\n{behind}\n{logs}")
         for reader in readers:
             await reader.poll()
         await asyncio.sleep(0.02)
+
+
+async def reader_progress(reader: Reader) -> str:
+    """Say how many records a reader holds of what its topic has: a reader behind is no worker."""
+    partitions = list(reader.consumer.assignment())
+    try:
+        ends = await reader.consumer.end_offsets(partitions)
+        starts = await reader.consumer.beginning_offsets(partitions)
+        positions = {tp: await reader.consumer.position(tp) for tp in partitions}
+    except Exception as error:  # noqa: BLE001 - only for a failure message
+        return f"{reader.topic}: unknown ({error!r})"
+    total = sum(ends[tp] - starts[tp] for tp in partitions)
+    return (
+        f"{reader.topic}: read {len(reader.records)} of {total}, "
+        f"positions {sorted((tp.partition, positions[tp], ends[tp]) for tp in partitions)}"
+    )
 
 
 async def dump_tasks(workers: list[Worker]) -> None:
