@@ -327,6 +327,12 @@ class Telemetry:
             "Records written to the dead-letter topic.",
             ("stage", "reason_code"),
         )
+        self.refetches = counter(
+            "palaute_stream_refetches",
+            "Stream partitions read again from their committed offset: records had been "
+            "fetched and never handed to an agent (see streams.refetch).",
+            ("topic",),
+        )
         self.surveys = counter(
             "palaute_surveys",
             "Survey decisions and ends: scheduled, skipped (with reason), sent, failed, expired.",
@@ -483,6 +489,12 @@ class Telemetry:
         kind = self.error_kinds.fold(error_kind)
         self.dispatch_failures.labels(channel=channel.value, error_kind=kind).inc()
 
+    def count_refetch(self, topic: str) -> None:
+        """Count a stream partition read again after records were lost on the way."""
+        topic_label = self.topics.admit(topic)
+        if topic_label is not None:
+            self.refetches.labels(topic=topic_label).inc()
+
     def set_consumer_lag(self, topic: str, partition: int, lag: int) -> None:
         """Publish how far this consumer is behind on one partition."""
         if partition < 0 or lag < 0:
@@ -605,6 +617,11 @@ def record_dispatch_attempt(channel: SurveyChannel) -> None:
 def record_dispatch_failure(channel: SurveyChannel, error_kind: str) -> None:
     """Count a provider call that did not send."""
     _current.record_dispatch_failure(channel, error_kind)
+
+
+def count_refetch(topic: str) -> None:
+    """Count a stream partition read again from its committed offset."""
+    _current.count_refetch(topic)
 
 
 def set_consumer_lag(topic: str, partition: int, lag: int) -> None:

@@ -11,7 +11,10 @@ These choices keep the guarantees of DESIGN.md:
   instead, and faust flushes the producer before it commits the consumer's
   offsets, so an offset is committed only after the work it stands for.
 * no offset commit once a stop has begun (:class:`StopSafeConsumer`):
-  faust acks records it skips or cancels while stopping.
+  faust acks records it skips or cancels while stopping; and no commit past
+  a record that was never acked (faust's own check is one record short).
+* a guard that reads a stream partition again from its committed offset
+  when records were fetched and never processed (:mod:`streams.refetch`).
 * a producer whose ``flush`` drains faust's own send buffer for real:
   faust's gives up after 0.1 s without a message sent, and table changelog
   records go through it, so an offset could be committed before the table
@@ -43,7 +46,7 @@ from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.transport.producer import ProducerBuffer
 
 from schemas import topics
-from streams import alerting, dispatch, intake, metrics, responses, web
+from streams import alerting, dispatch, intake, metrics, refetch, responses, web
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -178,6 +181,29 @@ class StopSafeConsumer(faust_aiokafka.Consumer):
         if getattr(self.app, "commits_frozen", False):
             return False
         return await super().commit(topics, start_new_transaction=start_new_transaction)
+
+    def _new_offset(self, tp: Any) -> int | None:
+        """Give the offset to commit for ``tp``, never past a record that was not acked.
+
+        faust 0.15 keeps the committed offset as the next one to process, yet
+        its check for an unacked record at the head of a partition lets
+        exactly that record through (it asks for a gap of more than one), so
+        a record dropped from an agent's queue at a rebalance while the ones
+        after it were processed was committed as done. Here the acked offsets
+        (with faust's gaps, the offsets a compacted topic does not have) must
+        start at the committed offset, or nothing is committed.
+        """
+        acked = self._acked[tp]
+        committed = self._committed_offset[tp]
+        if acked and committed is not None:
+            first = min(acked)
+            gaps = self._gap[tp]
+            head_gap = gaps.overlap(committed, first) if gaps else set()
+            covered = {offset for gap in head_gap for offset in range(gap.begin, gap.end)}
+            if first > committed and not set(range(committed, first)) <= covered:
+                return None
+        result: int | None = super()._new_offset(tp)
+        return result
 
 
 class OrderedRecovery(Recovery):
@@ -399,4 +425,5 @@ def create_app(
     metrics.register(app, settings, names)
     alerting.register(app, settings, names)
     dispatch.register(app, settings, names)
+    refetch.register(app)
     return app

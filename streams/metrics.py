@@ -389,11 +389,17 @@ def register(app: faust.App, settings: Settings, names: TopicNames) -> None:  # 
         telemetry.count_event(telemetry.Stage.METRICS, telemetry.Outcome.OK)
 
     async def publish() -> None:
-        if ledgers.by_owner is None:
-            return
+        by_owner = ledgers.by_owner
+        if by_owner is None:
+            state: Any = app
+            if state.rebalancing or state.in_recovery:
+                return
+            # Partitions came without a record to count since: what their last
+            # owner counted and had not published yet is published from here.
+            by_owner = ledgers.load(ledger_table.items())
         owners, ledgers.dirty = ledgers.dirty, set()
         for owner in sorted(owners):
-            ledger = ledgers.by_owner.get(owner)
+            ledger = by_owner.get(owner)
             if ledger is None:
                 continue
             for figures in ledger.figures(ledgers.windows):

@@ -187,6 +187,8 @@ def test_pipeline_counters_count_by_their_labels(tele: Telemetry) -> None:
     tele.record_dispatch_attempt(SurveyChannel.SMS)
     tele.record_dispatch_failure(SurveyChannel.SMS, "provider-unavailable")
     tele.set_consumer_lag("palaute.contacts.v1", 3, 120)
+    tele.count_refetch("palaute.vault.v1")
+    tele.count_refetch("palaute.vault.v1")
     got = samples(tele)
 
     def total(name: str, **labels: str) -> float:
@@ -195,6 +197,7 @@ def test_pipeline_counters_count_by_their_labels(tele: Telemetry) -> None:
     assert total("palaute_events_processed_total", stage="intake", outcome="ok") == 2
     assert total("palaute_events_processed_total", stage="intake", outcome="dead-lettered") == 1
     assert total("palaute_dead_letters_total", stage="intake", reason_code="invalid-json") == 1
+    assert total("palaute_stream_refetches_total", topic="palaute.vault.v1") == 2
     assert (
         total("palaute_surveys_total", outcome="skipped", reason="frequency-cap", channel="none")
         == 1
