@@ -323,6 +323,18 @@ channel_preference = ["sms"]
         for worker in workers:
             worker.start()
         try:
+
+            def both_own_partitions() -> bool:
+                # A worker's scheduler rebuilds its index on the first tick of partitions
+                # it owns: once both have, the group has both, whichever joined later.
+                return all(
+                    "due index rebuilt" in worker.log.read_text(errors="replace")
+                    for worker in workers
+                )
+
+            await wait_until(
+                both_own_partitions, [surveys], first, 120, "both workers to own partitions"
+            )
             await produce(
                 kafka_bootstrap,
                 CONTACTS + run_suffix,
