@@ -63,6 +63,17 @@ def task_stacks(loop: asyncio.AbstractEventLoop) -> str:
     return f"{len(blocks)} tasks pending\n" + "\n".join(blocks)
 
 
+def kafka_client(app: Any) -> Any:
+    """Give the aiokafka consumer under faust's consumer thread (private state, pinned versions)."""
+    return app.consumer._thread._ensure_consumer()  # noqa: SLF001 - see the docstring
+
+
+def fetch_position(kafka: Any, tp: Any) -> int | None:
+    """Give aiokafka's next offset to fetch for ``tp``; None while it has no valid position."""
+    state = kafka._subscription.subscription.assignment.state_value(tp)  # noqa: SLF001
+    return state.position if state is not None and state.has_valid_position else None
+
+
 def consumer_state(app: Any) -> str:
     """Describe, per partition this worker is assigned, where faust and aiokafka stand.
 
@@ -75,9 +86,8 @@ def consumer_state(app: Any) -> str:
     """
     try:
         consumer = app.consumer
-        thread = consumer._thread  # noqa: SLF001 - see the docstring
-        kafka = thread._ensure_consumer()  # noqa: SLF001
-        subscription = kafka._subscription  # noqa: SLF001
+        kafka = kafka_client(app)
+        assignment = kafka._subscription.subscription.assignment  # noqa: SLF001 - see the docstring
         buffered_records = set(kafka._fetcher._records)  # noqa: SLF001
         active = set(consumer._active_partitions or ())  # noqa: SLF001
         paused = set(consumer._paused_partitions)  # noqa: SLF001
@@ -90,12 +100,12 @@ def consumer_state(app: Any) -> str:
         )
         lines = [flow]
         for tp in sorted(consumer.assignment()):
-            state = subscription.subscription.assignment.state_value(tp)
-            position = state.position if state is not None and state.has_valid_position else None
+            state = assignment.state_value(tp)
             lines.append(
                 f"{tp.topic}[{tp.partition}] active={tp in active} paused={tp in paused} "
                 f"buffered={tp in buffered} read={read.get(tp)} committed={committed.get(tp)} "
-                f"kafka_position={position} kafka_paused={getattr(state, 'paused', None)} "
+                f"kafka_position={fetch_position(kafka, tp)} "
+                f"kafka_paused={getattr(state, 'paused', None)} "
                 f"fetched_waiting={tp in buffered_records} highwater={kafka.highwater(tp)}"
             )
         return "\n".join(lines)

@@ -13,12 +13,11 @@ Every few seconds the guard looks at each stream partition this worker
 owns: one whose records aiokafka has fetched to the end, none of them
 waiting to be handed over and no record waiting for an agent anywhere,
 while faust has committed short of the end, has lost records on the way
-(faust commits only what agents acknowledged, and see
-:class:`streams.app.StopSafeConsumer` for the commit that skipped one). When two
-looks in a row, with every agent idle, find a partition in the same such
-state, the guard seeks
-it back to its committed offset, so the records are fetched and processed
-again. Every stage is idempotent, so reading a record twice is harmless;
+(faust commits only what agents acknowledged; see
+:class:`streams.app.StopSafeConsumer` for the commit that skipped one).
+When two looks in a row find a partition in the same such state, the
+guard seeks it back to its committed offset, so the records are fetched
+and processed again. Every stage is idempotent, so reading a record twice is harmless;
 never reading it is what this prevents. Each seek is logged and counted.
 """
 
@@ -29,6 +28,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
 from connectors import telemetry
+from streams.diagnostics import fetch_position, kafka_client
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -94,8 +94,7 @@ def observe(app: Any) -> dict[TP, PartitionView]:
     """
     try:
         consumer = app.consumer
-        kafka = consumer._thread._ensure_consumer()  # noqa: SLF001 - see the docstring
-        assignment = kafka._subscription.subscription.assignment  # noqa: SLF001
+        kafka = kafka_client(app)
         fetched = set(kafka._fetcher._records)  # noqa: SLF001
         read = consumer._read_offset  # noqa: SLF001
         committed = consumer._committed_offset  # noqa: SLF001
@@ -106,11 +105,9 @@ def observe(app: Any) -> dict[TP, PartitionView]:
         for tp in consumer.assignment():
             if tp.topic in changelogs:
                 continue
-            state = assignment.state_value(tp)
-            position = state.position if state is not None and state.has_valid_position else None
             views[tp] = PartitionView(
                 highwater=kafka.highwater(tp),
-                position=position,
+                position=fetch_position(kafka, tp),
                 read=read.get(tp),
                 committed=committed.get(tp),
                 fetched_waiting=tp in fetched,
@@ -129,8 +126,7 @@ async def _group_offset(app: Any, tp: TP) -> int:
     """
     try:
         thread = app.consumer._thread  # noqa: SLF001 - see observe()
-        kafka = thread._ensure_consumer()  # noqa: SLF001
-        offset = await thread.call_thread(kafka.committed, tp)
+        offset = await thread.call_thread(kafka_client(app).committed, tp)
     except Exception:  # noqa: BLE001 - then from the start
         return 0
     return offset if isinstance(offset, int) and offset > 0 else 0
