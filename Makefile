@@ -8,8 +8,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 NODE_TOOLS := tests/tooling/node_modules/.installed
 # Kills per kill test of the fault suite (tests/faults) in `make test`; `make faults`
-# runs the full mode documented in docs/guarantees.md, with the tests marked
-# full_faults (the rebalance test, which still loses a survey in some runs).
+# runs the full mode documented in docs/guarantees.md.
 FAULT_TRIALS ?= 1
 
 .PHONY: demo test lint typecheck pytest faults install node-tools kafka-up kafka-down clean
@@ -39,7 +38,7 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 
 pytest: $(STAMP) $(NODE_TOOLS)
-	PALAUTE_FAULT_TRIALS=$(FAULT_TRIALS) $(BIN)/pytest -m "not full_faults" $(PYTEST_ARGS)
+	PALAUTE_FAULT_TRIALS=$(FAULT_TRIALS) $(BIN)/pytest $(PYTEST_ARGS)
 
 faults: $(STAMP)
 	PALAUTE_FAULT_TRIALS=20 $(BIN)/pytest tests/faults

@@ -65,9 +65,6 @@ emit_interval = "1s"
 """
 
 
-# Still fails in some runs (a few surveys scheduled and never sent; see
-# docs/guarantees.md, "Still open"): `make faults` runs it, `make test` does not.
-@pytest.mark.full_faults
 @pytest.mark.timeout(900)
 async def test_a_worker_killed_and_one_added_in_a_group_of_three_lose_and_repeat_nothing(
     kafka_bootstrap: str, run_suffix: str, tmp_path: Path, rng: random.Random

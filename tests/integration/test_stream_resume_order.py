@@ -169,10 +169,12 @@ async def _counts_when_complete(
     return counts
 
 
-def _start_worker(config: Path, log: Path) -> subprocess.Popen[bytes]:
+def _start_worker(
+    config: Path, log: Path, script: str = SLOW_SEEK_WORKER
+) -> subprocess.Popen[bytes]:
     with log.open("ab") as out:
         return subprocess.Popen(
-            [sys.executable, "-c", SLOW_SEEK_WORKER, str(config)],
+            [sys.executable, "-c", script, str(config)],
             stdout=out,
             stderr=subprocess.STDOUT,
         )
@@ -219,3 +221,62 @@ async def test_every_rating_is_counted_when_the_seek_to_committed_offsets_is_slo
 
 def _tail(log: Path) -> str:
     return log.read_text(errors="replace")[-3000:]
+
+
+#: Runs the real worker with faust's getmany ending two batches of ratings early,
+#: as it does when the flow stops or the generation changes while it hands a batch
+#: over: the first ratings record handed over (the head of a partition the group
+#: never committed) and the 150th (the middle of one) end their batch.
+CUT_BATCH_WORKER = """
+import sys
+from faust.transport.consumer import Consumer
+from palaute.cli import main
+
+original = Consumer.getmany
+handed = 0
+
+async def cut_getmany(self, timeout):
+    global handed
+    async for tp, message in original(self, timeout):
+        if tp.topic.startswith("palaute.ratings.v1"):
+            handed += 1
+            if handed in (1, 150):
+                print(f"test: batch cut at {tp.topic}[{tp.partition}]@{message.offset}", flush=True)
+                return
+        yield tp, message
+
+Consumer.getmany = cut_getmany
+sys.exit(main(["worker", "--config", sys.argv[1]]))
+"""
+
+
+@pytest.mark.timeout(600)
+async def test_every_rating_is_counted_when_a_fetched_batch_is_cut_short(
+    kafka_bootstrap: str, suffix: str, tmp_path: Path
+) -> None:
+    """Records left of a batch faust stopped handing over are fetched again, not committed past."""
+    config = _config(tmp_path, kafka_bootstrap, suffix)
+    log = tmp_path / "worker.log"
+    first = 500
+    await _produce_ratings(kafka_bootstrap, RATINGS + suffix, range(first))
+    worker = _start_worker(config, log, CUT_BATCH_WORKER)
+    try:
+        deadline = time.monotonic() + DEADLINE_SECONDS
+        while log.read_text(errors="replace").count("test: batch cut") < 2:
+            assert time.monotonic() < deadline, _tail(log)
+            assert worker.poll() is None, _tail(log)
+            await asyncio.sleep(0.5)
+        # Later records are handed over and acknowledged after the cut: without the
+        # fix faust committed across the records it dropped.
+        await _produce_ratings(kafka_bootstrap, RATINGS + suffix, range(first, 2 * first))
+        counts = await _counts_when_complete(kafka_bootstrap, METRICS + suffix, worker, 2 * first)
+        alive = worker.poll() is None
+    finally:
+        _stop(worker)
+    cuts = [
+        line for line in log.read_text(errors="replace").splitlines() if "test: batch cut" in line
+    ]
+    assert any(line.rstrip().endswith("@0") for line in cuts), cuts
+    assert not all(line.rstrip().endswith("@0") for line in cuts), cuts
+    assert alive, f"the worker died:\n{_tail(log)}"
+    assert counts == {f"touchpoint:{tp}:24h": 2 * first for tp in TOUCHPOINTS}, _tail(log)
