@@ -221,8 +221,10 @@ class StopSafeConsumer(faust_aiokafka.Consumer):
         if batch is None or self.should_stop:
             return
         records, generation = batch
-        if generation != self.app.consumer_generation_id:
-            return  # a rebalance came between: it seeks every partition to its committed offset
+        if generation != self.app.consumer_generation_id or not self.flow_active:
+            # A rebalance (the flow stops when one begins) or a stop came between:
+            # the rebalance seeks every partition it assigns (perform_seek).
+            return
         assignment = self.assignment()
         for tp, fetched in records.items():
             last = handed.get(tp)

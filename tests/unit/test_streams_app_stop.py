@@ -55,3 +55,31 @@ async def test_nothing_is_committed_once_the_app_began_to_stop() -> None:
     # An unbound call with a stand-in: building a real consumer starts its thread.
     consumer: Any = SimpleNamespace(app=SimpleNamespace(commits_frozen=True))
     assert await StopSafeConsumer.commit(consumer) is False
+
+
+def _consumer_with(acked: list[int], committed: int | None, log_start: int | None) -> Any:
+    """Build a consumer with only the state ``_new_offset`` reads (a real one starts a thread)."""
+    consumer: Any = object.__new__(StopSafeConsumer)
+    tp = ("palaute.contacts.v1", 0)
+    consumer._acked = {tp: list(acked)}
+    consumer._acked_index = {tp: set(acked)}
+    consumer._committed_offset = {tp: committed}
+    consumer._gap = {tp: None}
+    consumer._log_starts = {} if log_start is None else {tp: log_start}
+    return consumer, tp
+
+
+def test_a_partition_never_committed_is_committed_from_its_log_start_only() -> None:
+    """Records dropped at the head of a never-committed partition must not be committed past."""
+    consumer, tp = _consumer_with([5, 6, 7], committed=None, log_start=0)
+    assert consumer._new_offset(tp) is None
+    consumer, tp = _consumer_with([0, 1, 2], committed=None, log_start=0)
+    assert consumer._new_offset(tp) == 3
+    consumer, tp = _consumer_with([5, 6, 7], committed=None, log_start=5)
+    assert consumer._new_offset(tp) == 8  # the log begins at 5: nothing is missing
+
+
+def test_without_a_known_start_faust_would_commit_past_the_missing_head() -> None:
+    """Why the log start is kept: faust alone commits from the first acked record."""
+    consumer, tp = _consumer_with([5, 6, 7], committed=None, log_start=None)
+    assert consumer._new_offset(tp) == 8
