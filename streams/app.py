@@ -165,6 +165,34 @@ class IdempotentProducer(faust_aiokafka.Producer):
     def _settings_extra(self) -> Mapping[str, Any]:
         return {**super()._settings_extra(), "acks": "all", "enable_idempotence": True}
 
+    def send_now(self) -> None:
+        """End the linger of the batches being filled: their acknowledgement is awaited now.
+
+        Records wait ``producer_linger`` in their batch for company, and
+        aiokafka's ``flush`` waits that out. A stage that waits for its own
+        records before it goes on (the intake's decision before the history,
+        the dispatcher's intent before the provider call) would wait the
+        linger for every record it handles: 5 ms a contact capped the intake
+        at under 200 decisions a second. Closed batches go at once; records
+        sent afterwards start new ones.
+        """
+        producer = self._producer
+        if producer is None:
+            return
+        accumulator = producer._message_accumulator  # noqa: SLF001 - aiokafka has no public way
+        for batches in accumulator._batches.values():  # noqa: SLF001 - as its flush_for_commit does
+            for batch in batches:
+                batch._builder.close()  # noqa: SLF001 - as above
+        waiter = accumulator._waiter_future  # noqa: SLF001 - wakes the sender
+        if not waiter.done():
+            waiter.set_result(None)
+
+    async def flush(self) -> None:
+        """Wait until every buffered record is acknowledged, without waiting out the linger."""
+        await self.buffer.flush()
+        self.send_now()
+        await super().flush()
+
 
 class StopSafeConsumer(faust_aiokafka.Consumer):
     """faust's aiokafka consumer that commits nothing once the app began to stop.

@@ -42,6 +42,7 @@ from schemas.deadletter import HEADER_PREFIX, DeadLetter
 from schemas.decoding import Rejected, decode_contact, decode_event
 from schemas.responses import OptOut
 from schemas.surveys import SkipReason, SurveyScheduled
+from streams.acks import acknowledged
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
@@ -297,9 +298,7 @@ def register(app: faust.App, settings: Settings, names: TopicNames) -> None:  # 
             # later: written before the decision is on the broker, a worker killed in
             # between would find the contact in its history on restart and take the
             # replayed contact for a duplicate, so it would never be decided.
-            outcomes = await asyncio.gather(
-                *(sent for sent in delivered if sent is not None), return_exceptions=True
-            )
+            outcomes = await acknowledged(app, (sent for sent in delivered if sent is not None))
             if decision.history != before and not any(
                 isinstance(outcome, BaseException) for outcome in outcomes
             ):

@@ -22,7 +22,6 @@ the same ``rating_id`` and ``revision``, which the metrics recognise.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -35,6 +34,7 @@ from schemas.contacts import TouchpointChannel
 from schemas.decoding import FieldError, Rejected, decode_event
 from schemas.responses import RatingReceived
 from schemas.surveys import SurveyScheduled, SurveySent
+from streams.acks import acknowledged
 from streams.intake import dead_letter_headers
 
 if TYPE_CHECKING:
@@ -149,7 +149,7 @@ def register(app: faust.App, settings: Settings, names: TopicNames) -> None:  # 
             # The state reaches the local store at once, its changelog later: kept
             # back until the ratings are on the broker, so a worker killed in between
             # folds the replayed answer again instead of taking it as counted.
-            outcomes = await asyncio.gather(*delivered, return_exceptions=True)
+            outcomes = await acknowledged(app, delivered)
             if any(isinstance(outcome, BaseException) for outcome in outcomes):
                 continue
             if result.state != before:
