@@ -51,6 +51,7 @@ from faust.transport.producer import ProducerBuffer
 
 from schemas import topics
 from streams import alerting, dispatch, intake, metrics, refetch, responses, web
+from streams.diagnostics import kafka_client
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Mapping
@@ -271,7 +272,7 @@ class StopSafeConsumer(faust_aiokafka.Consumer):
         ]
         starts: dict[Any, int] = {}
         if uncommitted:
-            kafka = self._thread._ensure_consumer()  # noqa: SLF001 - faust's consumer thread
+            kafka = kafka_client(self.app)
             found = await self._thread.call_thread(
                 kafka.beginning_offsets,
                 [faust_aiokafka.ensure_aiokafka_TP(tp) for tp in uncommitted],

@@ -135,6 +135,10 @@ class Ledgers:
         """
         self.by_owner = None
 
+    def loaded(self, table: Any) -> dict[str, Ledger]:
+        """Give the ledgers, rebuilding them from the table if partitions moved since."""
+        return self.by_owner if self.by_owner is not None else self.load(table.items())
+
     def load(self, entries: Any) -> dict[str, Ledger]:
         """Rebuild every ledger from the table's entries (after a start or a rebalance)."""
         by_owner: dict[str, Ledger] = {}
@@ -372,10 +376,7 @@ def register(app: faust.App, settings: Settings, names: TopicNames) -> None:  # 
 
     def count_event(owner: str, value: bytes, rating: Rating | None) -> None:
         """Count a rating or a send in its key's ledger and store what changed."""
-        by_owner = ledgers.by_owner
-        if by_owner is None:
-            by_owner = ledgers.load(ledger_table.items())
-        ledger = by_owner.setdefault(owner, Ledger(owner))
+        ledger = ledgers.loaded(ledger_table).setdefault(owner, Ledger(owner))
         changed = _apply(ledger, owner, value, rating, ledger_table)
         if changed:
             ledgers.dirty.add(owner)
@@ -389,14 +390,12 @@ def register(app: faust.App, settings: Settings, names: TopicNames) -> None:  # 
         telemetry.count_event(telemetry.Stage.METRICS, telemetry.Outcome.OK)
 
     async def publish() -> None:
-        by_owner = ledgers.by_owner
-        if by_owner is None:
-            state: Any = app
-            if state.rebalancing or state.in_recovery:
-                return
-            # Partitions came without a record to count since: what their last
-            # owner counted and had not published yet is published from here.
-            by_owner = ledgers.load(ledger_table.items())
+        state: Any = app
+        if ledgers.by_owner is None and (state.rebalancing or state.in_recovery):
+            return
+        # Partitions may have come without a record to count since: what their
+        # last owner counted and had not published yet is published from here.
+        by_owner = ledgers.loaded(ledger_table)
         owners, ledgers.dirty = ledgers.dirty, set()
         for owner in sorted(owners):
             ledger = by_owner.get(owner)
