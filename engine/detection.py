@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from functools import lru_cache
 from statistics import NormalDist
@@ -110,7 +110,7 @@ def _siegmund_threshold(k: float, arl0: float) -> float:
 
 @dataclass(frozen=True)
 class DropState:
-    """What the drop detector remembers of one touchpoint (JSON-able via ``asdict``)."""
+    """What the drop detector remembers of one touchpoint (JSON-able via :meth:`to_dict`)."""
 
     base_n: int = 0
     base_mean: float = 0.0
@@ -125,10 +125,12 @@ class DropState:
     last_at: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        """Return a JSON-able form for a table's changelog."""
-        raw = asdict(self)
-        raw["pending"] = list(self.pending)
-        return raw
+        """Return a JSON-able form for a table's changelog.
+
+        Its fields are all plain values, so a copy of them will do; ``asdict``
+        would deep-copy each one, and this runs once per rating.
+        """
+        return {**vars(self), "pending": list(self.pending)}
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any]) -> DropState:

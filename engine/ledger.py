@@ -15,6 +15,7 @@ keeps the figures of its last event; ``as_of`` says how old they are.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
@@ -26,6 +27,7 @@ from engine.metrics import (
     apply_rating,
     apply_sent,
     expire,
+    merge,
     new_state,
     rating_keys,
     snapshot,
@@ -38,6 +40,9 @@ if TYPE_CHECKING:
 
     from schemas.metrics import TouchpointMetrics
     from schemas.responses import Rating
+
+
+_TOUCHPOINT = Dimension.TOUCHPOINT.value + ":"
 
 
 def owner_key(dimension: Dimension, key: str) -> str:
@@ -54,6 +59,11 @@ def split_owner(owner: str) -> tuple[Dimension, str]:
 def rating_owners(rating: Rating) -> list[str]:
     """List every key a rating counts towards: its touchpoint, channel and service."""
     return [owner_key(dimension, key) for dimension, key in rating_keys(rating)]
+
+
+def rollup_owners(rating: Rating) -> list[str]:
+    """List the roll-up keys a rating counts towards: its channel and service."""
+    return [owner for owner in rating_owners(rating) if not owner.startswith(_TOUCHPOINT)]
 
 
 def record_key(owner: str, window: timedelta) -> str:
@@ -151,6 +161,50 @@ class Ledger:
         ]
 
 
+@dataclass(frozen=True)
+class Part:
+    """What one partition counted of a roll-up: its state and its latest event time.
+
+    Parts hold disjoint ratings (all revisions of a survey share a touchpoint,
+    so a partition), and :func:`combined` adds them up.
+    """
+
+    state: MetricsState
+    latest_at: datetime
+
+    @classmethod
+    def of(cls, ledger: Ledger) -> Part | None:
+        """Take a ledger's part, none before its first rating; expired buckets are left out."""
+        if ledger.state is None or ledger.latest_at is None:
+            return None
+        return cls(expire(ledger.state, ledger.latest_at), ledger.latest_at)
+
+    def dumps(self) -> str:
+        """Serialise for the combining stage's topic and table."""
+        return json.dumps({"latest_at": self.latest_at.isoformat(), "state": self.state.to_dict()})
+
+    @classmethod
+    def loads(cls, raw: str | bytes) -> Part:
+        """Undo :meth:`dumps`."""
+        value = json.loads(raw)
+        return cls(
+            MetricsState.from_dict(value["state"]), datetime.fromisoformat(value["latest_at"])
+        )
+
+
+def combined(owner: str, parts: Iterable[Part]) -> Ledger:
+    """Give a ledger whose figures are those of all the parts together.
+
+    It holds the summed counts only, not the surveys behind them: it is for
+    :meth:`Ledger.figures`, not for counting.
+    """
+    chosen = list(parts)
+    ledger = Ledger(owner)
+    ledger.state = merge(part.state for part in chosen)
+    ledger.latest_at = max((part.latest_at for part in chosen), default=None)
+    return ledger
+
+
 def recompute(
     ratings: Iterable[Rating],
     sent: Iterable[tuple[str, str, datetime]] = (),
@@ -163,8 +217,11 @@ def recompute(
     """
     ledgers: dict[str, Ledger] = {}
     for rating in ratings:
-        for owner in rating_owners(rating):
-            ledgers.setdefault(owner, Ledger(owner)).add_rating(rating)
+        touchpoint, *rollups = rating_owners(rating)
+        # As the live stage: a roll-up counts what its touchpoint counted.
+        if ledgers.setdefault(touchpoint, Ledger(touchpoint)).add_rating(rating):
+            for owner in rollups:
+                ledgers.setdefault(owner, Ledger(owner)).add_rating(rating)
     for touchpoint_id, survey_id, sent_at in sent:
         owner = owner_key(Dimension.TOUCHPOINT, touchpoint_id)
         ledgers.setdefault(owner, Ledger(owner)).add_sent(survey_id, sent_at)

@@ -238,6 +238,32 @@ def expire(state: MetricsState, now: datetime) -> MetricsState:
     return MetricsState(scale=state.scale, tiers=state.tiers, buckets=buckets)
 
 
+def merge(states: Iterable[MetricsState]) -> MetricsState | None:
+    """Add up states of one key that were counted apart, none when there are none.
+
+    A roll-up (channel, service) is counted in parts, one per partition of
+    its touchpoints' ratings, so that each rating is handled in one place
+    only; the parts hold disjoint ratings, and counts add, so the sum is the
+    state one counter would have reached.
+    """
+    merged: MetricsState | None = None
+    for state in states:
+        if merged is None:
+            merged = MetricsState(scale=state.scale, tiers=state.tiers)
+        if state.scale is not merged.scale or state.tiers != merged.tiers:
+            raise ValueError("only states of one scale and one set of tiers add up")
+        for width, by_index in state.buckets.items():
+            into = merged.buckets.setdefault(width, {})
+            for index, bucket in by_index.items():
+                total = into.setdefault(index, Bucket())
+                for score, count in bucket.scores.items():
+                    _bump(total.scores, score, count)
+                for answer, count in bucket.answer_bins.items():
+                    _bump(total.answer_bins, answer, count)
+                total.sent += bucket.sent
+    return merged
+
+
 def window_label(window: timedelta) -> str:
     """Name a window as the metrics topic keys it: 1h, 24h, 7d, 28d, 15m."""
     seconds = int(window.total_seconds())

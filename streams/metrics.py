@@ -68,6 +68,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import faust
+import orjson
 from pydantic import ValidationError
 
 from connectors import telemetry
@@ -80,7 +81,7 @@ from engine.detection import (
     new_detector,
     step,
 )
-from engine.ledger import Ledger, owner_key, rating_owners
+from engine.ledger import Ledger, Part, combined, owner_key, rollup_owners
 from engine.silence import ActivityConfig, Signal, SignalCounts, activity_tick, buckets_of, expired
 from engine.target_window import TargetBuckets, count_answer
 from schemas.decoding import Rejected, decode_event
@@ -88,6 +89,7 @@ from schemas.metrics import Dimension
 from schemas.responses import Rating
 from schemas.surveys import SkipReason, SurveyScheduled, SurveySent, SurveySkipped
 from streams.intake import dead_letter_headers
+from streams.partitioning import key_partition
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -102,7 +104,9 @@ log = logging.getLogger(__name__)
 ROUTE_AGENT = "metrics-route"
 SENT_AGENT = "metrics-sent-route"
 METRICS_AGENT = "metrics"
+ROLLUP_AGENT = "metrics-rollup"
 LEDGER_TABLE = "metrics-ledger"
+ROLLUP_TABLE = "metrics-rollup"
 DETECTOR_TABLE = "detector-state"
 ACTIVITY_TABLE = "detector-activity"
 SILENCE_TIMER = "detector-silence"
@@ -120,12 +124,26 @@ def _entry(owner: str, kind: str, survey_id: str) -> str:
 
 
 class Ledgers:
-    """The ledgers of the partitions this worker owns, and the keys not yet published."""
+    """The ledgers of the partitions this worker owns, and what is not yet published.
 
-    def __init__(self, windows: list[timedelta]) -> None:
+    A touchpoint's ledger is stored entry by entry in the ledger table. A
+    roll-up (channel, service) is counted in parts, one per partition of the
+    internal topic: the part of partition *p* holds the ratings of the
+    touchpoints whose key is in *p*, so each rating is routed and handled
+    once, not once per key, and a roll-up that takes most ratings (a channel)
+    is no hot partition. Parts are not stored: each touchpoint entry holds
+    its Rating, which names its channel and service, so they are rebuilt
+    with the touchpoint ledgers. The publishing timer sends changed parts to
+    the combining agent (:class:`Rollups`).
+    """
+
+    def __init__(self, windows: list[timedelta], partition_of: Callable[[str], int]) -> None:
         self.windows = windows
+        self.partition_of = partition_of
         self.by_owner: dict[str, Ledger] | None = None
+        self.parts: dict[tuple[str, int], Ledger] = {}
         self.dirty: set[str] = set()
+        self.dirty_parts: set[tuple[str, int]] = set()
         self.changes: dict[str, int] = {}
 
     def forget(self) -> None:
@@ -134,25 +152,78 @@ class Ledgers:
         The keys not yet published stay marked; reloading marks every key anyway.
         """
         self.by_owner = None
+        self.parts = {}
 
     def loaded(self, table: Any) -> dict[str, Ledger]:
         """Give the ledgers, rebuilding them from the table if partitions moved since."""
         return self.by_owner if self.by_owner is not None else self.load(table.items())
 
     def load(self, entries: Any) -> dict[str, Ledger]:
-        """Rebuild every ledger from the table's entries (after a start or a rebalance)."""
+        """Rebuild every ledger and part from the table's entries (after a start or a rebalance).
+
+        Entries of roll-up keys, stored before roll-ups were counted in parts,
+        are left out: their ratings are in the touchpoint entries too.
+        """
         by_owner: dict[str, Ledger] = {}
+        self.parts = {}
         for entry, value in entries:
             owner, kind, survey_id = str(entry).rsplit("|", 2)
+            if not owner.startswith(_TOUCHPOINT_PREFIX):
+                continue
             ledger = by_owner.setdefault(owner, Ledger(owner))
             if kind == "r":
-                ledger.add_rating(Rating.model_validate_json(value))
+                rating = Rating.model_validate_json(value)
+                if ledger.add_rating(rating):
+                    self.count_parts(rating, self.partition_of(owner))
             else:
                 ledger.add_sent(survey_id, datetime.fromisoformat(value))
         self.by_owner = by_owner
         # A crash may have come between a change and its publication: publish all again.
         self.dirty = set(by_owner)
+        self.dirty_parts = set(self.parts)
         return by_owner
+
+    def count_parts(self, rating: Rating, partition: int) -> None:
+        """Count a rating its touchpoint's ledger took in its roll-ups' parts of ``partition``.
+
+        Only a rating the touchpoint counted: the part then holds exactly what
+        the touchpoint entries hold, and a restart rebuilds the same part.
+        """
+        for owner in rollup_owners(rating):
+            part = self.parts.setdefault((owner, partition), Ledger(owner))
+            if part.add_rating(rating):
+                self.dirty_parts.add((owner, partition))
+                changes = self.changes[owner] = self.changes.get(owner, 0) + 1
+                if changes % PRUNE_EVERY == 0:
+                    part.prune()
+
+
+class Rollups:
+    """The parts of the roll-ups this worker combines, mirrored from their table.
+
+    The table ``metrics-rollup`` holds the latest part of each roll-up from
+    each partition (``<roll-up key>|<partition>`` → part); a roll-up's
+    figures are those of all its parts added up. A part replaces the one
+    before it: it is the whole of what its partition counted.
+    """
+
+    def __init__(self) -> None:
+        self.by_owner: dict[str, dict[str, Part]] | None = None
+        self.dirty: set[str] = set()
+
+    def forget(self) -> None:
+        """Drop the mirror: partitions moved, so the table is the truth again."""
+        self.by_owner = None
+
+    def loaded(self, table: Any) -> dict[str, dict[str, Part]]:
+        """Give the parts by roll-up, rebuilding them from the table if partitions moved since."""
+        if self.by_owner is None:
+            by_owner: dict[str, dict[str, Part]] = {}
+            for key, value in table.items():
+                by_owner.setdefault(str(key).rpartition("|")[0], {})[str(key)] = Part.loads(value)
+            self.by_owner = by_owner
+            self.dirty |= set(by_owner)
+        return self.by_owner
 
 
 @dataclass
@@ -310,6 +381,9 @@ def register(app: faust.App, settings: Settings, names: TopicNames) -> None:  # 
     ratings = app.topic(names.ratings, **raw)
     surveys = app.topic(names.surveys, **raw)
     by_key = app.topic(f"{app.conf.id}-metrics-by-key", internal=True, partitions=partitions, **raw)
+    rollup_parts = app.topic(
+        f"{app.conf.id}-metrics-rollup", internal=True, partitions=partitions, **raw
+    )
     metrics_topic = app.topic(names.metrics, **raw)
     alerts_topic = app.topic(names.alerts, **raw)
     deadletter = app.topic(names.deadletter, **raw)
@@ -322,7 +396,13 @@ def register(app: faust.App, settings: Settings, names: TopicNames) -> None:  # 
     ledger_table = app.Table(LEDGER_TABLE, **string_table)
     detector_table = app.Table(DETECTOR_TABLE, **string_table)
     activity_table = app.Table(ACTIVITY_TABLE, **string_table)
-    ledgers = Ledgers(list(settings.metrics.windows))
+    rollup_table = app.Table(ROLLUP_TABLE, **string_table)
+
+    def partition_of(owner: str) -> int:
+        return key_partition(owner.encode(), partitions)
+
+    ledgers = Ledgers(list(settings.metrics.windows), partition_of)
+    rollups = Rollups()
     activity = Activity(_activity_config(settings))
     #: Detector entries as stored in the table, parsed (see ``detector_of``).
     detectors: dict[str, _Detector] = {}
@@ -334,6 +414,7 @@ def register(app: faust.App, settings: Settings, names: TopicNames) -> None:  # 
 
     def forget(*_args: Any, **_kwargs: Any) -> None:
         ledgers.forget()
+        rollups.forget()
         activity.forget()
         detectors.clear()
         judging_from[0] = datetime.now(UTC) + settings.alerts.silence_window
@@ -361,8 +442,11 @@ def register(app: faust.App, settings: Settings, names: TopicNames) -> None:  # 
                 telemetry.record_dead_letter(telemetry.Stage.METRICS, rating.code)
                 telemetry.count_event(telemetry.Stage.METRICS, telemetry.Outcome.DEAD_LETTERED)
             elif isinstance(rating, Rating):
-                for owner in rating_owners(rating):
-                    await by_key.send(key=owner.encode(), value=event.message.value)
+                # Once, to the touchpoint's partition, which counts its roll-ups' parts too.
+                owner = owner_key(Dimension.TOUCHPOINT, rating.touchpoint_id)
+                await by_key.send(
+                    key=owner.encode(), value=event.message.value, partition=partition_of(owner)
+                )
             telemetry.agent_progress(ROUTE_AGENT, now)
 
     @app.agent(surveys, name=SENT_AGENT)
@@ -371,13 +455,15 @@ def register(app: faust.App, settings: Settings, names: TopicNames) -> None:  # 
             touchpoint_id = _forwarded_touchpoint(value or b"")
             if touchpoint_id is not None:
                 owner = owner_key(Dimension.TOUCHPOINT, touchpoint_id)
-                await by_key.send(key=owner.encode(), value=value)
+                await by_key.send(key=owner.encode(), value=value, partition=partition_of(owner))
             telemetry.agent_progress(SENT_AGENT, datetime.now(UTC))
 
-    def count_event(owner: str, value: bytes, rating: Rating | None) -> None:
-        """Count a rating or a send in its key's ledger and store what changed."""
+    def count_event(owner: str, value: bytes, rating: Rating | None, partition: int) -> None:
+        """Count a rating or a send in its touchpoint's ledger and store what changed."""
         ledger = ledgers.loaded(ledger_table).setdefault(owner, Ledger(owner))
         changed = _apply(ledger, owner, value, rating, ledger_table)
+        if changed and rating is not None:
+            ledgers.count_parts(rating, partition)
         if changed:
             ledgers.dirty.add(owner)
             ledgers.changes[owner] = ledgers.changes.get(owner, 0) + 1
@@ -399,14 +485,30 @@ def register(app: faust.App, settings: Settings, names: TopicNames) -> None:  # 
         owners, ledgers.dirty = ledgers.dirty, set()
         for owner in sorted(owners):
             ledger = by_owner.get(owner)
-            if ledger is None:
-                continue
-            for figures in ledger.figures(ledgers.windows):
-                await metrics_topic.send(
-                    key=f"{owner}:{figures.window}".encode(),
-                    value=figures.model_dump_json().encode(),
+            if ledger is not None:
+                await publish_figures(owner, ledger)
+        parts, ledgers.dirty_parts = ledgers.dirty_parts, set()
+        for owner, partition in sorted(parts):
+            part = Part.of(ledgers.parts.get((owner, partition), Ledger(owner)))
+            if part is not None:
+                await rollup_parts.send(
+                    key=f"{owner}|{partition}".encode(),
+                    value=part.dumps().encode(),
+                    partition=partition_of(owner),
                 )
-                telemetry.observe_metrics(figures)
+        if rollups.by_owner is None and (state.rebalancing or state.in_recovery):
+            return
+        by_rollup = rollups.loaded(rollup_table)
+        changed, rollups.dirty = rollups.dirty, set()
+        for owner in sorted(changed):
+            await publish_figures(owner, combined(owner, by_rollup.get(owner, {}).values()))
+
+    async def publish_figures(owner: str, ledger: Ledger) -> None:
+        for figures in ledger.figures(ledgers.windows):
+            await metrics_topic.send(
+                key=f"{owner}:{figures.window}".encode(), value=figures.model_dump_json().encode()
+            )
+            telemetry.observe_metrics(figures)
 
     # Called, not applied as a decorator: faust's timer decorator is untyped.
     app.timer(settings.metrics.emit_interval.total_seconds(), name="metrics-publish")(publish)
@@ -444,7 +546,7 @@ def register(app: faust.App, settings: Settings, names: TopicNames) -> None:  # 
 
     async def on_rating(rating: Rating, owner: str, partition: int) -> None:
         stored = detector_of(rating.touchpoint_id, rating.scale)
-        if rating.rating_id in stored.recent:
+        if stored.has_seen(rating.rating_id):
             return
         answers = activity.count(
             activity_table,
@@ -469,7 +571,7 @@ def register(app: faust.App, settings: Settings, names: TopicNames) -> None:  # 
         stored.keep_answers(answers, partition)
         stored.target = target
         stored.state = state
-        stored.recent.append(rating.rating_id)
+        stored.remember(rating.rating_id)
         store_detector(rating.touchpoint_id, stored)
 
     async def on_silence_tick(partition: int) -> None:
@@ -506,12 +608,12 @@ def register(app: faust.App, settings: Settings, names: TopicNames) -> None:  # 
             elif signal is Signal.ANSWERS:
                 # Parsed once, for the ledger and (on a touchpoint key) the detector.
                 rating = Rating.model_validate_json(value)
-                count_event(owner, value, rating)
+                count_event(owner, value, rating, message.partition)
                 if on_touchpoint:
                     await on_rating(rating, owner, message.partition)
             elif signal is not None:
                 if signal is Signal.DELIVERIES:
-                    count_event(owner, value, None)
+                    count_event(owner, value, None, message.partition)
                 at = _occurred_at(value) if on_touchpoint else None
                 if at is not None:
                     activity.count(
@@ -519,6 +621,24 @@ def register(app: faust.App, settings: Settings, names: TopicNames) -> None:  # 
                         signal, at, message.partition, datetime.now(UTC),
                     )  # fmt: skip
             telemetry.agent_progress(METRICS_AGENT, datetime.now(UTC))
+
+    @app.agent(rollup_parts, name=ROLLUP_AGENT)
+    async def combine(stream: faust.StreamT[bytes]) -> None:
+        async for event in stream.events():
+            key = event.message.key.decode()
+            value = event.message.value or b""
+            try:
+                part = Part.loads(value)
+            except (ValueError, KeyError, TypeError):
+                # Written by this stage, so only a worker of another version could
+                # send it; the next part from the same partition replaces it anyway.
+                log.warning("skipped an unreadable roll-up part for %s", key)
+            else:
+                owner = key.rpartition("|")[0]
+                rollup_table[key] = value.decode()
+                rollups.loaded(rollup_table).setdefault(owner, {})[key] = part
+                rollups.dirty.add(owner)
+            telemetry.agent_progress(ROLLUP_AGENT, datetime.now(UTC))
 
     async def silence_ticks() -> None:
         """Ask each partition this worker actively owns to judge its touchpoints' silence."""
@@ -600,6 +720,22 @@ class _Detector:
     partition: int | None = None
     answers_first: float | None = None
     answers: dict[str, int] = field(default_factory=dict)
+    #: The ids in ``recent``, to tell a replay without scanning the list per rating.
+    seen: set[str] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.seen = set(self.recent)
+
+    def has_seen(self, rating_id: str) -> bool:
+        """Tell whether a rating is among the last ones taken: a replayed record."""
+        return rating_id in self.seen
+
+    def remember(self, rating_id: str) -> None:
+        """Take a rating's id, forgetting the oldest one when the list is full."""
+        if len(self.recent) == self.recent.maxlen:
+            self.seen.discard(self.recent[0])
+        self.recent.append(rating_id)
+        self.seen.add(rating_id)
 
     @classmethod
     def load(cls, stored: str | None, touchpoint_id: str, scale: Scale) -> _Detector:
@@ -622,7 +758,8 @@ class _Detector:
         self.answers = {str(hour): count for hour, count in counts.hourly.items()}
 
     def dump(self) -> str:
-        return json.dumps(
+        # orjson: written once per rating, so the encoder's speed shows.
+        return orjson.dumps(
             {
                 "state": self.state.to_dict(),
                 "recent": list(self.recent),
@@ -630,5 +767,6 @@ class _Detector:
                 "partition": self.partition,
                 "answers_first": self.answers_first,
                 "answers": self.answers,
-            }
-        )
+            },
+            option=orjson.OPT_NON_STR_KEYS,
+        ).decode()

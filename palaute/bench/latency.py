@@ -275,9 +275,9 @@ class Phase:
         return counted / (self.last_update - first) if self.last_update > first else 0.0
 
     def caught_up(self) -> bool:
-        """Every rating sent is counted, and the drop's alert is in."""
+        """Every rating sent is counted, and the drop's alert is in if a drop was sent."""
         counted = all(self.covered.get(tp, 0) >= len(sent) for tp, sent in self.sent.items())
-        return counted and self.alert is not None
+        return counted and (self.alert is not None or self.drop_at is None)
 
 
 def rating_value(

@@ -45,11 +45,11 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.partitioner import murmur2
 
 from ops.kafka import create_topic
 from palaute.bench.intake import broker, write_json
 from schemas.topics import SURVEYS, TOPICS
+from streams.partitioning import key_partition
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -243,9 +243,8 @@ def create_run_topics(bootstrap: str, suffix: str) -> None:
 
 
 def partition_of(key: bytes, partitions: int = PARTITIONS) -> int:
-    """Give the partition Kafka's default partitioner picks for a key (murmur2, as Java)."""
-    hashed: int = murmur2(key)
-    return (hashed & 0x7FFFFFFF) % partitions
+    """Give the partition faust's changelog write of a key lands in (the producer's default)."""
+    return key_partition(key, partitions)
 
 
 def citizen_key(number: int) -> str:

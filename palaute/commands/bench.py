@@ -6,13 +6,13 @@ module under :mod:`palaute.bench`, never a change to another benchmark.
 
 from __future__ import annotations
 
+import argparse
 import sys
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    import argparse
     from collections.abc import Callable
 
 
@@ -155,11 +155,29 @@ def _latency_arguments(parser: argparse.ArgumentParser) -> None:
         "--seconds", type=float, default=None, help="seconds of ratings per rate (default: 60)"
     )
     parser.add_argument(
+        "--rates",
+        type=_rates,
+        default=None,
+        help="comma-separated ratings per second, one run each (default: 500,2000)",
+    )
+    parser.add_argument(
         "--emit-interval",
         type=float,
         default=None,
         help="the worker's [metrics] emit_interval in seconds (default: its own default)",
     )
+
+
+def _rates(text: str) -> tuple[int, ...]:
+    """Read ``--rates``: positive whole numbers, comma-separated."""
+    try:
+        rates = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        message = f"not whole numbers separated by commas: {text!r}"
+        raise argparse.ArgumentTypeError(message) from None
+    if min(rates) <= 0:
+        raise argparse.ArgumentTypeError(f"every rate must be above 0: {text!r}")
+    return rates
 
 
 def _latency(args: argparse.Namespace) -> int:
@@ -170,6 +188,8 @@ def _latency(args: argparse.Namespace) -> int:
         plan = replace(plan, seconds=max(1.0, args.seconds))
     if args.emit_interval is not None:
         plan = replace(plan, emit_interval_s=args.emit_interval)
+    if args.rates is not None:
+        plan = replace(plan, rates=args.rates)
     return _report(latency, latency.run(plan, bootstrap=args.bootstrap), args.json)
 
 

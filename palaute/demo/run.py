@@ -58,7 +58,13 @@ if TYPE_CHECKING:
 PROCESS_STOP_SECONDS = 20.0
 PARTITIONS = 4
 APP_ID = "palaute-demo"
-INTERNAL_TOPICS = ("contacts-by-citizen", "surveys-by-id", "answers-by-survey", "metrics-by-key")
+INTERNAL_TOPICS = (
+    "contacts-by-citizen",
+    "surveys-by-id",
+    "answers-by-survey",
+    "metrics-by-key",
+    "metrics-rollup",
+)
 #: The worker's tables (streams/*.py ``*_TABLE``): their changelogs are created beforehand
 #: too, compacted as faust makes them; one created after the worker subscribed stays
 #: unknown to it and crashes the first table write (faust's PartitionsMismatch).
@@ -67,6 +73,7 @@ TABLES = (
     "survey-lifecycle",
     "survey-answers",
     "metrics-ledger",
+    "metrics-rollup",
     "detector-state",
     "detector-activity",
     "alerts-notified",

@@ -79,7 +79,13 @@ __all__ = [
 TRIALS = max(1, int(os.environ.get("PALAUTE_FAULT_TRIALS", "3")))
 #: Generous: a shared 2-core machine can be several times slower than an idle one.
 DEADLINE_SECONDS = 240.0
-INTERNAL_TOPICS = ("contacts-by-citizen", "surveys-by-id", "answers-by-survey", "metrics-by-key")
+INTERNAL_TOPICS = (
+    "contacts-by-citizen",
+    "surveys-by-id",
+    "answers-by-survey",
+    "metrics-by-key",
+    "metrics-rollup",
+)
 
 
 def base_seed() -> int:
