@@ -62,13 +62,15 @@ from __future__ import annotations
 
 import json
 import logging
+import weakref
 from collections import deque
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import faust
 import orjson
+from faust.streams import _current_event  # see at_event
 from pydantic import ValidationError
 
 from connectors import telemetry
@@ -95,6 +97,8 @@ if TYPE_CHECKING:
     from collections.abc import Callable
     from datetime import date
 
+    from faust.types import EventT
+
     from schemas.base import Scale
     from schemas.config import Settings
     from streams.app import TopicNames
@@ -114,6 +118,10 @@ SILENCE_TIMER = "detector-silence"
 SILENCE_TICK = b'{"type":"DetectorTick"}'
 #: Rating ids a detector remembers, to recognise a replayed record.
 RECENT_RATINGS = 500
+#: Records of the internal topic the metrics agent takes at most at once, and how
+#: long it waits for more before it goes on with fewer (this much added latency).
+METRICS_BATCH = 1_000
+METRICS_BATCH_WAIT_S = 0.02
 #: A ledger forgets surveys older than every window after this many changes.
 PRUNE_EVERY = 1_000
 _TOUCHPOINT_PREFIX = Dimension.TOUCHPOINT.value + ":"
@@ -544,10 +552,15 @@ def register(app: faust.App, settings: Settings, names: TopicNames) -> None:  # 
         detector_table[touchpoint_id] = stored.dump()
         detectors[touchpoint_id] = stored
 
-    async def on_rating(rating: Rating, owner: str, partition: int) -> None:
+    async def on_rating(rating: Rating, owner: str, partition: int) -> _Detector | None:
+        """Feed a rating to its touchpoint's detector; give the entry to store, none for a replay.
+
+        The entry is kept in memory at once, and stored by the caller at the
+        end of the batch, before the batch is acknowledged.
+        """
         stored = detector_of(rating.touchpoint_id, rating.scale)
         if stored.has_seen(rating.rating_id):
-            return
+            return None
         answers = activity.count(
             activity_table,
             detector_table,
@@ -567,12 +580,13 @@ def register(app: faust.App, settings: Settings, names: TopicNames) -> None:  # 
         # Alerts first: were the worker stopped after the table write, a replay
         # would find the rating already seen and never send them.
         await send_alerts(alerts, owner)
-        # Only now the kept entry changes, together with the table's.
+        # Only now the kept entry changes; the table's follows at the end of the batch.
         stored.keep_answers(answers, partition)
         stored.target = target
         stored.state = state
         stored.remember(rating.rating_id)
-        store_detector(rating.touchpoint_id, stored)
+        detectors[rating.touchpoint_id] = stored
+        return stored
 
     async def on_silence_tick(partition: int) -> None:
         now = datetime.now(UTC)
@@ -597,30 +611,52 @@ def register(app: faust.App, settings: Settings, names: TopicNames) -> None:  # 
 
     @app.agent(by_key, name=METRICS_AGENT)
     async def count(stream: faust.StreamT[bytes]) -> None:
-        async for event in stream.events():
-            message = event.message
-            owner = message.key.decode()
-            value = message.value or b""
-            signal = _signal_of(value)
-            on_touchpoint = owner.startswith(_TOUCHPOINT_PREFIX)
-            if value == SILENCE_TICK:
-                await on_silence_tick(message.partition)
-            elif signal is Signal.ANSWERS:
-                # Parsed once, for the ledger and (on a touchpoint key) the detector.
-                rating = Rating.model_validate_json(value)
-                count_event(owner, value, rating, message.partition)
-                if on_touchpoint:
-                    await on_rating(rating, owner, message.partition)
-            elif signal is not None:
-                if signal is Signal.DELIVERIES:
-                    count_event(owner, value, None, message.partition)
-                at = _occurred_at(value) if on_touchpoint else None
-                if at is not None:
-                    activity.count(
-                        activity_table, detector_table, owner.removeprefix(_TOUCHPOINT_PREFIX),
-                        signal, at, message.partition, datetime.now(UTC),
-                    )  # fmt: skip
+        # A batch at a time: a touchpoint's detector entry is stored once per
+        # batch, not once per rating, before faust acknowledges the batch.
+        # faust's StreamT does not declare take_events; its Stream, which agents get, does.
+        batches = cast("faust.Stream[bytes]", stream).take_events
+        async for events in batches(METRICS_BATCH, within=METRICS_BATCH_WAIT_S):
+            unstored: dict[str, tuple[EventT[bytes], _Detector]] = {}
+            try:
+                for event in events:
+                    at_event(event)
+                    stored = await count_one(event.message)
+                    if stored is not None:
+                        unstored[stored.state.touchpoint_id] = (event, stored)
+                for touchpoint_id, (event, stored) in unstored.items():
+                    at_event(event)
+                    detector_table[touchpoint_id] = stored.dump()
+            except BaseException:
+                # The kept entries may be ahead of the table: a replay must not find
+                # its ratings already seen, so the table is the truth again.
+                detectors.clear()
+                raise
             telemetry.agent_progress(METRICS_AGENT, datetime.now(UTC))
+
+    async def count_one(message: Any) -> _Detector | None:
+        """Count one record of the internal topic; give a detector entry it changed."""
+        owner = message.key.decode()
+        value = message.value or b""
+        signal = _signal_of(value)
+        on_touchpoint = owner.startswith(_TOUCHPOINT_PREFIX)
+        if value == SILENCE_TICK:
+            await on_silence_tick(message.partition)
+        elif signal is Signal.ANSWERS:
+            # Parsed once, for the ledger and (on a touchpoint key) the detector.
+            rating = Rating.model_validate_json(value)
+            count_event(owner, value, rating, message.partition)
+            if on_touchpoint:
+                return await on_rating(rating, owner, message.partition)
+        elif signal is not None:
+            if signal is Signal.DELIVERIES:
+                count_event(owner, value, None, message.partition)
+            at = _occurred_at(value) if on_touchpoint else None
+            if at is not None:
+                activity.count(
+                    activity_table, detector_table, owner.removeprefix(_TOUCHPOINT_PREFIX),
+                    signal, at, message.partition, datetime.now(UTC),
+                )  # fmt: skip
+        return None
 
     @app.agent(rollup_parts, name=ROLLUP_AGENT)
     async def combine(stream: faust.StreamT[bytes]) -> None:
@@ -652,6 +688,21 @@ def register(app: faust.App, settings: Settings, names: TopicNames) -> None:  # 
     app.timer(settings.alerts.silence_check_interval.total_seconds(), name=SILENCE_TIMER)(
         silence_ticks
     )
+
+
+def at_event(event: EventT[bytes]) -> None:
+    """Make ``event`` the one faust's tables see as current, for a write of a batch.
+
+    A table write goes to the changelog partition, and the local store's
+    partition, of the event being processed, which faust looks up in a
+    context variable; within a batch from ``take_events`` it holds whatever
+    event the agent's task saw last. Only the context variable is set, in
+    the agent's own task: the Stream's ``current_event`` attribute is what
+    ``take_events`` reads, in another task, to pair each buffered value
+    with its event, and setting that one too (as ``Stream._set_current_event``
+    does) makes the buffer take a wrong event, whose record is then lost.
+    """
+    _current_event.set(weakref.ref(event))
 
 
 def _signal_of(value: bytes) -> Signal | None:
