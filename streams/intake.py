@@ -141,7 +141,7 @@ def _report_failed_send(sent: asyncio.Future[Any]) -> None:
     log.warning("intake: a record could not be produced: %r", type(sent.exception()).__name__)
 
 
-class _Producer:
+class DirectProducer:
     """Hand records straight to the worker's producer, as ``Topic.send`` does in the end.
 
     ``Topic.send`` wraps each record in faust's message objects, sensors and
@@ -161,10 +161,11 @@ class _Producer:
         key: bytes | None,
         value: bytes | None,
         headers: list[tuple[str, bytes]] | Mapping[str, bytes] | None = None,
+        partition: int | None = None,
     ) -> asyncio.Future[Any] | None:
         """Batch the record; the returned future (if any) completes once the broker has it."""
         name = topic.get_topic_name()
-        sent = await self._app.producer.send(name, key, value, None, None, headers)
+        sent = await self._app.producer.send(name, key, value, partition, None, headers)
         if isinstance(sent, asyncio.Future):
             sent.add_done_callback(_report_failed_send)
             return sent
@@ -213,7 +214,7 @@ def register(app: faust.App, settings: Settings, names: TopicNames) -> None:  # 
     secret = settings.secrets.pseudonymisation_key.get_secret_value().encode()
     is_holiday: Callable[[date], bool] = settings.policy.holiday_calendar()
     unknown = _UnknownTouchpoints()
-    producer = _Producer(app)
+    producer = DirectProducer(app)
 
     async def set_aside(event: Any, rejected: Rejected, now: datetime) -> None:
         message = event.message

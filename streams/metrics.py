@@ -60,6 +60,7 @@ twice for silence, which only errs on the side of no alert).
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import weakref
@@ -90,7 +91,7 @@ from schemas.decoding import Rejected, decode_event
 from schemas.metrics import Dimension
 from schemas.responses import Rating
 from schemas.surveys import SkipReason, SurveyScheduled, SurveySent, SurveySkipped
-from streams.intake import dead_letter_headers
+from streams.intake import DirectProducer, dead_letter_headers
 from streams.partitioning import key_partition
 
 if TYPE_CHECKING:
@@ -406,8 +407,11 @@ def register(app: faust.App, settings: Settings, names: TopicNames) -> None:  # 
     activity_table = app.Table(ACTIVITY_TABLE, **string_table)
     rollup_table = app.Table(ROLLUP_TABLE, **string_table)
 
+    @functools.lru_cache(maxsize=65_536)
     def partition_of(owner: str) -> int:
         return key_partition(owner.encode(), partitions)
+
+    producer = DirectProducer(app)
 
     ledgers = Ledgers(list(settings.metrics.windows), partition_of)
     rollups = Rollups()
@@ -452,8 +456,8 @@ def register(app: faust.App, settings: Settings, names: TopicNames) -> None:  # 
             elif isinstance(rating, Rating):
                 # Once, to the touchpoint's partition, which counts its roll-ups' parts too.
                 owner = owner_key(Dimension.TOUCHPOINT, rating.touchpoint_id)
-                await by_key.send(
-                    key=owner.encode(), value=event.message.value, partition=partition_of(owner)
+                await producer.send(
+                    by_key, owner.encode(), event.message.value, partition=partition_of(owner)
                 )
             telemetry.agent_progress(ROUTE_AGENT, now)
 
