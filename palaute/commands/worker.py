@@ -9,6 +9,7 @@ in hand, flushes what it produced, commits its offsets and leaves the group.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import sys
 from pathlib import Path
@@ -59,6 +60,26 @@ def _worker_class() -> type[faust.Worker]:
     return Worker
 
 
+#: Allocations between two collections of the youngest generation (CPython's default: 700).
+GC_YOUNG_THRESHOLD = 20_000
+
+
+def tune_garbage_collector() -> None:
+    """Make the cycle collector cheaper for a worker holding a large, long-lived state.
+
+    A worker allocates and frees a few hundred objects per record (parsed
+    events, table writes), nearly all freed by reference counting, and
+    keeps hundreds of thousands alive (ledgers, detector state). With
+    CPython's defaults the collector runs every 700 allocations and now and
+    then walks the whole heap. Objects from start-up (modules, classes,
+    settings) are frozen out of every collection, and the young generation
+    is collected less often; cyclic garbage waits a little longer, which
+    costs a little memory, not correctness.
+    """
+    gc.freeze()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, 20, 20)
+
+
 def run(args: argparse.Namespace) -> int:
     """Load the settings, build the app and run it until stopped."""
     try:
@@ -78,6 +99,7 @@ def run(args: argparse.Namespace) -> int:
     # faust's start-up spinner turns every logger to DEBUG below --loglevel info, and the
     # worker then spends a few per cent of its time on records it throws away.
     worker.spinner = None
+    tune_garbage_collector()
     try:
         worker.execute_from_commandline()
     except SystemExit as stopped:
