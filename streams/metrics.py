@@ -1,39 +1,55 @@
 """Rolling metrics and detection: ratings, sends and decisions in, figures and alerts out.
 
-Three agents and two timers:
+Four agents and two timers:
 
 1. ``metrics-route`` reads the ratings topic and forwards each Rating, as
-   is, to an internal topic keyed by every metrics key it counts towards
-   (``touchpoint:<id>``, ``channel:<name>``, ``service:<key>``), so that all
-   of one key's events meet in one partition. A record that is not a valid
-   Rating goes to the dead-letter topic.
+   is, once, to an internal topic under its touchpoint's key
+   (``touchpoint:<id>``), so that all of one touchpoint's events meet in one
+   partition. A record that is not a valid Rating goes to the dead-letter
+   topic.
 2. ``metrics-sent-route`` reads the surveys topic and forwards SurveySent,
    SurveyScheduled and SurveySkipped (the decision on a contact, unless it
    is a duplicate) to the same internal topic under ``touchpoint:<id>``.
    SurveySent names no channel or service, so sends (and response rates) are
-   per touchpoint; decisions only feed silence detection.
-3. ``metrics`` reads the internal topic, parses each record once, and does
-   both jobs on it (one agent rather than two halves faust's cost per
-   record, which dominates here):
+   per touchpoint; decisions only feed silence detection. Both routers give
+   the partition themselves (:func:`streams.partitioning.key_partition`):
+   the roll-up parts below are rebuilt by it.
+3. ``metrics`` reads the internal topic a batch at a time (up to
+   ``METRICS_BATCH`` records, waiting at most ``METRICS_BATCH_WAIT_S`` for
+   more), parses each record once, and does both jobs on it (one agent
+   rather than two halves faust's cost per record, which dominates here):
 
-   * counting: a :class:`engine.ledger.Ledger` per key. The table
+   * counting: a :class:`engine.ledger.Ledger` per touchpoint. The table
      ``metrics-ledger`` holds the latest revision counted per survey
      (``<key>|r|<survey id>`` → Rating JSON, as forwarded) and each send
      (``<key>|s|<survey id>`` → time); the ledgers are rebuilt from it after
-     a restart or rebalance, so the figures are exact across both. Changed
-     keys are published to the metrics topic by a timer, at most once per
-     ``[metrics] emit_interval`` per key and always after the last change.
+     a restart or rebalance, so the figures are exact across both. A
+     roll-up (``channel:<name>``, ``service:<key>``) is counted in parts, one
+     per partition, each holding the ratings of that partition's
+     touchpoints; parts are rebuilt from the touchpoint entries, so they
+     cost no table writes (see :class:`Ledgers`). Changed keys are published
+     to the metrics topic by a timer, at most once per ``[metrics]
+     emit_interval`` per key and always after the last change; changed
+     parts go, on the same timer, to the internal topic
+     ``<app id>-metrics-rollup``.
    * detection, on touchpoint keys only: each Rating, in the order the
      touchpoint's ratings arrived, goes to :func:`engine.detection.step`,
      with state per touchpoint in the table ``detector-state``, kept parsed
-     in memory as stored (dropped at every rebalance, when the table is the
-     truth again); alerts go to the alerts topic keyed by touchpoint, before
-     the entry is written. A touchpoint with an ``[alerts] csat_targets``
+     in memory (dropped at every rebalance, when the table is the truth
+     again, and after a failed batch); alerts go to the alerts topic keyed
+     by touchpoint at once, and the entry is written once per batch, before
+     faust acknowledges the batch. A touchpoint with an ``[alerts] csat_targets``
      entry or a ``kpi_target`` also gets a tick with its last week's answers
      after each rating, for target and KPI breaches. Progress is reported
      under the agent's own name, ``metrics``: the idle check notes progress
      only for agents that exist, so a second name would go stale while idle
      and make /healthz report a stall.
+
+4. ``metrics-rollup`` reads the parts, keeps the latest of each roll-up
+   from each partition in the table ``metrics-rollup`` (``<roll-up
+   key>|<partition>`` → part), and the publishing timer publishes a changed
+   roll-up's figures from the sum of its parts
+   (:func:`engine.ledger.combined`).
 
 Silence detection (:mod:`engine.silence`) counts each touchpoint's answers,
 deliveries (SurveySent) and contacts (decisions) in the same agent, by event
