@@ -22,6 +22,7 @@ from pydantic import TypeAdapter, ValidationError
 from connectors import telemetry
 from connectors.notifiers import AlertNotifier, EmailNotifier, WebhookNotifier, notify_all
 from schemas.alerts import AlertAcknowledged, AlertEvent, ScoreDropAlert
+from streams.stores import table_store_options
 
 if TYPE_CHECKING:
     from schemas.config import Settings
@@ -63,7 +64,7 @@ def register(app: faust.App, settings: Settings, names: TopicNames) -> None:
         default=None,
         partitions=settings.streams.partitions,
         schema=faust.Schema(key_type=str, value_type=str),
-        options={"driver": "rocksdict"},
+        options=table_store_options(),
     )
     targets = notifiers(settings)
 

@@ -86,6 +86,7 @@ from schemas.deadletter import HEADER_PREFIX, DeadLetter
 from schemas.responses import OptOut, RatingReceived
 from schemas.surveys import SurveyLifecycleEvent
 from schemas.vault import ContactDetails
+from streams.stores import table_store_options
 
 if TYPE_CHECKING:
     from schemas.config import Settings
@@ -311,7 +312,7 @@ def register(app: faust.App, settings: Settings, names: TopicNames) -> None:  # 
         default=None,
         partitions=settings.streams.partitions,
         schema=faust.Schema(key_type=str, value_type=str),
-        options={"driver": "rocksdict"},
+        options=table_store_options(),
     )
     dispatch = settings.dispatch
     policy = retry_policy(settings)

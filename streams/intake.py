@@ -43,6 +43,7 @@ from schemas.decoding import Rejected, decode_contact, decode_event
 from schemas.responses import OptOut
 from schemas.surveys import SkipReason, SurveyScheduled
 from streams.acks import acknowledged
+from streams.stores import table_store_options
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
@@ -209,7 +210,7 @@ def register(app: faust.App, settings: Settings, names: TopicNames) -> None:  # 
         partitions=settings.streams.partitions,
         # faust tables always use the json codec: keys and values are plain strings.
         schema=faust.Schema(key_type=str, value_type=str),
-        options={"driver": "rocksdict"},
+        options=table_store_options(),
     )
     secret = settings.secrets.pseudonymisation_key.get_secret_value().encode()
     is_holiday: Callable[[date], bool] = settings.policy.holiday_calendar()

@@ -109,6 +109,7 @@ from schemas.responses import Rating
 from schemas.surveys import SkipReason, SurveyScheduled, SurveySent, SurveySkipped
 from streams.intake import DirectProducer, dead_letter_headers
 from streams.partitioning import key_partition
+from streams.stores import table_store_options
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -416,7 +417,7 @@ def register(app: faust.App, settings: Settings, names: TopicNames) -> None:  # 
         "default": None,
         "partitions": partitions,
         "schema": faust.Schema(key_type=str, value_type=str),
-        "options": {"driver": "rocksdict"},
+        "options": table_store_options(),
     }
     ledger_table = app.Table(LEDGER_TABLE, **string_table)
     detector_table = app.Table(DETECTOR_TABLE, **string_table)

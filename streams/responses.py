@@ -36,6 +36,7 @@ from schemas.responses import RatingReceived
 from schemas.surveys import SurveyScheduled, SurveySent
 from streams.acks import acknowledged
 from streams.intake import dead_letter_headers
+from streams.stores import table_store_options
 
 if TYPE_CHECKING:
     from engine.ratings import JoinResult
@@ -87,7 +88,7 @@ def register(app: faust.App, settings: Settings, names: TopicNames) -> None:  # 
         default=None,
         partitions=settings.streams.partitions,
         schema=faust.Schema(key_type=str, value_type=str),
-        options={"driver": "rocksdict"},
+        options=table_store_options(),
     )
 
     async def set_aside(event: Any, rejected: Rejected, now: datetime) -> None:
