@@ -58,6 +58,7 @@ if TYPE_CHECKING:
 PROCESS_STOP_SECONDS = 20.0
 PARTITIONS = 4
 APP_ID = "palaute-demo"
+#: The worker's internal topics (``<app id>-<name>``), created beforehand like the changelogs.
 INTERNAL_TOPICS = (
     "contacts-by-citizen",
     "surveys-by-id",

@@ -39,6 +39,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiosmtpd.smtp import SMTP
 
 from ops.kafka import create_topic
+from palaute.demo.run import INTERNAL_TOPICS
 from schemas.deadletter import DeadLetter
 from schemas.surveys import SkipReason, SurveyScheduled, SurveySkipped
 from schemas.topics import TOPICS
@@ -79,13 +80,6 @@ __all__ = [
 TRIALS = max(1, int(os.environ.get("PALAUTE_FAULT_TRIALS", "3")))
 #: Generous: a shared 2-core machine can be several times slower than an idle one.
 DEADLINE_SECONDS = 240.0
-INTERNAL_TOPICS = (
-    "contacts-by-citizen",
-    "surveys-by-id",
-    "answers-by-survey",
-    "metrics-by-key",
-    "metrics-rollup",
-)
 
 
 def base_seed() -> int:
