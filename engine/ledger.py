@@ -36,7 +36,7 @@ from engine.metrics import (
 from schemas.metrics import Dimension
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Callable, Iterable
 
     from schemas.metrics import TouchpointMetrics
     from schemas.responses import Rating
@@ -64,6 +64,16 @@ def rating_owners(rating: Rating) -> list[str]:
 def rollup_owners(rating: Rating) -> list[str]:
     """List the roll-up keys a rating counts towards: its channel and service."""
     return [owner for owner in rating_owners(rating) if not owner.startswith(_TOUCHPOINT)]
+
+
+def count_rollups(rating: Rating, ledger_of: Callable[[str], Ledger]) -> list[str]:
+    """Count a rating its touchpoint's ledger took in its roll-ups' ledgers; give those it changed.
+
+    Only a rating the touchpoint counted: a roll-up then holds exactly what
+    its touchpoints hold, whether it is counted live in parts (the metrics
+    stage) or in one ledger (the rebuild).
+    """
+    return [owner for owner in rollup_owners(rating) if ledger_of(owner).add_rating(rating)]
 
 
 def record_key(owner: str, window: timedelta) -> str:
@@ -217,11 +227,9 @@ def recompute(
     """
     ledgers: dict[str, Ledger] = {}
     for rating in ratings:
-        touchpoint, *rollups = rating_owners(rating)
-        # As the live stage: a roll-up counts what its touchpoint counted.
+        touchpoint = owner_key(Dimension.TOUCHPOINT, rating.touchpoint_id)
         if ledgers.setdefault(touchpoint, Ledger(touchpoint)).add_rating(rating):
-            for owner in rollups:
-                ledgers.setdefault(owner, Ledger(owner)).add_rating(rating)
+            count_rollups(rating, lambda owner: ledgers.setdefault(owner, Ledger(owner)))
     for touchpoint_id, survey_id, sent_at in sent:
         owner = owner_key(Dimension.TOUCHPOINT, touchpoint_id)
         ledgers.setdefault(owner, Ledger(owner)).add_sent(survey_id, sent_at)
