@@ -41,6 +41,7 @@ from ops.kafka import BrokerState, LocalKafka, create_topic, delete_topics, load
 from palaute.demo import citizens
 from palaute.demo.frontoffice import BY_ID, DEGRADED, FrontOffice, broken_records, catalogue_toml
 from palaute.demo.mailsink import MailSink
+from schemas.deadletter import HEADER_PREFIX
 from schemas.topics import (
     ALERTS,
     COMMENTS,
@@ -53,6 +54,7 @@ from schemas.topics import (
 )
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
     from email.message import EmailMessage
 
 PROCESS_STOP_SECONDS = 20.0
@@ -119,7 +121,9 @@ class Tally:
     failed: int = 0
     answers: Counter[str] = field(default_factory=Counter)  # responses by type
     ratings: dict[str, tuple[str, int]] = field(default_factory=dict)  # id -> touchpoint, score
-    dead_letters: int = 0
+    #: Records set aside, by where they came from: a stage that repeats a record after
+    #: a restart (at-least-once) writes its dead letter again, but it is one record.
+    dead_lettered: set[tuple[str, str, str]] = field(default_factory=set)
     alerts: dict[str, dict[str, Any]] = field(default_factory=dict)  # alert id -> latest
     degraded_at: float | None = None
 
@@ -394,6 +398,16 @@ class Citizens:
             self.answered["email-failed"] += 1
 
 
+def _source_of(headers: Sequence[tuple[str, bytes]]) -> tuple[str, str, str]:
+    """Where a dead letter's record came from: topic, partition and offset."""
+    found = {name: value.decode(errors="replace") for name, value in headers}
+
+    def part(name: str) -> str:
+        return found.get(f"{HEADER_PREFIX}source_{name}", "?")
+
+    return part("topic"), part("partition"), part("offset")
+
+
 def _record_survey(tally: Tally, data: dict[str, Any]) -> None:
     kind = data.get("type")
     if kind == "SurveyScheduled":
@@ -412,10 +426,12 @@ def _record_alert(tally: Tally, data: dict[str, Any]) -> dict[str, Any] | None:
     return data if known is None or known["state"] != data["state"] else None
 
 
-def _record(tally: Tally, topic: str, value: bytes | None) -> dict[str, Any] | None:
+def _record(
+    tally: Tally, topic: str, value: bytes | None, headers: Sequence[tuple[str, bytes]] = ()
+) -> dict[str, Any] | None:
     """Count one record; return an alert when it is new or changed its state."""
     if topic.startswith(DEADLETTER):
-        tally.dead_letters += 1
+        tally.dead_lettered.add(_source_of(headers))
         return None
     try:
         data = json.loads(value or b"null")
@@ -524,7 +540,7 @@ class Demo:
                 batches = await consumer.getmany(timeout_ms=300)
                 for partition, batch in batches.items():
                     for record in batch:
-                        alert = _record(self.tally, partition.topic, record.value)
+                        alert = _record(self.tally, partition.topic, record.value, record.headers)
                         if alert is not None:
                             _show_alert(alert, self.ports.base_url)
         finally:
@@ -605,7 +621,7 @@ async def _dashboard(base_url: str) -> str | None:
 
 def _summary(tally: Tally, crowd: Citizens) -> None:
     _say("")
-    _say(f"Contacts: {tally.contacts}; dead-lettered records: {tally.dead_letters}")
+    _say(f"Contacts: {tally.contacts}; dead-lettered records: {len(tally.dead_lettered)}")
     for channel, count in sorted(tally.scheduled.items()):
         _say(f"  scheduled by {channel:<6} {count:>5}   sent {tally.sent[channel]:>5}")
     for reason, count in tally.skipped.most_common():

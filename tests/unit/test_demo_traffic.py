@@ -9,9 +9,10 @@ from typing import TYPE_CHECKING
 from engine.replies import OptOutRequest, Score, parse_reply
 from palaute.demo import citizens
 from palaute.demo.frontoffice import BY_ID, DEGRADED, FrontOffice, broken_records
-from palaute.demo.run import Ports, _write_config
+from palaute.demo.run import Ports, Tally, _record, _write_config
 from schemas.base import Scale
 from schemas.config import load_settings
+from schemas.deadletter import DeadLetter
 from schemas.decoding import Rejected, decode_contact
 
 if TYPE_CHECKING:
@@ -68,3 +69,23 @@ def test_the_generated_configuration_loads_with_every_touchpoint(tmp_path: Path)
     assert settings.alerts.csat_targets == {DEGRADED: 0.65}
     assert settings.policy.quiet_hours_start == settings.policy.quiet_hours_end
     assert settings.web.ops_token_sha256
+
+
+def test_the_demo_counts_a_record_dead_lettered_twice_once() -> None:
+    """A stage repeating a record after a restart writes its dead letter again: one record."""
+
+    def letter(offset: int) -> list[tuple[str, bytes]]:
+        return DeadLetter(
+            stage="intake",
+            source_topic="palaute.contacts.v1",
+            source_partition=2,
+            source_offset=offset,
+            reason_code="invalid-json",
+            reason="not JSON",
+            failed_at=datetime(2026, 12, 7, tzinfo=UTC),
+        ).to_headers()
+
+    tally = Tally()
+    for offset in (7, 7, 8):
+        assert _record(tally, "palaute.deadletter.v1", b"{", letter(offset)) is None
+    assert len(tally.dead_lettered) == 2
