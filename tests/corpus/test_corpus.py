@@ -7,6 +7,7 @@ refused, and the HTTP ingress must answer each with a 4xx, never a 5xx.
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import secrets
@@ -19,6 +20,7 @@ from aiokafka import AIOKafkaProducer
 
 from connectors.web import create_web_app
 from connectors.web.ingress import hash_key
+from ops.kafka import create_topic, delete_topics
 from schemas.config import load_settings
 from schemas.decoding import Rejected, decode_contact
 
@@ -87,15 +89,19 @@ event_sources = ["{SOURCE}"]
 """,
         encoding="utf-8",
     )
+    # Created beforehand, as in production: a topic the broker creates on the first
+    # produce may still have no leader when the ingress gives up waiting (a 503).
+    topic = f"palaute.corpus.{secrets.token_hex(8)}"
+    await asyncio.to_thread(create_topic, kafka_bootstrap, topic)
     producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, enable_idempotence=True)
     await producer.start()
-    topic = f"palaute.corpus.{secrets.token_hex(8)}"
     app = create_web_app(load_settings(config), producer=producer, topic_names=_Names(topic))
     try:
         async with TestClient(TestServer(app, host="127.0.0.1")) as client:
             yield client
     finally:
         await producer.stop()
+        await asyncio.to_thread(delete_topics, kafka_bootstrap, [topic])
 
 
 @pytest.mark.integration
