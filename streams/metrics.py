@@ -79,7 +79,6 @@ from __future__ import annotations
 import functools
 import json
 import logging
-import weakref
 from collections import deque
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -87,7 +86,6 @@ from typing import TYPE_CHECKING, Any, cast
 
 import faust
 import orjson
-from faust.streams import _current_event  # see at_event
 from pydantic import ValidationError
 
 from connectors import telemetry
@@ -107,6 +105,7 @@ from schemas.decoding import Rejected, decode_event
 from schemas.metrics import Dimension
 from schemas.responses import Rating
 from schemas.surveys import SkipReason, SurveyScheduled, SurveySent, SurveySkipped
+from streams.events import at_event
 from streams.intake import DirectProducer, dead_letter_headers
 from streams.partitioning import key_partition
 from streams.stores import table_store_options
@@ -712,21 +711,6 @@ def register(app: faust.App, settings: Settings, names: TopicNames) -> None:  # 
     app.timer(settings.alerts.silence_check_interval.total_seconds(), name=SILENCE_TIMER)(
         silence_ticks
     )
-
-
-def at_event(event: EventT[bytes]) -> None:
-    """Make ``event`` the one faust's tables see as current, for a write of a batch.
-
-    A table write goes to the changelog partition, and the local store's
-    partition, of the event being processed, which faust looks up in a
-    context variable; within a batch from ``take_events`` it holds whatever
-    event the agent's task saw last. Only the context variable is set, in
-    the agent's own task: the Stream's ``current_event`` attribute is what
-    ``take_events`` reads, in another task, to pair each buffered value
-    with its event, and setting that one too (as ``Stream._set_current_event``
-    does) makes the buffer take a wrong event, whose record is then lost.
-    """
-    _current_event.set(weakref.ref(event))
 
 
 def _signal_of(value: bytes) -> Signal | None:
