@@ -54,7 +54,9 @@ from streams import alerting, dispatch, intake, metrics, refetch, responses, web
 from streams.diagnostics import kafka_client
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Mapping
+    from collections.abc import AsyncIterator, Iterable, Mapping
+
+    from mode import ServiceT
 
     from schemas.config import KafkaConfig, Settings
 
@@ -447,6 +449,19 @@ class PalauteApp(faust.App):
                     await consumer.commit()
         self.commits_frozen = True
         await super()._stop_consumer()
+
+    def on_init_dependencies(self) -> Iterable[ServiceT]:
+        """Start without faust's Monitor sensor, which nothing here reads.
+
+        The Monitor keeps faust's own statistics (for its web views, which the
+        worker does not serve): it runs on every record read, every event an
+        agent takes and every record sent, several per record end to end. The
+        worker's figures are its Prometheus metrics (connectors/telemetry.py).
+        """
+        dependencies = super().on_init_dependencies()
+        with contextlib.suppress(KeyError):
+            self.sensors.remove(self.monitor)
+        return dependencies
 
     def _new_transport(self) -> IdempotentTransport:
         return IdempotentTransport(self.conf.broker_consumer, self)
