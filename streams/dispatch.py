@@ -86,6 +86,7 @@ from schemas.deadletter import HEADER_PREFIX, DeadLetter
 from schemas.responses import OptOut, RatingReceived
 from schemas.surveys import SurveyLifecycleEvent
 from schemas.vault import ContactDetails
+from streams.intake import DirectProducer
 from streams.stores import table_store_options
 
 if TYPE_CHECKING:
@@ -307,6 +308,8 @@ def register(app: faust.App, settings: Settings, names: TopicNames) -> None:  # 
         partitions=settings.streams.partitions,
         **raw,
     )
+    # The forwarders hand their records straight to the producer (see DirectProducer).
+    producer = DirectProducer(app)
     table = app.Table(
         LIFECYCLE_TABLE,
         default=None,
@@ -366,7 +369,7 @@ def register(app: faust.App, settings: Settings, names: TopicNames) -> None:  # 
             return  # a vault tombstone (ours): nothing to schedule
         record = decode_record(value)
         if record is not None:
-            await by_survey.send(key=record.survey_id.encode(), value=value)
+            await producer.send(by_survey, record.survey_id.encode(), value)
             return
         now = datetime.now(UTC)
         letter = DeadLetter(
@@ -405,7 +408,7 @@ def register(app: faust.App, settings: Settings, names: TopicNames) -> None:  # 
             if any(f'"{kind}"'.encode() in value for kind in ANSWERS):
                 record = decode_record(value)
                 if isinstance(record, RatingReceived | OptOut):
-                    await by_survey.send(key=record.survey_id.encode(), value=value)
+                    await producer.send(by_survey, record.survey_id.encode(), value)
             telemetry.agent_progress(FORWARD_RESPONSES_AGENT, datetime.now(UTC))
 
     @app.agent(vault, name=FORWARD_VAULT_AGENT)

@@ -271,10 +271,11 @@ def register(app: faust.App, settings: Settings, names: TopicNames) -> None:  # 
             if b'"OptOut"' in value:
                 opt_out = decode_event(value)
                 if isinstance(opt_out, OptOut):
-                    await by_citizen.send(
-                        key=opt_out.citizen_key.encode(),
-                        value=value,
-                        headers=[(RECORD_HEADER, OPT_OUT_RECORD)],
+                    await producer.send(
+                        by_citizen,
+                        opt_out.citizen_key.encode(),
+                        value,
+                        [(RECORD_HEADER, OPT_OUT_RECORD)],
                     )
             telemetry.agent_progress(OPT_OUT_AGENT, now)
 

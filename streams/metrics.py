@@ -485,7 +485,7 @@ def register(app: faust.App, settings: Settings, names: TopicNames) -> None:  # 
             touchpoint_id = _forwarded_touchpoint(value or b"")
             if touchpoint_id is not None:
                 owner = owner_key(Dimension.TOUCHPOINT, touchpoint_id)
-                await by_key.send(key=owner.encode(), value=value, partition=partition_of(owner))
+                await producer.send(by_key, owner.encode(), value, partition=partition_of(owner))
             telemetry.agent_progress(SENT_AGENT, datetime.now(UTC))
 
     def count_event(owner: str, value: bytes, rating: Rating | None, partition: int) -> None:

@@ -35,7 +35,7 @@ from schemas.decoding import FieldError, Rejected, decode_event
 from schemas.responses import RatingReceived
 from schemas.surveys import SurveyScheduled, SurveySent
 from streams.acks import acknowledged
-from streams.intake import dead_letter_headers
+from streams.intake import DirectProducer, dead_letter_headers
 from streams.stores import table_store_options
 
 if TYPE_CHECKING:
@@ -70,7 +70,7 @@ def decode_joined(value: bytes) -> SurveyScheduled | SurveySent | RatingReceived
     return Rejected((FieldError("$.type", "not_joined", "not an event the join reads"),))
 
 
-def register(app: faust.App, settings: Settings, names: TopicNames) -> None:  # noqa: C901 - three agents sharing the wiring read best together
+def register(app: faust.App, settings: Settings, names: TopicNames) -> None:  # noqa: C901, PLR0915 - three agents sharing the wiring read best together
     """Add the responses agents and the survey-answers table to the app."""
     raw: dict[str, Any] = {"key_serializer": "raw", "value_serializer": "raw"}
     surveys = app.topic(names.surveys, **raw)
@@ -83,6 +83,8 @@ def register(app: faust.App, settings: Settings, names: TopicNames) -> None:  # 
         partitions=settings.streams.partitions,
         **raw,
     )
+    # The forwarders hand their records straight to the producer (see DirectProducer).
+    producer = DirectProducer(app)
     table = app.Table(
         ANSWERS_TABLE,
         default=None,
@@ -108,7 +110,7 @@ def register(app: faust.App, settings: Settings, names: TopicNames) -> None:  # 
             if b'"SurveyScheduled"' in value or b'"SurveySent"' in value:
                 decoded = decode_joined(value)
                 if isinstance(decoded, _JOINED):
-                    await by_survey.send(key=decoded.survey_id.encode(), value=value)
+                    await producer.send(by_survey, decoded.survey_id.encode(), value)
             telemetry.agent_progress(SURVEYS_AGENT, now)
 
     @app.agent(responses, name=ANSWERS_AGENT)
@@ -119,7 +121,7 @@ def register(app: faust.App, settings: Settings, names: TopicNames) -> None:  # 
             if b'"RatingReceived"' in value:
                 decoded = decode_joined(value)
                 if isinstance(decoded, RatingReceived):
-                    await by_survey.send(key=decoded.survey_id.encode(), value=value)
+                    await producer.send(by_survey, decoded.survey_id.encode(), value)
                 elif isinstance(decoded, Rejected):
                     await set_aside(event, decoded, now)
             telemetry.agent_progress(ANSWERS_AGENT, now)
