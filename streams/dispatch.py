@@ -2,14 +2,16 @@
 
 Wiring (the rules are in :mod:`engine.lifecycle`):
 
-1. Two forwarding agents re-key what the scheduler needs by survey id onto one
+1. Two forwarders re-key what the scheduler needs by survey id onto one
    internal topic, ``<app id>-surveys-by-id``: every event of the surveys
    topic (keyed by citizen key) and every contact-details record of the vault
    (already keyed by survey id, but with its own partition count). All of a
    survey's records then meet in one partition, in their original order per
    source topic. This repartition is the co-partitioning choice: the vault
    and the surveys topic cannot be joined directly, and keying the table by
-   survey id spreads a heavy citizen's surveys over the cluster.
+   survey id spreads a heavy citizen's surveys over the cluster. The vault's
+   is an agent; the surveys topic's is a handler on the topic's one reader,
+   shared with the answers join and the metrics (:mod:`streams.shared`).
 2. ``dispatch-scheduler`` reads that topic and keeps the ``survey-lifecycle``
    table (RocksDB via rocksdict, backed by a compacted changelog), one
    :class:`~engine.lifecycle.SurveyState` per survey id, so a million pending
@@ -86,17 +88,19 @@ from schemas.deadletter import HEADER_PREFIX, DeadLetter
 from schemas.responses import OptOut, RatingReceived
 from schemas.surveys import SurveyLifecycleEvent
 from schemas.vault import ContactDetails
+from streams import shared
 from streams.intake import DirectProducer
 from streams.stores import table_store_options
 
 if TYPE_CHECKING:
+    from faust.types import EventT
+
     from schemas.config import Settings
     from schemas.surveys import SurveyEvent
     from streams.app import TopicNames
 
 log = logging.getLogger(__name__)
 
-FORWARD_SURVEYS_AGENT = "dispatch-surveys-by-id"
 FORWARD_VAULT_AGENT = "dispatch-vault-by-id"
 SCHEDULER_AGENT = "dispatch-scheduler"
 LIFECYCLE_TABLE = "survey-lifecycle"
@@ -394,11 +398,10 @@ def register(app: faust.App, settings: Settings, names: TopicNames) -> None:  # 
             letter.reason_code,
         )
 
-    @app.agent(surveys, name=FORWARD_SURVEYS_AGENT)
-    async def forward_surveys(stream: faust.StreamT[bytes]) -> None:
-        async for event in stream.events():
-            await forward(event.message)
-            telemetry.agent_progress(FORWARD_SURVEYS_AGENT, datetime.now(UTC))
+    async def forward_survey(event: EventT[bytes]) -> None:
+        await forward(event.message)
+
+    shared.read(app, "surveys", names.surveys, forward_survey)
 
     @app.agent(responses, name=FORWARD_RESPONSES_AGENT)
     async def forward_answers(stream: faust.StreamT[bytes]) -> None:

@@ -1,13 +1,14 @@
 """Rolling metrics and detection: ratings, sends and decisions in, figures and alerts out.
 
-Four agents and two timers:
+Three agents, a handler on the surveys topic's reader and two timers:
 
 1. ``metrics-route`` reads the ratings topic and forwards each Rating, as
    is, once, to an internal topic under its touchpoint's key
    (``touchpoint:<id>``), so that all of one touchpoint's events meet in one
    partition. A record that is not a valid Rating goes to the dead-letter
    topic.
-2. ``metrics-sent-route`` reads the surveys topic and forwards SurveySent,
+2. ``route_sent``, a handler on the surveys topic's one reader
+   (``surveys-reader``, see :mod:`streams.shared`), forwards SurveySent,
    SurveyScheduled and SurveySkipped (the decision on a contact, unless it
    is a duplicate) to the same internal topic under ``touchpoint:<id>``.
    SurveySent names no channel or service, so sends (and response rates) are
@@ -105,6 +106,7 @@ from schemas.decoding import Rejected, decode_event
 from schemas.metrics import Dimension
 from schemas.responses import Rating
 from schemas.surveys import SkipReason, SurveyScheduled, SurveySent, SurveySkipped
+from streams import shared
 from streams.events import at_event
 from streams.intake import DirectProducer, dead_letter_headers
 from streams.partitioning import key_partition
@@ -123,7 +125,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 ROUTE_AGENT = "metrics-route"
-SENT_AGENT = "metrics-sent-route"
 METRICS_AGENT = "metrics"
 ROLLUP_AGENT = "metrics-rollup"
 LEDGER_TABLE = "metrics-ledger"
@@ -406,7 +407,6 @@ def register(app: faust.App, settings: Settings, names: TopicNames) -> None:  # 
     raw: dict[str, Any] = {"key_serializer": "raw", "value_serializer": "raw"}
     partitions = settings.streams.partitions
     ratings = app.topic(names.ratings, **raw)
-    surveys = app.topic(names.surveys, **raw)
     by_key = app.topic(f"{app.conf.id}-metrics-by-key", internal=True, partitions=partitions, **raw)
     rollup_parts = app.topic(
         f"{app.conf.id}-metrics-rollup", internal=True, partitions=partitions, **raw
@@ -479,14 +479,14 @@ def register(app: faust.App, settings: Settings, names: TopicNames) -> None:  # 
                 )
             telemetry.agent_progress(ROUTE_AGENT, now)
 
-    @app.agent(surveys, name=SENT_AGENT)
-    async def route_sent(stream: faust.StreamT[bytes]) -> None:
-        async for value in stream:
-            touchpoint_id = _forwarded_touchpoint(value or b"")
-            if touchpoint_id is not None:
-                owner = owner_key(Dimension.TOUCHPOINT, touchpoint_id)
-                await producer.send(by_key, owner.encode(), value, partition=partition_of(owner))
-            telemetry.agent_progress(SENT_AGENT, datetime.now(UTC))
+    async def route_sent(event: EventT[bytes]) -> None:
+        value = event.message.value or b""
+        touchpoint_id = _forwarded_touchpoint(value)
+        if touchpoint_id is not None:
+            owner = owner_key(Dimension.TOUCHPOINT, touchpoint_id)
+            await producer.send(by_key, owner.encode(), value, partition=partition_of(owner))
+
+    shared.read(app, "surveys", names.surveys, route_sent)
 
     def count_event(owner: str, value: bytes, rating: Rating | None, partition: int) -> None:
         """Count a rating or a send in its touchpoint's ledger and store what changed."""

@@ -1,10 +1,11 @@
 """Responses stage: join answers with their survey and publish Ratings by touchpoint.
 
-Three agents, because the answers (responses topic, keyed by survey id) and
+Two agents and a handler, because the answers (responses topic, keyed by survey id) and
 the survey's facts (surveys topic, keyed by citizen key) must meet where one
 survey's state lives:
 
-1. ``responses-surveys`` forwards SurveyScheduled and SurveySent to an
+1. a handler on the surveys topic's one reader (``surveys-reader``, see
+   :mod:`streams.shared`) forwards SurveyScheduled and SurveySent to an
    internal topic keyed by survey id;
 2. ``responses-answers`` forwards RatingReceived from the responses topic to
    the same internal topic;
@@ -34,18 +35,20 @@ from schemas.contacts import TouchpointChannel
 from schemas.decoding import FieldError, Rejected, decode_event
 from schemas.responses import RatingReceived
 from schemas.surveys import SurveyScheduled, SurveySent
+from streams import shared
 from streams.acks import acknowledged
 from streams.intake import DirectProducer, dead_letter_headers
 from streams.stores import table_store_options
 
 if TYPE_CHECKING:
+    from faust.types import EventT
+
     from engine.ratings import JoinResult
     from schemas.config import Settings
     from streams.app import TopicNames
 
 log = logging.getLogger(__name__)
 
-SURVEYS_AGENT = "responses-surveys"
 ANSWERS_AGENT = "responses-answers"
 JOIN_AGENT = "responses-join"
 ANSWERS_TABLE = "survey-answers"
@@ -70,10 +73,9 @@ def decode_joined(value: bytes) -> SurveyScheduled | SurveySent | RatingReceived
     return Rejected((FieldError("$.type", "not_joined", "not an event the join reads"),))
 
 
-def register(app: faust.App, settings: Settings, names: TopicNames) -> None:  # noqa: C901, PLR0915 - three agents sharing the wiring read best together
+def register(app: faust.App, settings: Settings, names: TopicNames) -> None:  # noqa: C901 - three agents sharing the wiring read best together
     """Add the responses agents and the survey-answers table to the app."""
     raw: dict[str, Any] = {"key_serializer": "raw", "value_serializer": "raw"}
-    surveys = app.topic(names.surveys, **raw)
     responses = app.topic(names.responses, **raw)
     ratings = app.topic(names.ratings, **raw)
     deadletter = app.topic(names.deadletter, **raw)
@@ -102,16 +104,14 @@ def register(app: faust.App, settings: Settings, names: TopicNames) -> None:  # 
         )
         telemetry.record_dead_letter(telemetry.Stage.RESPONSES, rejected.code)
 
-    @app.agent(surveys, name=SURVEYS_AGENT)
-    async def forward_surveys(stream: faust.StreamT[bytes]) -> None:
-        async for event in stream.events():
-            now = datetime.now(UTC)
-            value = event.message.value or b""
-            if b'"SurveyScheduled"' in value or b'"SurveySent"' in value:
-                decoded = decode_joined(value)
-                if isinstance(decoded, _JOINED):
-                    await producer.send(by_survey, decoded.survey_id.encode(), value)
-            telemetry.agent_progress(SURVEYS_AGENT, now)
+    async def forward_survey(event: EventT[bytes]) -> None:
+        value = event.message.value or b""
+        if b'"SurveyScheduled"' in value or b'"SurveySent"' in value:
+            decoded = decode_joined(value)
+            if isinstance(decoded, _JOINED):
+                await producer.send(by_survey, decoded.survey_id.encode(), value)
+
+    shared.read(app, "surveys", names.surveys, forward_survey)
 
     @app.agent(responses, name=ANSWERS_AGENT)
     async def forward_answers(stream: faust.StreamT[bytes]) -> None:
