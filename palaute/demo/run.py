@@ -123,7 +123,8 @@ class Tally:
     ratings: dict[str, tuple[str, int]] = field(default_factory=dict)  # id -> touchpoint, score
     #: Records set aside, by where they came from: a stage that repeats a record after
     #: a restart (at-least-once) writes its dead letter again, but it is one record.
-    dead_lettered: set[tuple[str, str, str]] = field(default_factory=set)
+    #: Each one's stage and reason code, for the summary.
+    dead_lettered: dict[tuple[str, str, str], tuple[str, str]] = field(default_factory=dict)
     alerts: dict[str, dict[str, Any]] = field(default_factory=dict)  # alert id -> latest
     degraded_at: float | None = None
 
@@ -431,7 +432,12 @@ def _record(
 ) -> dict[str, Any] | None:
     """Count one record; return an alert when it is new or changed its state."""
     if topic.startswith(DEADLETTER):
-        tally.dead_lettered.add(_source_of(headers))
+        found = {name: value.decode(errors="replace") for name, value in headers}
+        why = (
+            found.get(f"{HEADER_PREFIX}stage", "?"),
+            found.get(f"{HEADER_PREFIX}reason_code", "?"),
+        )
+        tally.dead_lettered[_source_of(headers)] = why
         return None
     try:
         data = json.loads(value or b"null")
@@ -622,6 +628,8 @@ async def _dashboard(base_url: str) -> str | None:
 def _summary(tally: Tally, crowd: Citizens) -> None:
     _say("")
     _say(f"Contacts: {tally.contacts}; dead-lettered records: {len(tally.dead_lettered)}")
+    for (stage, reason), count in sorted(Counter(tally.dead_lettered.values()).items()):
+        _say(f"  set aside by {stage:<10} {reason:<28} {count:>5}")
     for channel, count in sorted(tally.scheduled.items()):
         _say(f"  scheduled by {channel:<6} {count:>5}   sent {tally.sent[channel]:>5}")
     for reason, count in tally.skipped.most_common():

@@ -90,7 +90,10 @@ def test_demo_shows_the_alert_for_the_degraded_touchpoint_and_stops_what_it_star
     assert f"service at {DEGRADED} degrades now" in output
     assert output.index("degrades now") < output.index("*** ALERT FIRING: drop")
     summary = output[output.rindex("Contacts: ") :]
-    assert "dead-lettered records: 3" in summary, summary
+    # The three broken records the demo sends are set aside by the intake; a later
+    # stage may set aside a record of its own, which the summary names.
+    by_intake = re.findall(r"set aside by intake +\S+ +(\d+)", summary)
+    assert sum(int(count) for count in by_intake) == 3, summary
     assert "skipped, sensitive-touchpoint" in summary, summary
     answered = re.search(r"Citizens answered: (\d+) by SMS, (\d+) by email", output)
     assert answered is not None

@@ -89,3 +89,4 @@ def test_the_demo_counts_a_record_dead_lettered_twice_once() -> None:
     for offset in (7, 7, 8):
         assert _record(tally, "palaute.deadletter.v1", b"{", letter(offset)) is None
     assert len(tally.dead_lettered) == 2
+    assert set(tally.dead_lettered.values()) == {("intake", "invalid-json")}
