@@ -41,7 +41,7 @@ from ops.kafka import BrokerState, LocalKafka, create_topic, delete_topics, load
 from palaute.demo import citizens
 from palaute.demo.frontoffice import BY_ID, DEGRADED, FrontOffice, broken_records, catalogue_toml
 from palaute.demo.mailsink import MailSink
-from schemas.deadletter import HEADER_PREFIX
+from schemas.deadletter import DeadLetter
 from schemas.topics import (
     ALERTS,
     COMMENTS,
@@ -124,7 +124,7 @@ class Tally:
     #: Records set aside, by where they came from: a stage that repeats a record after
     #: a restart (at-least-once) writes its dead letter again, but it is one record.
     #: Each one's stage and reason code, for the summary.
-    dead_lettered: dict[tuple[str, str, str], tuple[str, str]] = field(default_factory=dict)
+    dead_lettered: dict[tuple[str, int, int], tuple[str, str]] = field(default_factory=dict)
     alerts: dict[str, dict[str, Any]] = field(default_factory=dict)  # alert id -> latest
     degraded_at: float | None = None
 
@@ -399,16 +399,6 @@ class Citizens:
             self.answered["email-failed"] += 1
 
 
-def _source_of(headers: Sequence[tuple[str, bytes]]) -> tuple[str, str, str]:
-    """Where a dead letter's record came from: topic, partition and offset."""
-    found = {name: value.decode(errors="replace") for name, value in headers}
-
-    def part(name: str) -> str:
-        return found.get(f"{HEADER_PREFIX}source_{name}", "?")
-
-    return part("topic"), part("partition"), part("offset")
-
-
 def _record_survey(tally: Tally, data: dict[str, Any]) -> None:
     kind = data.get("type")
     if kind == "SurveyScheduled":
@@ -432,12 +422,10 @@ def _record(
 ) -> dict[str, Any] | None:
     """Count one record; return an alert when it is new or changed its state."""
     if topic.startswith(DEADLETTER):
-        found = {name: value.decode(errors="replace") for name, value in headers}
-        why = (
-            found.get(f"{HEADER_PREFIX}stage", "?"),
-            found.get(f"{HEADER_PREFIX}reason_code", "?"),
-        )
-        tally.dead_lettered[_source_of(headers)] = why
+        with contextlib.suppress(ValueError):  # only a worker's own dead letters are counted
+            letter = DeadLetter.from_headers(list(headers))
+            source = (letter.source_topic, letter.source_partition, letter.source_offset)
+            tally.dead_lettered[source] = (letter.stage, letter.reason_code)
         return None
     try:
         data = json.loads(value or b"null")
