@@ -15,10 +15,11 @@ keeps the figures of its last event; ``as_of`` says how old they are.
 
 from __future__ import annotations
 
+import heapq
 import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from engine.metrics import (
     DEFAULT_TIERS,
@@ -43,6 +44,7 @@ if TYPE_CHECKING:
 
 
 _TOUCHPOINT = Dimension.TOUCHPOINT.value + ":"
+_Held = TypeVar("_Held")
 
 
 def owner_key(dimension: Dimension, key: str) -> str:
@@ -94,6 +96,12 @@ class Ledger:
 
     Owned by one caller (a stage's partition, or the rebuild); its methods say
     what changed so the caller can persist exactly that.
+
+    Pruning must not cost a scan of every survey: a roll-up's ledger holds
+    every rating of its windows (28 days of a whole channel), and the stage
+    prunes as it counts. So each survey's time also goes on a heap, and
+    :meth:`prune` takes from its top only what has fallen out; an entry left
+    behind by a revision with another time is passed over when it comes up.
     """
 
     def __init__(self, owner: str) -> None:
@@ -102,6 +110,8 @@ class Ledger:
         self.ratings: dict[str, Rating] = {}
         self.sent: dict[str, datetime] = {}
         self.latest_at: datetime | None = None
+        self._rating_times: list[tuple[datetime, str]] = []
+        self._sent_times: list[tuple[datetime, str]] = []
 
     def _seen(self, at: datetime) -> None:
         if self.latest_at is None or at > self.latest_at:
@@ -124,6 +134,8 @@ class Ledger:
             return False
         self.state = apply_rating(self.state, rating, previous)
         self.ratings[rating.survey_id] = rating
+        if previous is None or previous.answered_at != rating.answered_at:
+            heapq.heappush(self._rating_times, (rating.answered_at, rating.survey_id))
         self._seen(rating.answered_at)
         return True
 
@@ -132,6 +144,7 @@ class Ledger:
         if survey_id in self.sent:
             return False
         self.sent[survey_id] = sent_at
+        heapq.heappush(self._sent_times, (sent_at, survey_id))
         if self.state is not None:
             self.state = apply_sent(self.state, sent_at)
         self._seen(sent_at)
@@ -149,12 +162,10 @@ class Ledger:
         horizon = self.horizon()
         if horizon is None:
             return Pruned((), ())
-        old_ratings = tuple(s for s, r in self.ratings.items() if r.answered_at <= horizon)
-        old_sent = tuple(s for s, at in self.sent.items() if at <= horizon)
-        for survey_id in old_ratings:
-            del self.ratings[survey_id]
-        for survey_id in old_sent:
-            del self.sent[survey_id]
+        old_ratings = _take_until(
+            self._rating_times, horizon, self.ratings, lambda rating: rating.answered_at
+        )
+        old_sent = _take_until(self._sent_times, horizon, self.sent, lambda at: at)
         if self.state is not None and self.latest_at is not None:
             self.state = expire(self.state, self.latest_at)
         return Pruned(old_ratings, old_sent)
@@ -169,6 +180,28 @@ class Ledger:
             snapshot(state, window, self.latest_at, key=key, dimension=dimension)
             for window in windows
         ]
+
+
+def _take_until(
+    times: list[tuple[datetime, str]],
+    horizon: datetime,
+    by_survey: dict[str, _Held],
+    time_of: Callable[[_Held], datetime],
+) -> tuple[str, ...]:
+    """Remove from ``by_survey`` the surveys whose time is at or before ``horizon``.
+
+    ``times`` is a heap of every survey's time, and of times a survey had
+    before a revision moved it: such an entry, and one of a survey already
+    removed, is dropped without removing anything.
+    """
+    taken: list[str] = []
+    while times and times[0][0] <= horizon:
+        at, survey_id = heapq.heappop(times)
+        held = by_survey.get(survey_id)
+        if held is not None and time_of(held) == at:
+            del by_survey[survey_id]
+            taken.append(survey_id)
+    return tuple(taken)
 
 
 @dataclass(frozen=True)

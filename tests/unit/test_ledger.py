@@ -6,8 +6,10 @@ import random
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from engine.ledger import Ledger, owner_key, rating_owners, recompute, split_owner
+from engine.ledger import Ledger, Pruned, owner_key, rating_owners, recompute, split_owner
 from schemas.base import Language, Scale, SurveyChannel
 from schemas.contacts import TouchpointChannel
 from schemas.metrics import Dimension
@@ -88,6 +90,53 @@ def test_pruning_forgets_only_what_no_window_reaches() -> None:
     assert pruned.ratings == ("old",)
     assert set(ledger.ratings) == {"new"}
     assert ledger.figures() == before
+
+
+def test_pruning_follows_a_revision_that_moved_the_answer_in_time() -> None:
+    """A revision's new time decides, not the time the survey was first answered at."""
+    ledger = Ledger("touchpoint:tp-1")
+    ledger.add_rating(rating(1, "moved-later", at=NOW - timedelta(days=40)))
+    ledger.add_rating(rating(2, "moved-later", revision=2, at=NOW - timedelta(days=1)))
+    ledger.add_rating(rating(3, "moved-earlier", at=NOW - timedelta(days=1)))
+    ledger.add_rating(rating(4, "moved-earlier", revision=2, at=NOW - timedelta(days=40)))
+    ledger.add_rating(rating(5, "new"))
+    ledger.add_sent("sent-old", NOW - timedelta(days=30))
+    ledger.add_sent("sent-new", NOW - timedelta(days=2))
+    pruned = ledger.prune()
+    assert pruned.ratings == ("moved-earlier",)
+    assert pruned.sent == ("sent-old",)
+    assert set(ledger.ratings) == {"moved-later", "new"}
+    assert ledger.prune() == Pruned((), ())  # nothing is taken twice
+
+
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 9), st.integers(1, 3), st.integers(0, 60), st.booleans()),
+        max_size=60,
+    ),
+    st.integers(0, 60),
+)
+def test_pruning_takes_exactly_the_surveys_at_or_before_the_horizon(
+    events: list[tuple[int, int, int, bool]], latest_days_ago: int
+) -> None:
+    """The heap must give what a scan of every survey would, whatever the revisions did."""
+    ledger = Ledger("touchpoint:tp-1")
+    for survey, revision, days_ago, is_send in events:
+        at = NOW - timedelta(days=days_ago)
+        if is_send:
+            ledger.add_sent(f"s{survey}", at)
+        else:
+            ledger.add_rating(rating(3, f"s{survey}", revision=revision, at=at))
+    ledger.add_rating(rating(3, "latest", at=NOW - timedelta(days=latest_days_ago)))
+    horizon = ledger.horizon()
+    assert horizon is not None
+    expected_ratings = {s for s, r in ledger.ratings.items() if r.answered_at <= horizon}
+    expected_sent = {s for s, at in ledger.sent.items() if at <= horizon}
+    pruned = ledger.prune()
+    assert set(pruned.ratings) == expected_ratings
+    assert set(pruned.sent) == expected_sent
+    assert all(r.answered_at > horizon for r in ledger.ratings.values())
+    assert all(at > horizon for at in ledger.sent.values())
 
 
 def test_a_rating_counts_towards_its_touchpoint_channel_and_service() -> None:
