@@ -1,28 +1,34 @@
 """Rolling metrics and detection: ratings, sends and decisions in, figures and alerts out.
 
-Three agents, a handler on the surveys topic's reader and two timers:
+Two agents, a handler on the surveys topic's reader and two timers. All of
+one touchpoint's events are counted in one partition, the one its key
+``touchpoint:<id>`` hashes to (:func:`streams.partitioning.touchpoint_partition`):
 
-1. ``metrics-route`` reads the ratings topic and forwards each Rating, as
-   is, once, to an internal topic under its touchpoint's key
-   (``touchpoint:<id>``), so that all of one touchpoint's events meet in one
-   partition. A record that is not a valid Rating goes to the dead-letter
-   topic.
-2. ``route_sent``, a handler on the surveys topic's one reader
+1. ``route_sent``, a handler on the surveys topic's one reader
    (``surveys-reader``, see :mod:`streams.shared`), forwards SurveySent,
    SurveyScheduled and SurveySkipped (the decision on a contact, unless it
-   is a duplicate) to the same internal topic under ``touchpoint:<id>``.
-   SurveySent names no channel or service, so sends (and response rates) are
-   per touchpoint; decisions only feed silence detection. Both routers give
-   the partition themselves (:func:`streams.partitioning.key_partition`):
-   the roll-up parts below are rebuilt by it.
-3. ``metrics`` reads the internal topic a batch at a time (up to
-   ``METRICS_BATCH`` records, waiting at most ``METRICS_BATCH_WAIT_S`` for
-   more), parses each record once, and does both jobs on it (one agent
+   is a duplicate) to an internal topic under ``touchpoint:<id>``, in that
+   partition. SurveySent names no channel or service, so sends (and
+   response rates) are per touchpoint; decisions only feed silence
+   detection.
+2. Ratings need no such forward: the answers join writes each one to the
+   same partition of the ratings topic (keyed by touchpoint id), and the
+   ``metrics`` agent reads that topic too, counting a rating where it
+   lands. A rating in another partition (another writer's partitioner, or a
+   ratings topic whose partition count differs from the internal topics',
+   see :func:`streams.partitioning.copartitioned`) is forwarded once to the
+   internal topic instead; each forward goes through faust's delivery and
+   the producer again, which at 2,000 ratings a second costs about a tenth
+   of the worker. A record that is not a valid Rating goes to the
+   dead-letter topic.
+3. ``metrics`` reads the ratings topic and the internal topic a batch at a
+   time (up to ``METRICS_BATCH`` records, waiting at most
+   ``METRICS_BATCH_WAIT_S`` for more), parses each record once, and does both jobs on it (one agent
    rather than two halves faust's cost per record, which dominates here):
 
    * counting: a :class:`engine.ledger.Ledger` per touchpoint. The table
      ``metrics-ledger`` holds the latest revision counted per survey
-     (``<key>|r|<survey id>`` → Rating JSON, as forwarded) and each send
+     (``<key>|r|<survey id>`` → Rating JSON, as it came) and each send
      (``<key>|s|<survey id>`` → time); the ledgers are rebuilt from it after
      a restart or rebalance, so the figures are exact across both. A
      roll-up (``channel:<name>``, ``service:<key>``) is counted in parts, one
@@ -109,7 +115,7 @@ from schemas.surveys import SkipReason, SurveyScheduled, SurveySent, SurveySkipp
 from streams import shared
 from streams.events import at_event
 from streams.intake import DirectProducer, dead_letter_headers
-from streams.partitioning import key_partition
+from streams.partitioning import copartitioned, key_partition
 from streams.stores import table_store_options
 
 if TYPE_CHECKING:
@@ -124,7 +130,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-ROUTE_AGENT = "metrics-route"
 METRICS_AGENT = "metrics"
 ROLLUP_AGENT = "metrics-rollup"
 LEDGER_TABLE = "metrics-ledger"
@@ -406,8 +411,12 @@ def register(app: faust.App, settings: Settings, names: TopicNames) -> None:  # 
     """Add the metrics and detection agents, their tables and the publishing timer."""
     raw: dict[str, Any] = {"key_serializer": "raw", "value_serializer": "raw"}
     partitions = settings.streams.partitions
-    ratings = app.topic(names.ratings, **raw)
     by_key = app.topic(f"{app.conf.id}-metrics-by-key", internal=True, partitions=partitions, **raw)
+    # What the metrics agent reads: the internal topic and the ratings topic. Internal,
+    # so that faust creates both if missing, with the partitions the tables have.
+    counted = app.topic(
+        by_key.get_topic_name(), names.ratings, internal=True, partitions=partitions, **raw
+    )
     rollup_parts = app.topic(
         f"{app.conf.id}-metrics-rollup", internal=True, partitions=partitions, **raw
     )
@@ -455,29 +464,39 @@ def register(app: faust.App, settings: Settings, names: TopicNames) -> None:  # 
     app.on_partitions_revoked.connect(receiver)
     app.on_partitions_assigned.connect(receiver)
 
-    @app.agent(ratings, name=ROUTE_AGENT)
-    async def route_ratings(stream: faust.StreamT[bytes]) -> None:
-        async for event in stream.events():
-            now = datetime.now(UTC)
-            rating = decode_event(event.message.value or b"", expect="Rating")
-            if isinstance(rating, Rejected):
-                message = event.message
-                await deadletter.send(
-                    key=message.key,
-                    value=message.value,
-                    headers=dead_letter_headers(
-                        rating, message, now, telemetry.Stage.METRICS.value
-                    ),
-                )
-                telemetry.record_dead_letter(telemetry.Stage.METRICS, rating.code)
-                telemetry.count_event(telemetry.Stage.METRICS, telemetry.Outcome.DEAD_LETTERED)
-            elif isinstance(rating, Rating):
-                # Once, to the touchpoint's partition, which counts its roll-ups' parts too.
-                owner = owner_key(Dimension.TOUCHPOINT, rating.touchpoint_id)
-                await producer.send(
-                    by_key, owner.encode(), event.message.value, partition=partition_of(owner)
-                )
-            telemetry.agent_progress(ROUTE_AGENT, now)
+    async def set_aside(event: EventT[bytes], rejected: Rejected) -> None:
+        message = event.message
+        await deadletter.send(
+            key=message.key,
+            value=message.value,
+            headers=dead_letter_headers(
+                rejected, message, datetime.now(UTC), telemetry.Stage.METRICS.value
+            ),
+        )
+        telemetry.record_dead_letter(telemetry.Stage.METRICS, rejected.code)
+        telemetry.count_event(telemetry.Stage.METRICS, telemetry.Outcome.DEAD_LETTERED)
+
+    async def take_rating(event: EventT[bytes]) -> _Detector | None:
+        """Count a record of the ratings topic where it landed, or route it to where it counts.
+
+        Give the detector entry it changed, as :func:`count_one` does.
+        """
+        message = event.message
+        value = message.value or b""
+        rating = decode_event(value, expect="Rating")
+        if isinstance(rating, Rejected):
+            await set_aside(event, rating)
+            return None
+        if not isinstance(rating, Rating):
+            return None
+        owner = owner_key(Dimension.TOUCHPOINT, rating.touchpoint_id)
+        partition = partition_of(owner)
+        if message.partition == partition and copartitioned(app, names.ratings, partitions):
+            return await count_rating(owner, value, rating, partition)
+        # Written by a partitioner other than the responses stage's: once, to the
+        # touchpoint's partition of the internal topic, which counts its roll-ups' parts too.
+        await producer.send(by_key, owner.encode(), value, partition=partition)
+        return None
 
     async def route_sent(event: EventT[bytes]) -> None:
         value = event.message.value or b""
@@ -632,7 +651,7 @@ def register(app: faust.App, settings: Settings, names: TopicNames) -> None:  # 
                 store_detector(touchpoint_id, stored)
             await send_alerts(alerts, f"touchpoint:{touchpoint_id}")
 
-    @app.agent(by_key, name=METRICS_AGENT)
+    @app.agent(counted, name=METRICS_AGENT)
     async def count(stream: faust.StreamT[bytes]) -> None:
         # A batch at a time: a touchpoint's detector entry is stored once per
         # batch, not once per rating, before faust acknowledges the batch.
@@ -643,7 +662,10 @@ def register(app: faust.App, settings: Settings, names: TopicNames) -> None:  # 
             try:
                 for event in events:
                     at_event(event)
-                    stored = await count_one(event.message)
+                    if event.message.topic == names.ratings:
+                        stored = await take_rating(event)
+                    else:
+                        stored = await count_one(event.message)
                     if stored is not None:
                         unstored[stored.state.touchpoint_id] = (event, stored)
                 for touchpoint_id, (event, stored) in unstored.items():
@@ -665,11 +687,11 @@ def register(app: faust.App, settings: Settings, names: TopicNames) -> None:  # 
         if value == SILENCE_TICK:
             await on_silence_tick(message.partition)
         elif signal is Signal.ANSWERS:
-            # Parsed once, for the ledger and (on a touchpoint key) the detector.
+            # Validated when it was routed; parsed once, for the ledger and the detector.
             rating = Rating.model_validate_json(value)
-            count_event(owner, value, rating, message.partition)
             if on_touchpoint:
-                return await on_rating(rating, owner, message.partition)
+                return await count_rating(owner, value, rating, message.partition)
+            count_event(owner, value, rating, message.partition)
         elif signal is not None:
             if signal is Signal.DELIVERIES:
                 count_event(owner, value, None, message.partition)
@@ -680,6 +702,13 @@ def register(app: faust.App, settings: Settings, names: TopicNames) -> None:  # 
                     signal, at, message.partition, datetime.now(UTC),
                 )  # fmt: skip
         return None
+
+    async def count_rating(
+        owner: str, value: bytes, rating: Rating, partition: int
+    ) -> _Detector | None:
+        """Count a rating in its touchpoint's ledger and feed it to the touchpoint's detector."""
+        count_event(owner, value, rating, partition)
+        return await on_rating(rating, owner, partition)
 
     @app.agent(rollup_parts, name=ROLLUP_AGENT)
     async def combine(stream: faust.StreamT[bytes]) -> None:

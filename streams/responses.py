@@ -13,7 +13,9 @@ survey's state lives:
    per survey in the ``survey-answers`` table and publishes what
    :mod:`engine.ratings` decides: a Rating (keyed by touchpoint id) for each
    confirmed answer within the survey's life, a new revision when the score
-   changes.
+   changes. It goes to the partition in which the metrics stage counts its
+   touchpoint (:func:`streams.partitioning.touchpoint_partition`), so that
+   stage counts it where it lands.
 
 Records that cannot be read go to the dead-letter topic. Idempotence: the
 state remembers answer ids and the score counted, so a replay publishes
@@ -38,6 +40,7 @@ from schemas.surveys import SurveyScheduled, SurveySent
 from streams import shared
 from streams.acks import acknowledged
 from streams.intake import DirectProducer, dead_letter_headers
+from streams.partitioning import copartitioned, touchpoint_partition
 from streams.stores import table_store_options
 
 if TYPE_CHECKING:
@@ -139,11 +142,18 @@ def register(app: faust.App, settings: Settings, names: TopicNames) -> None:  # 
             before = SurveyAnswers() if stored is None else SurveyAnswers.from_json(stored)
             result = _fold(before, decoded, settings)
             delivered = []
+            # Where the metrics stage counts the touchpoint, if the topics allow.
+            aligned = copartitioned(app, names.ratings, settings.streams.partitions)
             for rating in result.ratings:
                 delivered.append(
                     await ratings.send(
                         key=rating.touchpoint_id.encode(),
                         value=rating.model_dump_json().encode(),
+                        partition=touchpoint_partition(
+                            rating.touchpoint_id, settings.streams.partitions
+                        )
+                        if aligned
+                        else None,
                     )
                 )
                 telemetry.count_event(telemetry.Stage.RESPONSES, telemetry.Outcome.OK)

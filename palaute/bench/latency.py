@@ -6,7 +6,8 @@ One broker, one ``palaute worker``, and for each rate in the plan:
     a topic of four partitions and a consumer reading them back; the
     latency of each record from its send to its receipt;
 (b) the worker: Rating events at the rate for ``seconds``, keyed by
-    touchpoint as the responses stage writes them, over ``touchpoints``
+    touchpoint and partitioned as the responses stage writes them (to the
+    partition that counts the touchpoint), over ``touchpoints``
     touchpoints. A rating's latency runs from its send to the receipt of the
     first ``TouchpointMetrics`` of its touchpoint (window 1h) whose count
     includes it (a touchpoint's ratings are counted in the order sent, so
@@ -49,6 +50,7 @@ from palaute.bench.scheduler import (
     worker_config,
 )
 from schemas.topics import ALERTS, METRICS, RATINGS
+from streams.partitioning import touchpoint_partition
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -341,7 +343,13 @@ async def worker_phase(
             score = rng.choices(range(1, 6), weights)[0]
             phase.sent[touchpoint].append(now)
             value = rating_value(run, number, touchpoint, score, answered=now, scale=Scale.CSAT_5)
-            return await producer.send(RATINGS + suffix, key=touchpoint.encode(), value=value)
+            # Keyed and partitioned as the responses stage writes them.
+            return await producer.send(
+                RATINGS + suffix,
+                key=touchpoint.encode(),
+                value=value,
+                partition=touchpoint_partition(touchpoint, PARTITIONS),
+            )
 
         sent, seconds = await feed(producer, rate, plan.seconds, send)
         fed = time.time()

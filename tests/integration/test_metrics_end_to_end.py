@@ -37,6 +37,7 @@ from ops.kafka import create_topic, delete_topics
 from palaute.commands import metrics as metrics_command
 from schemas.alerts import ScoreDropAlert
 from schemas.topics import ALERTS, CONTACTS, DEADLETTER, METRICS, RATINGS, SURVEYS, VAULT
+from streams.partitioning import key_partition, touchpoint_partition
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterator
@@ -344,12 +345,15 @@ def _tail(log: Path) -> str:
     return log.read_text(errors="replace")[-4000:]
 
 
-async def _produce(bootstrap: str, topic: str, records: list[tuple[bytes, bytes]]) -> None:
+async def _produce(
+    bootstrap: str, topic: str, records: list[tuple[bytes, bytes, int | None]]
+) -> None:
+    """Send (key, value, partition) records; a partition of None is the default partitioner's."""
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=True)
     await producer.start()
     try:
-        for key, value in records:
-            await producer.send(topic, key=key, value=value)
+        for key, value, partition in records:
+            await producer.send(topic, key=key, value=value, partition=partition)
         await producer.flush()
     finally:
         await producer.stop()
@@ -375,6 +379,25 @@ def run_suffix(kafka_bootstrap: str) -> Iterator[str]:
     create_topic(kafka_bootstrap, METRICS + suffix + "-rebuilt", partitions=PARTITIONS)
     yield suffix
     asyncio.run(_delete_run_topics(kafka_bootstrap, suffix))
+
+
+async def _routed_touchpoints(bootstrap: str, suffix: str) -> set[str]:
+    """Name the touchpoints whose ratings went through the metrics stage's internal topic."""
+    reader = LatestReader(bootstrap, f"palaute{suffix}-metrics-by-key")
+    await reader.start()
+    try:
+        ends = await reader.consumer.end_offsets(list(reader.consumer.assignment()))
+        deadline = time.monotonic() + 60
+        while [tp for tp, end in ends.items() if await reader.consumer.position(tp) < end]:
+            assert time.monotonic() < deadline, "the internal topic could not be read to its end"
+            await reader.poll()
+    finally:
+        await reader.stop()
+    return {
+        json.loads(r.value)["touchpoint_id"]
+        for r in reader.records
+        if b'"type":"Rating"' in r.value.replace(b" ", b"")
+    }
 
 
 def _alerts(records: list[Any]) -> list[ScoreDropAlert]:
@@ -416,6 +439,18 @@ async def test_metrics_equal_a_recomputation_and_one_alert_fires_and_resolves(
     ]
     assert all(hooks.verified)
 
+    # Ratings written where they count were counted there; only the others were routed.
+    routed = await _routed_touchpoints(kafka_bootstrap, run_suffix)
+    misplaced = {
+        touchpoint
+        for touchpoint in TOUCHPOINTS
+        if not _written_as_the_responses_stage_does(touchpoint)
+        and key_partition(touchpoint.encode(), PARTITIONS)
+        != touchpoint_partition(touchpoint, PARTITIONS)
+    }
+    assert misplaced, "the traffic should exercise the routed path"
+    assert routed == misplaced
+
     # The rebuild publishes the same figures as the live path.
     rebuilt = await _rebuild(config, kafka_bootstrap, METRICS + run_suffix + "-rebuilt", capsys)
     assert f"{len(expected)} figures" in rebuilt.summary
@@ -439,7 +474,7 @@ async def _run_worker_twice(
         await _produce(
             bootstrap,
             SURVEYS + suffix,
-            [(s["citizen_key"].encode(), json.dumps(s).encode()) for s in produced.sends],
+            [(s["citizen_key"].encode(), json.dumps(s).encode(), None) for s in produced.sends],
         )
         await _produce(bootstrap, RATINGS + suffix, _rating_records(produced.ratings[:half]))
         deadline = time.monotonic() + DEADLINE_SECONDS
@@ -471,8 +506,23 @@ async def _run_worker_twice(
     return metrics, alerts
 
 
-def _rating_records(ratings: list[dict[str, Any]]) -> list[tuple[bytes, bytes]]:
-    return [(r["touchpoint_id"].encode(), json.dumps(r).encode()) for r in ratings]
+def _written_as_the_responses_stage_does(touchpoint: str) -> bool:
+    """Half the touchpoints: the others' ratings come by the default partitioner."""
+    return int(touchpoint[3:]) % 2 == 0
+
+
+def _rating_records(ratings: list[dict[str, Any]]) -> list[tuple[bytes, bytes, int | None]]:
+    """Key each rating by touchpoint, some to the partition that counts it, as the join does."""
+    return [
+        (
+            r["touchpoint_id"].encode(),
+            json.dumps(r).encode(),
+            touchpoint_partition(r["touchpoint_id"], PARTITIONS)
+            if _written_as_the_responses_stage_does(r["touchpoint_id"])
+            else None,
+        )
+        for r in ratings
+    ]
 
 
 @dataclass
