@@ -18,13 +18,14 @@ one touchpoint's events are counted in one partition, the one its key
    ratings topic whose partition count differs from the internal topics',
    see :func:`streams.partitioning.copartitioned`) is forwarded once to the
    internal topic instead; each forward goes through faust's delivery and
-   the producer again, which at 2,000 ratings a second costs about a tenth
-   of the worker. A record that is not a valid Rating goes to the
-   dead-letter topic.
+   the producer once more (when every rating took that way, about a tenth
+   of the worker's profile at 2,000 ratings a second). A record that is
+   not a valid Rating goes to the dead-letter topic.
 3. ``metrics`` reads the ratings topic and the internal topic a batch at a
    time (up to ``METRICS_BATCH`` records, waiting at most
-   ``METRICS_BATCH_WAIT_S`` for more), parses each record once, and does both jobs on it (one agent
-   rather than two halves faust's cost per record, which dominates here):
+   ``METRICS_BATCH_WAIT_S`` for more), parses each record once, and does
+   both jobs on it (one agent rather than two halves faust's cost per
+   record, which dominates here):
 
    * counting: a :class:`engine.ledger.Ledger` per touchpoint. The table
      ``metrics-ledger`` holds the latest revision counted per survey
