@@ -108,7 +108,6 @@ LIFECYCLE_TABLE = "survey-lifecycle"
 TICK_PREFIX = b'{"type":"SchedulerTick"'
 #: Header on the scheduler's own events written straight back to its partition.
 ECHO_HEADER = "palaute-echo"
-FORWARD_RESPONSES_AGENT = "dispatch-answers-by-id"
 #: What the scheduler reads from the responses topic: an answered survey gets no reminder.
 ANSWERS: dict[str, type[RatingReceived | OptOut]] = {
     "RatingReceived": RatingReceived,
@@ -403,16 +402,15 @@ def register(app: faust.App, settings: Settings, names: TopicNames) -> None:  # 
 
     shared.read(app, "surveys", names.surveys, forward_survey)
 
-    @app.agent(responses, name=FORWARD_RESPONSES_AGENT)
-    async def forward_answers(stream: faust.StreamT[bytes]) -> None:
-        async for event in stream.events():
-            value = event.message.value or b""
-            # Statement answers and anything else on the topic belong to other stages.
-            if any(f'"{kind}"'.encode() in value for kind in ANSWERS):
-                record = decode_record(value)
-                if isinstance(record, RatingReceived | OptOut):
-                    await producer.send(by_survey, record.survey_id.encode(), value)
-            telemetry.agent_progress(FORWARD_RESPONSES_AGENT, datetime.now(UTC))
+    async def forward_answer(event: EventT[bytes]) -> None:
+        value = event.message.value or b""
+        # Statement answers and anything else on the topic belong to other stages.
+        if any(f'"{kind}"'.encode() in value for kind in ANSWERS):
+            record = decode_record(value)
+            if isinstance(record, RatingReceived | OptOut):
+                await producer.send(by_survey, record.survey_id.encode(), value)
+
+    shared.read(app, "responses", names.responses, forward_answer)
 
     @app.agent(vault, name=FORWARD_VAULT_AGENT)
     async def forward_vault(stream: faust.StreamT[bytes]) -> None:

@@ -13,10 +13,11 @@ must live where all of one citizen's contacts meet:
    superseded surveys' skips, and for a scheduled survey the contact details
    to the vault keyed by survey id) and then stores the new history.
 
-A third agent, ``intake-opt-outs``, forwards OptOut events from the
-responses topic to the same internal topic, marked with the
-``palaute-record: opt-out`` header; ``intake-decide`` records them in the
-citizen's history, so the citizen's next contact is skipped as opted-out.
+A handler on the responses topic's one reader (``responses-reader``, see
+:mod:`streams.shared`) forwards OptOut events to the same internal topic,
+marked with the ``palaute-record: opt-out`` header; ``intake-decide``
+records them in the citizen's history, so the citizen's next contact is
+skipped as opted-out.
 
 ``intake-decide`` takes its records in batches (up to ``INTAKE_BATCH``,
 waiting at most ``INTAKE_BATCH_WAIT_S`` for company). It decides each
@@ -51,6 +52,7 @@ from schemas.deadletter import HEADER_PREFIX, DeadLetter
 from schemas.decoding import Rejected, decode_contact, decode_event
 from schemas.responses import OptOut
 from schemas.surveys import SkipReason, SurveyScheduled
+from streams import shared
 from streams.acks import acknowledged
 from streams.events import at_event
 from streams.stores import table_store_options
@@ -73,7 +75,6 @@ log = logging.getLogger(__name__)
 STAGE = "intake"
 INTAKE_AGENT = "intake"
 DECIDE_AGENT = "intake-decide"
-OPT_OUT_AGENT = "intake-opt-outs"
 #: Marks an OptOut forwarded to the internal topic among the contacts.
 RECORD_HEADER = "palaute-record"
 OPT_OUT_RECORD = b"opt-out"
@@ -203,7 +204,7 @@ class _UnknownTouchpoints:
         log.warning("touchpoint %s is not in the catalogue; surveyed with [defaults]", shown)
 
 
-def register(app: faust.App, settings: Settings, names: TopicNames) -> None:  # noqa: C901, PLR0915 - three agents sharing the wiring read best together
+def register(app: faust.App, settings: Settings, names: TopicNames) -> None:  # noqa: C901, PLR0915 - two agents and a handler sharing the wiring read best together
     """Add the intake agents and the citizen-history table to the app."""
     raw: dict[str, Any] = {"key_serializer": "raw", "value_serializer": "raw"}
     contacts = app.topic(names.contacts, **raw)
@@ -218,7 +219,6 @@ def register(app: faust.App, settings: Settings, names: TopicNames) -> None:  # 
         "vault": app.topic(names.vault, **raw),
     }
     deadletter = app.topic(names.deadletter, **raw)
-    responses = app.topic(names.responses, **raw)
     history = app.Table(
         HISTORY_TABLE,
         default=None,
@@ -263,21 +263,19 @@ def register(app: faust.App, settings: Settings, names: TopicNames) -> None:  # 
                 )
             telemetry.agent_progress(INTAKE_AGENT, now)
 
-    @app.agent(responses, name=OPT_OUT_AGENT)
-    async def intake_opt_outs(stream: faust.StreamT[bytes]) -> None:
-        async for event in stream.events():
-            now = datetime.now(UTC)
-            value = event.message.value or b""
-            if b'"OptOut"' in value:
-                opt_out = decode_event(value)
-                if isinstance(opt_out, OptOut):
-                    await producer.send(
-                        by_citizen,
-                        opt_out.citizen_key.encode(),
-                        value,
-                        [(RECORD_HEADER, OPT_OUT_RECORD)],
-                    )
-            telemetry.agent_progress(OPT_OUT_AGENT, now)
+    async def forward_opt_out(event: EventT[bytes]) -> None:
+        value = event.message.value or b""
+        if b'"OptOut"' in value:
+            opt_out = decode_event(value)
+            if isinstance(opt_out, OptOut):
+                await producer.send(
+                    by_citizen,
+                    opt_out.citizen_key.encode(),
+                    value,
+                    [(RECORD_HEADER, OPT_OUT_RECORD)],
+                )
+
+    shared.read(app, "responses", names.responses, forward_opt_out)
 
     @app.agent(by_citizen, name=DECIDE_AGENT)
     async def intake_decide(stream: faust.StreamT[bytes]) -> None:

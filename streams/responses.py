@@ -1,14 +1,14 @@
 """Responses stage: join answers with their survey and publish Ratings by touchpoint.
 
-Two agents and a handler, because the answers (responses topic, keyed by survey id) and
+An agent and two handlers, because the answers (responses topic, keyed by survey id) and
 the survey's facts (surveys topic, keyed by citizen key) must meet where one
 survey's state lives:
 
 1. a handler on the surveys topic's one reader (``surveys-reader``, see
    :mod:`streams.shared`) forwards SurveyScheduled and SurveySent to an
    internal topic keyed by survey id;
-2. ``responses-answers`` forwards RatingReceived from the responses topic to
-   the same internal topic;
+2. a handler on the responses topic's one reader (``responses-reader``)
+   forwards RatingReceived to the same internal topic;
 3. ``responses-join`` reads it, keeps one :class:`engine.ratings.SurveyAnswers`
    per survey in the ``survey-answers`` table and publishes what
    :mod:`engine.ratings` decides: a Rating (keyed by touchpoint id) for each
@@ -52,7 +52,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-ANSWERS_AGENT = "responses-answers"
 JOIN_AGENT = "responses-join"
 ANSWERS_TABLE = "survey-answers"
 #: The catalogue has no channel for a touchpoint; ratings of surveys scheduled
@@ -76,10 +75,9 @@ def decode_joined(value: bytes) -> SurveyScheduled | SurveySent | RatingReceived
     return Rejected((FieldError("$.type", "not_joined", "not an event the join reads"),))
 
 
-def register(app: faust.App, settings: Settings, names: TopicNames) -> None:  # noqa: C901 - three agents sharing the wiring read best together
+def register(app: faust.App, settings: Settings, names: TopicNames) -> None:  # noqa: C901 - the agent and its handlers share the wiring and read best together
     """Add the responses agents and the survey-answers table to the app."""
     raw: dict[str, Any] = {"key_serializer": "raw", "value_serializer": "raw"}
-    responses = app.topic(names.responses, **raw)
     ratings = app.topic(names.ratings, **raw)
     deadletter = app.topic(names.deadletter, **raw)
     by_survey = app.topic(
@@ -116,18 +114,16 @@ def register(app: faust.App, settings: Settings, names: TopicNames) -> None:  # 
 
     shared.read(app, "surveys", names.surveys, forward_survey)
 
-    @app.agent(responses, name=ANSWERS_AGENT)
-    async def forward_answers(stream: faust.StreamT[bytes]) -> None:
-        async for event in stream.events():
-            now = datetime.now(UTC)
-            value = event.message.value or b""
-            if b'"RatingReceived"' in value:
-                decoded = decode_joined(value)
-                if isinstance(decoded, RatingReceived):
-                    await producer.send(by_survey, decoded.survey_id.encode(), value)
-                elif isinstance(decoded, Rejected):
-                    await set_aside(event, decoded, now)
-            telemetry.agent_progress(ANSWERS_AGENT, now)
+    async def forward_answer(event: EventT[bytes]) -> None:
+        value = event.message.value or b""
+        if b'"RatingReceived"' in value:
+            decoded = decode_joined(value)
+            if isinstance(decoded, RatingReceived):
+                await producer.send(by_survey, decoded.survey_id.encode(), value)
+            elif isinstance(decoded, Rejected):
+                await set_aside(event, decoded, datetime.now(UTC))
+
+    shared.read(app, "responses", names.responses, forward_answer)
 
     @app.agent(by_survey, name=JOIN_AGENT)
     async def join(stream: faust.StreamT[bytes]) -> None:

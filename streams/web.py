@@ -22,9 +22,10 @@ stalled_after`` is stalled.
 A worker that is rebalancing or rebuilding its tables from the changelogs
 notes progress for every agent: the agents wait for it, and restarting the
 worker would only start the rebuilding over. Several agents reading one
-topic (the surveys and responses topics have three each) share its committed
-offset, so when one of them is stuck the others are named too once no new
-record arrives: the worker is unhealthy either way.
+topic share its committed offset, so when one of them is stuck the others
+are named too once no new record arrives: the worker is unhealthy either
+way. (The surveys, vault and responses topics have one agent each, which
+calls every stage's handler: :mod:`streams.shared`.)
 
 The same check publishes ``palaute_consumer_lag_records`` for every owned
 input partition: the records waiting, as counted above. A partition whose

@@ -1,15 +1,21 @@
-"""The surveys topic has one reader for every stage that reads it."""
+"""Each topic that several stages read has one reader for all of them."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import faust
 
+from schemas.config import load_settings
 from streams import shared
+from streams.app import TopicNames, create_app
 
 if TYPE_CHECKING:
     from faust.types import EventT
+
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 async def _first(event: EventT[bytes]) -> None: ...
@@ -36,3 +42,24 @@ def test_stages_reading_one_topic_share_one_agent_and_keep_their_order() -> None
     other = faust.App("shared-readers-test-2", broker="kafka://127.0.0.1:1")
     shared.read(other, "surveys", "palaute.surveys.v1", _second)
     assert shared._READERS[other] == {"palaute.surveys.v1": [_second]}
+
+
+def test_the_worker_reads_each_shared_topic_with_one_agent() -> None:
+    """A stage reading a topic another stage reads is a handler on its reader, not an agent."""
+    settings = load_settings(ROOT / "examples" / "palaute.toml")
+    names = TopicNames.with_suffix("")
+    app = create_app(settings)
+    readers: dict[str, list[str]] = {}
+    for name, agent in app.agents.items():
+        for topic in agent.channel.topics:
+            readers.setdefault(topic, []).append(name)
+    assert readers[names.surveys] == ["surveys-reader"]
+    assert readers[names.responses] == ["responses-reader"]
+    assert {topic: agents for topic, agents in readers.items() if len(agents) > 1} == {}
+    handlers = shared._READERS[app]
+    # The intake's opt-outs, the answers join and the scheduler, in registration order.
+    assert [h.__module__ for h in handlers[names.responses]] == [
+        "streams.intake",
+        "streams.responses",
+        "streams.dispatch",
+    ]
