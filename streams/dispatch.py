@@ -113,6 +113,8 @@ ANSWERS: dict[str, type[RatingReceived | OptOut]] = {
     "RatingReceived": RatingReceived,
     "OptOut": OptOut,
 }
+#: How an answer the scheduler reads shows in a record's bytes, tested before decoding.
+_ANSWER_MARKERS = tuple(f'"{kind}"'.encode() for kind in ANSWERS)
 #: A tick not seen back within this time is sent again (it went to another worker).
 _TICK_TIMEOUT = timedelta(seconds=30)
 _SURVEY_EVENT: TypeAdapter[Any] = TypeAdapter(SurveyLifecycleEvent)
@@ -405,7 +407,7 @@ def register(app: faust.App, settings: Settings, names: TopicNames) -> None:  # 
     async def forward_answer(event: EventT[bytes]) -> None:
         value = event.message.value or b""
         # Statement answers and anything else on the topic belong to other stages.
-        if any(f'"{kind}"'.encode() in value for kind in ANSWERS):
+        if any(marker in value for marker in _ANSWER_MARKERS):
             record = decode_record(value)
             if isinstance(record, RatingReceived | OptOut):
                 await producer.send(by_survey, record.survey_id.encode(), value)

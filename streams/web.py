@@ -21,11 +21,11 @@ stalled_after`` is stalled.
 
 A worker that is rebalancing or rebuilding its tables from the changelogs
 notes progress for every agent: the agents wait for it, and restarting the
-worker would only start the rebuilding over. Several agents reading one
-topic share its committed offset, so when one of them is stuck the others
-are named too once no new record arrives: the worker is unhealthy either
-way. (The surveys, vault and responses topics have one agent each, which
-calls every stage's handler: :mod:`streams.shared`.)
+worker would only start the rebuilding over. Stages that read the same
+topic do so through one agent (:mod:`streams.shared`), so a stalled reader
+is named once for all of them; were two agents to read one topic, they
+would share its committed offset, and both be named once no new record
+arrives.
 
 The same check publishes ``palaute_consumer_lag_records`` for every owned
 input partition: the records waiting, as counted above. A partition whose
