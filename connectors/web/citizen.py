@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from aiokafka import AIOKafkaConsumer
 from aiokafka.errors import KafkaError
 
+from connectors.kafka_client import client_options
 from connectors.web import pages, twilio_hooks
 from connectors.web.answers import Answers, TopicNames
 from connectors.web.open_surveys import SurveyIndex, follow
@@ -98,22 +99,12 @@ def setup(
     return survey_index
 
 
-def _consumer_options(kafka: KafkaConfig) -> dict[str, Any]:
-    options: dict[str, Any] = {
-        "bootstrap_servers": list(kafka.bootstrap_servers),
-        "client_id": kafka.client_id + "-web-index",
-        "enable_auto_commit": False,
-        "group_id": None,
-        "auto_offset_reset": "earliest",
-        "security_protocol": kafka.security_protocol,
-    }
-    if kafka.sasl_mechanism is not None:
-        options["sasl_mechanism"] = kafka.sasl_mechanism
-        options["sasl_plain_username"] = kafka.sasl_username
-        options["sasl_plain_password"] = (
-            kafka.sasl_password.get_secret_value() if kafka.sasl_password else None
-        )
-    return options
+#: The index reads every record from the start, without a consumer group.
+_INDEX_READING: dict[str, Any] = {
+    "enable_auto_commit": False,
+    "group_id": None,
+    "auto_offset_reset": "earliest",
+}
 
 
 async def _follow_until(
@@ -121,7 +112,9 @@ async def _follow_until(
 ) -> None:
     """Keep the index following the topics, starting over after any Kafka trouble."""
     while not stop.is_set():
-        consumer = AIOKafkaConsumer(**_consumer_options(kafka))
+        consumer = AIOKafkaConsumer(
+            **client_options(kafka, client_id_suffix="-web-index"), **_INDEX_READING
+        )
         try:
             await consumer.start()
             consumer.subscribe(topics)

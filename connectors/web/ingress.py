@@ -42,9 +42,9 @@ import orjson
 from aiohttp import ClientPayloadError, hdrs, web
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
-from aiokafka.helpers import create_ssl_context
 
 from connectors import telemetry
+from connectors.kafka_client import client_options
 from connectors.web.errors import ApiError
 from schemas.contacts import CONTACT_COMPLETED_TYPE, ContactCompleted
 from schemas.decoding import MAX_EVENT_BYTES, FieldError, Rejected, parse_json, validate_value
@@ -391,27 +391,4 @@ def kafka_producer(kafka: KafkaConfig) -> AIOKafkaProducer:
     aiokafka's defaults (``acks=1``, no idempotence) can lose or repeat a
     record on a broker failover; an accepted event must be neither.
     """
-    options: dict[str, Any] = {
-        "bootstrap_servers": list(kafka.bootstrap_servers),
-        "client_id": kafka.client_id,
-        "enable_idempotence": True,
-        "acks": "all",
-        "security_protocol": kafka.security_protocol,
-    }
-    if kafka.security_protocol in {"SSL", "SASL_SSL"}:
-        options["ssl_context"] = create_ssl_context(
-            cafile=kafka.ssl_cafile,
-            certfile=kafka.ssl_certfile,
-            keyfile=kafka.ssl_keyfile,
-        )
-        if not kafka.ssl_check_hostname:
-            options["ssl_context"].check_hostname = False
-    if kafka.sasl_mechanism is not None:
-        if kafka.sasl_mechanism == "OAUTHBEARER":
-            raise ValueError("sasl_mechanism OAUTHBEARER is not supported by the web service yet")
-        options["sasl_mechanism"] = kafka.sasl_mechanism
-        options["sasl_plain_username"] = kafka.sasl_username
-        options["sasl_plain_password"] = (
-            kafka.sasl_password.get_secret_value() if kafka.sasl_password else None
-        )
-    return AIOKafkaProducer(**options)
+    return AIOKafkaProducer(**client_options(kafka), enable_idempotence=True, acks="all")
