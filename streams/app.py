@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ssl
 from collections import Counter
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -49,11 +48,13 @@ from faust.tables.recovery import Recovery
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.transport.producer import ProducerBuffer
 
+from connectors.kafka_client import client_options
 from schemas import topics
 from streams import alerting, dispatch, intake, metrics, refetch, responses, web
 from streams.diagnostics import kafka_client
 
 if TYPE_CHECKING:
+    import ssl
     from collections.abc import AsyncIterator, Iterable, Mapping
 
     from mode import ServiceT
@@ -470,33 +471,22 @@ class PalauteApp(faust.App):
         return IdempotentTransport(self.conf.broker_producer, self)
 
 
-def _ssl_context(kafka: KafkaConfig) -> ssl.SSLContext:
-    context = ssl.create_default_context(
-        cafile=str(kafka.ssl_cafile) if kafka.ssl_cafile is not None else None
-    )
-    if kafka.ssl_certfile is not None and kafka.ssl_keyfile is not None:
-        context.load_cert_chain(str(kafka.ssl_certfile), str(kafka.ssl_keyfile))
-    context.check_hostname = kafka.ssl_check_hostname
-    return context
-
-
 def broker_credentials(kafka: KafkaConfig) -> faust.types.auth.CredentialsT | None:
-    """Map the ``[kafka]`` security settings onto faust's credentials (None: plaintext)."""
-    uses_tls = kafka.security_protocol in {"SSL", "SASL_SSL"}
-    context = _ssl_context(kafka) if uses_tls else None
-    if kafka.sasl_mechanism is None:
+    """Map the ``[kafka]`` security settings onto faust's credentials (None: plaintext).
+
+    Derived from :func:`connectors.kafka_client.client_options`, the one mapping
+    every other client of Palaute uses, so the workers reach a TLS or SASL
+    cluster exactly as the web service and the tools do.
+    """
+    options = client_options(kafka)
+    context: ssl.SSLContext | None = options.get("ssl_context")
+    if "sasl_mechanism" not in options:
         return faust.SSLCredentials(context) if context is not None else None
-    if kafka.sasl_mechanism == "OAUTHBEARER":
-        raise ValueError(
-            "sasl_mechanism OAUTHBEARER needs a token provider, which the worker does not "
-            "have yet; use SCRAM-SHA-512 or PLAIN"
-        )
-    password = kafka.sasl_password.get_secret_value() if kafka.sasl_password else None
     return faust.SASLCredentials(
-        username=kafka.sasl_username,
-        password=password,
+        username=options["sasl_plain_username"],
+        password=options["sasl_plain_password"],
         ssl_context=context,
-        mechanism=kafka.sasl_mechanism,
+        mechanism=options["sasl_mechanism"],
     )
 
 
