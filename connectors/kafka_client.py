@@ -58,7 +58,7 @@ def _ssl_context(kafka: KafkaConfig) -> ssl.SSLContext | None:
     """Trust ``ssl_cafile`` (or the system's CAs) and present a client certificate if set."""
     if kafka.security_protocol not in TLS_PROTOCOLS:
         return None
-    context = create_ssl_context(
+    context: ssl.SSLContext = create_ssl_context(
         cafile=str(kafka.ssl_cafile) if kafka.ssl_cafile is not None else None,
         certfile=str(kafka.ssl_certfile) if kafka.ssl_certfile is not None else None,
         keyfile=str(kafka.ssl_keyfile) if kafka.ssl_keyfile is not None else None,

@@ -19,6 +19,7 @@ from aiokafka import AIOKafkaClient
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import for_code
 
+from connectors.kafka_client import client_options, local_broker
 from ops.kafka.errors import TopicAdminError
 
 if TYPE_CHECKING:
@@ -80,9 +81,8 @@ def broker_answers(bootstrap_servers: str, timeout: float = 5.0) -> bool:
 
     async def probe() -> bool:
         client = AIOKafkaClient(
-            bootstrap_servers=bootstrap_servers,
+            **client_options(local_broker(bootstrap_servers), client_id_suffix="-kafka-probe"),
             request_timeout_ms=int(timeout * 1000),
-            client_id="palaute-kafka-probe",
         )
         try:
             await asyncio.wait_for(client.bootstrap(), timeout)
@@ -112,7 +112,8 @@ def create_topic(
 
     async def create() -> None:
         admin = AIOKafkaAdminClient(
-            bootstrap_servers=bootstrap_servers, request_timeout_ms=int(timeout * 1000)
+            **client_options(local_broker(bootstrap_servers)),
+            request_timeout_ms=int(timeout * 1000),
         )
         await admin.start()
         try:
@@ -143,7 +144,8 @@ def delete_topics(bootstrap_servers: str, names: list[str], *, timeout: float = 
 
     async def delete() -> None:
         admin = AIOKafkaAdminClient(
-            bootstrap_servers=bootstrap_servers, request_timeout_ms=int(timeout * 1000)
+            **client_options(local_broker(bootstrap_servers)),
+            request_timeout_ms=int(timeout * 1000),
         )
         await admin.start()
         try:

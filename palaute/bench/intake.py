@@ -46,6 +46,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
+from connectors.kafka_client import client_options, local_broker
 from ops.kafka import LocalKafka, create_topic, delete_topics, load_settings
 from ops.kafka.tools import (
     TOOLS_VERSION,
@@ -171,7 +172,7 @@ def contact_events(plan: Plan, now: datetime) -> list[tuple[bytes, bytes]]:
 async def produce(bootstrap: str, topic: str, records: list[tuple[bytes, bytes]]) -> float:
     """Write the records in large batches, partitioned by key; return the seconds it took."""
     producer = AIOKafkaProducer(
-        bootstrap_servers=bootstrap, enable_idempotence=True, max_batch_size=1 << 20
+        **client_options(local_broker(bootstrap)), enable_idempotence=True, max_batch_size=1 << 20
     )
     await producer.start()
     started = time.perf_counter()
@@ -220,7 +221,7 @@ async def aiokafka_rate(bootstrap: str, topic: str, expected: int, deadline_s: f
     the group join out.
     """
     started = time.perf_counter()
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(**client_options(local_broker(bootstrap)), enable_auto_commit=False)
     await consumer.start()
     count = 0
     try:
@@ -345,7 +346,7 @@ async def _read_decisions(
     log: Path,
 ) -> tuple[set[str], int, int, int, float | None]:
     """Read the decisions as they come; note the workers' CPU time at the first one."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(**client_options(local_broker(bootstrap)), enable_auto_commit=False)
     await consumer.start()
     partitions = [TopicPartition(topic, p) for p in range(PARTITIONS)]
     consumer.assign(partitions)
@@ -650,7 +651,7 @@ def group_rate(
 
 def _delete_run_topics(bootstrap: str, suffix: str) -> None:
     async def names() -> list[str]:
-        consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
+        consumer = AIOKafkaConsumer(**client_options(local_broker(bootstrap)))
         await consumer.start()
         try:
             return [name for name in await consumer.topics() if suffix in name]

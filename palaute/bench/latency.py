@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
+from connectors.kafka_client import client_options, local_broker
 from ops.kafka import create_topic
 from palaute.bench.intake import broker, write_json
 from palaute.bench.scheduler import (
@@ -126,7 +127,9 @@ class Receipts:
         self, bootstrap: str, topics: list[str], on_record: Callable[[Any, float], None]
     ) -> None:
         self.consumer = AIOKafkaConsumer(
-            bootstrap_servers=bootstrap, enable_auto_commit=False, fetch_max_wait_ms=FETCH_WAIT_MS
+            **client_options(local_broker(bootstrap)),
+            enable_auto_commit=False,
+            fetch_max_wait_ms=FETCH_WAIT_MS,
         )
         self.topics = topics
         self.on_record = on_record
@@ -197,7 +200,7 @@ async def round_trip(bootstrap: str, rate: int, seconds: float) -> dict[str, flo
 
     receipts = Receipts(bootstrap, [topic], on_record)
     await receipts.start()
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=True)
+    producer = AIOKafkaProducer(**client_options(local_broker(bootstrap)), enable_idempotence=True)
     await producer.start()
     try:
 
@@ -325,7 +328,7 @@ async def worker_phase(
     alerts = Receipts(bootstrap, [ALERTS + suffix], phase.on_alert)
     await metrics.start()
     await alerts.start()
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=True)
+    producer = AIOKafkaProducer(**client_options(local_broker(bootstrap)), enable_idempotence=True)
     await producer.start()
     began = time.time()
     try:

@@ -46,6 +46,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
+from connectors.kafka_client import client_options, local_broker
 from ops.kafka import create_topic
 from palaute.bench.intake import broker, write_json
 from schemas.topics import SURVEYS, TOPICS
@@ -345,7 +346,7 @@ async def produce_keyed(
     Each goes to the partition given with it, or else to the one its key hashes to.
     """
     producer = AIOKafkaProducer(
-        bootstrap_servers=bootstrap, enable_idempotence=True, max_batch_size=1 << 20
+        **client_options(local_broker(bootstrap)), enable_idempotence=True, max_batch_size=1 << 20
     )
     await producer.start()
     count = 0
@@ -388,7 +389,9 @@ class SurveyReader:
 
     def __init__(self, bootstrap: str, topic: str) -> None:
         self.consumer = AIOKafkaConsumer(
-            bootstrap_servers=bootstrap, enable_auto_commit=False, fetch_max_wait_ms=50
+            **client_options(local_broker(bootstrap)),
+            enable_auto_commit=False,
+            fetch_max_wait_ms=50,
         )
         self.topic = topic
         self.seen = Dispatches()

@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
+from connectors.kafka_client import client_options, local_broker
 from connectors.twilio_sim import SimulatorConfig, TwilioSimulator
 from engine.tokens import SigningKey, TokenPayload, TokenPurpose, TokenSigner
 from ops.kafka import BrokerState, LocalKafka, create_topic, delete_topics, load_settings
@@ -493,7 +494,9 @@ class Demo:
     async def feed(self, office: FrontOffice, crowd: Citizens) -> None:
         """Send contacts at the demo's rate, as the day brings them (Poisson arrivals)."""
         producer = AIOKafkaProducer(
-            bootstrap_servers=self.ports.bootstrap, enable_idempotence=True, linger_ms=20
+            **client_options(local_broker(self.ports.bootstrap)),
+            enable_idempotence=True,
+            linger_ms=20,
         )
         await producer.start()
         rng = random.Random(3)  # noqa: S311 - simulated arrivals, not secrets
@@ -523,7 +526,7 @@ class Demo:
                 name + self.suffix
                 for name in (SURVEYS, RESPONSES, COMMENTS, RATINGS, ALERTS, DEADLETTER)
             ),
-            bootstrap_servers=self.ports.bootstrap,
+            **client_options(local_broker(self.ports.bootstrap)),
             group_id=f"{APP_ID}-terminal{self.suffix}",
             auto_offset_reset="earliest",
             enable_auto_commit=False,
@@ -771,7 +774,7 @@ def _delete_run_topics(bootstrap: str, suffix: str) -> None:
     async def names() -> list[str]:
         from aiokafka.admin import AIOKafkaAdminClient  # noqa: PLC0415 - only at the end
 
-        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+        admin = AIOKafkaAdminClient(**client_options(local_broker(bootstrap)))
         await admin.start()
         try:
             return [name for name in await admin.list_topics() if suffix in name]
