@@ -20,6 +20,13 @@ state still ``DISPATCHING`` when :func:`due` sees it was left by a crash: the
 provider may or may not have sent the message, and it is never sent again;
 the survey fails with the reason ``outcome-unknown`` (a reminder is dropped).
 
+Quiet hours hold at the moment of sending: :func:`due` asks the policy's
+:class:`~engine.sendtime.SendingHours` before every :class:`Deliver` (the
+first send, a retry after a transient error, the reminder). When the gate is
+closed the survey keeps its phase and waits, its ``not_before`` set to the
+next allowed moment; a survey that cannot go out before its last call then
+expires as usual, and a reminder that cannot go out before expiry is dropped.
+
 Every survey ends in exactly one of four outcomes, each told once on the
 surveys topic: sent (SurveySent; the survey closes at expiry with
 SurveyExpired ``was_sent=True``), failed (SurveyFailed), skipped (the
@@ -35,6 +42,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING, TypedDict
 
+from engine.sendtime import NotBefore
 from schemas.responses import AnswerVia, OptOut, RatingReceived
 from schemas.surveys import (
     ReminderSent,
@@ -48,6 +56,7 @@ from schemas.surveys import (
 from schemas.vault import ContactDetails
 
 if TYPE_CHECKING:
+    from engine.sendtime import SendingHours
     from schemas.base import SurveyChannel
     from schemas.surveys import SurveyEvent
 
@@ -111,6 +120,9 @@ class RetryPolicy:
     left in flight by a crash waits for its outcome event to be read back from
     the surveys topic before it is declared unknown. Nothing is sent within
     ``last_call`` of expiry: its links would die as the citizen opens them.
+    ``hours`` are the quiet hours and excluded days checked before every send;
+    None means none (only for tests of other rules: the dispatcher always
+    passes the policy's).
     """
 
     base: timedelta = timedelta(seconds=5)
@@ -120,6 +132,7 @@ class RetryPolicy:
     outcome_grace: timedelta = timedelta(seconds=30)
     last_call: timedelta = timedelta(minutes=1)
     orphan_details_after: timedelta = timedelta(days=1)
+    hours: SendingHours | None = None
 
     def backoff(self, survey_id: str, attempt: int) -> timedelta:
         """Wait after the ``attempt``-th failed try: doubling, capped, jittered in [1/2, 1].
@@ -142,6 +155,8 @@ class SurveyState:
 
     ``details`` (the phone number or address) is dropped as soon as nothing
     more will be sent; ``reminded`` says the one reminder was tried.
+    ``not_before`` is set when quiet hours held back a send or the reminder
+    that was due: nothing goes out before it.
     """
 
     survey_id: str
@@ -153,6 +168,7 @@ class SurveyState:
     attempt_at: datetime | None = None
     reminded: bool = False
     finished_at: datetime | None = None
+    not_before: datetime | None = None
 
     @property
     def outcome(self) -> Outcome | None:
@@ -177,6 +193,7 @@ class SurveyState:
                 "attempt_at": None if self.attempt_at is None else self.attempt_at.isoformat(),
                 "reminded": self.reminded,
                 "finished_at": None if self.finished_at is None else self.finished_at.isoformat(),
+                "not_before": None if self.not_before is None else self.not_before.isoformat(),
             },
             separators=(",", ":"),
         )
@@ -201,6 +218,7 @@ class SurveyState:
             attempt_at=_instant(data.get("attempt_at")),
             reminded=bool(data["reminded"]),
             finished_at=_instant(data["finished_at"]),
+            not_before=_instant(data.get("not_before")),
         )
 
 
@@ -333,12 +351,13 @@ def _on_echo(state: SurveyState, event: object, now: datetime) -> Step:  # noqa:
                     attempts=event.attempt,
                     retry_at=None,
                     attempt_at=event.occurred_at,
+                    not_before=None,
                 )
             )
         return Step(state)
     if isinstance(event, SurveySent):
         if state.phase in {Phase.PENDING, Phase.DISPATCHING}:
-            return Step(replace(state, phase=Phase.SENT, retry_at=None))
+            return Step(replace(state, phase=Phase.SENT, retry_at=None, not_before=None))
         return Step(state)
     if isinstance(event, ReminderSent):
         return Step(replace(state, phase=Phase.SENT, reminded=True))
@@ -404,11 +423,16 @@ def due_at(state: SurveyState, policy: RetryPolicy) -> datetime | None:  # noqa:
         last_chance = scheduled.expires_at - policy.last_call
         if state.details is None:
             return last_chance
-        start = max(scheduled.send_at, state.retry_at or scheduled.send_at)
+        start = max(
+            scheduled.send_at,
+            state.retry_at or scheduled.send_at,
+            state.not_before or scheduled.send_at,
+        )
         return min(start, last_chance)
     # SENT
     if not state.reminded and scheduled.reminder_at is not None:
-        return min(scheduled.reminder_at, scheduled.expires_at)
+        reminder_at = max(scheduled.reminder_at, state.not_before or scheduled.reminder_at)
+        return min(reminder_at, scheduled.expires_at)
     return scheduled.expires_at
 
 
@@ -443,7 +467,15 @@ def due(state: SurveyState, now: datetime, policy: RetryPolicy) -> Step:  # noqa
         return Step(replace(state, phase=Phase.SENT, reminded=True))
     if state.phase is Phase.PENDING:
         return _due_pending(state, scheduled, now, policy)
-    return _due_sent(state, scheduled, now)
+    return _due_sent(state, scheduled, now, policy)
+
+
+def held_until(now: datetime, policy: RetryPolicy) -> datetime | None:
+    """Tell until when quiet hours or an excluded day hold a send due at ``now``; None: go."""
+    if policy.hours is None:
+        return None
+    gate = policy.hours.gate(now)
+    return gate.at if isinstance(gate, NotBefore) else None
 
 
 def _due_pending(
@@ -454,29 +486,63 @@ def _due_pending(
         return _finish(state, now, expired, Phase.EXPIRED)
     if now < scheduled.send_at or (state.retry_at is not None and now < state.retry_at):
         return Step(state)
+    if state.not_before is not None and now < state.not_before:
+        return Step(state)
     if state.details is None:
         return Step(state)  # the vault record is late; wait for it until expiry
+    held = held_until(now, policy)
+    if held is not None:
+        # Whatever made it late (a retry, an outage, a late tick), it waits for
+        # the next allowed moment; due_at() makes it expire if that is too late.
+        return Step(replace(state, not_before=held))
     attempt = state.attempts + 1
     dispatching = SurveyDispatching(
         **_common(scheduled, now), channel=scheduled.channel, attempt=attempt
     )
     return Step(
-        replace(state, phase=Phase.DISPATCHING, attempts=attempt, retry_at=None, attempt_at=now),
+        replace(
+            state,
+            phase=Phase.DISPATCHING,
+            attempts=attempt,
+            retry_at=None,
+            attempt_at=now,
+            not_before=None,
+        ),
         (Publish(dispatching), Deliver(scheduled.channel)),
     )
 
 
-def _due_sent(state: SurveyState, scheduled: SurveyScheduled, now: datetime) -> Step:
+def _due_sent(
+    state: SurveyState, scheduled: SurveyScheduled, now: datetime, policy: RetryPolicy
+) -> Step:
     if now >= scheduled.expires_at:
         closed = SurveyExpired(**_common(scheduled, now), was_sent=True)
         return _finish(state, now, closed, Phase.CLOSED)
     reminder_at = scheduled.reminder_at
     if state.reminded or reminder_at is None or now < reminder_at:
         return Step(state)
+    if state.not_before is not None and now < state.not_before:
+        return Step(state)
     if state.details is None:
         return Step(replace(state, reminded=True))
+    return _remind(state, scheduled, now, policy)
+
+
+def _remind(
+    state: SurveyState, scheduled: SurveyScheduled, now: datetime, policy: RetryPolicy
+) -> Step:
+    """Send the due reminder, unless quiet hours hold it (until expiry: then it is dropped)."""
+    held = held_until(now, policy)
+    if held is not None and held >= scheduled.expires_at:
+        # A reminder for a closed survey is noise: it is dropped, and the details go.
+        return Step(
+            replace(state, reminded=True, details=None, not_before=None),
+            (ForgetDetails(state.survey_id),),
+        )
+    if held is not None:
+        return Step(replace(state, not_before=held))
     return Step(
-        replace(state, phase=Phase.REMINDING, attempt_at=now),
+        replace(state, phase=Phase.REMINDING, attempt_at=now, not_before=None),
         (Deliver(scheduled.channel, reminder=True),),
     )
 
@@ -560,7 +626,7 @@ def _reminder_outcome(
 
 def _finish(state: SurveyState, now: datetime, event: SurveyEvent, phase: Phase) -> Step:
     return Step(
-        replace(state, phase=phase, details=None, retry_at=None, finished_at=now),
+        replace(state, phase=phase, details=None, retry_at=None, finished_at=now, not_before=None),
         (Publish(event), ForgetDetails(state.survey_id)),
     )
 

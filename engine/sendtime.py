@@ -11,6 +11,12 @@ lies ahead is taken.
 Holidays come in as a plain function from a local date to bool, built by the
 caller from the ``holidays`` package (``PolicyConfig.holiday_calendar()``), so
 this module needs nothing but the standard library.
+
+Two questions are answered here. :func:`send_time` and :func:`survey_times`
+plan a survey when the intake schedules it. :func:`send_gate` decides at the
+moment of sending: a plan made hours ago says nothing about *now* (a retry
+after a provider error, a backlog after an outage, a late tick), so every
+send asks the gate again, and quiet hours hold whatever delayed the message.
 """
 
 from __future__ import annotations
@@ -136,6 +142,51 @@ def next_allowed(
         "quiet hours, holidays and the send window leave no time to send in a year; "
         "check the configuration"
     )
+
+
+@dataclass(frozen=True, slots=True)
+class SendNow:
+    """The gate is open: a message may go out at this moment."""
+
+
+@dataclass(frozen=True, slots=True)
+class NotBefore:
+    """The gate is closed (quiet hours, an excluded day): wait until ``at``, aware UTC."""
+
+    at: datetime
+
+
+#: What :func:`send_gate` decides.
+SendGate = SendNow | NotBefore
+SEND_NOW = SendNow()
+
+
+def send_gate(now: datetime, policy: PolicyConfig, is_holiday: HolidayCalendar) -> SendGate:
+    """Decide whether a message may leave at ``now``, or the first moment it may.
+
+    This is the rule at the moment of sending: quiet hours and the days the
+    policy excludes, in the citizen's time zone (``policy.time_zone``). The
+    touchpoint's send window is not applied here: it plans the first send, and
+    a retry the window's day has passed should still go out, outside quiet hours.
+    """
+    allowed = next_allowed(now, policy, is_holiday)
+    return SEND_NOW if allowed <= now else NotBefore(allowed)
+
+
+@dataclass(frozen=True, slots=True)
+class SendingHours:
+    """The policy's quiet hours and excluded days, bound to its holiday calendar.
+
+    The lifecycle holds one of these and asks :meth:`gate` whenever it is
+    about to hand a message to a provider.
+    """
+
+    policy: PolicyConfig
+    is_holiday: HolidayCalendar = no_holidays
+
+    def gate(self, now: datetime) -> SendGate:
+        """Decide whether a message may leave at ``now`` (see :func:`send_gate`)."""
+        return send_gate(now, self.policy, self.is_holiday)
 
 
 def send_time(

@@ -82,6 +82,7 @@ from engine.lifecycle import (
     on_outcome,
 )
 from engine.outbound import SmsText, status_callback_url, survey_email, survey_sms
+from engine.sendtime import SendingHours
 from engine.tokens import SigningKey, TokenSigner
 from schemas.base import SurveyChannel
 from schemas.deadletter import HEADER_PREFIX, DeadLetter
@@ -288,7 +289,11 @@ def outcome_of(error: Exception) -> ProviderOutcome:
 
 
 def retry_policy(settings: Settings) -> RetryPolicy:
-    """Build the lifecycle's retry policy from ``[dispatch]``."""
+    """Build the lifecycle's retry policy from ``[dispatch]``, with ``[policy]``'s quiet hours.
+
+    The quiet hours and excluded days are checked again at the moment of
+    every send (:func:`engine.lifecycle.due`), not only when the intake plans it.
+    """
     dispatch = settings.dispatch
     return RetryPolicy(
         base=dispatch.retry_base,
@@ -297,6 +302,7 @@ def retry_policy(settings: Settings) -> RetryPolicy:
         forget_after=dispatch.finished_retention,
         outcome_grace=dispatch.outcome_grace,
         last_call=dispatch.last_call,
+        hours=SendingHours(settings.policy, settings.policy.holiday_calendar()),
     )
 
 
