@@ -9,6 +9,8 @@ A rejection is a value, not an exception: callers dead-letter it or answer
 
 from __future__ import annotations
 
+import json
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +27,12 @@ if TYPE_CHECKING:
 #: Largest accepted event. A contact event is about 600 bytes; 64 KiB leaves
 #: room for generous context while stopping accidental attachments and floods.
 MAX_EVENT_BYTES = 64 * 1024
+
+#: Deepest accepted nesting of objects and arrays (the top-level value is 1).
+#: A contact is 4 deep; the limit leaves room for any honest ``context`` and
+#: stays far below the recursion limits of the parsers and serialisers after
+#: the gate (orjson refuses to write a value nested deeper than 254).
+MAX_NESTING = 64
 
 
 @dataclass(frozen=True)
@@ -94,6 +102,29 @@ def parse_json(raw: bytes, *, max_bytes: int = MAX_EVENT_BYTES) -> Any | Rejecte
 
 def _parse(raw: bytes, max_bytes: int) -> tuple[str, Any] | Rejected:
     """Give the text and the parsed value, so the identity-code search can use the text."""
+    text = _text(raw, max_bytes)
+    if isinstance(text, Rejected):
+        return text
+    try:
+        value = orjson.loads(raw)
+    except orjson.JSONDecodeError as error:
+        if _nesting_of_text(text) > MAX_NESTING:
+            return Rejected((_too_deep("$"),))
+        return Rejected((FieldError("$", "invalid_json", f"not valid JSON: {error.msg}"),))
+    # Cheap upper bound first: a text with few brackets cannot nest deeply.
+    if (
+        text.count("{") + text.count("[") > MAX_NESTING
+        and (too_deep := _too_deep_at(value)) is not None
+    ):
+        return Rejected((_too_deep(too_deep),))
+    duplicates = _duplicate_members(text)
+    if duplicates:
+        return Rejected(duplicates)
+    return text, value
+
+
+def _text(raw: bytes, max_bytes: int) -> str | Rejected:
+    """Check the size, then decode UTF-8."""
     if len(raw) > max_bytes:
         return Rejected(
             (
@@ -105,15 +136,137 @@ def _parse(raw: bytes, max_bytes: int) -> tuple[str, Any] | Rejected:
             )
         )
     try:
-        text = raw.decode("utf-8")
+        return raw.decode("utf-8")
     except UnicodeDecodeError as error:
         return Rejected(
             (FieldError("$", "invalid_utf8", f"not valid UTF-8 at byte {error.start}"),)
         )
+
+
+def _too_deep(path: str) -> FieldError:
+    return FieldError(
+        path,
+        "too_deep",
+        f"objects and arrays nest deeper than the limit of {MAX_NESTING} levels",
+    )
+
+
+def _too_deep_at(value: Any) -> str | None:
+    """Give the path of the top-level member that nests too deeply, or None.
+
+    The path stops at the first level: the full one would be as long as the
+    nesting, and the member is enough for a producer to find its mistake.
+    """
+    stack: list[tuple[Any, int, str]] = [(value, 1, "$")]
+    while stack:
+        node, depth, top = stack.pop()
+        if depth > MAX_NESTING:
+            return top
+        children = node.items() if isinstance(node, dict) else enumerate(node)
+        for key, child in children:
+            if isinstance(child, dict | list):
+                where = top if depth > 1 else _path((key,))
+                stack.append((child, depth + 1, where))
+    return None
+
+
+#: A JSON string, escapes included: what to skip when counting brackets in text.
+_STRING = re.compile(r'"(?:[^"\\]|\\.)*"?')
+_BRACKETS = re.compile(r"[\[\]{}]")
+
+
+def _nesting_of_text(text: str) -> int:
+    """Give how deep brackets nest in text that no parser accepted (strings skipped).
+
+    Only for refused input: orjson stops at 1,024 levels with a parse error,
+    and a producer deserves to hear that the nesting, not the syntax, is wrong.
+    """
+    depth = deepest = 0
+    for bracket in _BRACKETS.findall(_STRING.sub("", text)):
+        if bracket in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        else:
+            depth -= 1
+    return deepest
+
+
+class _DuplicateMemberError(ValueError):
+    """Raised by the checking parser at the first object with a repeated member name."""
+
+
+def _unique_members(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    members = dict(pairs)
+    if len(members) != len(pairs):
+        raise _DuplicateMemberError
+    return members
+
+
+def _refuse_constant(name: str) -> Any:
+    """NaN and Infinity are not JSON; orjson has refused them already."""
+    raise ValueError(name)  # pragma: no cover - orjson refuses these first
+
+
+#: Sees every member of every object, which orjson does not: it keeps the last
+#: of repeated names without a word. Made once; ``decode`` is reentrant.
+_CHECKER = json.JSONDecoder(object_pairs_hook=_unique_members, parse_constant=_refuse_constant)
+#: Member names safe to quote in an error: letters, ``_`` and ``-`` only, so
+#: never a phone number, an address or an identity code.
+_QUOTABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z_-]{0,63}$")
+
+
+class _Members(list[tuple[str, Any]]):
+    """An object's members in document order, repeats kept."""
+
+
+#: The slow parse of refused text only: keeps every pair, to find where the repeats are.
+_PAIRS_KEEPER = json.JSONDecoder(object_pairs_hook=_Members)
+
+
+def _duplicate_members(text: str) -> tuple[FieldError, ...]:
+    """Refuse repeated member names: each object that has one, in document order.
+
+    orjson (like most parsers) keeps the last of repeated names, so a contact
+    would be validated on one ``contact`` while its bytes, with the other,
+    travel on; RFC 8259 leaves the meaning of such a document undefined.
+    """
     try:
-        return text, orjson.loads(raw)
-    except orjson.JSONDecodeError as error:
-        return Rejected((FieldError("$", "invalid_json", f"not valid JSON: {error.msg}"),))
+        _CHECKER.decode(text)
+    except _DuplicateMemberError:
+        pass
+    except (ValueError, RecursionError):  # pragma: no cover - orjson accepted the text
+        return ()
+    else:
+        return ()
+    try:
+        document = _PAIRS_KEEPER.decode(text)
+    except (ValueError, RecursionError):  # pragma: no cover - as above
+        document = None
+    errors = list(_repeats(document, ()))
+    return tuple(errors) or (_duplicate("$", []),)
+
+
+def _repeats(node: Any, loc: tuple[int | str, ...]) -> list[FieldError]:
+    errors: list[FieldError] = []
+    if isinstance(node, _Members):
+        names = [name for name, _ in node]
+        repeated = sorted({name for name in names if names.count(name) > 1}, key=names.index)
+        if repeated:
+            errors.append(_duplicate(_path(loc), repeated))
+        for name, child in node:
+            errors.extend(_repeats(child, (*loc, name)))
+    elif isinstance(node, list):
+        for index, child in enumerate(node):
+            errors.extend(_repeats(child, (*loc, index)))
+    return errors
+
+
+def _duplicate(path: str, names: list[str]) -> FieldError:
+    quoted = ", ".join(f'"{name}"' for name in names if _QUOTABLE_NAME.match(name))
+    which = f"member names repeat ({quoted})" if quoted else "a member name repeats"
+    return FieldError(
+        path, "duplicate_member", f"{which} in this object; each name may appear once"
+    )
 
 
 def validate_value(

@@ -60,6 +60,12 @@ def _nested(depth: int) -> bytes:
     return text.replace('"team":"Neuvonta A"', f'"team":{deep}').encode()
 
 
+def _repeated(member: str, first: Any) -> bytes:
+    """The sample with ``member`` of ``data`` written twice: ``first``, then the real one."""
+    text = orjson.dumps(_sample()).decode()
+    return text.replace('"data":{', f'"data":{{"{member}":{json.dumps(first)},', 1).encode()
+
+
 def _prefixed(prefix: bytes) -> bytes:
     return prefix + orjson.dumps(_sample())
 
@@ -84,8 +90,8 @@ CASES: list[tuple[str, Callable[[], bytes], str, str]] = [
     ),
     ("utf8-bom", lambda: _prefixed(b"\xef\xbb\xbf"), "$", "invalid_json"),
     ("payload-2mb", lambda: b'{"pad": "' + b"x" * 2_000_000 + b'"}', "$", "payload_too_large"),
-    ("deeply-nested-array", lambda: _nested(5000), "$", "invalid_json"),
-    ("nested-beyond-parser-limit", lambda: _nested(1100), "$", "invalid_json"),
+    ("deeply-nested-array", lambda: _nested(5000), "$", "too_deep"),
+    ("nested-beyond-parser-limit", lambda: _nested(1100), "$", "too_deep"),
     ("nested-within-parser-limit", lambda: _nested(50), "data.contact.context.team", "string_type"),
     ("missing-type", lambda: _without("type"), "type", "missing"),
     ("null-type", lambda: _with("type", None), "type", "unknown_event_type"),
@@ -368,6 +374,19 @@ CASES: list[tuple[str, Callable[[], bytes], str, str]] = [
         "personal_identity_code",
     ),
     ("hetu-in-source", lambda: _with("source", f"/crm/{HETU}"), "source", "personal_identity_code"),
+    ("nested-300-levels", lambda: _nested(300), "data", "too_deep"),
+    (
+        "duplicate-contact-member",
+        lambda: _repeated("contact", {"id": f"c-{HETU}"}),
+        "data",
+        "duplicate_member",
+    ),
+    (
+        "duplicate-top-level-type",
+        lambda: b'{"type":"SurveySent",' + orjson.dumps(_sample())[1:],
+        "$",
+        "duplicate_member",
+    ),
 ]
 
 
