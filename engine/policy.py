@@ -9,7 +9,8 @@ The rules, in the order they are applied (the first that matches gives the
 skip reason; the cheap ones come first, and the phone number is parsed only
 for a contact that passed every other rule):
 
-1. ``duplicate`` — the contact id was decided before (nothing to publish).
+1. ``duplicate`` — the event (CloudEvents ``source`` + ``id``), or the contact
+   id of the same source, was decided before (nothing to publish).
 2. ``opted-out`` — the citizen opted out (in the history, or per the contact).
 3. ``non-disclosure`` — turvakielto: such a citizen is never contacted.
 4. ``sensitive-touchpoint`` — the touchpoint is configured as never surveyed.
@@ -20,7 +21,7 @@ for a contact that passed every other rule):
 9. ``episode`` — a contact of the same episode (service, or touchpoint) within
    ``episode_window`` was surveyed.
 10. ``not-sampled`` — outside the touchpoint's sampling rate (a hash of the
-    contact id decides, so a replay decides the same).
+    source and contact id decides, so a replay decides the same).
 11. ``frequency-cap`` — ``frequency_cap`` surveys within ``frequency_cap_window``
     around this send time already.
 12. ``no-channel`` — consent, but no mobile number or address to match it.
@@ -40,6 +41,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
+from engine.ids import derived_id
 from engine.sendtime import survey_times
 from schemas.base import SurveyChannel
 from schemas.contacts import is_mobile_number
@@ -54,33 +56,111 @@ if TYPE_CHECKING:
 
 _SAMPLING_SPACE = 2**64
 #: Version of :meth:`CitizenHistory.to_json`'s format; bump it on an incompatible change.
-_HISTORY_FORMAT = 1
+#: Version 1 remembered bare contact ids; it is still read (see :class:`DecidedContact`).
+_HISTORY_FORMAT = 2
+_OLD_HISTORY_FORMATS = (1,)
+#: Letters of a fingerprint in the history: about 103 bits, plenty for one citizen's contacts.
+_FINGERPRINT_LETTERS = 22
 
 
-def survey_id_for(contact_id: str) -> str:
-    """Derive the survey id from the contact id, identically in every process and replay."""
-    digest = hashlib.sha256(b"palaute-survey\x00" + contact_id.encode()).hexdigest()
-    return f"sv-{digest[:32]}"
+def survey_id_for(source: str, contact_id: str) -> str:
+    """Derive the survey id from the contact, identically in every process and replay.
+
+    A contact id is unique only inside the system that issued it (the event's
+    ``source``): the same id from two systems is two contacts, and, for two
+    citizens, two surveys whose answers must never meet. The id is written in
+    letters only (:mod:`engine.ids`), so it can never hold an identity code.
+    """
+    return f"sv-{derived_id('palaute-survey', source, contact_id)}"
 
 
-def sampling_point(contact_id: str) -> float:
-    """Place a contact id uniformly on [0, 1); it is sampled when the point is below the rate.
+def sampling_point(source: str, contact_id: str) -> float:
+    """Place a contact on [0, 1); it is sampled when the point is below the rate.
 
     SHA-256, not ``hash()``: Python salts ``hash()`` per process, and a
-    replay on another worker must sample the same contacts.
+    replay on another worker must sample the same contacts. The source is
+    hashed too, so two systems' contacts with one id are sampled independently.
     """
-    digest = hashlib.sha256(b"palaute-sampling\x00" + contact_id.encode()).digest()
-    return int.from_bytes(digest[:8], "big") / _SAMPLING_SPACE
+    digest = hashlib.sha256(b"palaute-sampling\x00")
+    for part in (source, contact_id):
+        encoded = part.encode()
+        digest.update(len(encoded).to_bytes(4, "big") + encoded)
+    return int.from_bytes(digest.digest()[:8], "big") / _SAMPLING_SPACE
 
 
-def is_sampled(contact_id: str, rate: float) -> bool:
+def is_sampled(source: str, contact_id: str, rate: float) -> bool:
     """Tell whether the contact falls inside the sampling rate."""
-    return sampling_point(contact_id) < rate
+    return sampling_point(source, contact_id) < rate
+
+
+def event_fingerprint(source: str, event_id: str) -> str:
+    """Give what the history remembers of an event's identity: CloudEvents' ``source`` + ``id``.
+
+    A digest, so a history stays small whatever the lengths of the two
+    (a source may have 512 characters and an id 256).
+    """
+    return derived_id("palaute-event", source, event_id, length=_FINGERPRINT_LETTERS)
+
+
+def contact_fingerprint(source: str, contact_id: str) -> str:
+    """Give what the history remembers of a contact: its id, namespaced by its source."""
+    return derived_id("palaute-contact", source, contact_id, length=_FINGERPRINT_LETTERS)
+
+
+@dataclass(frozen=True, slots=True)
+class DecidedContact:
+    """One decided contact, remembered by both identities that make a repeat of it.
+
+    ``event`` is the fingerprint of the event (``source`` + ``id``): CloudEvents
+    says a producer repeating an event repeats these two. ``contact`` is the
+    fingerprint of ``source`` + contact id: the survey id derives from them,
+    so a second decision for them would be a second survey of one id.
+
+    A history of format 1 knew bare contact ids only; such an entry has
+    ``event == ""`` and the bare id in ``contact``, and matches that contact id
+    from any source. The price, until the entry ages out, is that another
+    system's contact with the same id is taken for a repeat; the alternative,
+    a contact decided before the upgrade decided again under a new survey id,
+    would survey a citizen twice.
+    """
+
+    event: str
+    contact: str
+
+    @property
+    def legacy(self) -> bool:
+        """Tell whether this entry comes from a history of format 1 (a bare contact id)."""
+        return not self.event
+
+
+@dataclass(frozen=True, slots=True)
+class ContactIdentity:
+    """How a contact is recognised: its event's identity and its source-namespaced contact id."""
+
+    source: str
+    event_id: str
+    contact_id: str
+
+    @classmethod
+    def of(cls, contact: ContactCompleted) -> ContactIdentity:
+        """Take the identity of a contact event."""
+        return cls(source=contact.source, event_id=contact.id, contact_id=contact.data.contact.id)
+
+    def remembered(self) -> DecidedContact:
+        """Give the history's entry for this contact."""
+        return DecidedContact(
+            event=event_fingerprint(self.source, self.event_id),
+            contact=contact_fingerprint(self.source, self.contact_id),
+        )
 
 
 @dataclass(frozen=True, slots=True)
 class SurveyRecord:
-    """A survey of this citizen that was scheduled (and possibly sent)."""
+    """A survey of this citizen that was scheduled (and possibly sent).
+
+    ``source`` is the source of the contact, which namespaces ``contact_id``;
+    None in a record kept before sources were remembered.
+    """
 
     survey_id: str
     contact_id: str
@@ -89,6 +169,7 @@ class SurveyRecord:
     contact_ended_at: datetime
     send_at: datetime
     sent: bool = False
+    source: str | None = None
 
     def pending(self, now: datetime) -> bool:
         """Tell whether the survey still waits for its send time."""
@@ -98,24 +179,36 @@ class SurveyRecord:
         """Give what makes two contacts one episode under the policy's scope."""
         return self.service if policy.episode_scope == "service" else self.touchpoint_id
 
+    def is_of(self, identity: ContactIdentity) -> bool:
+        """Tell whether this survey was scheduled for that contact."""
+        return self.contact_id == identity.contact_id and self.source in (None, identity.source)
+
 
 @dataclass(frozen=True, slots=True)
 class CitizenHistory:
     """What the policy remembers of one citizen; small, and rebuilt from the surveys topic.
 
-    ``decided_contacts`` is bounded (``PolicyConfig.remembered_contacts``, most
-    recent last); a repeat older than that is still caught by ``too-old``.
+    ``decided`` is bounded (``PolicyConfig.remembered_contacts``, most recent
+    last); a repeat older than that is still caught by ``too-old``.
     """
 
     surveys: tuple[SurveyRecord, ...] = ()
     opted_out: bool = False
-    decided_contacts: tuple[str, ...] = ()
+    decided: tuple[DecidedContact, ...] = ()
 
-    def has_decided(self, contact_id: str) -> bool:
-        """Tell whether this contact id already got a decision."""
-        return contact_id in self.decided_contacts or any(
-            record.contact_id == contact_id for record in self.surveys
-        )
+    def has_decided(self, identity: ContactIdentity) -> bool:
+        """Tell whether this event, or this source's contact id, already got a decision."""
+        entry = identity.remembered()
+        return any(
+            decided.event == entry.event
+            or decided.contact == entry.contact
+            or (decided.legacy and decided.contact == identity.contact_id)
+            for decided in self.decided
+        ) or any(record.is_of(identity) for record in self.surveys)
+
+    def with_decided(self, identity: ContactIdentity, keep: int) -> CitizenHistory:
+        """Remember a decided contact, keeping the ``keep`` most recent."""
+        return replace(self, decided=(*self.decided, identity.remembered())[-keep:])
 
     def with_opt_out(self) -> CitizenHistory:
         """Remember that the citizen opted out (from an OptOut event)."""
@@ -141,10 +234,11 @@ class CitizenHistory:
             {
                 "v": _HISTORY_FORMAT,
                 "opted_out": self.opted_out,
-                "decided_contacts": list(self.decided_contacts),
+                "decided": [[entry.event, entry.contact] for entry in self.decided],
                 "surveys": [
                     {
                         "survey_id": record.survey_id,
+                        "source": record.source,
                         "contact_id": record.contact_id,
                         "touchpoint_id": record.touchpoint_id,
                         "service": record.service,
@@ -160,10 +254,20 @@ class CitizenHistory:
 
     @classmethod
     def from_json(cls, text: str | bytes) -> CitizenHistory:
-        """Read what :meth:`to_json` wrote; an unknown format version is a ValueError."""
+        """Read what :meth:`to_json` wrote, in this format or format 1.
+
+        An unknown format version is a ValueError.
+        """
         data = json.loads(text)
-        if not isinstance(data, dict) or data.get("v") != _HISTORY_FORMAT:
+        version = data.get("v") if isinstance(data, dict) else None
+        if version != _HISTORY_FORMAT and version not in _OLD_HISTORY_FORMATS:
             raise ValueError("not a citizen history of a known format")
+        if version == _HISTORY_FORMAT:
+            decided = tuple(DecidedContact(event, contact) for event, contact in data["decided"])
+        else:  # format 1: bare contact ids, from before sources namespaced them
+            decided = tuple(
+                DecidedContact("", contact_id) for contact_id in data["decided_contacts"]
+            )
         return cls(
             surveys=tuple(
                 SurveyRecord(
@@ -174,11 +278,12 @@ class CitizenHistory:
                     contact_ended_at=datetime.fromisoformat(record["contact_ended_at"]),
                     send_at=datetime.fromisoformat(record["send_at"]),
                     sent=bool(record["sent"]),
+                    source=record.get("source"),
                 )
                 for record in data["surveys"]
             ),
             opted_out=bool(data["opted_out"]),
-            decided_contacts=tuple(data["decided_contacts"]),
+            decided=decided,
         )
 
 
@@ -266,8 +371,8 @@ class Skip:
     def skipped_event(self, occurred_at: datetime) -> SurveySkipped | None:
         """Give the SurveySkipped event to publish; none for a duplicate.
 
-        A duplicate's survey id is that of the first decision, which may be a
-        scheduled survey: publishing a skip for it would cancel that survey.
+        A repeated contact has the survey id of the first decision, which may be
+        a scheduled survey: publishing a skip for it would cancel that survey.
         """
         if self.reason is SkipReason.DUPLICATE:
             return None
@@ -351,9 +456,13 @@ def choose_channel(citizen: Citizen, touchpoint: TouchpointConfig) -> SurveyChan
     return None
 
 
-def _is_newer(record: SurveyRecord, ended_at: datetime, contact_id: str) -> bool:
-    """Order contacts by end time, then by id, so that ties still decide the same way."""
-    return (record.contact_ended_at, record.contact_id) > (ended_at, contact_id)
+def _is_newer(record: SurveyRecord, ended_at: datetime, identity: ContactIdentity) -> bool:
+    """Order contacts by end time, then by id and source, so that ties still decide the same way."""
+    return (record.contact_ended_at, record.contact_id, record.source or "") > (
+        ended_at,
+        identity.contact_id,
+        identity.source,
+    )
 
 
 def _retained(
@@ -378,10 +487,11 @@ def decide(  # noqa: PLR0911 - one return per rule reads best as a rule table
     is_holiday: HolidayCalendar,
 ) -> Decision:
     """Decide whether, when and how to survey one contact (see the module for the rules)."""
-    contact_id = contact.data.contact.id
+    identity = ContactIdentity.of(contact)
+    contact_id = identity.contact_id
     ended_at = contact.data.contact.ended_at
     touchpoint_id = contact.data.touchpoint.id
-    survey_id = survey_id_for(contact_id)
+    survey_id = survey_id_for(identity.source, contact_id)
 
     def skip(reason: SkipReason, detail: str, new_history: CitizenHistory) -> Skip:
         return Skip(
@@ -394,12 +504,11 @@ def decide(  # noqa: PLR0911 - one return per rule reads best as a rule table
             history=new_history,
         )
 
-    if history.has_decided(contact_id):
+    if history.has_decided(identity):
         return skip(SkipReason.DUPLICATE, "this contact was decided before", history)
 
-    remembered = (*history.decided_contacts, contact_id)[-policy.remembered_contacts :]
     surveys = _retained(history.surveys, policy, now)
-    decided = replace(history, surveys=surveys, decided_contacts=remembered)
+    decided = replace(history, surveys=surveys).with_decided(identity, policy.remembered_contacts)
 
     ineligible = _eligibility_skip(contact, history, touchpoint, policy, now)
     if ineligible is not None:
@@ -408,7 +517,7 @@ def decide(  # noqa: PLR0911 - one return per rule reads best as a rule table
     superseded: tuple[SurveyRecord, ...] = ()
     if policy.supersede_pending:
         pending = [record for record in surveys if record.pending(now)]
-        if any(_is_newer(record, ended_at, contact_id) for record in pending):
+        if any(_is_newer(record, ended_at, identity) for record in pending):
             return skip(
                 SkipReason.SUPERSEDED,
                 "a newer contact of the citizen is already scheduled",
@@ -431,7 +540,7 @@ def decide(  # noqa: PLR0911 - one return per rule reads best as a rule table
             decided,
         )
 
-    if not is_sampled(contact_id, touchpoint.sampling_rate):
+    if not is_sampled(identity.source, contact_id, touchpoint.sampling_rate):
         return skip(
             SkipReason.NOT_SAMPLED,
             f"outside the sampling rate {touchpoint.sampling_rate:g}",
@@ -464,6 +573,7 @@ def decide(  # noqa: PLR0911 - one return per rule reads best as a rule table
         service=contact.data.touchpoint.service,
         contact_ended_at=ended_at,
         send_at=times.send_at,
+        source=identity.source,
     )
     return Schedule(
         survey_id=survey_id,

@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from engine.policy import CitizenHistory, SurveyRecord
+from engine.policy import CitizenHistory, ContactIdentity, DecidedContact, SurveyRecord
 
 ENDED = datetime(2025, 3, 30, 2, 30, tzinfo=ZoneInfo("Europe/Helsinki"))
 
@@ -22,6 +22,7 @@ def _history() -> CitizenHistory:
                 service="health",
                 contact_ended_at=ENDED,
                 send_at=ENDED + timedelta(minutes=10),
+                source="/crm/a",
             ),
             SurveyRecord(
                 survey_id="sv-2",
@@ -34,7 +35,7 @@ def _history() -> CitizenHistory:
             ),
         ),
         opted_out=True,
-        decided_contacts=("c-0", "c-1", "c-2"),
+        decided=tuple(ContactIdentity("/crm/a", f"e-{n}", f"c-{n}").remembered() for n in range(3)),
     )
 
 
@@ -58,3 +59,26 @@ def test_an_unknown_format_is_refused() -> None:
     """Reading a future format as this one would silently forget caps and opt-outs."""
     with pytest.raises(ValueError, match="known format"):
         CitizenHistory.from_json('{"v": 99}')
+
+
+#: A history as format 1 wrote it: bare contact ids, surveys without their source.
+FORMAT_1 = (
+    '{"v":1,"opted_out":false,"decided_contacts":["c-0","c-1"],"surveys":[{"survey_id":'
+    '"sv-0123456789abcdef0123456789abcdef","contact_id":"c-1","touchpoint_id":"tp-a",'
+    '"service":"health","contact_ended_at":"2025-03-30T02:30:00+03:00",'
+    '"send_at":"2025-03-30T02:40:00+03:00","sent":true}]}'
+)
+
+
+def test_a_history_of_the_old_format_is_read_and_still_recognises_its_contacts() -> None:
+    """Histories stored before the upgrade must keep de-duplicating what they decided."""
+    history = CitizenHistory.from_json(FORMAT_1)
+    assert history.decided == (DecidedContact("", "c-0"), DecidedContact("", "c-1"))
+    assert history.surveys[0].source is None
+    # The old form knew no source, so the contact id matches from any source.
+    assert history.has_decided(ContactIdentity("/crm/new", "another-event", "c-0"))
+    assert history.has_decided(ContactIdentity("/crm/new", "another-event", "c-1"))
+    assert not history.has_decided(ContactIdentity("/crm/new", "another-event", "c-2"))
+    # Written back, it is in the new format and reads back the same.
+    assert '"v":2' in history.to_json()
+    assert CitizenHistory.from_json(history.to_json()) == history
