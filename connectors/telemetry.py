@@ -327,6 +327,12 @@ class Telemetry:
             "Records written to the dead-letter topic.",
             ("stage", "reason_code"),
         )
+        self.stage_retries = counter(
+            "palaute_stage_retries",
+            "Attempts at a record that met a transient error (Kafka or a provider away) and "
+            "were retried, by stage and error class.",
+            ("stage", "error_class"),
+        )
         self.refetches = counter(
             "palaute_stream_refetches",
             "Stream partitions read again from their committed offset: records had been "
@@ -465,6 +471,11 @@ class Telemetry:
         reason = self.reason_codes.fold(reason_code)
         self.dead_letters.labels(stage=stage.value, reason_code=reason).inc()
 
+    def record_stage_retry(self, stage: Stage, error_class: str) -> None:
+        """Count a transient failure of a stage that will be retried, by the error's class."""
+        kind = self.reason_codes.fold(error_class)
+        self.stage_retries.labels(stage=stage.value, error_class=kind).inc()
+
     def record_survey(
         self,
         outcome: SurveyOutcome,
@@ -600,6 +611,11 @@ def count_event(stage: Stage, outcome: Outcome) -> None:
 def record_dead_letter(stage: Stage, reason_code: str) -> None:
     """Count a dead-lettered record."""
     _current.record_dead_letter(stage, reason_code)
+
+
+def record_stage_retry(stage: Stage, error_class: str) -> None:
+    """Count a transient failure of a stage that is being retried."""
+    _current.record_stage_retry(stage, error_class)
 
 
 def record_survey(

@@ -7,11 +7,14 @@ never quotes the input: bad input may hold a phone number or an identity code.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import Field
 
 from schemas.base import Event, Timestamp
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 HEADER_PREFIX = "palaute.dlq."
 
@@ -29,18 +32,22 @@ class DeadLetter(Event):
     reason_code: Annotated[str, Field(min_length=1, max_length=64)]
     reason: Annotated[str, Field(min_length=1, max_length=2000)]
     failed_at: Timestamp
+    error_class: Annotated[str, Field(min_length=1, max_length=128)] | None = Field(
+        default=None,
+        description="The class of the error a handler raised, when one did (never its message).",
+    )
 
     def to_headers(self) -> list[tuple[str, bytes]]:
         """Render as Kafka headers, one per field, for the dead-letter record."""
-        data = self.model_dump(mode="json", exclude={"type"})
+        data = self.model_dump(mode="json", exclude={"type"}, exclude_none=True)
         return [(f"{HEADER_PREFIX}{name}", str(value).encode()) for name, value in data.items()]
 
     @classmethod
-    def from_headers(cls, headers: list[tuple[str, bytes]]) -> DeadLetter:
+    def from_headers(cls, headers: Sequence[tuple[str, bytes | None]]) -> DeadLetter:
         """Read the model back from a dead-letter record's headers."""
         fields = {
             name.removeprefix(HEADER_PREFIX): value.decode()
             for name, value in headers
-            if name.startswith(HEADER_PREFIX)
+            if name.startswith(HEADER_PREFIX) and value is not None
         }
         return cls.model_validate(fields)

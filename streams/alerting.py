@@ -22,6 +22,8 @@ from pydantic import TypeAdapter, ValidationError
 from connectors import telemetry
 from connectors.notifiers import AlertNotifier, EmailNotifier, WebhookNotifier, notify_all
 from schemas.alerts import AlertAcknowledged, AlertEvent, ScoreDropAlert
+from streams.containment import Containment
+from streams.producer import DirectProducer
 from streams.stores import table_store_options
 
 if TYPE_CHECKING:
@@ -67,20 +69,23 @@ def register(app: faust.App, settings: Settings, names: TopicNames) -> None:
         options=table_store_options(),
     )
     targets = notifiers(settings)
+    guard = Containment(DirectProducer(app), names.deadletter, telemetry.Stage.NOTIFIER)
+
+    async def deliver_one(message: Any) -> None:
+        try:
+            event = _ALERT_EVENT.validate_json(message.value or b"")
+        except ValidationError:
+            await guard.reject(message, "not_an_alert", "not an alert event of a known type")
+            return
+        if isinstance(event, AlertAcknowledged):
+            log.info("alert %s acknowledged", event.alert_id)
+        else:
+            await _deliver(event, notified, targets)
 
     @app.agent(alerts_topic, name=ALERTING_AGENT)
     async def deliver(stream: faust.StreamT[bytes]) -> None:
-        async for value in stream:
-            try:
-                event = _ALERT_EVENT.validate_json(value or b"")
-            except ValidationError:
-                log.warning("a record on the alerts topic is not an alert; skipped")
-                telemetry.count_event(telemetry.Stage.NOTIFIER, telemetry.Outcome.DEAD_LETTERED)
-                continue
-            if isinstance(event, AlertAcknowledged):
-                log.info("alert %s acknowledged", event.alert_id)
-            else:
-                await _deliver(event, notified, targets)
+        async for event in stream.events():
+            await guard.run(event.message, deliver_one, event.message)
             telemetry.agent_progress(ALERTING_AGENT, datetime.now(UTC))
 
 

@@ -85,12 +85,12 @@ from engine.outbound import SmsText, status_callback_url, survey_email, survey_s
 from engine.sendtime import SendingHours
 from engine.tokens import SigningKey, TokenSigner
 from schemas.base import SurveyChannel
-from schemas.deadletter import HEADER_PREFIX, DeadLetter
 from schemas.responses import OptOut, RatingReceived
 from schemas.surveys import SurveyLifecycleEvent
 from schemas.vault import ContactDetails
 from streams import shared
-from streams.intake import DirectProducer
+from streams.containment import Containment
+from streams.producer import DirectProducer
 from streams.stores import table_store_options
 
 if TYPE_CHECKING:
@@ -311,7 +311,6 @@ def register(app: faust.App, settings: Settings, names: TopicNames) -> None:  # 
     raw: dict[str, Any] = {"key_serializer": "raw", "value_serializer": "raw"}
     surveys = app.topic(names.surveys, **raw)
     vault = app.topic(names.vault, **raw)
-    deadletter = app.topic(names.deadletter, **raw)
     responses = app.topic(names.responses, **raw)
     by_survey = app.topic(
         f"{app.conf.id}-surveys-by-id",
@@ -321,6 +320,7 @@ def register(app: faust.App, settings: Settings, names: TopicNames) -> None:  # 
     )
     # The forwarders hand their records straight to the producer (see DirectProducer).
     producer = DirectProducer(app)
+    guard = Containment(producer, names.deadletter, telemetry.Stage.SCHEDULER)
     table = app.Table(
         LIFECYCLE_TABLE,
         default=None,
@@ -382,33 +382,16 @@ def register(app: faust.App, settings: Settings, names: TopicNames) -> None:  # 
         if record is not None:
             await producer.send(by_survey, record.survey_id.encode(), value)
             return
-        now = datetime.now(UTC)
-        letter = DeadLetter(
-            stage=telemetry.Stage.SCHEDULER.value,
-            source_topic=message.topic,
-            source_partition=message.partition,
-            source_offset=message.offset,
-            reason_code="unreadable_survey_record",
-            reason="not a survey lifecycle event or contact details of a known version",
-            failed_at=now,
-        )
-        original = message.headers or []
-        items = original.items() if isinstance(original, dict) else original
-        kept = [(name, data) for name, data in items if not name.startswith(HEADER_PREFIX)]
-        await deadletter.send(key=message.key, value=value, headers=[*kept, *letter.to_headers()])
-        telemetry.record_dead_letter(telemetry.Stage.SCHEDULER, letter.reason_code)
-        log.warning(
-            "dead-lettered %s[%d]@%d: %s",
-            message.topic,
-            message.partition,
-            message.offset,
-            letter.reason_code,
+        await guard.reject(
+            message,
+            "unreadable_survey_record",
+            "not a survey lifecycle event or contact details of a known version",
         )
 
     async def forward_survey(event: EventT[bytes]) -> None:
         await forward(event.message)
 
-    shared.read(app, "surveys", names.surveys, forward_survey)
+    shared.read(app, "surveys", names.surveys, forward_survey, guard)
 
     async def forward_answer(event: EventT[bytes]) -> None:
         value = event.message.value or b""
@@ -418,12 +401,12 @@ def register(app: faust.App, settings: Settings, names: TopicNames) -> None:  # 
             if isinstance(record, RatingReceived | OptOut):
                 await producer.send(by_survey, record.survey_id.encode(), value)
 
-    shared.read(app, "responses", names.responses, forward_answer)
+    shared.read(app, "responses", names.responses, forward_answer, guard)
 
     @app.agent(vault, name=FORWARD_VAULT_AGENT)
     async def forward_vault(stream: faust.StreamT[bytes]) -> None:
         async for event in stream.events():
-            await forward(event.message)
+            await guard.run(event.message, forward, event.message)
             telemetry.agent_progress(FORWARD_VAULT_AGENT, datetime.now(UTC))
 
     def store(partition: int, survey_id: str, step: Step) -> None:
@@ -613,34 +596,39 @@ def register(app: faust.App, settings: Settings, names: TopicNames) -> None:  # 
     @app.agent(by_survey, name=SCHEDULER_AGENT)
     async def scheduler(stream: faust.StreamT[bytes]) -> None:
         async for event in stream.events():
-            message = event.message
-            partition: int = message.partition
-            writer = tick_run(message.value)
-            if writer is not None:
-                await on_tick(partition, writer)
-            else:
-                record = decode_record(message.value or b"")
-                if record is None:
-                    log.warning(
-                        "unreadable record in %s[%d]@%d", message.topic, partition, message.offset
-                    )
-                else:
-                    survey_id = record.survey_id
-                    stored = table.get(survey_id)
-                    state = None if stored is None else decode_entry(stored)[1]
-                    step = on_event(state, record, datetime.now(UTC))
-                    if (
-                        step.state != state
-                        and is_echo(message.headers)
-                        and not isinstance(record, ContactDetails | RatingReceived | OptOut)
-                    ):
-                        # Our own event, which the table had lost in a crash: it may
-                        # never have reached the surveys topic, so it is published
-                        # (again, identical, if it had).
-                        step = Step(step.state, (Publish(record), *step.commands))
-                    if step.state != state or step.commands:
-                        await carry_out(step, partition, survey_id)
+            await guard.run(event.message, schedule_one, event.message)
             telemetry.agent_progress(SCHEDULER_AGENT, datetime.now(UTC))
+
+    async def schedule_one(message: Any) -> None:
+        """Apply one record of the internal topic (an event or a tick) to its survey."""
+        partition: int = message.partition
+        writer = tick_run(message.value)
+        if writer is not None:
+            await on_tick(partition, writer)
+        else:
+            record = decode_record(message.value or b"")
+            if record is None:
+                await guard.reject(
+                    message,
+                    "unreadable_survey_record",
+                    "not a survey lifecycle event or contact details of a known version",
+                )
+            else:
+                survey_id = record.survey_id
+                stored = table.get(survey_id)
+                state = None if stored is None else decode_entry(stored)[1]
+                step = on_event(state, record, datetime.now(UTC))
+                if (
+                    step.state != state
+                    and is_echo(message.headers)
+                    and not isinstance(record, ContactDetails | RatingReceived | OptOut)
+                ):
+                    # Our own event, which the table had lost in a crash: it may
+                    # never have reached the surveys topic, so it is published
+                    # (again, identical, if it had).
+                    step = Step(step.state, (Publish(record), *step.commands))
+                if step.state != state or step.commands:
+                    await carry_out(step, partition, survey_id)
 
     @app.timer(interval=dispatch.tick.total_seconds())  # type: ignore[untyped-decorator] # faust's timer is untyped
     async def tick() -> None:

@@ -37,7 +37,6 @@ id.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -48,17 +47,20 @@ import faust
 from connectors import telemetry
 from engine.policy import CitizenHistory, Schedule, decide
 from engine.pseudonym import citizen_key
-from schemas.deadletter import HEADER_PREFIX, DeadLetter
+from schemas.cloudevents_kafka import structured_event
 from schemas.decoding import Rejected, decode_contact, decode_event
 from schemas.responses import OptOut
 from schemas.surveys import SkipReason, SurveyScheduled
 from streams import shared
 from streams.acks import acknowledged
+from streams.containment import Containment
 from streams.events import at_event
+from streams.producer import DirectProducer
 from streams.stores import table_store_options
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping
+    import asyncio
+    from collections.abc import Callable
     from datetime import date
 
     from faust.types import EventT
@@ -83,8 +85,6 @@ HISTORY_TABLE = "citizen-history"
 #: acknowledgement wait per batch instead of one per contact.
 INTAKE_BATCH = 500
 INTAKE_BATCH_WAIT_S = 0.01
-#: The dead-letter reason header is bounded by the DeadLetter model.
-_MAX_REASON = 2000
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,26 +118,32 @@ def _json(event: ContactDetails | SurveyScheduled | SurveySkipped) -> bytes:
     return event.model_dump_json().encode()
 
 
-def dead_letter_headers(
-    rejected: Rejected, message: Any, now: datetime, stage: str = STAGE
-) -> list[tuple[str, bytes]]:
-    """Keep the record's own headers and add why, and by which stage, it was set aside.
+@dataclass(frozen=True, slots=True)
+class Admitted:
+    """A valid contact, re-keyed by its citizen, as the deciding stage reads it."""
 
-    The reason never quotes the input: it may hold personal data.
+    key: bytes
+    value: bytes
+
+
+def admit_contact(
+    value: bytes | None, headers: Any, secret: bytes, now: datetime
+) -> Admitted | Rejected:
+    """Validate one record of the contacts topic, in either CloudEvents content mode.
+
+    What goes on is the event as structured JSON, without the client's
+    headers: the stages after this one read the value alone, and a header
+    no one here wrote must not reach them (a client's ``palaute-record``
+    header would otherwise pass for an opt-out).
     """
-    reason = DeadLetter(
-        stage=stage,
-        source_topic=message.topic,
-        source_partition=message.partition,
-        source_offset=message.offset,
-        reason_code=rejected.code[:64],
-        reason=rejected.reason[:_MAX_REASON],
-        failed_at=now,
-    )
-    original = message.headers or []
-    items = original.items() if isinstance(original, dict) else original
-    kept = [(name, value) for name, value in items if not name.startswith(HEADER_PREFIX)]
-    return [*kept, *reason.to_headers()]
+    structured = structured_event(value, headers)
+    if isinstance(structured, Rejected):
+        return structured
+    contact = decode_contact(structured, now=now)
+    if isinstance(contact, Rejected):
+        return contact
+    key = citizen_key(secret, contact.data.citizen, source=contact.source)
+    return Admitted(key.encode(), structured)
 
 
 def is_opt_out(headers: Any) -> bool:
@@ -149,44 +155,6 @@ def is_opt_out(headers: Any) -> bool:
 def with_opt_out(before: CitizenHistory) -> CitizenHistory | None:
     """Give the history with the opt-out recorded; None when it already is."""
     return None if before.opted_out else before.with_opt_out()
-
-
-def _report_failed_send(sent: asyncio.Future[Any]) -> None:
-    if sent.cancelled() or sent.exception() is None:
-        return
-    # The same as faust's own report of a failed send; never the record's content.
-    log.warning("intake: a record could not be produced: %r", type(sent.exception()).__name__)
-
-
-class DirectProducer:
-    """Hand records straight to the worker's producer, as ``Topic.send`` does in the end.
-
-    ``Topic.send`` wraps each record in faust's message objects, sensors and
-    callbacks before it calls this same producer: about 50 µs of CPU per
-    record, which in the intake (a forward and one to four publications per
-    contact) is as much as validating and deciding. The guarantees are
-    those of ``Topic.send``: the record is in the producer's batch when the
-    call returns, and faust flushes the producer before it commits offsets.
-    """
-
-    def __init__(self, app: faust.App) -> None:
-        self._app = app
-
-    async def send(
-        self,
-        topic: faust.TopicT,
-        key: bytes | None,
-        value: bytes | None,
-        headers: list[tuple[str, bytes]] | Mapping[str, bytes] | None = None,
-        partition: int | None = None,
-    ) -> asyncio.Future[Any] | None:
-        """Batch the record; the returned future (if any) completes once the broker has it."""
-        name = topic.get_topic_name()
-        sent = await self._app.producer.send(name, key, value, partition, None, headers)
-        if isinstance(sent, asyncio.Future):
-            sent.add_done_callback(_report_failed_send)
-            return sent
-        return None
 
 
 class _UnknownTouchpoints:
@@ -218,7 +186,6 @@ def register(app: faust.App, settings: Settings, names: TopicNames) -> None:  # 
         "surveys": app.topic(names.surveys, **raw),
         "vault": app.topic(names.vault, **raw),
     }
-    deadletter = app.topic(names.deadletter, **raw)
     history = app.Table(
         HISTORY_TABLE,
         default=None,
@@ -232,36 +199,22 @@ def register(app: faust.App, settings: Settings, names: TopicNames) -> None:  # 
     unknown = _UnknownTouchpoints()
     producer = DirectProducer(app)
 
-    async def set_aside(event: Any, rejected: Rejected, now: datetime) -> None:
+    guard = Containment(producer, names.deadletter, telemetry.Stage.INTAKE)
+
+    async def admit(event: EventT[bytes]) -> None:
         message = event.message
-        await deadletter.send(
-            key=message.key,
-            value=message.value,
-            headers=dead_letter_headers(rejected, message, now),
-        )
-        telemetry.record_dead_letter(telemetry.Stage.INTAKE, rejected.code)
-        telemetry.count_event(telemetry.Stage.INTAKE, telemetry.Outcome.DEAD_LETTERED)
-        log.info(
-            "dead-lettered %s[%d]@%d: %s",
-            message.topic,
-            message.partition,
-            message.offset,
-            rejected.code,
-        )
+        now = datetime.now(UTC)
+        admitted = admit_contact(message.value, message.headers, secret, now)
+        if isinstance(admitted, Rejected):
+            await guard.reject(message, admitted.code, admitted.reason, now)
+        else:
+            await producer.send(by_citizen, admitted.key, admitted.value)
 
     @app.agent(contacts, name=INTAKE_AGENT)
     async def intake(stream: faust.StreamT[bytes]) -> None:
         async for event in stream.events():
-            now = datetime.now(UTC)
-            contact = decode_contact(event.message.value or b"", now=now)
-            if isinstance(contact, Rejected):
-                await set_aside(event, contact, now)
-            else:
-                key = citizen_key(secret, contact.data.citizen, source=contact.source)
-                await producer.send(
-                    by_citizen, key.encode(), event.message.value, event.message.headers
-                )
-            telemetry.agent_progress(INTAKE_AGENT, now)
+            await guard.run(event.message, admit, event)
+            telemetry.agent_progress(INTAKE_AGENT, datetime.now(UTC))
 
     async def forward_opt_out(event: EventT[bytes]) -> None:
         value = event.message.value or b""
@@ -275,7 +228,7 @@ def register(app: faust.App, settings: Settings, names: TopicNames) -> None:  # 
                     [(RECORD_HEADER, OPT_OUT_RECORD)],
                 )
 
-    shared.read(app, "responses", names.responses, forward_opt_out)
+    shared.read(app, "responses", names.responses, forward_opt_out, guard)
 
     @app.agent(by_citizen, name=DECIDE_AGENT)
     async def intake_decide(stream: faust.StreamT[bytes]) -> None:
@@ -288,7 +241,7 @@ def register(app: faust.App, settings: Settings, names: TopicNames) -> None:  # 
             batch = _Batch()
             for event in events:
                 at_event(event)
-                await decide_one(event, batch)
+                await guard.run(event.message, decide_one, event, batch)
             # The history goes to the local store at once but reaches its changelog
             # later: written before the decision is on the broker, a worker killed in
             # between would find the contact in its history on restart and take the
@@ -314,7 +267,7 @@ def register(app: faust.App, settings: Settings, names: TopicNames) -> None:  # 
             return
         contact = decode_contact(event.message.value or b"", now=now)
         if isinstance(contact, Rejected):  # the first agent let it through: a bug, kept
-            await set_aside(event, contact, now)
+            await guard.reject(event.message, contact.code, contact.reason, now)
             return
         touchpoint, known = settings.touchpoint(contact.data.touchpoint.id)
         if not known:

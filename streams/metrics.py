@@ -114,9 +114,10 @@ from schemas.metrics import Dimension
 from schemas.responses import Rating
 from schemas.surveys import SkipReason, SurveyScheduled, SurveySent, SurveySkipped
 from streams import shared
+from streams.containment import Containment
 from streams.events import at_event
-from streams.intake import DirectProducer, dead_letter_headers
 from streams.partitioning import copartitioned, key_partition
+from streams.producer import DirectProducer
 from streams.stores import table_store_options
 
 if TYPE_CHECKING:
@@ -423,7 +424,6 @@ def register(app: faust.App, settings: Settings, names: TopicNames) -> None:  # 
     )
     metrics_topic = app.topic(names.metrics, **raw)
     alerts_topic = app.topic(names.alerts, **raw)
-    deadletter = app.topic(names.deadletter, **raw)
     string_table: dict[str, Any] = {
         "default": None,
         "partitions": partitions,
@@ -465,17 +465,10 @@ def register(app: faust.App, settings: Settings, names: TopicNames) -> None:  # 
     app.on_partitions_revoked.connect(receiver)
     app.on_partitions_assigned.connect(receiver)
 
+    guard = Containment(producer, names.deadletter, telemetry.Stage.METRICS)
+
     async def set_aside(event: EventT[bytes], rejected: Rejected) -> None:
-        message = event.message
-        await deadletter.send(
-            key=message.key,
-            value=message.value,
-            headers=dead_letter_headers(
-                rejected, message, datetime.now(UTC), telemetry.Stage.METRICS.value
-            ),
-        )
-        telemetry.record_dead_letter(telemetry.Stage.METRICS, rejected.code)
-        telemetry.count_event(telemetry.Stage.METRICS, telemetry.Outcome.DEAD_LETTERED)
+        await guard.reject(event.message, rejected.code, rejected.reason)
 
     async def take_rating(event: EventT[bytes]) -> _Detector | None:
         """Count a record of the ratings topic where it landed, or route it to where it counts.
@@ -506,7 +499,7 @@ def register(app: faust.App, settings: Settings, names: TopicNames) -> None:  # 
             owner = owner_key(Dimension.TOUCHPOINT, touchpoint_id)
             await producer.send(by_key, owner.encode(), value, partition=partition_of(owner))
 
-    shared.read(app, "surveys", names.surveys, route_sent)
+    shared.read(app, "surveys", names.surveys, route_sent, guard)
 
     def count_event(owner: str, value: bytes, rating: Rating | None, partition: int) -> None:
         """Count a rating or a send in its touchpoint's ledger and store what changed."""
@@ -664,9 +657,9 @@ def register(app: faust.App, settings: Settings, names: TopicNames) -> None:  # 
                 for event in events:
                     at_event(event)
                     if event.message.topic == names.ratings:
-                        stored = await take_rating(event)
+                        stored = await guard.run(event.message, take_rating, event)
                     else:
-                        stored = await count_one(event.message)
+                        stored = await guard.run(event.message, count_one, event.message)
                     if stored is not None:
                         unstored[stored.state.touchpoint_id] = (event, stored)
                 for touchpoint_id, (event, stored) in unstored.items():
@@ -711,22 +704,26 @@ def register(app: faust.App, settings: Settings, names: TopicNames) -> None:  # 
         count_event(owner, value, rating, partition)
         return await on_rating(rating, owner, partition)
 
+    async def combine_one(message: Any) -> None:
+        """Keep one partition's part of a roll-up; the next part replaces it."""
+        key = (message.key or b"").decode()
+        value = message.value or b""
+        try:
+            part = Part.loads(value)
+        except (ValueError, KeyError, TypeError):
+            # Written by this stage, so only a worker of another version could
+            # send it; the next part from the same partition replaces it anyway.
+            await guard.reject(message, "unreadable_rollup_part", "not a roll-up part")
+            return
+        owner = key.rpartition("|")[0]
+        rollup_table[key] = value.decode()
+        rollups.loaded(rollup_table).setdefault(owner, {})[key] = part
+        rollups.dirty.add(owner)
+
     @app.agent(rollup_parts, name=ROLLUP_AGENT)
     async def combine(stream: faust.StreamT[bytes]) -> None:
         async for event in stream.events():
-            key = event.message.key.decode()
-            value = event.message.value or b""
-            try:
-                part = Part.loads(value)
-            except (ValueError, KeyError, TypeError):
-                # Written by this stage, so only a worker of another version could
-                # send it; the next part from the same partition replaces it anyway.
-                log.warning("skipped an unreadable roll-up part for %s", key)
-            else:
-                owner = key.rpartition("|")[0]
-                rollup_table[key] = value.decode()
-                rollups.loaded(rollup_table).setdefault(owner, {})[key] = part
-                rollups.dirty.add(owner)
+            await guard.run(event.message, combine_one, event.message)
             telemetry.agent_progress(ROLLUP_AGENT, datetime.now(UTC))
 
     async def silence_ticks() -> None:

@@ -39,8 +39,9 @@ from schemas.responses import RatingReceived
 from schemas.surveys import SurveyScheduled, SurveySent
 from streams import shared
 from streams.acks import acknowledged
-from streams.intake import DirectProducer, dead_letter_headers
+from streams.containment import Containment
 from streams.partitioning import copartitioned, touchpoint_partition
+from streams.producer import DirectProducer
 from streams.stores import table_store_options
 
 if TYPE_CHECKING:
@@ -79,7 +80,6 @@ def register(app: faust.App, settings: Settings, names: TopicNames) -> None:  # 
     """Add the responses agents and the survey-answers table to the app."""
     raw: dict[str, Any] = {"key_serializer": "raw", "value_serializer": "raw"}
     ratings = app.topic(names.ratings, **raw)
-    deadletter = app.topic(names.deadletter, **raw)
     by_survey = app.topic(
         f"{app.conf.id}-answers-by-survey",
         internal=True,
@@ -96,14 +96,10 @@ def register(app: faust.App, settings: Settings, names: TopicNames) -> None:  # 
         options=table_store_options(),
     )
 
+    guard = Containment(producer, names.deadletter, telemetry.Stage.RESPONSES)
+
     async def set_aside(event: Any, rejected: Rejected, now: datetime) -> None:
-        message = event.message
-        await deadletter.send(
-            key=message.key,
-            value=message.value,
-            headers=dead_letter_headers(rejected, message, now, telemetry.Stage.RESPONSES.value),
-        )
-        telemetry.record_dead_letter(telemetry.Stage.RESPONSES, rejected.code)
+        await guard.reject(event.message, rejected.code, rejected.reason, now)
 
     async def forward_survey(event: EventT[bytes]) -> None:
         value = event.message.value or b""
@@ -112,7 +108,7 @@ def register(app: faust.App, settings: Settings, names: TopicNames) -> None:  # 
             if isinstance(decoded, _JOINED):
                 await producer.send(by_survey, decoded.survey_id.encode(), value)
 
-    shared.read(app, "surveys", names.surveys, forward_survey)
+    shared.read(app, "surveys", names.surveys, forward_survey, guard)
 
     async def forward_answer(event: EventT[bytes]) -> None:
         value = event.message.value or b""
@@ -123,47 +119,54 @@ def register(app: faust.App, settings: Settings, names: TopicNames) -> None:  # 
             elif isinstance(decoded, Rejected):
                 await set_aside(event, decoded, datetime.now(UTC))
 
-    shared.read(app, "responses", names.responses, forward_answer)
+    shared.read(app, "responses", names.responses, forward_answer, guard)
 
     @app.agent(by_survey, name=JOIN_AGENT)
     async def join(stream: faust.StreamT[bytes]) -> None:
         async for event in stream.events():
-            now = datetime.now(UTC)
-            decoded = decode_joined(event.message.value or b"")
-            if isinstance(decoded, Rejected):
-                await set_aside(event, decoded, now)
-                continue
-            key = decoded.survey_id
-            stored = table.get(key)
-            before = SurveyAnswers() if stored is None else SurveyAnswers.from_json(stored)
-            result = _fold(before, decoded, settings)
-            delivered = []
-            # Where the metrics stage counts the touchpoint, if the topics allow.
-            aligned = copartitioned(app, names.ratings, settings.streams.partitions)
-            for rating in result.ratings:
-                delivered.append(
-                    await ratings.send(
-                        key=rating.touchpoint_id.encode(),
-                        value=rating.model_dump_json().encode(),
-                        partition=touchpoint_partition(
-                            rating.touchpoint_id, settings.streams.partitions
-                        )
-                        if aligned
-                        else None,
+            await guard.run(event.message, join_one, event)
+            telemetry.agent_progress(JOIN_AGENT, datetime.now(UTC))
+
+    async def join_one(event: EventT[bytes]) -> None:
+        """Fold one answer or survey event into its survey's answers; publish what it rates."""
+        now = datetime.now(UTC)
+        decoded = decode_joined(event.message.value or b"")
+        if isinstance(decoded, Rejected):
+            await set_aside(event, decoded, now)
+            return
+        key = decoded.survey_id
+        stored = table.get(key)
+        before = SurveyAnswers() if stored is None else SurveyAnswers.from_json(stored)
+        result = _fold(before, decoded, settings)
+        delivered = []
+        # Where the metrics stage counts the touchpoint, if the topics allow.
+        aligned = copartitioned(app, names.ratings, settings.streams.partitions)
+        for rating in result.ratings:
+            delivered.append(
+                await ratings.send(
+                    key=rating.touchpoint_id.encode(),
+                    value=rating.model_dump_json().encode(),
+                    partition=touchpoint_partition(
+                        rating.touchpoint_id, settings.streams.partitions
                     )
+                    if aligned
+                    else None,
                 )
-                telemetry.count_event(telemetry.Stage.RESPONSES, telemetry.Outcome.OK)
-            for refusal in result.refusals:
-                log.debug("answer for survey %s not counted: %s", key, refusal.value)
-            # The state reaches the local store at once, its changelog later: kept
-            # back until the ratings are on the broker, so a worker killed in between
-            # folds the replayed answer again instead of taking it as counted.
-            outcomes = await acknowledged(app, delivered)
-            if any(isinstance(outcome, BaseException) for outcome in outcomes):
-                continue
-            if result.state != before:
-                table[key] = result.state.to_json()
-            telemetry.agent_progress(JOIN_AGENT, now)
+            )
+            telemetry.count_event(telemetry.Stage.RESPONSES, telemetry.Outcome.OK)
+        for refusal in result.refusals:
+            log.debug("answer for survey %s not counted: %s", key, refusal.value)
+        # The state reaches the local store at once, its changelog later: kept
+        # back until the ratings are on the broker, so a worker killed in between
+        # folds the replayed answer again instead of taking it as counted.
+        outcomes = await acknowledged(app, delivered)
+        failed = next((o for o in outcomes if isinstance(o, BaseException)), None)
+        if failed is not None:
+            # Not stored: the containment retries a broker's refusal, so the
+            # rating is not dropped with its offset committed.
+            raise failed
+        if result.state != before:
+            table[key] = result.state.to_json()
 
 
 def _fold(

@@ -7,9 +7,12 @@ from typing import TYPE_CHECKING
 
 import faust
 
+from connectors import telemetry
 from schemas.config import load_settings
 from streams import shared
 from streams.app import TopicNames, create_app
+from streams.containment import Containment
+from streams.producer import DirectProducer
 
 if TYPE_CHECKING:
     from faust.types import EventT
@@ -30,18 +33,19 @@ async def _other(event: EventT[bytes]) -> None: ...
 def test_stages_reading_one_topic_share_one_agent_and_keep_their_order() -> None:
     """Each agent on a topic costs faust's hand-over per record; one must do for all."""
     app = faust.App("shared-readers-test", broker="kafka://127.0.0.1:1")
-    shared.read(app, "surveys", "palaute.surveys.v1", _first)
-    shared.read(app, "surveys", "palaute.surveys.v1", _second)
-    shared.read(app, "vault", "palaute.vault.v1", _other)
+    guard = Containment(DirectProducer(app), "dlq", telemetry.Stage.METRICS)
+    shared.read(app, "surveys", "palaute.surveys.v1", _first, guard)
+    shared.read(app, "surveys", "palaute.surveys.v1", _second, guard)
+    shared.read(app, "vault", "palaute.vault.v1", _other, guard)
     assert sorted(app.agents) == ["surveys-reader", "vault-reader"]
     assert shared._READERS[app] == {
-        "palaute.surveys.v1": [_first, _second],
-        "palaute.vault.v1": [_other],
+        "palaute.surveys.v1": [(_first, guard), (_second, guard)],
+        "palaute.vault.v1": [(_other, guard)],
     }
     # Another app (a second worker in one process, as the tests run) has readers of its own.
     other = faust.App("shared-readers-test-2", broker="kafka://127.0.0.1:1")
-    shared.read(other, "surveys", "palaute.surveys.v1", _second)
-    assert shared._READERS[other] == {"palaute.surveys.v1": [_second]}
+    shared.read(other, "surveys", "palaute.surveys.v1", _second, guard)
+    assert shared._READERS[other] == {"palaute.surveys.v1": [(_second, guard)]}
 
 
 def test_the_worker_reads_each_shared_topic_with_one_agent() -> None:
@@ -58,8 +62,14 @@ def test_the_worker_reads_each_shared_topic_with_one_agent() -> None:
     assert {topic: agents for topic, agents in readers.items() if len(agents) > 1} == {}
     handlers = shared._READERS[app]
     # The intake's opt-outs, the answers join and the scheduler, in registration order.
-    assert [h.__module__ for h in handlers[names.responses]] == [
+    assert [h.__module__ for h, _guard in handlers[names.responses]] == [
         "streams.intake",
         "streams.responses",
         "streams.dispatch",
+    ]
+    # Each handler is contained under its own stage's name.
+    assert [guard.stage for _h, guard in handlers[names.responses]] == [
+        telemetry.Stage.INTAKE,
+        telemetry.Stage.RESPONSES,
+        telemetry.Stage.SCHEDULER,
     ]
