@@ -45,7 +45,9 @@ def kafka_bootstrap() -> Iterator[str]:
         settings = load_settings(
             port=port,
             controller_port=port + 1,
-            state_dir=default_cache_dir() / "run-test",
+            # One state directory per port: brokers on other ports run side by side.
+            state_dir=default_cache_dir()
+            / ("run-test" if port == TEST_KAFKA_PORT else f"run-test-{port}"),
         )
         with shared_broker(LocalKafka(settings)) as status:
             yield status.bootstrap_servers
