@@ -1,11 +1,17 @@
-"""``palaute privacy erase``: forget a citizen on request, by phone number or email address.
+"""``palaute privacy erase``: forget a citizen on request, by any identifier their contacts carried.
 
-The rules are in :mod:`engine.erasure`; this shell reads the vault, the
-surveys topic and the comments topic from the beginning up to where they end
-now (plain aiokafka, no consumer group, nothing committed, so it runs beside
-the workers), then writes the plan: call-offs on the surveys topic, opt-outs
-on the responses topic, comment tombstones and vault tombstones. It prints
-counts and the pseudonymous key, never the identifier.
+The citizen is named by a phone number, an email address, a source system's
+citizen reference with its source, or a citizen key. The rules are in
+:mod:`engine.erasure`; this shell reads every topic that can hold the
+citizen's records from the beginning up to where it ends now (plain
+aiokafka, no consumer group, nothing committed, so it runs beside the
+workers): the contact events (input, the worker's repartition, dead letters)
+to find the keys intake gave the citizen, the vault, the surveys, the
+comments, and the responses and ratings to count what stays. Then it writes
+the plan: call-offs on the surveys topic, opt-outs on the responses topic,
+comment tombstones and vault tombstones. It prints per topic what it
+removed, what it wrote and what stays until the topic's retention ends, and
+the pseudonymous keys; never the identifier.
 
 Until ``privacy`` is listed in ``palaute.cli.COMMAND_MODULES`` the same
 command runs as ``python -m palaute.commands.privacy erase ...``.
@@ -18,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -28,7 +35,7 @@ if TYPE_CHECKING:
     import argparse
     from collections.abc import Callable
 
-    from engine.erasure import ErasurePlan, Identity
+    from engine.erasure import ContactSeen, ErasurePlan, Identity
     from schemas.config import Settings
 
 #: Numbers given without a country code are read as Finnish ones.
@@ -57,6 +64,17 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     who = erase.add_mutually_exclusive_group(required=True)
     who.add_argument("--phone", metavar="NUMBER", help="mobile number (E.164, or Finnish national)")
     who.add_argument("--email", metavar="ADDRESS", help="email address")
+    who.add_argument(
+        "--citizen-id",
+        metavar="ID",
+        help="the source system's own citizen reference (data.citizen.id); needs --source",
+    )
+    who.add_argument("--citizen-key", metavar="KEY", help="the pseudonymous citizen key")
+    erase.add_argument(
+        "--source",
+        metavar="SOURCE",
+        help="the CloudEvents source of the system that issued --citizen-id",
+    )
     erase.add_argument("--config", type=Path, default=None, metavar="FILE", help="TOML file")
     erase.set_defaults(handler=_erase)
 
@@ -64,7 +82,13 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
 def _erase(args: argparse.Namespace) -> int:
     from engine.erasure import BadIdentity, identity_of  # noqa: PLC0415 - only this command
 
-    identity = identity_of(phone=_e164(args.phone), email=args.email)
+    identity = identity_of(
+        phone=_e164(args.phone),
+        email=args.email,
+        citizen_id=args.citizen_id,
+        source=args.source,
+        key=args.citizen_key,
+    )
     if isinstance(identity, BadIdentity):
         print(f"palaute privacy erase: {identity.reason}", file=sys.stderr)
         return EXIT_BAD_INPUT
@@ -97,28 +121,152 @@ async def erase(settings: Settings, identity: Identity, *, now: datetime | None 
     from schemas.topics import COMMENTS, SURVEYS, VAULT  # noqa: PLC0415 - as above
 
     suffix = settings.streams.topic_suffix
-    key = derived_key(settings.secrets.pseudonymisation_key.get_secret_value().encode(), identity)
+    secret = settings.secrets.pseudonymisation_key.get_secret_value().encode()
+    key = derived_key(secret, identity)
+    topics = _Topics.of(settings)
     try:
-        vault = _latest_details(await _read(settings, VAULT + suffix))
-        events = _survey_events(await _read(settings, SURVEYS + suffix))
-        comments = _live_comments(await _read(settings, COMMENTS + suffix))
+        read = {name: await _read(settings, name) for name in topics.all()}
+        contacts = [
+            sighting
+            for name in topics.contacts
+            for sighting in _contacts_seen(identity, secret, name, read[name])
+        ]
+        vault = _latest_details(read[VAULT + suffix])
+        events = _survey_events(read[SURVEYS + suffix])
+        comments = _live_comments(read[COMMENTS + suffix])
         plan = plan_erasure(
             identity,
             key,
             vault=vault,
             survey_events=events,
             comments=comments,
+            contacts=contacts,
             now=now or datetime.now(UTC),
         )
+        kept = _kept(identity, plan, topics, read)
         await _write(settings, plan, suffix)
     except KafkaError as error:
         print(f"palaute privacy erase: Kafka failed: {type(error).__name__}", file=sys.stderr)
         return 1
-    _report(plan, key)
+    _report(plan, key, suffix, kept)
     return 0
 
 
-def _report(plan: ErasurePlan, key: str) -> None:
+@dataclass(frozen=True, slots=True)
+class _Topics:
+    """Every topic that can hold a record of a citizen, by what it holds."""
+
+    contacts: tuple[str, ...]  # contact events: the keys intake gave the citizen
+    compacted: tuple[str, ...]  # vault, comments: read, and tombstoned
+    retained: tuple[str, ...]  # time-retained: read, and counted as kept
+
+    @classmethod
+    def of(cls, settings: Settings) -> _Topics:
+        from schemas.topics import (  # noqa: PLC0415 - only this command
+            COMMENTS,
+            CONTACTS,
+            DEADLETTER,
+            RATINGS,
+            RESPONSES,
+            SURVEYS,
+            VAULT,
+        )
+
+        suffix = settings.streams.topic_suffix
+        internal = settings.streams.app_id + suffix  # the worker's app id: its topics' prefix
+        return cls(
+            contacts=(
+                CONTACTS + suffix,
+                f"{internal}-contacts-by-citizen",
+                DEADLETTER + suffix,
+            ),
+            compacted=(VAULT + suffix, COMMENTS + suffix),
+            retained=(
+                SURVEYS + suffix,
+                RESPONSES + suffix,
+                RATINGS + suffix,
+                f"{internal}-surveys-by-id",
+            ),
+        )
+
+    def all(self) -> tuple[str, ...]:
+        """Give every topic to read, each once."""
+        return (*self.contacts, *self.compacted, *self.retained)
+
+
+def _contacts_seen(
+    identity: Identity, secret: bytes, topic: str, records: list[Record]
+) -> list[ContactSeen]:
+    """Find the contact events of a topic that name the citizen, with the key intake gave each.
+
+    Structured CloudEvents (the source in the value) and binary ones (the
+    data as the value, the source in the ``ce_source`` header) are both read.
+    A record that is not a contact event (a dead letter of any shape) names
+    the citizen if it spells one of the identifiers; it gives no key.
+    """
+    import orjson  # noqa: PLC0415 - only this command
+
+    from engine.erasure import ContactSeen, seen  # noqa: PLC0415 - as above
+    from schemas.contacts import Citizen  # noqa: PLC0415 - as above
+
+    found: list[ContactSeen] = []
+    for _, value, headers in records:
+        if value is None:
+            continue
+        try:
+            document = orjson.loads(value)
+        except orjson.JSONDecodeError:
+            document = None
+        citizen, source = _citizen_and_source(document, headers)
+        if citizen is None or not isinstance(source, str):
+            if identity.appears_in(value):
+                found.append(ContactSeen(topic, ""))
+            continue
+        if not identity.may_name(citizen, source):
+            continue
+        try:
+            model = Citizen.model_validate(citizen)
+        except ValueError:
+            if identity.appears_in(value):
+                found.append(ContactSeen(topic, ""))
+            continue
+        sighting = seen(identity, secret, topic, source, model)
+        if sighting is not None:
+            found.append(sighting)
+    return found
+
+
+def _citizen_and_source(document: object, headers: Headers) -> tuple[dict[str, Any] | None, object]:
+    """Take the citizen and the source of a contact event in either CloudEvents content mode."""
+    if not isinstance(document, dict):
+        return None, None
+    data = document.get("data")
+    if isinstance(data, dict):  # structured mode: the whole event is the value
+        citizen = data.get("citizen")
+        return (citizen if isinstance(citizen, dict) else None), document.get("source")
+    citizen = document.get("citizen")  # binary mode: the value is the event's data
+    source = next((v for k, v in headers if k == "ce_source" and v is not None), None)
+    text = source.decode(errors="replace") if isinstance(source, bytes) else None
+    return (citizen if isinstance(citizen, dict) else None), text
+
+
+def _kept(
+    identity: Identity, plan: ErasurePlan, topics: _Topics, read: dict[str, list[Record]]
+) -> dict[str, int]:
+    """Count, per time-retained topic, the citizen's records that stay until retention ends."""
+    kept = {name: plan.contacts_seen.get(name, 0) for name in topics.contacts}
+    for name in topics.retained:
+        kept[name] = sum(
+            1
+            for _, value, _ in read[name]
+            if value is not None and (plan.mentions(value) or identity.appears_in(value))
+        )
+    return kept
+
+
+def _report(plan: ErasurePlan, key: str, suffix: str, kept: dict[str, int]) -> None:
+    from schemas.topics import COMMENTS, RESPONSES, SURVEYS, VAULT  # noqa: PLC0415 - as above
+
     others = sorted(plan.citizen_keys - {key})
     print(f"citizen key {key}" + (f" (also {', '.join(others)})" if others else ""))
     print(f"vault entries tombstoned: {len(plan.vault_tombstones)}")
@@ -126,11 +274,21 @@ def _report(plan: ErasurePlan, key: str) -> None:
     print(f"opt-outs recorded: {len(plan.opt_outs)}")
     print(f"surveys found for this citizen: {len(plan.surveys)}")
     print(f"comments tombstoned: {len(plan.comment_tombstones)}")
+    print("removed (tombstones; the older values go when Kafka compacts the topic):")
+    print(f"  {VAULT + suffix}: {len(plan.vault_tombstones)}")
+    print(f"  {COMMENTS + suffix}: {len(plan.comment_tombstones)}")
+    print("written:")
+    print(f"  {SURVEYS + suffix}: {len(plan.call_offs)} call-offs")
+    print(f"  {RESPONSES + suffix}: {len(plan.opt_outs)} opt-outs")
+    print("kept until the topic's retention ends (Kafka cannot delete one record there):")
+    for name, count in kept.items():
+        print(f"  {name}: {count}")
     if plan.is_empty:
         print("nothing left to erase")
 
 
-Record = tuple[bytes | None, bytes | None]
+Headers = tuple[tuple[str, bytes | None], ...]
+Record = tuple[bytes | None, bytes | None, Headers]
 
 
 async def _read(settings: Settings, topic: str) -> list[Record]:
@@ -156,7 +314,9 @@ async def _read(settings: Settings, topic: str) -> list[Record]:
         while remaining:
             batches = await consumer.getmany(*remaining, timeout_ms=1_000, max_records=5_000)
             for records in batches.values():
-                found.extend((record.key, record.value) for record in records)
+                found.extend(
+                    (record.key, record.value, tuple(record.headers or ())) for record in records
+                )
             for tp in list(remaining):
                 if await consumer.position(tp) >= ends[tp]:
                     remaining.discard(tp)
@@ -167,7 +327,7 @@ async def _read(settings: Settings, topic: str) -> list[Record]:
 
 def _decoded(records: list[Record], kind: bytes, parse: Callable[[bytes], Any]) -> list[Any]:
     found: list[Any] = []
-    for _, value in records:
+    for _, value, _ in records:
         if value is not None and kind in value:
             try:
                 found.append(parse(value))
@@ -179,7 +339,7 @@ def _decoded(records: list[Record], kind: bytes, parse: Callable[[bytes], Any]) 
 def _latest(records: list[Record], parse: Callable[[bytes], Any]) -> dict[str, Any]:
     """Keep what compaction keeps: the latest value per key, without tombstones."""
     latest: dict[str, bytes | None] = {}
-    for key, value in records:
+    for key, value, _ in records:
         if key is not None:
             latest[key.decode(errors="replace")] = value
     live: dict[str, Any] = {}
