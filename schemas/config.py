@@ -36,6 +36,7 @@ from pydantic import (
     Field,
     FilePath,
     HttpUrl,
+    IPvAnyNetwork,
     SecretStr,
     ValidationError,
     field_validator,
@@ -258,6 +259,15 @@ class WebConfig(Section):
         default_factory=list,
         description="SHA-256 (hex) of each operator's bearer token for acknowledging alerts; "
         "the tokens themselves are never stored.",
+    )
+    trusted_proxies: Annotated[list[IPvAnyNetwork], NoDecode, BeforeValidator(_list_from_text)] = (
+        Field(
+            default_factory=list,
+            description="Networks (CIDR) of the proxies in front of the web service, such as the "
+            "ingress controller. X-Forwarded-For is believed from these only: the client, for rate "
+            "limits, is the rightmost address of the chain that is not one of them. Empty: the TCP "
+            "peer is the client.",
+        )
     )
 
     @field_validator("public_base_url")

@@ -34,6 +34,9 @@ is no reason to hide a lag), and the lag of a partition this worker no longer
 owns is removed at the next check, rebalancing or not, so that a worker never
 reports a backlog that another one now reads.
 
+The server listens on ``[streams] web_host`` and nowhere else (faust's
+``web_bind``, which is not faust's ``web_host``).
+
 faust's own table and router pages (``/table``, ``/router``, ``/graph``,
 statistics) are turned off: with ``[streams] web_host = "0.0.0.0"`` they
 would serve table contents, including contact details held for sending, to
@@ -243,6 +246,10 @@ def register(app: AppT, settings: Settings) -> None:
     stalled_after = settings.streams.stalled_after
     for page_setting in _BUILT_IN_PAGES_OFF:
         setattr(app.conf, page_setting, False)
+    # faust listens on ``web_bind`` (default 0.0.0.0); its ``web_host`` only
+    # names the host in URLs it builds. Without this, /metrics and /healthz
+    # were reachable from the whole network while the settings said 127.0.0.1.
+    app.conf.web_bind = settings.streams.web_host
 
     class MetricsPage(View):
         """GET /metrics: the worker's metrics in the Prometheus text format."""

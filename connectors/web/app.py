@@ -21,6 +21,7 @@ from aiohttp import web
 
 from connectors.web import alerts, citizen, dashboard, health, ingress, openapi, opendata
 from connectors.web.errors import ApiError, error_response
+from connectors.web.limits import forwarded_for
 from schemas.topics import CONTACTS
 
 if TYPE_CHECKING:
@@ -122,7 +123,7 @@ def create_web_app(
     """
     limit = settings.ingress.max_body_bytes
     app = web.Application(
-        middlewares=[_errors, _body_limit(limit)],
+        middlewares=[_errors, forwarded_for(settings.web.trusted_proxies), _body_limit(limit)],
         # aiohttp's own limit, for bodies without Content-Length; ingress reads
         # within the same limit, so this is a second fence, not the first.
         client_max_size=limit,
