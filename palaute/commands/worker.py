@@ -1,5 +1,11 @@
 """``palaute worker --config FILE``: run the stream stages as one worker process.
 
+Before faust starts, the worker creates every topic it reads or writes that
+does not exist yet, with its documented partitions and configs, so that its
+consumer finds them all when it first joins (:mod:`streams.topics_setup`).
+It exits with status 2, naming the topics and the commands that create them,
+when it may not create them, and with 3 when Kafka does not answer.
+
 Start as many as there are cores to spare, on as many hosts as needed: workers
 with the same ``[streams] app_id`` form one Kafka consumer group and share the
 partitions. Ctrl-C or SIGTERM stops a worker cleanly: it finishes the record
@@ -12,8 +18,12 @@ import asyncio
 import gc
 import logging
 import sys
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from aiokafka.errors import KafkaError
 
 from schemas.config import ConfigError, load_settings
 
@@ -21,6 +31,8 @@ if TYPE_CHECKING:
     import argparse
 
     import faust
+
+    from schemas.config import Settings
 
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 
@@ -80,6 +92,51 @@ def tune_garbage_collector() -> None:
     gc.set_threshold(GC_YOUNG_THRESHOLD, 20, 20)
 
 
+#: Exit codes: topics missing that the worker may not create; Kafka not reachable.
+EXIT_TOPICS_MISSING = 2
+EXIT_NO_BROKER = 3
+
+
+@dataclass(frozen=True)
+class StartProblem:
+    """Why the worker did not start, for its standard error, and its exit code."""
+
+    message: str
+    exit_code: int
+
+
+def prepare_topics(app: faust.App, settings: Settings) -> StartProblem | None:
+    """Create every topic the worker touches before its consumer joins the group.
+
+    Done before faust starts, so the consumer's first subscription finds
+    every input topic (see :mod:`streams.topics_setup`). Runs on a loop of
+    its own in a thread, leaving the main thread's loop to faust.
+    """
+    from streams import topics_setup  # noqa: PLC0415 - as create_app
+
+    plans = topics_setup.worker_topics(app, settings)
+
+    def in_thread() -> topics_setup.SetupReport:
+        return asyncio.run(topics_setup.ensure_topics(settings.kafka, plans))
+
+    try:
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="palaute-topic-setup") as pool:
+            report = pool.submit(in_thread).result()
+    except topics_setup.TopicSetupError as error:
+        return StartProblem(str(error), EXIT_TOPICS_MISSING)
+    except (TimeoutError, KafkaError) as error:
+        servers = ", ".join(settings.kafka.bootstrap_servers)
+        return StartProblem(
+            f"cannot start the worker: Kafka at {servers} did not answer or did not make "
+            f"the topics ready in {topics_setup.SETUP_TIMEOUT_SECONDS:.0f} s "
+            f"({type(error).__name__})",
+            EXIT_NO_BROKER,
+        )
+    for line in topics_setup.describe(report):
+        print(line, file=sys.stderr)
+    return None
+
+
 def run(args: argparse.Namespace) -> int:
     """Load the settings, build the app and run it until stopped."""
     try:
@@ -95,6 +152,10 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as error:  # e.g. Kafka security settings the worker cannot use
         print(f"cannot start the worker: {error}", file=sys.stderr)
         return 1
+    problem = prepare_topics(app, settings)
+    if problem is not None:
+        print(problem.message, file=sys.stderr)
+        return problem.exit_code
     worker = _worker_class()(app, loglevel=args.loglevel)
     # faust's start-up spinner turns every logger to DEBUG below --loglevel info, and the
     # worker then spends a few per cent of its time on records it throws away.
