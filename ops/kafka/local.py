@@ -165,6 +165,12 @@ class LocalKafka:
                 f"controller port {settings.controller_port} is taken by another process; "
                 "choose another with --controller-port or PALAUTE_KAFKA_CONTROLLER_PORT"
             )
+        for name, port in (("SSL", settings.ssl_port), ("SASL_SSL", settings.sasl_ssl_port)):
+            if port is not None and not process.port_is_free(HOST, port):
+                raise PortTakenError(
+                    f"{name} port {port} is taken by another process; choose another with "
+                    f"PALAUTE_KAFKA_{name}_PORT"
+                )
 
     def _write_configuration(self) -> None:
         settings = self.settings
@@ -190,6 +196,9 @@ class LocalKafka:
             str(settings.server_properties),
             "--ignore-formatted",
         ]
+        if settings.scram_credential is not None:
+            # KRaft keeps SCRAM users in its metadata log: they are added when formatting.
+            command += ["--add-scram", settings.scram_credential]
         result = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
         if result.returncode != 0:
             output = process.last_lines(result.stdout + result.stderr, LOG_TAIL_LINES)

@@ -8,10 +8,11 @@ and upgrading means changing one constant and running the integration suite.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ops.kafka.errors import KafkaSettingsError
@@ -24,6 +25,8 @@ HOST = "127.0.0.1"
 
 DEFAULT_PORT = 9092
 NODE_ID = 1
+SCRAM_MECHANISM = "SCRAM-SHA-512"
+"""The one SASL mechanism the ``SASL_SSL`` listener offers (what production clusters use)."""
 
 
 def default_cache_dir() -> Path:
@@ -61,13 +64,24 @@ class KafkaSettings(BaseSettings):
     state_dir: Path = Field(default_factory=_default_state_dir)
     heap: str = Field(default="512m", pattern=r"^[0-9]+[kKmMgG]?$")
     startup_timeout: float = Field(default=60.0, gt=0)
+    ssl_port: int | None = Field(default=None, ge=1, le=65535)
+    """An extra ``SSL`` listener, to try clients against TLS (needs the two ``tls_*`` files)."""
+    sasl_ssl_port: int | None = Field(default=None, ge=1, le=65535)
+    """An extra ``SASL_SSL`` listener, SCRAM-SHA-512 (needs ``tls_*`` and ``scram_password``)."""
+    tls_certificate_chain: Path | None = None
+    """PEM: the broker's certificate (for 127.0.0.1) and any intermediates."""
+    tls_private_key: Path | None = None
+    """PEM, PKCS#8 and unencrypted: the certificate's private key."""
+    scram_username: str = Field(default="palaute", pattern=r"^[A-Za-z0-9._-]+$")
+    scram_password: SecretStr | None = None
+    """The SCRAM user's password, stored in the broker when its storage is formatted."""
 
-    @field_validator("cache_dir", "state_dir", mode="after")
+    @field_validator("cache_dir", "state_dir", "tls_certificate_chain", "tls_private_key")
     @classmethod
-    def _absolute(cls, path: Path) -> Path:
+    def _absolute(cls, path: Path | None) -> Path | None:
         # The launcher recognises its own broker by this path in the process's
         # command line, so it must be spelled the same way on every call.
-        return path.expanduser().resolve()
+        return None if path is None else path.expanduser().resolve()
 
     @model_validator(mode="after")
     def _distinct_ports(self) -> KafkaSettings:
@@ -76,7 +90,36 @@ class KafkaSettings(BaseSettings):
                 f"the broker port and the controller port are both {self.port}; "
                 "they must differ (the controller port defaults to the port + 1)"
             )
+        ports = [self.port, self.controller_port, self.ssl_port, self.sasl_ssl_port]
+        given = [port for port in ports if port is not None]
+        if len(set(given)) != len(given):
+            raise ValueError(f"every listener needs a port of its own, got {given}")
         return self
+
+    @model_validator(mode="after")
+    def _secured_listeners_have_their_files(self) -> KafkaSettings:
+        secured = self.ssl_port is not None or self.sasl_ssl_port is not None
+        files = (self.tls_certificate_chain, self.tls_private_key)
+        if secured and any(path is None or not path.is_file() for path in files):
+            raise ValueError(
+                "an SSL or SASL_SSL listener needs tls_certificate_chain and tls_private_key "
+                "(PEM files that exist)"
+            )
+        if self.sasl_ssl_port is not None and self.scram_password is None:
+            raise ValueError("a SASL_SSL listener needs scram_password for its SCRAM user")
+        password = self.scram_password.get_secret_value() if self.scram_password else ""
+        if not re.fullmatch(r"[A-Za-z0-9._~-]*", password):
+            # StorageTool's --add-scram syntax has no escape for "," "]" or "=".
+            raise ValueError("scram_password may hold only letters, digits and . _ ~ -")
+        return self
+
+    @property
+    def scram_credential(self) -> str | None:
+        """The SCRAM user, as ``kafka-storage format --add-scram`` takes it (None: no SASL)."""
+        if self.sasl_ssl_port is None or self.scram_password is None:
+            return None
+        password = self.scram_password.get_secret_value()
+        return f"{SCRAM_MECHANISM}=[name={self.scram_username},password={password}]"
 
     @property
     def bootstrap_servers(self) -> str:
@@ -162,15 +205,27 @@ def render_server_properties(settings: KafkaSettings) -> str:
     on first use with one partition because faust and quick experiments rely on
     auto-creation; the initial rebalance delay is 0 so consumer groups in tests
     start at once. Segment and retention settings keep Kafka's defaults.
+
+    The ``PLAINTEXT`` listener is always there (tools and the broker itself use
+    it); ``ssl_port`` and ``sasl_ssl_port`` add the listeners production
+    clusters have, so clients can be tried against TLS and SCRAM on this machine.
     """
+    listeners = {"PLAINTEXT": settings.port}
+    if settings.ssl_port is not None:
+        listeners["SSL"] = settings.ssl_port
+    if settings.sasl_ssl_port is not None:
+        listeners["SASL_SSL"] = settings.sasl_ssl_port
+    advertised = ",".join(f"{name}://{HOST}:{port}" for name, port in listeners.items())
+    # Each listener is named after its protocol; the controller's speaks plaintext.
+    protocols = "".join(f"{name}:{name}," for name in listeners) + "CONTROLLER:PLAINTEXT"
     lines = {
         "process.roles": "broker,controller",
         "node.id": str(NODE_ID),
         "controller.quorum.voters": f"{NODE_ID}@{HOST}:{settings.controller_port}",
-        "listeners": f"PLAINTEXT://{HOST}:{settings.port},CONTROLLER://{HOST}:{settings.controller_port}",
-        "advertised.listeners": f"PLAINTEXT://{HOST}:{settings.port}",
+        "listeners": f"{advertised},CONTROLLER://{HOST}:{settings.controller_port}",
+        "advertised.listeners": advertised,
         "controller.listener.names": "CONTROLLER",
-        "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+        "listener.security.protocol.map": protocols,
         "log.dirs": str(settings.data_dir),
         "num.partitions": "1",
         "auto.create.topics.enable": "true",
@@ -180,6 +235,7 @@ def render_server_properties(settings: KafkaSettings) -> str:
         "share.coordinator.state.topic.replication.factor": "1",
         "share.coordinator.state.topic.min.isr": "1",
         "group.initial.rebalance.delay.ms": "0",
+        **_security_properties(settings),
     }
     header = (
         "# Written by `palaute kafka up` on every start; edits here are overwritten.\n"
@@ -188,11 +244,39 @@ def render_server_properties(settings: KafkaSettings) -> str:
     return header + "".join(f"{key}={value}\n" for key, value in lines.items())
 
 
+def _security_properties(settings: KafkaSettings) -> dict[str, str]:
+    """TLS with the given PEM files, and SCRAM-SHA-512 on the ``SASL_SSL`` listener.
+
+    The PEM texts go into the file inline (``ssl.keystore.key`` may then be
+    unencrypted, which a PEM keystore *file* does not allow); Java's
+    properties format turns each escaped newline back into a line break.
+    """
+    if settings.tls_certificate_chain is None or settings.tls_private_key is None:
+        return {}
+    if settings.ssl_port is None and settings.sasl_ssl_port is None:
+        return {}
+    properties = {
+        "ssl.keystore.type": "PEM",
+        "ssl.keystore.certificate.chain": _inline(settings.tls_certificate_chain),
+        "ssl.keystore.key": _inline(settings.tls_private_key),
+    }
+    if settings.sasl_ssl_port is not None:
+        properties["sasl.enabled.mechanisms"] = SCRAM_MECHANISM
+        properties[f"listener.name.sasl_ssl.{SCRAM_MECHANISM.lower()}.sasl.jaas.config"] = (
+            "org.apache.kafka.common.security.scram.ScramLoginModule required;"
+        )
+    return properties
+
+
+def _inline(pem: Path) -> str:
+    return pem.read_text(encoding="ascii").strip().replace("\n", "\\n")
+
+
 def listener_port(server_properties: str) -> int | None:
     """Read back the port a broker was started with, which may differ from today's settings."""
     for line in server_properties.splitlines():
         key, _, value = line.partition("=")
         if key.strip() == "advertised.listeners":
-            _, _, port = value.strip().rpartition(":")
-            return int(port) if port.isdigit() else None
+            match = re.search(r"(?:^|,)PLAINTEXT://[^,]*:(\d+)", value.strip())
+            return int(match.group(1)) if match else None
     return None

@@ -175,12 +175,21 @@ STATEMENTS = [
 
 
 def make_settings(
-    bootstrap: str, suffix: str, port: int, data_dir: str, *, max_body: int = 64 * 1024
+    bootstrap: str,
+    suffix: str,
+    port: int,
+    data_dir: str,
+    *,
+    max_body: int = 64 * 1024,
+    kafka: dict[str, Any] | None = None,
 ) -> Settings:
-    """Build a test's settings: its broker, suffix, port and the simulator's account."""
+    """Build a test's settings: its broker, suffix, port and the simulator's account.
+
+    ``kafka`` replaces the ``[kafka]`` section (a secured listener of the broker).
+    """
     return Settings.model_validate(
         {
-            "kafka": {"bootstrap_servers": [bootstrap]},
+            "kafka": kafka or {"bootstrap_servers": [bootstrap]},
             "secrets": {
                 "pseudonymisation_key": PSEUDONYMISATION_KEY,
                 "link_signing_key": LINK_SIGNING_KEY,
@@ -199,11 +208,18 @@ def make_settings(
 
 
 @contextlib.asynccontextmanager
-async def running_citizen_web(bootstrap: str, data_dir: str) -> AsyncIterator[CitizenEnv]:
-    """Create the test's topics and serve the web service until the test ends."""
+async def running_citizen_web(
+    bootstrap: str, data_dir: str, *, kafka: dict[str, Any] | None = None
+) -> AsyncIterator[CitizenEnv]:
+    """Create the test's topics and serve the web service until the test ends.
+
+    With ``kafka`` the service reaches the broker by those settings (a TLS or
+    SASL listener); the harness's own reads and topic admin keep ``bootstrap``.
+    """
     suffix = f".t{uuid.uuid4().hex[:12]}"
     port = free_port()
-    env = CitizenEnv(bootstrap, suffix, port, make_settings(bootstrap, suffix, port, data_dir))
+    settings = make_settings(bootstrap, suffix, port, data_dir, kafka=kafka)
+    env = CitizenEnv(bootstrap, suffix, port, settings)
     # The stages' repartition topics too: one a worker creates just before
     # joining its group can be missing from its first assignment.
     internal = [f"palaute{suffix}-{name}" for name in INTERNAL_TOPICS]
