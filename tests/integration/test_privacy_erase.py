@@ -492,3 +492,133 @@ def test_bad_identifiers_get_a_clear_error_and_exit_status_2(tmp_path: Path) -> 
         result = _erase(tmp_path / "missing.toml", *identifier)
         assert result.returncode == 2, result.stdout + result.stderr
         assert "Traceback" not in result.stderr
+
+
+CLOSED_PHONE = "+358401110003"
+REFERENCE_ONLY_PHONE = "+358401110004"
+
+
+def _closed_survey_records(
+    key: str, survey_id: str, contact_number: int
+) -> list[tuple[str, bytes, bytes | None]]:
+    """Give what a worker leaves of a survey that was sent and then closed.
+
+    Its SurveyScheduled and SurveyExpired on the surveys topic, the vault's
+    details followed by the tombstone the scheduler writes at the close.
+    """
+    from schemas.surveys import (  # noqa: PLC0415 - this test only
+        SurveyEvent,
+        SurveyExpired,
+        SurveyScheduled,
+    )
+    from schemas.vault import ContactDetails  # noqa: PLC0415 - this test only
+
+    at = datetime.now(UTC) - timedelta(days=2)
+    scheduled = SurveyScheduled(
+        survey_id=survey_id,
+        citizen_key=key,
+        contact_id=f"contact-{contact_number}",
+        touchpoint_id="walk-in",
+        occurred_at=at,
+        channel=SurveyChannel.SMS,
+        language=Language.FI,
+        scale=Scale.CSAT_5,
+        contact_ended_at=at,
+        send_at=at,
+        expires_at=at + timedelta(days=1),
+    )
+    common = scheduled.model_dump(include=set(SurveyEvent.model_fields) - {"type"})
+    expired = SurveyExpired(**common, was_sent=True)
+    details = ContactDetails(
+        survey_id=survey_id, citizen_key=key, phone=None, language=Language.FI, stored_at=at
+    )
+    return [
+        (SURVEYS, key.encode(), scheduled.model_dump_json().encode()),
+        (SURVEYS, key.encode(), expired.model_dump_json().encode()),
+        (VAULT, survey_id.encode(), details.model_dump_json().encode()),
+        (VAULT, survey_id.encode(), None),
+    ]
+
+
+async def test_a_closed_survey_of_a_reference_keyed_citizen_loses_its_comment(
+    kafka_bootstrap: str, run_suffix: str, tmp_path: Path
+) -> None:
+    """Erasure by phone once printed "surveys found: 0" and left a comment that named the person.
+
+    The citizen's contact carried the CRM's own reference, so their key comes
+    from it; the survey closed, so the vault no longer ties the number to that
+    key. The contact event on the contacts topic still does, and a citizen
+    whose contacts are gone too is found by the reference and its source.
+    """
+    config = _config(tmp_path, kafka_bootstrap, run_suffix)
+    by_phone = {"id": "cust-31", "phone": CLOSED_PHONE, "consent": {"sms": True}}
+    by_reference = {"id": "cust-32", "phone": REFERENCE_ONLY_PHONE, "consent": {"sms": True}}
+    phone_key = _key(id="cust-31", phone=CLOSED_PHONE)
+    reference_key = _key(id="cust-32", phone=REFERENCE_ONLY_PHONE)
+    kept_key = _key(phone=KEPT_PHONE)
+    records = [
+        *_closed_survey_records(phone_key, "sv-closed-phone", 31),
+        *_closed_survey_records(reference_key, "sv-closed-reference", 32),
+        *_closed_survey_records(kept_key, "sv-closed-kept", 33),
+    ]
+    for topic in (SURVEYS, VAULT):
+        mine = [(key, value) for name, key, value in records if name == topic]
+        await _produce_with_tombstones(kafka_bootstrap, topic + run_suffix, mine)
+    # Only the first citizen's contact is still on the contacts topic.
+    await _produce(
+        kafka_bootstrap,
+        "palaute.contacts.v1" + run_suffix,
+        [(b"c-31", _contact(31, by_phone, "walk-in"))],
+    )
+    comments = [
+        CommentReceived(
+            answer_id=f"answer-{survey_id}",
+            survey_id=survey_id,
+            text="Maija Meikäläinen kiittää.",  # free text names the person
+            received_at=datetime.now(UTC),
+        )
+        for survey_id in ("sv-closed-phone", "sv-closed-reference", "sv-closed-kept")
+    ]
+    await _produce(
+        kafka_bootstrap,
+        COMMENTS + run_suffix,
+        [
+            (comment_key(c.survey_id, c.answer_id).encode(), c.model_dump_json().encode())
+            for c in comments
+        ],
+    )
+
+    result = await asyncio.to_thread(_erase, config, "--phone", CLOSED_PHONE)
+    printed = result.stdout + result.stderr
+    assert result.returncode == 0, printed
+    assert CLOSED_PHONE not in printed
+    assert "surveys found for this citizen: 1" in result.stdout, printed
+    assert f"(also {phone_key})" in result.stdout, printed
+    assert f"  {COMMENTS + run_suffix}: 1\n" in result.stdout, printed
+    assert f"  palaute.contacts.v1{run_suffix}: 1\n" in result.stdout, printed
+    assert "nothing left to erase" not in result.stdout
+
+    by_id = await asyncio.to_thread(_erase, config, "--citizen-id", "cust-32", "--source", SOURCE)
+    assert by_id.returncode == 0, by_id.stdout + by_id.stderr
+    assert f"citizen key {reference_key}" in by_id.stdout, by_id.stdout
+    assert f"  {COMMENTS + run_suffix}: 1\n" in by_id.stdout, by_id.stdout
+
+    latest = _latest(await _read_all(kafka_bootstrap, COMMENTS + run_suffix))
+    live = {json.loads(v)["survey_id"] for v in latest.values() if v is not None}
+    assert live == {"sv-closed-kept"}  # the others' comment stays
+
+    again = await asyncio.to_thread(_erase, config, "--phone", CLOSED_PHONE)
+    assert "nothing left to erase" in again.stdout, again.stdout + again.stderr
+
+
+async def _produce_with_tombstones(
+    bootstrap: str, topic: str, records: list[tuple[bytes, bytes | None]]
+) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=True)
+    await producer.start()
+    try:
+        for key, value in records:
+            await producer.send(topic, key=key, value=value)
+        await producer.flush()
+    finally:
+        await producer.stop()
