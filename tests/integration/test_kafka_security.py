@@ -18,6 +18,7 @@ import json
 import os
 import secrets
 import subprocess
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +29,7 @@ from aiokafka.errors import KafkaConnectionError
 
 from connectors.kafka_client import client_options
 from ops.kafka import LocalKafka, LocalKafkaError, load_settings
+from ops.kafka.process import port_is_free
 from schemas.config import KafkaConfig
 from schemas.topics import RESPONSES
 from tests.conftest import TEST_KAFKA_PORT
@@ -54,6 +56,8 @@ pytestmark = pytest.mark.integration
 
 #: This module's broker sits just above the session broker's port and controller port.
 PORT_OFFSET = 2
+#: A client connection that used one of these ports as its own keeps it in TIME_WAIT for 60 s.
+PORT_WAIT_SECONDS = 90.0
 SCRAM_USERNAME = "palaute"
 SCORE = 4
 
@@ -127,6 +131,7 @@ def secured_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Secured
     ca_file, chain, key = _throwaway_certificates(directory)
     password = secrets.token_hex(16)
     port = int(os.environ.get("PALAUTE_TEST_KAFKA_PORT", str(TEST_KAFKA_PORT))) + PORT_OFFSET
+    _wait_until_free(range(port, port + 4))
     settings = load_settings(
         port=port,
         controller_port=port + 1,
@@ -154,6 +159,15 @@ def secured_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Secured
         )
     finally:
         broker.down(wipe=True)
+
+
+def _wait_until_free(ports: range) -> None:
+    """Wait out other clients' closed connections that still hold one of our ports."""
+    deadline = time.monotonic() + PORT_WAIT_SECONDS
+    while taken := [port for port in ports if not port_is_free("127.0.0.1", port)]:
+        if time.monotonic() > deadline:
+            pytest.fail(f"ports {taken} stayed taken for {PORT_WAIT_SECONDS:.0f} s", pytrace=False)
+        time.sleep(1)
 
 
 def _worker_config(tmp_path: Path, env: CitizenEnv, smtp_port: int, kafka: dict[str, Any]) -> Path:
