@@ -37,6 +37,7 @@ id.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -53,13 +54,12 @@ from schemas.responses import OptOut
 from schemas.surveys import SkipReason, SurveyScheduled
 from streams import shared
 from streams.acks import acknowledged
-from streams.containment import Containment
+from streams.containment import RETRY_FIRST_S, RETRY_MAX_S, Containment
 from streams.events import at_event
 from streams.producer import DirectProducer
 from streams.stores import table_store_options
 
 if TYPE_CHECKING:
-    import asyncio
     from collections.abc import Callable
     from datetime import date
 
@@ -238,24 +238,40 @@ def register(app: faust.App, settings: Settings, names: TopicNames) -> None:  # 
         # its Stream, which agents get, does.
         batches = cast("faust.Stream[bytes]", stream).take_events
         async for events in batches(INTAKE_BATCH, within=INTAKE_BATCH_WAIT_S):
-            batch = _Batch()
-            for event in events:
-                at_event(event)
-                await guard.run(event.message, decide_one, event, batch)
-            # The history goes to the local store at once but reaches its changelog
-            # later: written before the decision is on the broker, a worker killed in
-            # between would find the contact in its history on restart and take the
-            # replayed contact for a duplicate, so it would never be decided.
-            outcomes = await acknowledged(app, batch.sent)
-            for key, (event, stored) in batch.to_store(outcomes).items():
-                at_event(event)
-                history[key] = stored.to_json()
+            pending = list(events)
+            delay = RETRY_FIRST_S
+            while pending:
+                batch = _Batch()
+                for event in pending:
+                    at_event(event)
+                    await guard.run(event.message, decide_one, event, batch)
+                # The history goes to the local store at once but reaches its changelog
+                # later: written before the decision is on the broker, a worker killed in
+                # between would find the contact in its history on restart and take the
+                # replayed contact for a duplicate, so it would never be decided.
+                outcomes = await acknowledged(app, batch.sent)
+                for key, (event, stored) in batch.to_store(outcomes).items():
+                    at_event(event)
+                    history[key] = stored.to_json()
+                # A decision the broker refused is made again (the same survey id), not
+                # dropped with its offset committed; decisions that got through are
+                # duplicates the second time and publish nothing.
+                failed = batch.failed_keys(outcomes)
+                pending = [event for event in pending if _key_of(event) in failed]
+                if pending:
+                    log.warning(
+                        "intake: %d decisions were not acknowledged; deciding again in %.1f s",
+                        len(pending),
+                        delay,
+                    )
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, RETRY_MAX_S)
             telemetry.agent_progress(DECIDE_AGENT, datetime.now(UTC))
 
     async def decide_one(event: EventT[bytes], batch: _Batch) -> None:
         """Decide one record of the internal topic against the batch's view of its citizen."""
         now = datetime.now(UTC)
-        key: str = (event.message.key or b"").decode()
+        key = _key_of(event)
         before = batch.latest.get(key)
         if before is None:
             stored = history.get(key)
@@ -285,10 +301,9 @@ def register(app: faust.App, settings: Settings, names: TopicNames) -> None:  # 
             await producer.send(outputs[record.topic], record.key, record.value)
             for record in publications(decision, contact, now)
         ]
-        if decision.history != before:
-            batch.decided(key, event, decision.history, delivered)
-        else:
-            batch.sent.extend(sent for sent in delivered if sent is not None)
+        batch.decided(
+            key, event, decision.history if decision.history != before else None, delivered
+        )
         _count(decision)
 
 
@@ -306,19 +321,22 @@ class _Batch:
 
     latest: dict[str, CitizenHistory] = field(default_factory=dict)
     sent: list[asyncio.Future[Any]] = field(default_factory=list)
-    _steps: list[tuple[str, EventT[bytes], CitizenHistory, range]] = field(default_factory=list)
+    _steps: list[tuple[str, EventT[bytes], CitizenHistory | None, range]] = field(
+        default_factory=list
+    )
 
     def decided(
         self,
         key: str,
         event: EventT[bytes],
-        new: CitizenHistory,
+        new: CitizenHistory | None,
         delivered: list[asyncio.Future[Any] | None],
     ) -> None:
-        """Take a citizen's new history, stored once ``delivered`` is acknowledged."""
+        """Take a citizen's new history (None: unchanged), stored once ``delivered`` is acked."""
         first = len(self.sent)
         self.sent.extend(sent for sent in delivered if sent is not None)
-        self.latest[key] = new
+        if new is not None:
+            self.latest[key] = new
         self._steps.append((key, event, new, range(first, len(self.sent))))
 
     def to_store(self, outcomes: list[Any]) -> dict[str, tuple[EventT[bytes], CitizenHistory]]:
@@ -331,8 +349,22 @@ class _Batch:
             if any(isinstance(outcomes[index], BaseException) for index in records):
                 failed.add(key)
                 continue
-            keep[key] = (event, new)
+            if new is not None:
+                keep[key] = (event, new)
         return keep
+
+    def failed_keys(self, outcomes: list[Any]) -> set[str]:
+        """Name the citizens with a decision in the batch whose records were not acknowledged."""
+        return {
+            key
+            for key, _event, _new, records in self._steps
+            if any(isinstance(outcomes[index], BaseException) for index in records)
+        }
+
+
+def _key_of(event: EventT[bytes]) -> str:
+    """Give the citizen key of a record of the internal by-citizen topic."""
+    return (event.message.key or b"").decode()
 
 
 def _count(decision: Decision) -> None:

@@ -62,3 +62,18 @@ async def test_a_batch_stores_a_history_only_when_it_and_all_before_it_reached_t
         "a": (events[0], histories[0]),
         "c": (events[4], histories[4]),
     }
+    assert batch.failed_keys(outcomes) == {"a", "b"}
+
+
+async def test_a_refused_publication_without_a_history_change_still_marks_its_citizen_failed() -> (
+    None
+):
+    """A decision whose records the broker refused is decided again, not dropped with its offset."""
+    batch = _Batch()
+    events = [cast("EventT[bytes]", object()) for _ in range(2)]
+    batch.decided("a", events[0], None, [_sent(fails=True)])
+    batch.decided("b", events[1], None, [_sent()])
+    outcomes = await asyncio.gather(*batch.sent, return_exceptions=True)
+    assert batch.failed_keys(outcomes) == {"a"}
+    assert batch.to_store(outcomes) == {}
+    assert batch.latest == {}
