@@ -1,4 +1,8 @@
-"""Where every asyncio task of a worker is waiting, for an operator looking at a stuck worker.
+"""What an operator (or a probe) needs to know about a worker that does not work.
+
+Where every asyncio task of a worker is waiting, for an operator looking at a
+stuck worker; and which stages keep failing, for ``/healthz``
+(:class:`StageFailures`).
 
 ``kill -USR1 <pid>`` makes ``palaute worker`` log one block per task. Each
 block follows the chain of awaits down to the innermost coroutine or async
@@ -11,7 +15,13 @@ from __future__ import annotations
 
 import asyncio
 import gc
-from typing import Any
+from collections import deque
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Final
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping
+    from datetime import datetime, timedelta
 
 #: Deep enough for faust's stacks (agent, stream, conductor, producer, aiokafka).
 _MAX_DEPTH = 60
@@ -111,3 +121,90 @@ def consumer_state(app: Any) -> str:
         return "\n".join(lines)
     except Exception as error:  # noqa: BLE001 - a diagnostic must never fail the worker
         return f"consumer state unknown: {error!r}"
+
+
+#: The reason code under which a stage dead-letters a record its handler raised on
+#: (``streams.containment.HANDLER_FAILED``): a failure, not a record refused by validation.
+HANDLER_FAILED: Final = "handler_failed"
+#: Outcomes of ``palaute_events_processed`` that mean a stage handled a record.
+HANDLED_OUTCOMES: Final = frozenset({"ok", "duplicate"})
+#: Failures within the window, with nothing handled, that make a stage "failing".
+FAILING_AFTER: Final = 5
+
+
+@dataclass(frozen=True, slots=True)
+class StageCounts:
+    """A stage's records handled and records its handler failed on, as the counters stand."""
+
+    handled: float = 0.0
+    failed: float = 0.0
+
+
+def stage_counts(registry_families: Iterable[Any]) -> dict[str, StageCounts]:
+    """Read the handled and failed records of every stage from the telemetry's counters.
+
+    ``registry_families`` are the collected families of ``palaute_events_processed``
+    and ``palaute_dead_letters`` (any others are ignored).
+    """
+    handled: dict[str, float] = {}
+    failed: dict[str, float] = {}
+    for family in registry_families:
+        for sample in family.samples:
+            if not sample.name.endswith("_total"):
+                continue
+            stage = sample.labels.get("stage")
+            if stage is None:
+                continue
+            name, labels = family.name, sample.labels
+            if name == "palaute_events_processed" and labels.get("outcome") in HANDLED_OUTCOMES:
+                handled[stage] = handled.get(stage, 0.0) + sample.value
+            elif name == "palaute_dead_letters" and labels.get("reason_code") == HANDLER_FAILED:
+                failed[stage] = failed.get(stage, 0.0) + sample.value
+    return {
+        stage: StageCounts(handled.get(stage, 0.0), failed.get(stage, 0.0))
+        for stage in handled.keys() | failed.keys()
+    }
+
+
+class StageFailures:
+    """Tell which stages keep failing: their records end as failures and none is handled.
+
+    A stage whose handler raises on a record dead-letters it and goes on
+    (``streams.containment``), so its agent keeps making progress and its
+    consumer lag stays at zero: neither the stall check nor the lag shows
+    anything wrong while every record is set aside. Here the counters are
+    sampled over time (at every idle check and every /healthz request), and
+    a stage is *failing* when, over the last ``window``, its handler failed
+    on at least ``threshold`` records and it handled none. One odd record
+    set aside among good ones is not a failing stage; a stage that fails on
+    everything is, and stops being one once it handles a record again or
+    fails on nothing for a whole window. Stages that count no handled
+    records (``palaute_events_processed``) are judged on their failures alone.
+    """
+
+    def __init__(
+        self, window: timedelta, started: datetime, threshold: int = FAILING_AFTER
+    ) -> None:
+        self.window = window
+        self.threshold = threshold
+        # A process's counters start at zero: that is the first sample.
+        self._samples: deque[tuple[datetime, Mapping[str, StageCounts]]] = deque([(started, {})])
+
+    def observe(self, now: datetime, counts: Mapping[str, StageCounts]) -> None:
+        """Add a sample; keep one at or before the window's start as the baseline."""
+        self._samples.append((now, dict(counts)))
+        start = now - self.window
+        while len(self._samples) > 1 and self._samples[1][0] <= start:
+            self._samples.popleft()
+
+    def failing(self) -> dict[str, int]:
+        """Map each failing stage to its failures over the window (see the class)."""
+        _, baseline = self._samples[0]
+        _, latest = self._samples[-1]
+        judged: dict[str, int] = {}
+        for stage, now_counts in latest.items():
+            then = baseline.get(stage, StageCounts())
+            failed = int(now_counts.failed - then.failed)
+            if failed >= self.threshold and now_counts.handled == then.handled:
+                judged[stage] = failed
+        return dict(sorted(judged.items()))

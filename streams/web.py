@@ -19,6 +19,17 @@ agent's buffer, or the one it is stuck on, are past the fetch position but
 not done. An agent whose last progress is older than ``[streams]
 stalled_after`` is stalled.
 
+An agent that has not finished a single record since the worker started
+counts from the worker's first idle check, so one stuck from its first
+record is named too.
+
+**Failing** means *every record fails*: a stage whose handler raises on a
+record sets it aside as a dead letter and goes on, so it makes progress and
+has no lag while it handles nothing. ``/healthz`` answers 503 naming a stage
+whose handler failed on several records within ``stalled_after`` while it
+handled none (:class:`streams.diagnostics.StageFailures`); a record refused
+by validation is no failure of the stage.
+
 A worker that is rebalancing or rebuilding its tables from the changelogs
 notes progress for every agent: the agents wait for it, and restarting the
 worker would only start the rebuilding over. Stages that read the same
@@ -54,6 +65,7 @@ from typing import TYPE_CHECKING, Any, Final
 from faust.web import Request, Response, View
 
 from connectors import telemetry
+from streams.diagnostics import StageFailures, stage_counts
 
 if TYPE_CHECKING:
     from collections.abc import Collection, Mapping, Sequence
@@ -123,16 +135,39 @@ class Health:
     body: dict[str, Any]
 
 
-def worker_health(state: str, *, stalled: Sequence[str], recovering: bool) -> Health:
-    """Judge the worker from its app's state and its stalled agents.
+def worker_health(
+    state: str,
+    *,
+    stalled: Sequence[str],
+    recovering: bool,
+    failing: Mapping[str, int] | None = None,
+    stalled_after: timedelta | None = None,
+) -> Health:
+    """Judge the worker from its app's state, its stalled agents and its failing stages.
 
     ``state`` is the faust app's service state (``running``, ``init``,
     ``stopping``, ``crashed``…); anything but running is unhealthy.
+    ``failing`` maps each stage that keeps failing to its failures within
+    ``stalled_after`` (:class:`streams.diagnostics.StageFailures`). Every
+    unhealthy answer says why in ``reason``, for whoever reads the probe's log.
     """
     if state != "running":
-        return Health(503, {"status": state})
+        return Health(503, {"status": state, "reason": f"the worker is {state}, not running"})
+    within = f" for {stalled_after.total_seconds():.0f} s" if stalled_after is not None else ""
+    body: dict[str, Any] = {}
+    reasons = []
     if stalled:
-        return Health(503, {"status": "stalled", "stalled_agents": sorted(stalled)})
+        body["stalled_agents"] = sorted(stalled)
+        reasons.append(
+            f"records wait and nothing was processed{within} by: {', '.join(sorted(stalled))}"
+        )
+    if failing:
+        body["failing_stages"] = dict(sorted(failing.items()))
+        named = ", ".join(f"{stage} ({count} failed)" for stage, count in sorted(failing.items()))
+        reasons.append(f"every record failed and none was handled{within} in: {named}")
+    if reasons:
+        status = "stalled" if stalled else "failing"
+        return Health(503, {"status": status, **body, "reason": "; ".join(reasons)})
     return Health(200, {"status": "recovering" if recovering else "ok"})
 
 
@@ -257,22 +292,45 @@ def register(app: AppT, settings: Settings) -> None:
         async def get(self, _request: Request, **_: Any) -> Response:
             return self.bytes(telemetry.render(), headers={"Content-Type": telemetry.CONTENT_TYPE})
 
+    failures = StageFailures(stalled_after, datetime.now(UTC))
+
+    def failing_stages(now: datetime) -> dict[str, int]:
+        current = telemetry.current()
+        families = [*current.events.collect(), *current.dead_letters.collect()]
+        failures.observe(now, stage_counts(families))
+        return failures.failing()
+
     class HealthPage(View):
-        """GET /healthz: 200 while the worker runs and no agent is stalled, else 503."""
+        """GET /healthz: 200 while the worker runs, no agent is stalled and no stage failing."""
 
         async def get(self, _request: Request, **_: Any) -> Response:
-            stalled = telemetry.stalled_agents(datetime.now(UTC), stalled_after)
+            now = datetime.now(UTC)
             health = worker_health(
-                self.app.state, stalled=stalled, recovering=is_rebalancing(self.app)
+                self.app.state,
+                stalled=telemetry.stalled_agents(now, stalled_after),
+                recovering=is_rebalancing(self.app),
+                failing=failing_stages(now),
+                stalled_after=stalled_after,
             )
             return self.json(health.body, status=health.status)
 
     app.page("/metrics", name="palaute-metrics")(MetricsPage)
     app.page("/healthz", name="palaute-healthz")(HealthPage)
 
+    baseline_noted = False
+
     async def idle_check() -> None:
+        nonlocal baseline_noted
+        now = datetime.now(UTC)
+        if not baseline_noted:
+            # An agent that never finished a record would never count as stalled:
+            # its progress starts with the worker's first check.
+            for agent in agent_inputs(app):
+                telemetry.agent_progress(agent, now)
+            baseline_noted = True
+        failing_stages(now)
         try:
-            await note_idle_agents(app, datetime.now(UTC))
+            await note_idle_agents(app, now)
         except Exception:  # a failed check notes nothing; the timer must go on
             log.exception("the idle check of the agents failed; no idle progress noted")
 

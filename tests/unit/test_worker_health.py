@@ -12,6 +12,7 @@ from faust.types import TP
 
 from connectors import telemetry
 from connectors.telemetry import Telemetry
+from streams.diagnostics import HANDLER_FAILED, StageCounts, StageFailures, stage_counts
 from streams.web import (
     PartitionOffsets,
     idle_agents,
@@ -89,7 +90,76 @@ def test_health_is_ok_only_while_running_without_a_stalled_agent(
 ) -> None:
     """Probes restart on 503: it must name why, and never be given to a working worker."""
     health = worker_health(state, stalled=stalled, recovering=recovering)
+    reason = health.body.pop("reason", None)
     assert (health.status, health.body) == (status, body)
+    assert (reason is not None) == (status != 200), "an unhealthy answer says why"
+
+
+def test_a_stage_failing_on_every_record_makes_the_worker_unhealthy_and_says_which() -> None:
+    """A stage that sets every record aside has progress and no lag; only this shows it."""
+    health = worker_health(
+        "running",
+        stalled=[],
+        recovering=False,
+        failing={"intake": 12},
+        stalled_after=STALLED_AFTER,
+    )
+    assert health.status == 503
+    assert health.body["status"] == "failing"
+    assert health.body["failing_stages"] == {"intake": 12}
+    assert "intake (12 failed)" in health.body["reason"]
+    assert "300 s" in health.body["reason"]
+
+
+def _counts(**stages: tuple[float, float]) -> dict[str, StageCounts]:
+    return {stage: StageCounts(handled, failed) for stage, (handled, failed) in stages.items()}
+
+
+def test_a_stage_is_failing_when_its_records_fail_and_none_is_handled_within_the_window() -> None:
+    """The intake crashed on every record while /healthz said ok; a single bad record must not."""
+    failures = StageFailures(STALLED_AFTER, NOW, threshold=5)
+    failures.observe(NOW + timedelta(seconds=30), _counts(intake=(10, 0), metrics=(3, 0)))
+    assert failures.failing() == {}
+    # One odd record set aside among records handled: the stage works.
+    failures.observe(NOW + timedelta(seconds=60), _counts(intake=(20, 1), metrics=(3, 0)))
+    assert failures.failing() == {}
+    # From now on the intake fails on everything it is given.
+    failures.observe(NOW + timedelta(seconds=90), _counts(intake=(20, 4), metrics=(3, 0)))
+    assert failures.failing() == {}, "below the threshold"
+    failures.observe(NOW + timedelta(seconds=400), _counts(intake=(20, 30), metrics=(3, 0)))
+    # Over the last 300 s (since the sample at 90 s): 26 failures, nothing handled.
+    assert failures.failing() == {"intake": 26}
+    # A record handled within the window clears it...
+    failures.observe(NOW + timedelta(seconds=420), _counts(intake=(21, 31), metrics=(3, 0)))
+    assert failures.failing() == {}
+    failures.observe(NOW + timedelta(seconds=500), _counts(intake=(21, 40), metrics=(3, 0)))
+    assert failures.failing() == {}, "the handled record is still within the window"
+    # ...until it is older than the window while the failures go on.
+    failures.observe(NOW + timedelta(seconds=800), _counts(intake=(21, 48), metrics=(3, 0)))
+    assert failures.failing() == {"intake": 8}
+    # A whole window without failures clears it too.
+    failures.observe(NOW + timedelta(seconds=1200), _counts(intake=(21, 48), metrics=(3, 0)))
+    assert failures.failing() == {}
+
+
+def test_stage_counts_read_handled_records_and_handler_failures_only(tele: Telemetry) -> None:
+    """A contact refused by validation is the record's fault, not a failing stage."""
+    for _ in range(3):
+        tele.count_event(telemetry.Stage.INTAKE, telemetry.Outcome.OK)
+    tele.count_event(telemetry.Stage.INTAKE, telemetry.Outcome.DUPLICATE)
+    tele.count_event(telemetry.Stage.INTAKE, telemetry.Outcome.DEAD_LETTERED)
+    tele.record_dead_letter(telemetry.Stage.INTAKE, "invalid_event")
+    for _ in range(2):
+        tele.record_dead_letter(telemetry.Stage.METRICS, HANDLER_FAILED)
+    counts = stage_counts([*tele.events.collect(), *tele.dead_letters.collect()])
+    assert counts == {"intake": StageCounts(4, 0), "metrics": StageCounts(0, 2)}
+
+
+def test_the_failure_reason_code_is_the_one_containment_writes() -> None:
+    """Were the two to drift apart, no failing stage would ever be seen."""
+    from streams.containment import HANDLER_FAILED as WRITTEN  # noqa: PLC0415
+
+    assert WRITTEN == HANDLER_FAILED
 
 
 def test_idle_checks_come_several_times_per_stall_limit_and_at_most_30_seconds_apart() -> None:
