@@ -2,7 +2,8 @@
 
 Agents have been seen to stall after days without crashing (faust-streaming
 issues 523 and 532); /healthz answers 503 naming every agent whose last
-progress is older than the limit, so an orchestrator restarts the process.
+progress is older than the limit, and why in ``reason``, so an orchestrator
+restarts the process and its log says what was wrong.
 """
 
 from __future__ import annotations
@@ -25,9 +26,13 @@ def setup(app: web.Application, *, stalled_after: timedelta) -> None:
 
 
 async def _health(request: web.Request) -> web.Response:
-    stalled = telemetry.stalled_agents(datetime.now(UTC), request.app[STALLED_AFTER])
+    stalled_after = request.app[STALLED_AFTER]
+    stalled = telemetry.stalled_agents(datetime.now(UTC), stalled_after)
     if stalled:
-        return web.json_response({"status": "stalled", "stalled_agents": stalled}, status=503)
+        reason = f"no progress for {stalled_after.total_seconds():.0f} s by: {', '.join(stalled)}"
+        return web.json_response(
+            {"status": "stalled", "stalled_agents": stalled, "reason": reason}, status=503
+        )
     return web.json_response({"status": "ok"})
 
 

@@ -341,3 +341,21 @@ async def test_a_failure_to_publish_the_lag_costs_no_agent_its_idle_progress(
     later = NOW + STALLED_AFTER + timedelta(seconds=1)
     assert await note_idle_agents(_app(consumer), later) == ["answers", "intake"]
     assert tele.stalled_agents(later, STALLED_AFTER) == []
+
+
+async def test_the_web_service_health_names_its_stalled_follower_and_why(tele: Telemetry) -> None:
+    """The web service's probe log must say what was wrong, not only that it was."""
+    from aiohttp import web  # noqa: PLC0415 - only this test serves HTTP
+    from aiohttp.test_utils import TestClient, TestServer  # noqa: PLC0415
+
+    from connectors.web import health  # noqa: PLC0415
+
+    tele.agent_progress("open-surveys", datetime.now(UTC) - timedelta(minutes=10))
+    app = web.Application()
+    health.setup(app, stalled_after=STALLED_AFTER)
+    async with TestClient(TestServer(app, host="127.0.0.1")) as client:
+        answer = await client.get("/healthz")
+        body = await answer.json()
+    assert answer.status == 503
+    assert body["stalled_agents"] == ["open-surveys"]
+    assert "open-surveys" in body["reason"]
