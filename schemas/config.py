@@ -14,10 +14,12 @@ system that starts sending a new touchpoint must not lose its feedback.
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
 import json
 import re
 import tomllib
+import typing
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import date, time, timedelta
@@ -38,6 +40,7 @@ from pydantic import (
     HttpUrl,
     IPvAnyNetwork,
     SecretStr,
+    TypeAdapter,
     ValidationError,
     field_validator,
     model_validator,
@@ -63,17 +66,34 @@ ENV_NESTED_DELIMITER = "__"
 
 _DURATION = re.compile(r"^\s*(\d+)\s*(s|m|h|d|w)\s*$")
 _DURATION_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+_ISO_DURATION: TypeAdapter[timedelta] = TypeAdapter(timedelta)
+
+
+#: What an operator may write for a duration; said whenever one is refused.
+DURATION_FORMS = (
+    'write a duration such as "90s", "15m", "2h", "30d", "1w" (one number and one unit), '
+    'ISO 8601 such as "PT15M" or "P1DT12H", or a number of seconds'
+)
 
 
 def _parse_duration(value: Any) -> Any:
     """Accept ``15m``, ``2h``, ``30d`` besides ISO 8601 (``PT15M``) and seconds.
 
     TOML has no duration type; the short form is what operators write (and
-    what the metrics windows already use).
+    what the metrics windows already use). Anything else is refused with the
+    accepted forms: pydantic's own message ("invalid character in hour")
+    names neither the field's forms nor the short ones.
     """
     if isinstance(value, str) and (match := _DURATION.match(value)):
         return timedelta(**{_DURATION_UNITS[match.group(2)]: int(match.group(1))})
-    return value
+    if isinstance(value, timedelta | int | float) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        try:
+            return _ISO_DURATION.validate_python(value)
+        except ValidationError:
+            pass
+    raise PydanticCustomError("duration", DURATION_FORMS)
 
 
 def _not_negative(value: timedelta) -> timedelta:
@@ -896,6 +916,49 @@ def toml_path(location: tuple[int | str, ...]) -> str:
     return "".join(parts)
 
 
+def _section_model(annotation: Any) -> tuple[type[BaseModel], bool] | None:
+    """Find the section model a field holds, and whether it is a map of them (touchpoints)."""
+    origin = typing.get_origin(annotation)
+    if origin is dict:
+        inner = _section_model(typing.get_args(annotation)[1])
+        return (inner[0], True) if inner is not None else None
+    for candidate in (annotation, *typing.get_args(annotation)):
+        if isinstance(candidate, type) and issubclass(candidate, BaseModel):
+            return candidate, False
+    return None
+
+
+def _known_keys(location: tuple[int | str, ...]) -> list[str]:
+    """Give the keys the section holding ``location``'s last part accepts."""
+    model: type[BaseModel] = Settings
+    parts = list(location[:-1])
+    while parts:
+        part = parts.pop(0)
+        field = model.model_fields.get(part) if isinstance(part, str) else None
+        section = _section_model(field.annotation) if field is not None else None
+        if section is None:
+            return []
+        model, is_map = section
+        if is_map:
+            if not parts:
+                return []
+            parts.pop(0)  # the entry's own name, such as a touchpoint id
+    return list(model.model_fields)
+
+
+def _unknown_setting(location: tuple[int | str, ...]) -> str:
+    """Say that a key is unknown and, when one is close, which known key was meant."""
+    name = location[-1] if location else None
+    close = (
+        difflib.get_close_matches(name, _known_keys(location), n=1, cutoff=0.6)
+        if isinstance(name, str)
+        else []
+    )
+    if close:
+        return f"unknown setting; did you mean {close[0]}?"
+    return "unknown setting (see palaute config reference)"
+
+
 def _problems(error: ValidationError) -> list[ConfigProblem]:
     problems = []
     for detail in error.errors(include_url=False, include_input=False):
@@ -904,9 +967,42 @@ def _problems(error: ValidationError) -> list[ConfigProblem]:
         if detail["type"] == "missing":
             message = "required but not set (in the file or as a PALAUTE_ variable)"
         elif detail["type"] == "extra_forbidden":
-            message = "unknown setting (misspelt?)"
+            message = _unknown_setting(location)
+        elif (bound := _duration_bound(detail.get("ctx", {}))) is not None:
+            message = bound
         problems.append(ConfigProblem(toml_path(location), message))
     return problems
+
+
+_BOUND_WORDS = {"ge": "at least", "gt": "longer than", "le": "at most", "lt": "shorter than"}
+
+
+def _duration_bound(context: dict[str, Any]) -> str | None:
+    """Say a duration's bound as it is written ("at least 1s"), not as a Python repr."""
+    for key, words in _BOUND_WORDS.items():
+        bound = _as_timedelta(context.get(key))
+        if bound is not None:
+            seconds = int(bound.total_seconds())
+            unit = next(
+                (f"{seconds // size}{unit}" for unit, size in _BOUND_UNITS if seconds % size == 0),
+                f"{seconds}s",
+            )
+            return f"must be {words} {unit}" if seconds else f"must be {words} 0s"
+    return None
+
+
+_BOUND_UNITS = (("w", 604_800), ("d", 86_400), ("h", 3_600), ("m", 60), ("s", 1))
+_TIMEDELTA_REPR = re.compile(r"^datetime\.timedelta\((?:\w+=-?\d+(?:, )?)*\)$")
+
+
+def _as_timedelta(bound: Any) -> timedelta | None:
+    """Read a bound of an error's context: pydantic gives its repr, not the timedelta."""
+    if isinstance(bound, timedelta):
+        return bound
+    if isinstance(bound, str) and _TIMEDELTA_REPR.match(bound):
+        parts = re.findall(r"(\w+)=(-?\d+)", bound)
+        return timedelta(**{name: int(number) for name, number in parts})
+    return None
 
 
 def load_settings(path: Path | None) -> Settings:

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from schemas.decoding import Rejected, decode_event
+from schemas.decoding import Rejected, decode_event, parse_json
 from schemas.samples import SAMPLES
 
 if TYPE_CHECKING:
@@ -31,7 +31,9 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
         "validate",
         help="check one JSON event, or a file of one event per line",
         description="Check events against Palaute's contracts. FILE is one JSON event, or "
-        "JSON Lines (one event per line); '-' reads standard input. Exits 1 on any error.",
+        "JSON Lines (one event per line, each checked and reported by its line number; "
+        "always so for a .jsonl or .ndjson file); '-' reads standard input. "
+        "Exits 1 when any event is invalid.",
     )
     validate.add_argument("file", metavar="FILE", help="path, or - for standard input")
     validate.set_defaults(handler=_validate)
@@ -50,20 +52,36 @@ def _read(file: str) -> bytes:
     return Path(file).read_bytes()
 
 
-def _documents(raw: bytes) -> list[tuple[int, bytes]]:
-    """Split input into (line number, bytes): one document, or JSON Lines.
+#: File names that say "one event per line" whatever the lines hold.
+JSON_LINES_SUFFIXES = (".jsonl", ".ndjson")
 
-    A single pretty-printed event spans lines, so the whole input is tried as
-    one event first; it is read as JSON Lines only when it has several lines
-    that each start an object.
+
+def _documents(raw: bytes, *, json_lines: bool = False) -> tuple[bool, list[tuple[int, bytes]]]:
+    """Split input into (line number, bytes): one document, or JSON Lines (then True).
+
+    A single pretty-printed event spans lines, so input that parses as one
+    JSON value is one event. Otherwise it is JSON Lines when the caller says
+    so (a ``.jsonl`` file) or when any of its lines is an event on its own:
+    then every non-blank line is checked by itself, so one broken line is
+    reported by its number and does not hide the results of the others. A
+    pretty-printed event with a syntax error has no such line and stays one
+    document.
     """
     lines = [(number, line) for number, line in enumerate(raw.splitlines(), 1) if line.strip()]
-    one_object_per_line = all(
-        line.lstrip().startswith(b"{") and line.rstrip().endswith(b"}") for _, line in lines
-    )
-    if len(lines) > 1 and one_object_per_line:
-        return lines
-    return [(1, raw)]
+    if json_lines and lines:
+        return True, lines
+    if len(lines) > 1 and not _is_json(raw) and any(_is_object(line) for _, line in lines):
+        return True, lines
+    return False, [(1, raw)]
+
+
+def _is_json(raw: bytes) -> bool:
+    return not isinstance(parse_json(raw, max_bytes=len(raw)), Rejected)
+
+
+def _is_object(line: bytes) -> bool:
+    stripped = line.strip()
+    return stripped.startswith(b"{") and isinstance(parse_json(stripped), dict)
 
 
 def _validate(args: argparse.Namespace) -> int:
@@ -72,13 +90,15 @@ def _validate(args: argparse.Namespace) -> int:
     except OSError as exc:
         print(f"palaute: cannot read {args.file}: {exc.strerror}", file=sys.stderr)
         return 2
-    documents = _documents(raw)
-    if not documents or not raw.strip():
+    per_line, documents = _documents(
+        raw, json_lines=args.file.lower().endswith(JSON_LINES_SUFFIXES)
+    )
+    if not raw.strip():
         print("palaute: no event to validate (empty input)", file=sys.stderr)
         return 1
     failed = 0
     for line, document in documents:
-        where = f"line {line}" if len(documents) > 1 else args.file
+        where = f"line {line}" if per_line else args.file
         result = decode_event(document)
         if isinstance(result, Rejected):
             failed += 1
@@ -87,6 +107,6 @@ def _validate(args: argparse.Namespace) -> int:
         else:
             event_type = getattr(result, "type", type(result).__name__)
             print(f"{where}: ok ({event_type})")
-    if len(documents) > 1:
+    if per_line:
         print(f"{len(documents) - failed} valid, {failed} invalid")
     return 1 if failed else 0
