@@ -4,7 +4,21 @@ Security gateways (Microsoft Safe Links, Proofpoint, Mimecast) fetch every
 link of a message as it is delivered, and some run the page's JavaScript, so a
 link "click" alone proves nothing. Each vote is therefore judged from the
 interactions seen for one survey message, client by client (a client is a
-fingerprint hash made by the web shell; no address is kept raw):
+fingerprint hash made by the web shell; no address is kept raw).
+
+**Automatic** interactions are what a page load does by itself, whoever
+loads it: a GET or HEAD of a link, the honeypot, and the vote the page's
+script posts for the score of the link it was opened by
+(:attr:`InteractionKind.AUTO_VOTE`). A scanner that runs scripts makes every
+one of them, in any order and at any pace, so **no sequence of automatic
+interactions ever confirms a vote**: their votes stay provisional (shown as
+their own count) until the same client makes a gesture.
+
+**Gestures** are what only a person at the page does: a tap on a score button
+(a trusted click, :attr:`InteractionKind.SCRIPT_VOTE`), the no-script form's
+button (:attr:`InteractionKind.FORM_VOTE`), a tap on another score
+(:attr:`InteractionKind.SCORE_CHANGE`), and a comment. A vote is confirmed
+only for a client that made at least one gesture.
 
 **Scanner signals** — any one makes every vote of that client a SCANNER vote,
 which is never counted:
@@ -15,34 +29,40 @@ which is never counted:
   when the message has fewer) were fetched within ``burst_window``, by any
   clients: gateways fetch in parallel from several addresses, so every client
   taking part in the burst is marked;
-- the client cast ``vote_burst_min`` votes within ``burst_window`` (it pressed
-  every button on the page).
+- the client cast ``vote_burst_min`` votes for *different* scores within
+  ``burst_window`` (it pressed every button on the page). A repeat of the same
+  score (a double tap, a browser sending the POST again) is one vote: a
+  person's repeat must not make them a scanner.
 
-**Human evidence** — confirms the client's vote at once:
+**Human evidence** — confirms a gesturing client's vote without waiting:
 
-- a second action at least ``min_second_action_delay`` after the first vote: a
-  comment, or a changed score;
-- a later, separate visit (any request) at least ``later_visit_gap`` after the
-  first vote.
+- a second action at least ``min_second_action_delay`` after the first: a
+  comment, or a tap on a different score;
+- a later gesture at least ``later_visit_gap`` after the first vote.
 
-**Otherwise** a vote is PROVISIONAL. It becomes CONFIRMED once the client has
-been quiet for ``quiet_period`` — unless it came within ``min_human_delay`` of
-delivery, when only human evidence confirms it.
+**Otherwise** a gesturing client's vote is PROVISIONAL. It becomes CONFIRMED
+once the client has been quiet for ``quiet_period`` — unless its first gesture
+came within ``min_human_delay`` of delivery, when only human evidence
+confirms it.
+
+**Settling**: a confirmation is given only once no interaction of the survey,
+by any client, has been seen for ``settle_period``. Scanner evidence comes in
+bursts; a signal that arrives within that time withdraws the confirmation
+before the web service writes it, that is, before it reaches the metrics.
+After that the rating stands.
 
 The trade-off: counting a scanner's vote corrupts a touchpoint's score with
 votes nobody cast (and scanners "vote" the first or every score, dragging the
 mean), while never confirming anything loses the answers of the many citizens
-who tap once and leave. A quiet period confirms the one-tap majority; the
-delivery-time rule keeps the one kind of scanner the other signals miss (one
-link, JavaScript, seconds after delivery) out of the metrics, at the cost of
-the few people who answer within seconds of an email arriving without doing
-anything else. SMS links are not scanned by mail gateways, so ``SMS_RULES``
-drops the delivery-time rule. Provisional votes stay visible as their own
-count, so the cost of the rule can be watched.
+who tap once and leave. One tap on the page, then a quiet period, confirms the
+one-tap majority; a score link in an email needs that one tap on the page it
+opens, because a page load is all a script-running scanner needs to make. SMS
+links are not scanned by mail gateways, so ``SMS_RULES`` drops the
+delivery-time rule.
 
 Verdicts are recomputed from the whole history each time, so a signal that
-arrives late (a honeypot hit after the quiet period) still turns a vote into a
-scanner's; the caller publishes the change as a new revision.
+arrives late still turns a vote into a scanner's; the caller publishes the
+change as a new revision.
 """
 
 from __future__ import annotations
@@ -65,16 +85,33 @@ class InteractionKind(StrEnum):
     PAGE_GET = "page-get"  # GET of the survey page
     HEAD = "head"  # HEAD of any link
     HONEYPOT = "honeypot"  # the hidden link
-    SCRIPT_VOTE = "script-vote"  # POST sent by the page's script
-    FORM_VOTE = "form-vote"  # POST of the no-script form
-    SCORE_CHANGE = "score-change"  # another score chosen on the page after it showed
+    AUTO_VOTE = "auto-vote"  # POST the page's script sends by itself on load: automatic
+    SCRIPT_VOTE = "script-vote"  # a tap on a score button, sent by the page's script
+    FORM_VOTE = "form-vote"  # POST of the no-script form's button
+    SCORE_CHANGE = "score-change"  # a tap on another score than the client's last vote
     COMMENT = "comment"  # a comment sent from the page
 
 
 #: Interactions that cast or change a vote.
 VOTES = frozenset(
-    {InteractionKind.SCRIPT_VOTE, InteractionKind.FORM_VOTE, InteractionKind.SCORE_CHANGE}
+    {
+        InteractionKind.AUTO_VOTE,
+        InteractionKind.SCRIPT_VOTE,
+        InteractionKind.FORM_VOTE,
+        InteractionKind.SCORE_CHANGE,
+    }
 )
+#: What only a person at the page does; a page load does none of them by itself.
+GESTURES = frozenset(
+    {
+        InteractionKind.SCRIPT_VOTE,
+        InteractionKind.FORM_VOTE,
+        InteractionKind.SCORE_CHANGE,
+        InteractionKind.COMMENT,
+    }
+)
+#: What any page load does, a scanner's as well as a person's.
+AUTOMATIC = frozenset(InteractionKind) - GESTURES
 #: Interactions that fetch one of the message's links.
 LINK_HITS = frozenset(
     {
@@ -122,7 +159,44 @@ class Reason(StrEnum):
     QUIET_PERIOD = "quiet-period-passed"
     AWAITING_QUIET_PERIOD = "awaiting-quiet-period"
     TOO_SOON_AFTER_DELIVERY = "too-soon-after-delivery"
+    NO_GESTURE = "no-gesture"  # only automatic interactions: waits for a tap on the page
+    SETTLING = "settling"  # confirmed, held until the survey's links have been quiet a while
     NO_VOTE = "no-vote"
+
+
+class VoteMode(StrEnum):
+    """How a vote was posted, as the page says in its ``mode`` field."""
+
+    AUTO = "auto"  # the page's script, by itself, for the score of the link it was opened by
+    TAP = "tap"  # the page's script, for a trusted click on a score button
+    FORM = "form"  # the no-script form's button
+
+    @classmethod
+    def parse(cls, raw: str | None) -> VoteMode:
+        """Read a posted mode; anything unknown (an old page's ``script``, none) is automatic.
+
+        Taking an unknown mode for a gesture would let any client that posts
+        without it confirm a vote; taking it for automatic costs a person one
+        more tap at most.
+        """
+        try:
+            return cls(raw or "")
+        except ValueError:
+            return cls.AUTO
+
+
+def vote_kind(mode: VoteMode, previous: int | None, score: int) -> InteractionKind:
+    """Name a posted vote from how it was posted and the client's previous vote.
+
+    An automatic vote stays automatic whatever score it carries: a scanner
+    opening the email's score links one after another makes the page vote a
+    new score each time, which must never read as a change of mind.
+    """
+    if mode is VoteMode.AUTO:
+        return InteractionKind.AUTO_VOTE
+    if previous is not None and previous != score:
+        return InteractionKind.SCORE_CHANGE
+    return InteractionKind.SCRIPT_VOTE if mode is VoteMode.TAP else InteractionKind.FORM_VOTE
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,7 +205,8 @@ class EvidenceRules:
 
     ``min_human_delay`` of ``None`` turns the delivery-time rule off;
     ``later_visit_gap`` of ``None`` ignores later visits; ``quiet_period`` of
-    ``None`` confirms only on human evidence.
+    ``None`` confirms only on human evidence; ``settle_period`` of zero gives a
+    confirmation as soon as the evidence is there.
     """
 
     burst_window: timedelta = timedelta(seconds=10)
@@ -142,12 +217,15 @@ class EvidenceRules:
     min_second_action_delay: timedelta = timedelta(seconds=2)
     later_visit_gap: timedelta | None = timedelta(minutes=5)
     quiet_period: timedelta | None = timedelta(minutes=10)
+    settle_period: timedelta = timedelta(seconds=30)
 
     def __post_init__(self) -> None:
         if self.burst_min_links < 2:  # noqa: PLR2004 -- one link cannot make a burst
             raise ValueError("burst_min_links must be at least 2")
         if self.vote_burst_min < 2:  # noqa: PLR2004 -- one vote cannot make a burst
             raise ValueError("vote_burst_min must be at least 2")
+        if self.settle_period < timedelta(0):
+            raise ValueError("settle_period must not be negative")
 
 
 EMAIL_RULES = EvidenceRules()
@@ -200,7 +278,21 @@ def _burst_clients(
     return marked
 
 
+def distinct_votes(votes: Iterable[Interaction]) -> list[Interaction]:
+    """Drop each vote that repeats the score of the vote before it: a repeat is one vote.
+
+    A double tap, a browser that sends the POST again, or a tap on the score
+    the page already chose are the same answer given again, not more answers.
+    """
+    kept: list[Interaction] = []
+    for vote in votes:
+        if not kept or kept[-1].score != vote.score:
+            kept.append(vote)
+    return kept
+
+
 def _vote_burst(votes: Sequence[Interaction], rules: EvidenceRules) -> bool:
+    votes = distinct_votes(votes)
     last = len(votes) - rules.vote_burst_min
     return any(
         votes[index + rules.vote_burst_min - 1].at - votes[index].at <= rules.burst_window
@@ -225,7 +317,9 @@ def _human_evidence(
     if changed or commented:
         found.append(Reason.SECOND_ACTION)
     gap = rules.later_visit_gap
-    if gap is not None and any(item.at - first_vote.at >= gap for item in interactions):
+    if gap is not None and any(
+        item.kind in GESTURES and item.at - first_vote.at >= gap for item in interactions
+    ):
         found.append(Reason.LATER_VISIT)
     return found
 
@@ -245,12 +339,12 @@ def _scanner_signals(
         signals.append(Reason.HEAD_REQUEST)
     if burst:
         signals.append(Reason.LINK_BURST)
-    if len(votes) >= rules.vote_burst_min and _vote_burst(votes, rules):
+    if _vote_burst(votes, rules):
         signals.append(Reason.VOTE_BURST)
     return signals
 
 
-def _assess_client(
+def _assess_client(  # noqa: PLR0911 - one early verdict per rule, in the order the docstring gives
     client: str,
     interactions: Sequence[Interaction],
     *,
@@ -267,10 +361,14 @@ def _assess_client(
     latest = votes[-1]
     if signals:
         return ClientAssessment(client, Verdict.SCANNER, tuple(signals), latest)
+    gestures = [item for item in interactions if item.kind in GESTURES]
+    if not gestures:  # page loads only: a scanner's script makes all of these
+        return ClientAssessment(client, Verdict.PROVISIONAL, (Reason.NO_GESTURE,), latest)
     evidence = _human_evidence(interactions, votes, rules)
     if evidence:
         return ClientAssessment(client, Verdict.CONFIRMED, tuple(evidence), latest)
-    if rules.min_human_delay is not None and votes[0].at - delivered_at < rules.min_human_delay:
+    first = gestures[0].at
+    if rules.min_human_delay is not None and first - delivered_at < rules.min_human_delay:
         return ClientAssessment(
             client, Verdict.PROVISIONAL, (Reason.TOO_SOON_AFTER_DELIVERY,), latest
         )
@@ -317,11 +415,21 @@ def assess(
         )
         for client, items in sorted(by_client.items())
     )
+    settled_at = seen[-1].at + rules.settle_period if seen else now
     for verdict in (Verdict.CONFIRMED, Verdict.PROVISIONAL):
         chosen = [client for client in clients if client.verdict is verdict]
         if chosen:
             best = max(chosen, key=lambda client: client.vote.at if client.vote else now)
             waits = [client.confirm_at for client in chosen if client.confirm_at is not None]
+            if verdict is Verdict.CONFIRMED and now < settled_at:
+                # Held: scanner evidence arriving now still withdraws it.
+                return Assessment(
+                    verdict=Verdict.PROVISIONAL,
+                    reasons=(Reason.SETTLING, *best.reasons),
+                    vote=best.vote,
+                    recheck_at=settled_at,
+                    clients=clients,
+                )
             return Assessment(
                 verdict=verdict,
                 reasons=best.reasons,

@@ -23,6 +23,7 @@ class PageText:
     chosen: str  # "Your answer: {score}"
     confirm: str  # the no-script button: "Send answer {score}"
     saved: str
+    tap_to_send: str  # after the page's own vote, which counts only once the citizen taps
     change_hint: str
     comment_label: str
     comment_hint: str
@@ -57,6 +58,7 @@ _TEXTS: dict[Language, PageText] = {
         chosen="Vastauksesi: {score}",
         confirm="Lähetä vastaus {score}",
         saved="Kiitos! Vastauksesi {score} on tallennettu.",
+        tap_to_send="Lähetä vastauksesi {score} napauttamalla sitä.",
         change_hint="Voit vaihtaa arvosanaa valitsemalla toisen numeron.",
         comment_label="Haluatko kertoa lisää? (vapaaehtoinen)",
         comment_hint="Älä kirjoita puhelinnumeroa, sähköpostiosoitetta tai henkilötunnusta.",
@@ -96,6 +98,7 @@ _TEXTS: dict[Language, PageText] = {
         chosen="Ditt svar: {score}",
         confirm="Skicka svaret {score}",
         saved="Tack! Ditt svar {score} har sparats.",
+        tap_to_send="Skicka ditt svar {score} genom att trycka på det.",
         change_hint="Du kan ändra betyget genom att välja en annan siffra.",
         comment_label="Vill du berätta mer? (frivilligt)",
         comment_hint="Skriv inte telefonnummer, e-postadress eller personbeteckning.",
@@ -135,6 +138,7 @@ _TEXTS: dict[Language, PageText] = {
         chosen="Your answer: {score}",
         confirm="Send answer {score}",
         saved="Thank you! Your answer {score} has been saved.",
+        tap_to_send="Send your answer {score} by tapping it.",
         change_hint="You can change the score by choosing another number.",
         comment_label="Would you like to tell us more? (optional)",
         comment_hint="Please do not write a phone number, email address or identity code.",

@@ -12,7 +12,9 @@ survey's votes are judged again after each one with
 ``confirmed`` telling whether the evidence confirms it yet; a provisional
 vote is judged again when its quiet period ends (:meth:`Answers.recheck`), and
 written again, confirmed, if it holds. The ratings stage counts confirmed
-answers only, once per survey.
+answers only, once per survey. A vote's kind (the page's own, a tap, a
+change of score) comes from :func:`engine.evidence.vote_kind`; the rules of
+what confirms it are all in :mod:`engine.evidence`.
 
 The interactions live in this process only: a restart forgets the evidence
 of votes still provisional (they stay uncounted; the citizen's next action
@@ -29,18 +31,22 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
-import uuid
+import secrets
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from engine.evidence import (
     EMAIL_RULES,
     SMS_RULES,
+    VOTES,
     Interaction,
     InteractionKind,
     Verdict,
+    VoteMode,
     assess,
+    vote_kind,
 )
+from engine.ids import RANDOM_BYTES, letters
 from schemas.base import SurveyChannel
 from schemas.redaction import redact
 from schemas.responses import (
@@ -70,6 +76,11 @@ MAX_INTERACTIONS = 200
 _JSON = (("content-type", b"application/json"),)
 #: Verdicts of a client whose follow-up statements are taken.
 _MAY_COUNT = frozenset({Verdict.CONFIRMED, Verdict.PROVISIONAL})
+
+
+def _new_answer_id() -> str:
+    """Make a random answer id in letters only: hex could hold an identity code (engine.ids)."""
+    return letters(secrets.token_bytes(RANDOM_BYTES))
 
 
 def client_fingerprint(secret: bytes, address: str, user_agent: str) -> str:
@@ -145,19 +156,27 @@ class Answers:
         survey: OpenSurvey,
         score: int,
         *,
-        by_script: bool,
+        mode: VoteMode,
         link: str,
         client: str,
         now: datetime,
     ) -> None:
-        """Keep a vote from the page and write what the evidence now says."""
+        """Keep a vote from the page and write what the evidence now says.
+
+        Its kind comes from how it was posted and this client's own previous
+        vote (:func:`engine.evidence.vote_kind`): another client's vote, or
+        the page's automatic one, is never taken as this client changing its mind.
+        """
         votes = self._votes.setdefault(survey.survey_id, _Votes())
-        if votes.chosen is None:
-            kind = InteractionKind.SCRIPT_VOTE if by_script else InteractionKind.FORM_VOTE
-        elif votes.chosen != score:
-            kind = InteractionKind.SCORE_CHANGE
-        else:
-            kind = InteractionKind.SCRIPT_VOTE if by_script else InteractionKind.FORM_VOTE
+        previous = next(
+            (
+                item.score
+                for item in reversed(votes.interactions)
+                if item.client == client and item.kind in VOTES
+            ),
+            None,
+        )
+        kind = vote_kind(mode, previous, score)
         votes.chosen = score
         await self._add(survey, Interaction(kind, now, link, client, score), now)
 
@@ -170,7 +189,7 @@ class Answers:
         if not cleaned:
             return False
         event = CommentReceived(
-            answer_id=uuid.uuid4().hex,
+            answer_id=_new_answer_id(),
             survey_id=survey.survey_id,
             text=cleaned[:MAX_COMMENT],
             received_at=now,
@@ -197,7 +216,7 @@ class Answers:
             return False
         for index, score in sorted(scores.items()):
             event = StatementAnswered(
-                answer_id=uuid.uuid4().hex,
+                answer_id=_new_answer_id(),
                 survey_id=survey.survey_id,
                 statement_index=index,
                 score=score,
@@ -206,10 +225,16 @@ class Answers:
             await self._send(self._topics.responses, survey.survey_id, event.model_dump_json())
         return True
 
-    async def sms_score(self, survey: OpenSurvey, score: int, now: datetime) -> None:
-        """Write a score replied by SMS: confirmed at once."""
+    async def sms_score(
+        self, survey: OpenSurvey, score: int, now: datetime, *, answer_id: str | None = None
+    ) -> None:
+        """Write a score replied by SMS: confirmed at once.
+
+        ``answer_id`` is the message's own (:func:`engine.replies.sms_answer_id`),
+        so the answers join refuses a replay of the message as a repeat.
+        """
         event = RatingReceived(
-            answer_id=uuid.uuid4().hex,
+            answer_id=answer_id or _new_answer_id(),
             survey_id=survey.survey_id,
             score=score,
             via=AnswerVia.SMS_REPLY,
@@ -219,11 +244,17 @@ class Answers:
         await self._send(self._topics.responses, survey.survey_id, event.model_dump_json())
 
     async def opt_out(
-        self, survey_id: str, citizen_key: str, via: AnswerVia, now: datetime
+        self,
+        survey_id: str,
+        citizen_key: str,
+        via: AnswerVia,
+        now: datetime,
+        *,
+        answer_id: str | None = None,
     ) -> None:
-        """Write that the citizen wants no more surveys."""
+        """Write that the citizen wants no more surveys (``answer_id``: as for an SMS score)."""
         event = OptOut(
-            answer_id=uuid.uuid4().hex,
+            answer_id=answer_id or _new_answer_id(),
             survey_id=survey_id,
             citizen_key=citizen_key,
             via=via,
@@ -260,7 +291,7 @@ class Answers:
         if state == votes.written:
             return
         event = RatingReceived(
-            answer_id=uuid.uuid4().hex,
+            answer_id=_new_answer_id(),
             survey_id=survey.survey_id,
             score=state[0],
             via=AnswerVia.LINK,

@@ -2,9 +2,12 @@
 
 A GET never casts a vote: email security gateways fetch every link of a
 message, and some run scripts too. The page a score link opens shows the
-score chosen and records it with a POST that its own script makes (or, with
-scripts off, a button inside ``<noscript>``); :mod:`connectors.web.answers`
-judges from everything seen whether the vote is a person's. The survey page
+score chosen and records it with a POST that its own script makes by itself
+(``mode=auto``), which never counts alone (a scanner's script makes it too):
+the page asks the citizen to tap the score, and the script posts that tap
+(``mode=tap``, only for a trusted click). With scripts off a button inside
+``<noscript>`` posts ``mode=form``. :mod:`connectors.web.answers` judges
+from everything seen whether the vote is a person's (:mod:`engine.evidence`). The survey page
 (the SMS link, and "answer here" in email) shows the whole scale as large
 buttons: one tap answers. The citizen can change the score and add a comment
 until the survey expires. When the touchpoint configures follow-up
@@ -41,7 +44,7 @@ from aiohttp import web
 
 from connectors.web.answers import Answers, client_fingerprint, link_id
 from connectors.web.limits import ClientRateLimiter
-from engine.evidence import InteractionKind
+from engine.evidence import InteractionKind, VoteMode
 from engine.outbound import HONEYPOT_PREFIX
 from engine.pages_text import PageText, page_language, page_text, scale_hint
 from engine.tokens import (
@@ -247,17 +250,21 @@ async def _vote(request: web.Request) -> web.Response:
         if _wants_json(request):
             return web.json_response({"error": "bad_score"}, status=400)
         return _message_page(survey.language, "invalid", 400)
+    mode = VoteMode.parse(form.get("mode"))
     await pages.answers.vote(
         survey,
         score,
-        by_script=form.get("mode") == "script",
+        mode=mode,
         link=link_id(token.purpose.value, token.score),
         client=_client(request, pages),
         now=now,
     )
     text = page_text(survey.language)
     if _wants_json(request):
-        return web.json_response({"score": score, "message": text.saved.format(score=score)})
+        # The page's own vote is no answer until the citizen taps: the page says so.
+        saved = mode is not VoteMode.AUTO
+        message = (text.saved if saved else text.tap_to_send).format(score=score)
+        return web.json_response({"score": score, "saved": saved, "message": message})
     raise web.HTTPSeeOther(f"/r/{request.match_info['token']}?v=1")
 
 

@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING
 import aiohttp
 import pytest
 
-from connectors.web.pages import link_signer
+from connectors.web.pages import PAGES, link_signer
+from engine.evidence import EMAIL_RULES
 from engine.outbound import survey_email
 from engine.tokens import TokenPayload, TokenPurpose
 from schemas.base import Language
@@ -103,23 +104,28 @@ async def test_a_scanner_fetching_every_link_of_an_email_records_nothing(
 async def test_a_vote_is_provisional_until_a_changed_score_confirms_it(
     env: CitizenEnv, http: aiohttp.ClientSession
 ) -> None:
-    """A lone script vote may be a scanner's; a person's second action confirms it."""
+    """The page's own vote may be a scanner's; a person's tap on another score confirms it."""
     await env.publish_survey("s-vote", citizen=citizen_key_for("vote"), sent_ago=timedelta(0))
     link = env.link("s-vote", TokenPurpose.SCORE, 2)
     json_accept = {"Accept": "application/json"}
     async with http.get(link) as response:
         assert response.status == 200
-    async with http.post(link, data={"score": "2", "mode": "script"}, headers=json_accept) as r:
+    async with http.post(link, data={"score": "2", "mode": "auto"}, headers=json_accept) as r:
         assert r.status == 200
         assert (await r.json())["score"] == 2
     await asyncio.sleep(2.2)
-    async with http.post(link, data={"score": "5", "mode": "script"}, headers=json_accept) as r:
+    async with http.post(link, data={"score": "5", "mode": "tap"}, headers=json_accept) as r:
         assert r.status == 200
     answers = await _responses(env, expect=2)
     assert [(a["type"], a["score"], a["confirmed"]) for a in answers] == [
         ("RatingReceived", 2, False),
-        ("RatingReceived", 5, True),
+        ("RatingReceived", 5, False),  # confirmed, held while late scanner evidence may come
     ]
+    assert env.app is not None
+    later = datetime.now(UTC) + EMAIL_RULES.settle_period
+    await env.app[PAGES].answers.recheck(env.index.surveys, later)
+    answers = await _responses(env, expect=3)
+    assert [(a["score"], a["confirmed"]) for a in answers][2:] == [(5, True)]
 
 
 async def test_a_client_that_fetched_the_honeypot_is_a_scanner_whatever_it_votes(
@@ -168,7 +174,7 @@ async def test_follow_up_statements_come_after_a_vote_one_event_per_answered_sta
     answers = {"statement-0": "5", "statement-1": ""}
     async with http.post(link + "/statements", data=answers, headers=json_accept) as r:
         assert r.status == 409
-    async with http.post(link, data={"score": "4", "mode": "script"}, headers=json_accept) as r:
+    async with http.post(link, data={"score": "4", "mode": "tap"}, headers=json_accept) as r:
         assert r.status == 200
     async with http.post(link + "/statements", data={"statement-0": "9"}) as r:
         assert r.status == 400

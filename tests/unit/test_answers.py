@@ -9,7 +9,7 @@ from typing import Any
 
 from connectors.web.answers import Answers, TopicNames, link_id, message_links
 from connectors.web.open_surveys import OpenSurvey
-from engine.evidence import InteractionKind
+from engine.evidence import InteractionKind, VoteMode
 from schemas.base import Language, Scale, SurveyChannel
 from schemas.responses import AnswerVia
 from schemas.topics import COMMENTS, RESPONSES, SURVEYS
@@ -60,7 +60,7 @@ async def test_a_lone_vote_is_provisional_and_confirms_after_the_quiet_period() 
     survey = _survey()
     at = T0 + timedelta(hours=1)
     await answers.visit(survey, InteractionKind.LINK_GET, "score-4", "person", at)
-    await answers.vote(survey, 4, by_script=True, link="score-4", client="person", now=at)
+    await answers.vote(survey, 4, mode=VoteMode.TAP, link="score-4", client="person", now=at)
     await answers.recheck({"s-1": survey}, at + timedelta(minutes=5))
     assert _written(producer) == [(4, False)]
     await answers.recheck({"s-1": survey}, at + timedelta(minutes=11))
@@ -76,7 +76,7 @@ async def test_a_scanner_fetching_every_link_then_voting_is_never_confirmed() ->
     at = T0 + timedelta(minutes=1)
     for link in sorted(message_links(survey)):
         await answers.visit(survey, InteractionKind.LINK_GET, link, "gateway", at)
-    await answers.vote(survey, 1, by_script=True, link="score-1", client="gateway", now=at)
+    await answers.vote(survey, 1, mode=VoteMode.AUTO, link="score-1", client="gateway", now=at)
     await answers.recheck({"s-1": survey}, at + timedelta(hours=1))
     assert all(not confirmed for _, confirmed in _written(producer))
 
@@ -131,9 +131,9 @@ async def test_a_client_that_fetched_the_honeypot_never_has_its_vote_written() -
     at = T0 + timedelta(hours=1)
     await answers.visit(survey, InteractionKind.HONEYPOT, "honeypot", "gateway", at)
     await answers.visit(survey, InteractionKind.LINK_GET, "score-5", "gateway", at)
-    await answers.vote(survey, 5, by_script=True, link="score-5", client="gateway", now=at)
+    await answers.vote(survey, 5, mode=VoteMode.AUTO, link="score-5", client="gateway", now=at)
     await answers.recheck({"s-1": survey}, at + timedelta(hours=1))
     assert producer.sent == []
-    await answers.vote(survey, 3, by_script=True, link="score-3", client="person", now=at)
+    await answers.vote(survey, 3, mode=VoteMode.TAP, link="score-3", client="person", now=at)
     await answers.recheck({"s-1": survey}, at + timedelta(hours=1))
     assert _written(producer) == [(3, False), (3, True)]

@@ -66,7 +66,11 @@ HONEYPOT = [
 TAP = [hit(K.LINK_GET, HOUR, "s4", "phone"), hit(K.SCRIPT_VOTE, HOUR + 1, "s4", "phone", 4)]
 TAP_THEN_COMMENT = [*TAP, hit(K.COMMENT, HOUR + 40, "s4", "phone")]
 TAP_THEN_CHANGE = [*TAP, hit(K.SCORE_CHANGE, HOUR + 20, "s4", "phone", 3)]
-TAP_THEN_LATER_VISIT = [*TAP, hit(K.PAGE_GET, HOUR + 6 * 60, "page", "phone")]
+TAP_THEN_LATER_VISIT = [
+    *TAP,
+    hit(K.PAGE_GET, HOUR + 6 * 60, "page", "phone"),
+    hit(K.SCRIPT_VOTE, HOUR + 6 * 60 + 5, "page", "phone", 4),
+]
 EVERY_BUTTON = [
     hit(K.LINK_GET, HOUR, "s4", "bot"),
     *(hit(K.SCORE_CHANGE, HOUR + 1 + i * 0.1, "s4", "bot", i + 1) for i in range(5)),
@@ -90,18 +94,18 @@ SCENARIOS = [
     ),
     ("HEAD request", HEAD_FIRST, 2 * HOUR, Verdict.SCANNER, (Reason.HEAD_REQUEST,)),
     ("honeypot hit", HONEYPOT, 2 * HOUR, Verdict.SCANNER, (Reason.HONEYPOT,)),
-    ("tap then comment", TAP_THEN_COMMENT, HOUR + 60, Verdict.CONFIRMED, (Reason.SECOND_ACTION,)),
+    ("tap then comment", TAP_THEN_COMMENT, HOUR + 90, Verdict.CONFIRMED, (Reason.SECOND_ACTION,)),
     (
         "tap then changed score",
         TAP_THEN_CHANGE,
-        HOUR + 30,
+        HOUR + 60,
         Verdict.CONFIRMED,
         (Reason.SECOND_ACTION,),
     ),
     (
         "tap, later visit",
         TAP_THEN_LATER_VISIT,
-        HOUR + 6 * 60,
+        HOUR + 7 * 60,
         Verdict.CONFIRMED,
         (Reason.LATER_VISIT,),
     ),

@@ -12,7 +12,7 @@ import pytest
 
 from connectors.web.answers import Answers, TopicNames
 from connectors.web.open_surveys import OpenSurvey
-from engine.evidence import InteractionKind
+from engine.evidence import InteractionKind, VoteMode
 from schemas.base import Language, Scale, SurveyChannel
 from schemas.config import TouchpointConfig
 from schemas.responses import StatementAnswered
@@ -82,9 +82,9 @@ async def test_statements_are_taken_only_from_the_client_whose_vote_may_count() 
     survey = _survey()
     at = T0 + timedelta(hours=1)
     assert not await answers.statements(survey, {0: 4}, "person", at)
-    await answers.vote(survey, 4, by_script=True, link="page", client="person", now=at)
+    await answers.vote(survey, 4, mode=VoteMode.TAP, link="page", client="person", now=at)
     await answers.visit(survey, InteractionKind.HONEYPOT, "honeypot", "gateway", at)
-    await answers.vote(survey, 1, by_script=True, link="page", client="gateway", now=at)
+    await answers.vote(survey, 1, mode=VoteMode.AUTO, link="page", client="gateway", now=at)
     assert not await answers.statements(survey, {0: 1}, "gateway", at)
     assert not await answers.statements(survey, {0: 1}, "stranger", at)
     assert not await answers.statements(survey, {}, "person", at)

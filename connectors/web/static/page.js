@@ -37,20 +37,30 @@
     status.textContent = message || "";
   }
 
-  function vote(score) {
+  // "auto": the page's own vote for the score of the link it was opened by.
+  // It never counts alone, since a scanner that runs scripts makes it too.
+  // "tap": a score button pressed by a person (a trusted click or key press).
+  function vote(score, mode) {
     mark(score);
-    return post(voteForm.getAttribute("action"), { score: String(score), mode: "script" })
+    return post(voteForm.getAttribute("action"), { score: String(score), mode: mode })
       .then(function (result) {
         if (result.ok) {
           say(result.data.message);
-          if (statements) {
+          if (statements && result.data.saved) {
             statements.hidden = false;
           }
         }
         voteForm.setAttribute("data-voted", String(score));
+        voteForm.setAttribute("data-mode", mode);
       })
       .catch(function () { /* the form still works without the script */ });
   }
+
+  // Whether the click that submits the form came from the person, not a script.
+  var trustedClick = false;
+  voteForm.addEventListener("click", function (event) {
+    trustedClick = event.isTrusted;
+  }, true);
 
   voteForm.addEventListener("submit", function (event) {
     var button = event.submitter;
@@ -58,7 +68,9 @@
       return;
     }
     event.preventDefault();
-    vote(button.value);
+    var mode = trustedClick ? "tap" : "auto";
+    trustedClick = false;
+    vote(button.value, mode);
   });
 
   if (commentForm) {
@@ -105,6 +117,6 @@
 
   var auto = voteForm.getAttribute("data-auto-score");
   if (auto) {
-    vote(auto);
+    vote(auto, "auto");
   }
 }());
