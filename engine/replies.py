@@ -41,6 +41,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from xml.sax.saxutils import escape
 
+from engine.ids import derived_id
 from schemas.base import Language, Scale
 
 # --- results -------------------------------------------------------------------
@@ -374,3 +375,18 @@ def twiml_message(text: str) -> str:
 def twiml_empty() -> str:
     """Render a TwiML response that sends nothing (Twilio answered a keyword itself)."""
     return '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
+
+
+# --- identity of a reply ------------------------------------------------------------
+
+
+def sms_answer_id(message_sid: str) -> str:
+    """Name the answer a reply gives after the message itself, the same in every process.
+
+    Twilio's ``MessageSid`` is covered by the request's signature (the
+    idempotency token is not), so the same message replayed, retried or sent
+    to another web process gives the same answer id, which the answers join
+    refuses as a repeat. The id is letters only (:mod:`engine.ids`): Twilio's
+    hex could hold the shape of an identity code.
+    """
+    return "sms-" + derived_id("sms-answer", message_sid)

@@ -38,7 +38,10 @@ class RatingReceived(Event):
     """A citizen's score for a survey, possibly replacing an earlier one."""
 
     type: Literal["RatingReceived"] = "RatingReceived"
-    answer_id: Identifier = Field(description="Unique per answer; de-duplicates retries.")
+    answer_id: Identifier = Field(
+        description="Unique per answer; de-duplicates retries. For an SMS reply it is "
+        "derived from Twilio's MessageSid, so a replayed message is the same answer."
+    )
     survey_id: Identifier
     score: int
     via: AnswerVia

@@ -11,11 +11,24 @@ An inbound reply is read with :func:`engine.replies.parse_reply` on the
 scale of the number's open survey and answered in TwiML in the survey's
 language: a score is written and thanked for, a stop word writes an opt-out,
 a help word gets the help text, anything else gets "reply with a number" and
-is not counted. Twilio retries carry the same I-Twilio-Idempotency-Token;
-a repeat is answered the same way without writing again.
+is not counted.
+
+Repeats are recognised by what the signature covers. I-Twilio-Idempotency-Token
+is a header, outside the signature, so anyone holding one signed request
+could replay it with a fresh token (or none) and have it counted again. A
+message is therefore identified by its ``MessageSid`` (signed): a repeat is
+answered the same way without writing again, whatever token it carries. The
+answer written takes its id from the MessageSid
+(:func:`engine.replies.sms_answer_id`), so a replay that reaches another web
+process, or this one after a restart, is still the same answer to the
+answers join, which keeps the ids it has counted per survey and refuses them
+again: an older message replayed after a newer answer never replaces it.
+Order is the order in which messages first reached us, which the responses
+topic keeps per survey; the webhook itself carries no time.
 
 A status callback with a final state (delivered, undelivered, failed)
-becomes a DeliveryReported on the surveys topic with Twilio's error code.
+becomes a DeliveryReported on the surveys topic with Twilio's error code,
+once per (``MessageSid``, ``MessageStatus``): Twilio retries callbacks too.
 """
 
 from __future__ import annotations
@@ -38,6 +51,7 @@ from engine.replies import (
     Score,
     parse_reply,
     reply_text,
+    sms_answer_id,
     twiml_empty,
     twiml_message,
 )
@@ -124,14 +138,19 @@ async def _inbound(request: web.Request) -> web.Response:  # noqa: PLR0911 - one
     language = survey.language if survey is not None else Language.FI
     scale = survey.scale if survey is not None else Scale.CSAT_5
     parsed = parse_reply(reply, scale)
-    token = request.headers.get("I-Twilio-Idempotency-Token") or form.get("MessageSid", "")
-    repeat = bool(token) and (token, "inbound") in hooks.recent
-    if token:
-        hooks.recent.add((token, "inbound"))
+    message_sid = form.get("MessageSid", "")
+    if not message_sid:  # Twilio always signs one; without it a repeat cannot be told
+        raise web.HTTPBadRequest(reason="MessageSid is missing")
+    answer_id = sms_answer_id(message_sid)
+    # Remembered once written: a retry after a failed write must still write.
+    repeat = (message_sid, "inbound") in hooks.recent
     if isinstance(parsed, OptOutRequest):
         known = hooks.index.citizen_of_phone(sender)
         if known is not None and not repeat:
-            await hooks.answers.opt_out(known[1], known[0], AnswerVia.SMS_REPLY, now)
+            await hooks.answers.opt_out(
+                known[1], known[0], AnswerVia.SMS_REPLY, now, answer_id=answer_id
+            )
+            hooks.recent.add((message_sid, "inbound"))
         if parsed.twilio_default:  # Twilio answers its own keywords and blocks ours
             return _twiml(twiml_empty())
         return _twiml(twiml_message(reply_text(ReplyKind.OPTED_OUT, language, scale)))
@@ -143,7 +162,8 @@ async def _inbound(request: web.Request) -> web.Response:  # noqa: PLR0911 - one
         if survey is None:
             return _twiml(twiml_message(reply_text(ReplyKind.NO_OPEN_SURVEY, language, scale)))
         if not repeat:
-            await hooks.answers.sms_score(survey, parsed.value, now)
+            await hooks.answers.sms_score(survey, parsed.value, now, answer_id=answer_id)
+            hooks.recent.add((message_sid, "inbound"))
         return _twiml(twiml_message(reply_text(ReplyKind.THANKS, language, scale)))
     return _twiml(twiml_message(reply_text(ReplyKind.ASK_AGAIN, language, scale)))
 
@@ -155,6 +175,9 @@ async def _status(request: web.Request) -> web.Response:
     if status is None:  # queued, sent and the like: not a final state
         return web.Response(status=204)
     message_id = form.get("MessageSid", "")
+    callback = (message_id, f"status:{status.value}")
+    if not message_id or callback in hooks.recent:  # a retried callback: reported already
+        return web.Response(status=204)
     survey = hooks.index.by_message(message_id)
     waited = 0.0
     while survey is None and waited < INDEX_WAIT_SECONDS:  # the index may lag the sender
@@ -176,4 +199,5 @@ async def _status(request: web.Request) -> web.Response:
         provider_error_code=code[:32] if code else None,
     )
     await hooks.answers.delivery(event)
+    hooks.recent.add(callback)  # once written: a retry after a failed write must still write
     return web.Response(status=204)
