@@ -27,7 +27,6 @@ firing once, resolved with hysteresis, never twice within a cool-down.
 
 from __future__ import annotations
 
-import hashlib
 import math
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -35,6 +34,7 @@ from functools import lru_cache
 from statistics import NormalDist
 from typing import TYPE_CHECKING, Any
 
+from engine.ids import derived_id
 from schemas.alerts import AlertKind, AlertState, Evidence, ScoreDropAlert, Severity
 from schemas.base import Scale
 from schemas.responses import Rating
@@ -699,9 +699,9 @@ def _silence_finding(state: DetectorState, tick: Tick, config: DetectorConfig) -
 
 
 def _alert_id(touchpoint_id: str, kind: AlertKind, started_at: datetime) -> str:
-    # Hex only: a run of decimal digits would look like a phone number to scrubbers.
-    seed = f"{touchpoint_id}|{kind.value}|{started_at.isoformat()}"
-    return f"{kind.value}-{hashlib.sha256(seed.encode()).hexdigest()[:20]}"
+    # Letters only: a run of digits would look like a phone number to scrubbers, and hex
+    # could hold an identity code (engine.ids).
+    return f"{kind.value}-{derived_id('alert', touchpoint_id, kind.value, started_at.isoformat())}"
 
 
 def _transition(

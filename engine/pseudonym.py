@@ -19,6 +19,15 @@ Which identity is hashed, in order of preference:
 
 Each kind is prefixed (``id``, ``phone``, ``email``) before hashing, so a
 reference that happens to read like a phone number never collides with one.
+
+A key is hex, and since 2023 the letters A-F are century signs of the
+henkilötunnus: about one key in 7,700 held six digits, a letter A-F, three
+digits and a matching check character, a valid identity code. Every event
+that carries the key is refused by the identity-code check at the boundary,
+so that citizen's every answer was lost. Such a key is derived again with a
+counter until it holds no code. Every other key stays what it was, so the
+histories, caps and opt-outs stored under them still apply; the few citizens
+whose key changes are the ones whose answers could not be taken anyway.
 """
 
 from __future__ import annotations
@@ -27,10 +36,13 @@ import hashlib
 import hmac
 from typing import TYPE_CHECKING
 
+from schemas.identity_codes import contains_identity_code
+
 if TYPE_CHECKING:
     from schemas.contacts import Citizen
 
 _DOMAIN = b"palaute-citizen-key\x00v1\x00"
+_RETRY = b"\x00retry\x00"
 
 
 def _identity(citizen: Citizen, source: str) -> bytes:
@@ -52,4 +64,11 @@ def citizen_key(secret: bytes, citizen: Citizen, *, source: str) -> str:
     """
     if not secret:
         raise ValueError("the pseudonymisation key must not be empty")
-    return hmac.new(secret, _DOMAIN + _identity(citizen, source), hashlib.sha256).hexdigest()
+    message = _DOMAIN + _identity(citizen, source)
+    key = hmac.new(secret, message, hashlib.sha256).hexdigest()
+    attempt = 0
+    while contains_identity_code(key):  # about 1 in 7,700 keys; see the module
+        attempt += 1
+        retry = message + _RETRY + str(attempt).encode()
+        key = hmac.new(secret, retry, hashlib.sha256).hexdigest()
+    return key

@@ -60,6 +60,7 @@ from pydantic import TypeAdapter, ValidationError
 from connectors import telemetry
 from connectors.email import MailConfigurationError, MailError, OutgoingEmail, SmtpMailer
 from connectors.sms import SmsConfigurationError, SmsError, TwilioSmsGateway
+from engine.ids import letters
 from engine.lifecycle import (
     Accepted,
     Deliver,
@@ -353,7 +354,7 @@ def register(app: faust.App, settings: Settings, names: TopicNames) -> None:  # 
     #: run, after it took its partitions, can end an in-flight send as
     #: outcome-unknown, since every record of the earlier owner (the outcome
     #: it wrote back before a crash) precedes such a tick in the partition.
-    run = {"token": secrets.token_hex(8)}
+    run = {"token": letters(secrets.token_bytes(8), 13)}
 
     @app.on_before_shutdown.connect
     async def _close_providers(*_: Any, **__: Any) -> None:
@@ -366,7 +367,7 @@ def register(app: faust.App, settings: Settings, names: TopicNames) -> None:  # 
     @app.on_partitions_assigned.connect
     async def _assigned(*_: Any, **__: Any) -> None:
         index.clear()
-        run["token"] = secrets.token_hex(8)
+        run["token"] = letters(secrets.token_bytes(8), 13)
         ticks_out.clear()
 
     def active_partitions() -> set[int]:
