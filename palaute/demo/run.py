@@ -372,7 +372,7 @@ class Citizens:
                 return
 
     async def _tap(self, link: str, answer: citizens.EmailAnswer) -> None:
-        """Open the score link and let the page's script vote, as a browser does."""
+        """Open the score link, let the page's script vote and tap the score, as a person does."""
         await asyncio.sleep(answer.delay)
         # Each citizen has an address and a browser of their own.
         address = f"127.0.0.{self.rng.randint(2, 250)}"
@@ -385,10 +385,12 @@ class Citizens:
             ) as session:
                 async with session.get(link, headers={"User-Agent": agent}) as page:
                     await page.read()
-                async with session.post(
-                    link, data={"score": str(answer.score), "mode": "script"}, headers=json_headers
-                ) as vote:
-                    await vote.read()
+                # The page votes by itself (which never counts alone), then the citizen taps.
+                for mode in ("auto", "tap"):
+                    async with session.post(
+                        link, data={"score": str(answer.score), "mode": mode}, headers=json_headers
+                    ) as vote:
+                        await vote.read()
                 if answer.comment is not None:
                     await asyncio.sleep(3.0)
                     async with session.post(
