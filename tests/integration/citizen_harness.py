@@ -46,6 +46,8 @@ TWILIO_TOKEN = "simulator-auth-token"
 PARTITIONS = 2
 ALL_TOPICS = (CONTACTS, SURVEYS, VAULT, RESPONSES, COMMENTS, RATINGS, DEADLETTER)
 INTERNAL_TOPICS = ("contacts-by-citizen", "surveys-by-id", "answers-by-survey")
+#: How long a step of the web service or a worker may take on a busy 2-core machine.
+WAIT_SECONDS = 120.0
 
 
 def free_port() -> int:
@@ -150,7 +152,9 @@ class CitizenEnv:
             await self.producer.send_and_wait(
                 self.topic(SURVEYS), key=citizen.encode(), value=event.model_dump_json().encode()
             )
-        for _ in range(200):
+        # A deadline, not a count of polls: on a busy machine the index can take long.
+        deadline = asyncio.get_running_loop().time() + WAIT_SECONDS
+        while asyncio.get_running_loop().time() < deadline:
             known = self.index.get(survey_id)
             if known is not None and known.sent_at is not None:
                 return scheduled
@@ -264,7 +268,7 @@ async def read_topic(
         await consumer.seek_to_beginning(*partitions)
         values: list[dict[str, Any]] = []
         quiet_since = asyncio.get_running_loop().time()
-        deadline = quiet_since + 30
+        deadline = quiet_since + WAIT_SECONDS
         while asyncio.get_running_loop().time() < deadline:
             batches = await consumer.getmany(timeout_ms=200)
             fresh = [record for batch in batches.values() for record in batch]

@@ -33,6 +33,7 @@ from tests.integration.citizen_harness import (
     LINK_SIGNING_KEY,
     PARTITIONS,
     PSEUDONYMISATION_KEY,
+    WAIT_SECONDS,
     read_topic,
     running_citizen_web,
 )
@@ -145,11 +146,10 @@ async def _produce_contact(env: CitizenEnv) -> None:
 
 
 async def _delivered_links(sink: SmtpSink, worker_log: Path) -> list[str]:
-    for _ in range(240):
-        if sink.received:
-            break
+    deadline = asyncio.get_running_loop().time() + WAIT_SECONDS
+    while not sink.received:
+        assert asyncio.get_running_loop().time() < deadline, _tail(worker_log)
         await asyncio.sleep(0.25)
-    assert sink.received, _tail(worker_log)
     message = sink.received[0].message()
     body = message.get_body(preferencelist=("html",))
     assert body is not None
@@ -173,7 +173,8 @@ def _score_link(links: list[str], env: CitizenEnv, score: int) -> str:
 
 
 async def _wait_until_sent(env: CitizenEnv) -> str:
-    for _ in range(200):
+    deadline = asyncio.get_running_loop().time() + WAIT_SECONDS
+    while asyncio.get_running_loop().time() < deadline:
         sent = [s for s in env.index.surveys.values() if s.sent_at is not None]
         if sent:
             return sent[0].survey_id
