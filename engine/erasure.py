@@ -329,6 +329,7 @@ def plan_erasure(
             survey_id=survey_id,
             citizen_key=scheduled[survey_id].citizen_key,
             contact_id=scheduled[survey_id].contact_id,
+            contact_source=scheduled[survey_id].contact_source,
             touchpoint_id=scheduled[survey_id].touchpoint_id,
             occurred_at=now,
             reason=SkipReason.OPTED_OUT,

@@ -647,6 +647,7 @@ class _Common(TypedDict):
     survey_id: str
     citizen_key: str
     contact_id: str
+    contact_source: str | None
     touchpoint_id: str
     occurred_at: datetime
 
@@ -656,6 +657,7 @@ def _common(scheduled: SurveyScheduled, now: datetime) -> _Common:
         "survey_id": scheduled.survey_id,
         "citizen_key": scheduled.citizen_key,
         "contact_id": scheduled.contact_id,
+        "contact_source": scheduled.contact_source,
         "touchpoint_id": scheduled.touchpoint_id,
         "occurred_at": now,
     }

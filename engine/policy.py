@@ -306,6 +306,7 @@ class Schedule:
     touchpoint_channel: TouchpointChannel
     history: CitizenHistory
     superseded: tuple[SurveyRecord, ...] = field(default=())
+    contact_source: str | None = None
 
     def contact_details(self, citizen: Citizen, stored_at: datetime) -> ContactDetails:
         """Give the vault record for this survey: the chosen channel's detail only.
@@ -327,6 +328,7 @@ class Schedule:
             survey_id=self.survey_id,
             citizen_key=self.citizen_key,
             contact_id=self.contact_id,
+            contact_source=self.contact_source,
             touchpoint_id=self.touchpoint_id,
             occurred_at=occurred_at,
             channel=self.channel,
@@ -347,6 +349,7 @@ class Schedule:
                 survey_id=record.survey_id,
                 citizen_key=self.citizen_key,
                 contact_id=record.contact_id,
+                contact_source=record.source,
                 touchpoint_id=record.touchpoint_id,
                 occurred_at=occurred_at,
                 reason=SkipReason.SUPERSEDED,
@@ -367,6 +370,7 @@ class Skip:
     reason: SkipReason
     detail: str
     history: CitizenHistory
+    contact_source: str | None = None
 
     def skipped_event(self, occurred_at: datetime) -> SurveySkipped | None:
         """Give the SurveySkipped event to publish; none for a duplicate.
@@ -380,6 +384,7 @@ class Skip:
             survey_id=self.survey_id,
             citizen_key=self.citizen_key,
             contact_id=self.contact_id,
+            contact_source=self.contact_source,
             touchpoint_id=self.touchpoint_id,
             occurred_at=occurred_at,
             reason=self.reason,
@@ -502,6 +507,7 @@ def decide(  # noqa: PLR0911 - one return per rule reads best as a rule table
             reason=reason,
             detail=detail,
             history=new_history,
+            contact_source=identity.source,
         )
 
     if history.has_decided(identity):
@@ -589,6 +595,7 @@ def decide(  # noqa: PLR0911 - one return per rule reads best as a rule table
         expires_at=times.expires_at,
         history=replace(decided, surveys=(*standing, record)),
         superseded=superseded,
+        contact_source=identity.source,
         service=contact.data.touchpoint.service,
         touchpoint_channel=contact.data.touchpoint.channel,
     )

@@ -107,6 +107,7 @@ def _survey_fields(now: datetime) -> dict[str, object]:
         "survey_id": SURVEY_ID,
         "citizen_key": CITIZEN_KEY,
         "contact_id": CONTACT_ID,
+        "contact_source": "/crm/helsinki-contact-centre",
         "touchpoint_id": TOUCHPOINT_ID,
         "occurred_at": now,
     }

@@ -50,6 +50,13 @@ class SurveyEvent(Event):
     contact_id: Identifier
     touchpoint_id: Identifier
     occurred_at: Timestamp
+    contact_source: Annotated[str, Field(min_length=1, max_length=512, pattern=r"^\S+$")] | None = (
+        Field(
+            default=None,
+            description="The CloudEvents source of the contact event: a contact id is unique "
+            "only within its source. Absent in records written before it was carried.",
+        )
+    )
 
 
 class SurveyScheduled(SurveyEvent):

@@ -106,3 +106,29 @@ def test_a_scheduled_survey_of_the_same_source_and_contact_is_recognised() -> No
     forgetful = CitizenHistory(surveys=first.history.surveys)
     assert forgetful.has_decided(ContactIdentity("/crm", "e-7", "c-1"))
     assert not forgetful.has_decided(ContactIdentity("/booking", "e-7", "c-1"))
+
+
+def test_every_decision_event_names_the_source_of_its_contact_id() -> None:
+    """Readers of the surveys topic must tell two systems' contact 1042 apart too."""
+    scheduled = run(contact("/crm", "e-1", "1042", "+358401234567"), CitizenHistory())
+    assert isinstance(scheduled, Schedule)
+    assert scheduled.scheduled_event(NOW).contact_source == "/crm"
+    skipped = run(
+        contact("/booking", "e-2", "1042", "+358401234567"),
+        CitizenHistory(opted_out=True),
+    )
+    assert isinstance(skipped, Skip)
+    event = skipped.skipped_event(NOW)
+    assert event is not None
+    assert event.contact_source == "/booking"
+    newer = decide(
+        contact("/booking", "e-3", "2001", "+358401234567"),
+        scheduled.history,
+        TOUCHPOINT,
+        PolicyConfig(episode_window=timedelta(0), frequency_cap=10),
+        NOW,
+        citizen_key="ab" * 16,
+        is_holiday=HOLIDAYS,
+    )
+    assert isinstance(newer, Schedule)
+    assert [e.contact_source for e in newer.superseded_events(NOW)] == ["/crm"]
