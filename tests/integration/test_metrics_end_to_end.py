@@ -387,7 +387,7 @@ async def _routed_touchpoints(bootstrap: str, suffix: str) -> set[str]:
     await reader.start()
     try:
         ends = await reader.consumer.end_offsets(list(reader.consumer.assignment()))
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 120
         while [tp for tp, end in ends.items() if await reader.consumer.position(tp) < end]:
             assert time.monotonic() < deadline, "the internal topic could not be read to its end"
             await reader.poll()
@@ -596,7 +596,7 @@ async def _rebuild(
     reader = LatestReader(bootstrap, topic)
     await reader.start()
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 120
         while len(reader.records) < int(summary.split()[1]) and time.monotonic() < deadline:
             await reader.poll()
     finally:

@@ -42,7 +42,7 @@ pytestmark = pytest.mark.integration
 SECRET = "integration-pseudonymisation-key-erasure-0123"
 PARTITIONS = 2
 SOURCE = "/crm/privacy-test"
-DEADLINE_SECONDS = 90.0
+DEADLINE_SECONDS = 180.0  # a step of a running worker, on a busy 2-core machine
 ERASED_PHONE = "+358401110001"
 ERASED_EMAIL = "poistettava@example.fi"
 KEPT_PHONE = "+358401110002"
@@ -248,7 +248,7 @@ def run_suffix(kafka_bootstrap: str) -> Iterator[str]:
                 ]
             )
             # A first read or write before every partition has a leader fails.
-            deadline = time.monotonic() + 60
+            deadline = time.monotonic() + 120
             while not _have_leaders(await admin.describe_topics(names)):
                 assert time.monotonic() < deadline, "the run's topics got no leaders"
                 await asyncio.sleep(0.1)
