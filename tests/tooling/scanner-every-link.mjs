@@ -29,6 +29,9 @@ const context = await chromium.launchPersistentContext(userDataDir, {
 const results = [];
 try {
   const page = context.pages()[0] ?? (await context.newPage());
+  // A busy 2-core machine: every load and the page's own POST may take long.
+  page.setDefaultTimeout(120000);
+  page.setDefaultNavigationTimeout(120000);
   page.on("pageerror", (error) => process.stderr.write(`page error: ${error.message}\n`));
   for (const url of urls) {
     const response = await page.goto(url, { waitUntil: "load" });
@@ -36,7 +39,7 @@ try {
     const auto = await page.locator("#vote-form[data-auto-score]").count();
     if (auto > 0) {
       // The page posts its score by itself; wait until that POST has been answered.
-      await page.locator("#vote-form[data-voted]").waitFor({ state: "attached", timeout: 30000 });
+      await page.locator("#vote-form[data-voted]").waitFor({ state: "attached" });
       result.autoVoted = true;
       result.text = (await page.textContent("#status")) ?? "";
     }
