@@ -51,6 +51,8 @@ const context = await chromium.launchPersistentContext(userDataDir, {
 });
 try {
   const page = context.pages()[0] ?? (await context.newPage());
+  // Waits end when the page is ready; two minutes hold on a busy 2-core machine.
+  page.setDefaultTimeout(120_000);
   page.on("request", (request) => result.requests.push(request.url()));
   page.on("console", (message) => process.stderr.write(`console: ${message.text()}\n`));
   page.on("pageerror", (error) => process.stderr.write(`page error: ${error.message}\n`));
@@ -80,7 +82,7 @@ try {
 
   process.stdout.write("loaded\n");
   const lateRow = page.locator(`tr[data-touchpoint="${late}"]`);
-  await lateRow.waitFor({ timeout: 30000 });
+  await lateRow.waitFor();
   result.late = await lateRow.textContent();
 
   await page.getByRole("link", { name: /Puhelinpalvelu/ }).click();

@@ -28,6 +28,8 @@ const context = await chromium.launchPersistentContext(userDataDir, {
 const result = { requests: [], statuses: [] };
 try {
   const page = context.pages()[0] ?? (await context.newPage());
+  // Waits end when the page is ready; two minutes hold on a busy 2-core machine.
+  page.setDefaultTimeout(120_000);
   page.on("request", (request) => result.requests.push(request.url()));
   page.on("console", (message) => process.stderr.write(`console: ${message.text()}\n`));
   page.on("pageerror", (error) => process.stderr.write(`page error: ${error.message}\n`));

@@ -30,6 +30,8 @@ const context = await chromium.launchPersistentContext(userDataDir, {
 const result = { statuses: [] };
 try {
   const page = context.pages()[0] ?? (await context.newPage());
+  // Waits end when the page is ready; two minutes hold on a busy 2-core machine.
+  page.setDefaultTimeout(120_000);
   page.on("pageerror", (error) => process.stderr.write(`page error: ${error.message}\n`));
   await page.goto(url, { waitUntil: "load" });
   result.lang = await page.evaluate(() => document.documentElement.lang);
