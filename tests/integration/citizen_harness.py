@@ -236,7 +236,7 @@ async def running_citizen_web(
     try:
         await env.runner.setup()
         await web.TCPSite(env.runner, "127.0.0.1", port).start()
-        await asyncio.wait_for(env.index.ready.wait(), 30)
+        await asyncio.wait_for(env.index.ready.wait(), WAIT_SECONDS)
         yield env
     finally:
         await env.runner.cleanup()

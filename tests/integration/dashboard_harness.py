@@ -138,7 +138,7 @@ class DashboardEnv:
         self.runner = web.AppRunner(self.app, access_log=None)
         await self.runner.setup()
         await web.TCPSite(self.runner, "127.0.0.1", self.port).start()
-        async with asyncio.timeout(60):
+        async with asyncio.timeout(120):  # a busy 2-core machine reads slowly
             await self.app[FOLLOWER].wait_ready()
 
 

@@ -106,7 +106,7 @@ async def service(kafka_bootstrap: str, suffix: str, tmp_path: Path) -> AsyncIte
         async with TestClient(TestServer(app, host="127.0.0.1")) as client:
             directory = app[ACKNOWLEDGEMENTS].directory
             assert isinstance(directory, KafkaAlertDirectory)
-            async with asyncio.timeout(30):
+            async with asyncio.timeout(120):
                 await directory.wait_ready()
             yield client, ALERTS + suffix
     finally:

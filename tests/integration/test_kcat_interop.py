@@ -74,7 +74,7 @@ async def test_kcat_produced_contacts_read_back_field_for_field(
         "content-type=application/cloudevents+json; charset=UTF-8",
         stdin=asyncio.subprocess.PIPE,
     )
-    await asyncio.wait_for(process.communicate(lines), timeout=60)
+    await asyncio.wait_for(process.communicate(lines), timeout=180)
     assert process.returncode == 0
 
     consumer = AIOKafkaConsumer(
@@ -87,7 +87,7 @@ async def test_kcat_produced_contacts_read_back_field_for_field(
     await consumer.start()
     received: list[tuple[bytes | None, bytes, dict[str, bytes]]] = []
     try:
-        async with asyncio.timeout(60):
+        async with asyncio.timeout(180):
             while len(received) < len(events):
                 batch = await consumer.getmany(timeout_ms=1000)
                 for records in batch.values():

@@ -55,8 +55,8 @@ pytestmark = pytest.mark.integration
 MIN_SMS = 60
 MIN_EMAILS = 10
 MIN_ANSWERS = 20
-#: ...or fails after this long.
-MAX_RUN_SECONDS = 220
+#: ...or fails after this long: a busy 2-core machine sends at half the pace or less.
+MAX_RUN_SECONDS = 420
 #: The identity code the demo's careless record carries.
 DEMO_IDENTITY_CODE = "131052-308T"
 #: Internal topics (after the app id and suffix) that carry contact details on purpose.
@@ -329,6 +329,7 @@ async def _inspect(bootstrap: str) -> tuple[Needles, int, Findings, Findings]:
     return needles, sent, clean, allowed
 
 
+@pytest.mark.timeout(MAX_RUN_SECONDS + 300)  # the run, plus the broker's start and the scan
 def test_no_personal_data_outside_the_places_that_need_it_after_a_demo_run(
     tmp_path: Path,
 ) -> None:
