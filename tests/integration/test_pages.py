@@ -142,10 +142,10 @@ async def test_a_client_that_fetched_the_honeypot_is_a_scanner_whatever_it_votes
     assert "<form" not in page
     link = env.link("s-trap", TokenPurpose.SCORE, 2)
     json_accept = {"Accept": "application/json"}
-    async with http.post(link, data={"score": "2", "mode": "script"}, headers=json_accept) as r:
+    async with http.post(link, data={"score": "2", "mode": "tap"}, headers=json_accept) as r:
         assert r.status == 200
     await asyncio.sleep(2.2)
-    async with http.post(link, data={"score": "5", "mode": "script"}, headers=json_accept) as r:
+    async with http.post(link, data={"score": "5", "mode": "tap"}, headers=json_accept) as r:
         assert r.status == 200
     await asyncio.sleep(1)
     assert await _responses(env) == []
