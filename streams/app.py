@@ -51,7 +51,7 @@ from faust.transport.producer import ProducerBuffer
 from connectors.kafka_client import client_options
 from schemas import topics
 from streams import alerting, dispatch, intake, metrics, refetch, responses, web
-from streams.diagnostics import kafka_client
+from streams.diagnostics import kafka_client, note_agent_crash
 
 if TYPE_CHECKING:
     import ssl
@@ -463,6 +463,11 @@ class PalauteApp(faust.App):
         with contextlib.suppress(KeyError):
             self.sensors.remove(self.monitor)
         return dependencies
+
+    async def _on_agent_error(self, agent: Any, exc: BaseException) -> None:
+        """Count the crash for /healthz (streams.diagnostics), then do what faust does."""
+        note_agent_crash(agent.name)
+        await super()._on_agent_error(agent, exc)
 
     def _new_transport(self) -> IdempotentTransport:
         return IdempotentTransport(self.conf.broker_consumer, self)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
-from collections import deque
+from collections import Counter, deque
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
@@ -140,14 +140,35 @@ class StageCounts:
     failed: float = 0.0
 
 
-def stage_counts(registry_families: Iterable[Any]) -> dict[str, StageCounts]:
+#: Agents of this process that raised out of their loop, by name (see :func:`note_agent_crash`).
+_agent_crashes: Counter[str] = Counter()
+
+
+def note_agent_crash(agent: str) -> None:
+    """Count an agent whose loop raised: faust restarts it after the record it was on.
+
+    Every stage contains its records' failures, so an agent that crashes met
+    something outside them (its acknowledgements, its table); the record was
+    skipped. :func:`stage_counts` reports the crashes as failures of
+    ``agent <name>``, which handles nothing, so a few make the worker failing.
+    """
+    _agent_crashes[agent] += 1
+
+
+def stage_counts(
+    registry_families: Iterable[Any], crashes: Mapping[str, int] | None = None
+) -> dict[str, StageCounts]:
     """Read the handled and failed records of every stage from the telemetry's counters.
 
     ``registry_families`` are the collected families of ``palaute_events_processed``
-    and ``palaute_dead_letters`` (any others are ignored).
+    and ``palaute_dead_letters`` (any others are ignored); ``crashes`` counts the
+    agents that raised, the process's own by default.
     """
     handled: dict[str, float] = {}
-    failed: dict[str, float] = {}
+    failed: dict[str, float] = {
+        f"agent {agent}": float(count)
+        for agent, count in (_agent_crashes if crashes is None else crashes).items()
+    }
     for family in registry_families:
         for sample in family.samples:
             if not sample.name.endswith("_total"):

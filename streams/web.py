@@ -28,7 +28,8 @@ record sets it aside as a dead letter and goes on, so it makes progress and
 has no lag while it handles nothing. ``/healthz`` answers 503 naming a stage
 whose handler failed on several records within ``stalled_after`` while it
 handled none (:class:`streams.diagnostics.StageFailures`); a record refused
-by validation is no failure of the stage.
+by validation is no failure of the stage. An agent that crashes (faust then
+skips its record) counts as a failure of ``agent <name>``.
 
 A worker that is rebalancing or rebuilding its tables from the changelogs
 notes progress for every agent: the agents wait for it, and restarting the

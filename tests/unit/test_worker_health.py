@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
@@ -12,6 +14,7 @@ from faust.types import TP
 
 from connectors import telemetry
 from connectors.telemetry import Telemetry
+from schemas.config import load_settings
 from streams.diagnostics import HANDLER_FAILED, StageCounts, StageFailures, stage_counts
 from streams.web import (
     PartitionOffsets,
@@ -25,6 +28,7 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+ROOT = Path(__file__).resolve().parents[2]
 STALLED_AFTER = timedelta(minutes=5)
 CONTACTS = "palaute.contacts.v1"
 RESPONSES = "palaute.responses.v1"
@@ -151,8 +155,27 @@ def test_stage_counts_read_handled_records_and_handler_failures_only(tele: Telem
     tele.record_dead_letter(telemetry.Stage.INTAKE, "invalid_event")
     for _ in range(2):
         tele.record_dead_letter(telemetry.Stage.METRICS, HANDLER_FAILED)
-    counts = stage_counts([*tele.events.collect(), *tele.dead_letters.collect()])
+    counts = stage_counts([*tele.events.collect(), *tele.dead_letters.collect()], crashes={})
     assert counts == {"intake": StageCounts(4, 0), "metrics": StageCounts(0, 2)}
+
+
+async def test_an_agent_that_keeps_crashing_makes_the_worker_failing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A crashed agent is restarted after its record by faust: each crash skips a record."""
+    from streams import diagnostics  # noqa: PLC0415 - its process-wide counter is replaced
+    from streams.app import create_app  # noqa: PLC0415 - builds a faust app
+
+    crashes: Counter[str] = Counter()
+    monkeypatch.setattr(diagnostics, "_agent_crashes", crashes)
+    app = create_app(load_settings(ROOT / "examples" / "palaute.toml"))
+    failures = StageFailures(STALLED_AFTER, NOW, threshold=5)
+    for _ in range(5):
+        # faust calls this for every exception that ends an agent's loop.
+        await app._on_agent_error(app.agents["intake"], RuntimeError("bug"))
+    failures.observe(NOW + timedelta(seconds=10), stage_counts([]))
+    assert crashes == {"intake": 5}
+    assert failures.failing() == {"agent intake": 5}
 
 
 def test_the_failure_reason_code_is_the_one_containment_writes() -> None:
