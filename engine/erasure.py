@@ -180,7 +180,10 @@ def identity_of(  # noqa: PLR0911 - one refusal per way an identifier can be wro
             "(with its source) or a citizen key"
         )
     if (citizen_id is None) != (source is None):
-        return BadIdentity("a citizen id needs the source of the system that issued it")
+        return BadIdentity(
+            "a citizen id needs the source of the system that issued it, "
+            "and a source is given only with a citizen id"
+        )
     if key is not None:
         if not _CITIZEN_KEY.fullmatch(key):
             return BadIdentity("not a citizen key (32 to 64 lowercase hex digits)")

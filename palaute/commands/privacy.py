@@ -54,12 +54,13 @@ def register(subparsers: argparse._SubParsersAction[Any]) -> None:
     erase = actions.add_parser(
         "erase",
         help="forget a citizen: tombstone their contact details and comments, call off surveys",
-        description="Find the citizen's contact details in the vault and their surveys, write "
-        "vault tombstones and tombstones for the comments on their surveys, call off "
-        "unfinished surveys and record an opt-out under the pseudonymous key. Prints counts "
-        "and the pseudonymous key only. Records on topics with "
-        "a time-based retention (contacts, surveys, responses) stay until it ends; see "
-        "docs/privacy.md.",
+        description="Find the citizen by the identifier given and every key their contact "
+        "events were given (a source-system reference makes a key of its own), write vault "
+        "tombstones and tombstones for the comments on their surveys, call off unfinished "
+        "surveys and record an opt-out under the pseudonymous key. Prints per topic what "
+        "was removed, written and kept, and the pseudonymous keys only. Records on topics "
+        "with a time-based retention (contacts, surveys, responses, dead letters) stay "
+        "until it ends; see docs/privacy.md.",
     )
     who = erase.add_mutually_exclusive_group(required=True)
     who.add_argument("--phone", metavar="NUMBER", help="mobile number (E.164, or Finnish national)")

@@ -488,7 +488,14 @@ async def test_erase_leaves_nothing_that_identifies_the_citizen_and_touches_no_o
 
 def test_bad_identifiers_get_a_clear_error_and_exit_status_2(tmp_path: Path) -> None:
     """An operator's typo must fail loudly before anything is read or written."""
-    for identifier in (["--phone", "12"], ["--email", "ei-osoite"], []):
+    for identifier in (
+        ["--phone", "12"],
+        ["--email", "ei-osoite"],
+        [],
+        ["--citizen-id", "cust-1"],  # a reference is unique only within its source
+        ["--phone", ERASED_PHONE, "--source", SOURCE],
+        ["--citizen-key", "not-a-key"],
+    ):
         result = _erase(tmp_path / "missing.toml", *identifier)
         assert result.returncode == 2, result.stdout + result.stderr
         assert "Traceback" not in result.stderr
@@ -552,7 +559,6 @@ async def test_a_closed_survey_of_a_reference_keyed_citizen_loses_its_comment(
     """
     config = _config(tmp_path, kafka_bootstrap, run_suffix)
     by_phone = {"id": "cust-31", "phone": CLOSED_PHONE, "consent": {"sms": True}}
-    by_reference = {"id": "cust-32", "phone": REFERENCE_ONLY_PHONE, "consent": {"sms": True}}
     phone_key = _key(id="cust-31", phone=CLOSED_PHONE)
     reference_key = _key(id="cust-32", phone=REFERENCE_ONLY_PHONE)
     kept_key = _key(phone=KEPT_PHONE)
