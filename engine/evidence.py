@@ -292,12 +292,17 @@ def distinct_votes(votes: Iterable[Interaction]) -> list[Interaction]:
 
 
 def _vote_burst(votes: Sequence[Interaction], rules: EvidenceRules) -> bool:
-    votes = distinct_votes(votes)
-    last = len(votes) - rules.vote_burst_min
-    return any(
-        votes[index + rules.vote_burst_min - 1].at - votes[index].at <= rules.burst_window
-        for index in range(last + 1)
-    )
+    """Tell whether ``vote_burst_min`` different scores were voted within ``burst_window``.
+
+    Different scores, not votes: a person wavering between two scores taps
+    back and forth, a machine pressing every button votes every score.
+    """
+    kept = distinct_votes(votes)
+    for index, first in enumerate(kept):
+        window = {v.score for v in kept[index:] if v.at - first.at <= rules.burst_window}
+        if len(window) >= rules.vote_burst_min:
+            return True
+    return False
 
 
 def _human_evidence(

@@ -197,3 +197,14 @@ def test_every_kind_is_either_automatic_or_a_gesture() -> None:
     assert frozenset(InteractionKind) == AUTOMATIC | GESTURES
     assert not AUTOMATIC & GESTURES
     assert K.AUTO_VOTE in AUTOMATIC
+
+
+def test_wavering_between_two_scores_is_no_burst() -> None:
+    """A person tapping 4, 5, 4, 5 within seconds is undecided, not pressing every button."""
+    items = [
+        hit(K.SCRIPT_VOTE, HOUR + i, "page", "p", score) for i, score in enumerate([4, 5, 4, 5])
+    ]
+    result = judge(items, HOUR + 20 * 60)
+    assert result.verdict is Verdict.CONFIRMED
+    assert result.vote is not None
+    assert result.vote.score == 5
