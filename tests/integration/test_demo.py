@@ -23,6 +23,9 @@ PROGRESS_LINE = re.compile(r"alerts \d+ \| contacts +\d+")
 #: Broker start (jars from the cache), worker and web start, first contacts: on a
 #: busy 2-core machine this took well over the two minutes once allowed.
 PROGRESS_DEADLINE_SECONDS = 300.0
+#: The alert comes about two minutes after the start on an idle machine (docs/demo.md);
+#: a busy 2-core machine falls behind, so the run may take this long before it fails.
+ALERT_DEADLINE_SECONDS = 420
 
 
 def _free_port_pair() -> int:
@@ -73,22 +76,24 @@ def _assert_nothing_left(port: int, output: str) -> None:
         assert not any(pattern in alive.stdout for pattern in patterns), alive.stdout
 
 
+@pytest.mark.timeout(ALERT_DEADLINE_SECONDS + 300)
 def test_demo_shows_the_alert_for_the_degraded_touchpoint_and_stops_what_it_started() -> None:
     """A new user's first run must end with the promised alert and nothing left running."""
     port = _free_port_pair()
-    started = time.monotonic()
+    duration = str(ALERT_DEADLINE_SECONDS)
     result = subprocess.run(
         _demo(
-            port, "--speed", "2", "--degrade-after", "30", "--duration", "170", "--exit-on-alert"
+            port, "--speed", "2", "--degrade-after", "30", "--duration", duration, "--exit-on-alert"
         ),
         capture_output=True,
         text=True,
-        timeout=280,
+        timeout=ALERT_DEADLINE_SECONDS + 120,
         check=False,
     )
     output = result.stdout
+    # --exit-on-alert ends the run with status 0 once the alert is shown; reaching
+    # --duration first ends it with 1.
     assert result.returncode == 0, output[-4000:] + result.stderr[-3000:]
-    assert time.monotonic() - started < 180
     # The drop detector itself finds the degradation (a target breach may come first).
     assert f"*** ALERT FIRING: drop on {DEGRADED} " in output, output[-4000:]
     assert f"A drop alert fired for the degraded touchpoint {DEGRADED}." in output
