@@ -117,10 +117,23 @@ def _parse(raw: bytes, max_bytes: int) -> tuple[str, Any] | Rejected:
         and (too_deep := _too_deep_at(value)) is not None
     ):
         return Rejected((_too_deep(too_deep),))
-    duplicates = _duplicate_members(text)
-    if duplicates:
+    if not _is_canonical(raw, value) and (duplicates := _duplicate_members(text)):
         return Rejected(duplicates)
     return text, value
+
+
+def _is_canonical(raw: bytes, value: Any) -> bool:
+    """Tell whether ``raw`` is exactly orjson's writing of ``value``.
+
+    Such a text has no repeated member names (a dict has none to write), so
+    the slower check can be skipped. It is the common case: the HTTP ingress
+    writes records this way, and so do pydantic and orjson producers. A
+    microsecond against the check's eight for a contact.
+    """
+    try:
+        return orjson.dumps(value) == raw
+    except orjson.JSONEncodeError:  # e.g. an integer orjson reads but does not write
+        return False
 
 
 def _text(raw: bytes, max_bytes: int) -> str | Rejected:
