@@ -5,6 +5,11 @@ HTTP ingress and ``palaute events validate`` all call it, so a front-office
 developer sees exactly the errors the production pipeline would give.
 A rejection is a value, not an exception: callers dead-letter it or answer
 4xx with it, and never crash on it.
+
+Before any schema, the gate refuses what parsers disagree on or cannot carry
+further: a member name repeated in an object (``duplicate_member``; orjson
+would keep the last one silently, while the bytes travel on with both) and
+objects and arrays nested deeper than :data:`MAX_NESTING` (``too_deep``).
 """
 
 from __future__ import annotations

@@ -5,7 +5,9 @@ The order of checks is the contract with integrators:
 1. **who** — an API key (``Authorization: Bearer KEY`` or ``X-Api-Key``) whose
    SHA-256 is configured for a source system and not revoked, else 401;
 2. **how often** — a token bucket per source system, else 429 with Retry-After;
-3. **what** — a body within the size limit (413), valid UTF-8 JSON (400), one
+3. **what** — a body within the size limit (413), valid UTF-8 JSON with no
+   member name repeated in any object and no nesting deeper than 64 levels
+   (400, ``duplicate_member`` and ``too_deep``: the gate's checks), one
    CloudEvent or a JSON array of them (``application/cloudevents-batch+json``
    must be an array), every event valid by the same schemas as the Kafka
    intake (422 naming each invalid event by index and field path), and every
