@@ -61,7 +61,7 @@ def _nested(depth: int) -> bytes:
 
 
 def _repeated(member: str, first: Any) -> bytes:
-    """The sample with ``member`` of ``data`` written twice: ``first``, then the real one."""
+    """Give the sample with ``member`` of ``data`` written twice: ``first``, then the real one."""
     text = orjson.dumps(_sample()).decode()
     return text.replace('"data":{', f'"data":{{"{member}":{json.dumps(first)},', 1).encode()
 
