@@ -559,7 +559,9 @@ class PolicyConfig(Section):
         description="A newer contact replaces a survey still waiting for its send time.",
     )
     remembered_contacts: Annotated[int, Field(ge=1, le=100_000)] = Field(
-        default=200, description="Contact ids kept per citizen for de-duplication."
+        default=200,
+        description="Decided contacts kept per citizen for de-duplication (by event source and "
+        "id, and by contact id within its source).",
     )
 
     @field_validator("time_zone")
