@@ -5,6 +5,11 @@ use for one, and a code that slips into a free-text field (a case note, a team
 name) would spread to every topic, log and backup downstream. Candidates are
 found by shape and confirmed with python-stdnum's check-character validation,
 so ordinary numbers that merely look similar are not refused.
+
+Since 2023 the century signs include A-F, so hex can spell a valid code. The
+check stays as strict as it is; instead, the ids Palaute makes are letters
+only (``engine/ids.py``) and citizen keys are derived to hold no code
+(``engine/pseudonym.py``), so nothing of Palaute's own is ever refused here.
 """
 
 from __future__ import annotations
