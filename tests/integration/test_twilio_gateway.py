@@ -96,7 +96,7 @@ async def gateway(simulator: TwilioSimulator) -> AsyncIterator[TwilioSmsGateway]
         auth_token=AUTH_TOKEN,
         from_=SENDER,
         base_url=simulator.url,
-        timeout=2.0,
+        timeout=30.0,  # the simulator answers at once; a busy machine may not run it at once
     )
     yield gw
     await gw.aclose()
@@ -280,7 +280,7 @@ async def test_status_callbacks_arrive_signed_in_order(
 ) -> None:
     """Delivery reports drive SurveySent/SurveyFailed; unsigned ones must be refusable."""
     accepted = await gateway.send(CITIZEN, QUESTION, f"{receiver.url}/status")
-    async with asyncio.timeout(10):
+    async with asyncio.timeout(60):
         await simulator.settle()
     statuses = [form["MessageStatus"] for _, form, _ in receiver.received]
     assert statuses == ["queued", "sent", "delivered"]
@@ -301,7 +301,7 @@ async def test_undeliverable_number_reports_error_code(
 ) -> None:
     """A carrier rejection arrives only by callback; its 30xxx code must reach us."""
     accepted = await gateway.send(UNREACHABLE, QUESTION, f"{receiver.url}/status")
-    async with asyncio.timeout(10):
+    async with asyncio.timeout(60):
         await simulator.settle()
     final = receiver.received[-1][1]
     assert final["MessageStatus"] == "undelivered"
