@@ -14,6 +14,7 @@ import uuid
 from typing import TYPE_CHECKING
 
 import pytest
+from hypothesis import settings
 
 from ops.kafka import (
     LocalKafka,
@@ -28,6 +29,11 @@ from ops.kafka import (
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
+
+# Hypothesis's deadline per example (200 ms) measures the machine, not the code:
+# on a busy 2-core machine one example can take longer, and a test failed by chance.
+settings.register_profile("palaute", deadline=None)
+settings.load_profile("palaute")
 
 TEST_KAFKA_PORT = 39092
 """Away from 9092, so a developer's own broker and its data are never touched."""
