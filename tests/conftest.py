@@ -54,7 +54,7 @@ def kafka_bootstrap() -> Iterator[str]:
             # One state directory per port: brokers on other ports run side by side.
             state_dir=default_cache_dir()
             / ("run-test" if port == TEST_KAFKA_PORT else f"run-test-{port}"),
-            # The JVM starts slowly on a busy 2-core machine; 60 s once fell short.
+            # The JVM may take over a minute to start on a busy 2-core machine.
             startup_timeout=180.0,
         )
         with shared_broker(LocalKafka(settings)) as status:
