@@ -55,4 +55,5 @@ def derived_id(label: str, *parts: str, length: int = ID_LETTERS) -> str:
     for part in parts:
         encoded = part.encode()
         digest.update(len(encoded).to_bytes(4, "big") + encoded)
-    return letters(digest.digest(), length)
+    # 128 bits are more than 26 letters hold (about 122), and a smaller number divides faster.
+    return letters(digest.digest()[:RANDOM_BYTES], length)

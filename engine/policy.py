@@ -56,7 +56,7 @@ if TYPE_CHECKING:
 
 _SAMPLING_SPACE = 2**64
 #: Version of :meth:`CitizenHistory.to_json`'s format; bump it on an incompatible change.
-#: Version 1 remembered bare contact ids; it is still read (see :class:`DecidedContact`).
+#: Version 1 remembered bare contact ids; it is still read (see :class:`CitizenHistory`).
 _HISTORY_FORMAT = 2
 _OLD_HISTORY_FORMATS = (1,)
 #: Letters of a fingerprint in the history: about 103 bits, plenty for one citizen's contacts.
@@ -108,50 +108,30 @@ def contact_fingerprint(source: str, contact_id: str) -> str:
 
 
 @dataclass(frozen=True, slots=True)
-class DecidedContact:
-    """One decided contact, remembered by both identities that make a repeat of it.
-
-    ``event`` is the fingerprint of the event (``source`` + ``id``): CloudEvents
-    says a producer repeating an event repeats these two. ``contact`` is the
-    fingerprint of ``source`` + contact id: the survey id derives from them,
-    so a second decision for them would be a second survey of one id.
-
-    A history of format 1 knew bare contact ids only; such an entry has
-    ``event == ""`` and the bare id in ``contact``, and matches that contact id
-    from any source. The price, until the entry ages out, is that another
-    system's contact with the same id is taken for a repeat; the alternative,
-    a contact decided before the upgrade decided again under a new survey id,
-    would survey a citizen twice.
-    """
-
-    event: str
-    contact: str
-
-    @property
-    def legacy(self) -> bool:
-        """Tell whether this entry comes from a history of format 1 (a bare contact id)."""
-        return not self.event
-
-
-@dataclass(frozen=True, slots=True)
 class ContactIdentity:
-    """How a contact is recognised: its event's identity and its source-namespaced contact id."""
+    """How a contact is recognised: its event's identity and its source-namespaced contact id.
+
+    The history remembers both as fingerprints (computed once, here):
+    ``event_print`` of the event's ``source`` + ``id`` (CloudEvents says a
+    producer repeating an event repeats these two) and ``contact_print`` of
+    ``source`` + contact id (the survey id derives from them, so a second
+    decision for them would be a second survey of one id).
+    """
 
     source: str
     event_id: str
     contact_id: str
+    event_print: str = field(init=False, repr=False, compare=False)
+    contact_print: str = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "event_print", event_fingerprint(self.source, self.event_id))
+        object.__setattr__(self, "contact_print", contact_fingerprint(self.source, self.contact_id))
 
     @classmethod
     def of(cls, contact: ContactCompleted) -> ContactIdentity:
         """Take the identity of a contact event."""
         return cls(source=contact.source, event_id=contact.id, contact_id=contact.data.contact.id)
-
-    def remembered(self) -> DecidedContact:
-        """Give the history's entry for this contact."""
-        return DecidedContact(
-            event=event_fingerprint(self.source, self.event_id),
-            contact=contact_fingerprint(self.source, self.contact_id),
-        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,27 +168,43 @@ class SurveyRecord:
 class CitizenHistory:
     """What the policy remembers of one citizen; small, and rebuilt from the surveys topic.
 
-    ``decided`` is bounded (``PolicyConfig.remembered_contacts``, most recent
-    last); a repeat older than that is still caught by ``too-old``.
+    ``event_prints`` and ``contact_prints`` remember each decided contact by
+    both its identities (:class:`ContactIdentity`), in the same order, most
+    recent last, bounded by ``PolicyConfig.remembered_contacts``; a repeat
+    older than that is still caught by ``too-old``.
+
+    ``legacy_contact_ids`` are the bare contact ids of a history of format 1,
+    which knew no sources: each matches its contact id from any source. The
+    price, until they age out, is that another system's contact with the same
+    id is taken for a repeat; the alternative, a contact decided before the
+    upgrade decided again under a new survey id, would survey a citizen twice.
     """
 
     surveys: tuple[SurveyRecord, ...] = ()
     opted_out: bool = False
-    decided: tuple[DecidedContact, ...] = ()
+    event_prints: tuple[str, ...] = ()
+    contact_prints: tuple[str, ...] = ()
+    legacy_contact_ids: tuple[str, ...] = ()
 
     def has_decided(self, identity: ContactIdentity) -> bool:
         """Tell whether this event, or this source's contact id, already got a decision."""
-        entry = identity.remembered()
-        return any(
-            decided.event == entry.event
-            or decided.contact == entry.contact
-            or (decided.legacy and decided.contact == identity.contact_id)
-            for decided in self.decided
-        ) or any(record.is_of(identity) for record in self.surveys)
+        return (
+            identity.event_print in self.event_prints
+            or identity.contact_print in self.contact_prints
+            or identity.contact_id in self.legacy_contact_ids
+            or any(record.is_of(identity) for record in self.surveys)
+        )
 
     def with_decided(self, identity: ContactIdentity, keep: int) -> CitizenHistory:
-        """Remember a decided contact, keeping the ``keep`` most recent."""
-        return replace(self, decided=(*self.decided, identity.remembered())[-keep:])
+        """Remember a decided contact, keeping the ``keep`` most recent (old ones go first)."""
+        events = (*self.event_prints, identity.event_print)[-keep:]
+        room = keep - len(events)
+        return replace(
+            self,
+            event_prints=events,
+            contact_prints=(*self.contact_prints, identity.contact_print)[-keep:],
+            legacy_contact_ids=self.legacy_contact_ids[-room:] if room > 0 else (),
+        )
 
     def with_opt_out(self) -> CitizenHistory:
         """Remember that the citizen opted out (from an OptOut event)."""
@@ -234,7 +230,9 @@ class CitizenHistory:
             {
                 "v": _HISTORY_FORMAT,
                 "opted_out": self.opted_out,
-                "decided": [[entry.event, entry.contact] for entry in self.decided],
+                "events": list(self.event_prints),
+                "contacts": list(self.contact_prints),
+                "legacy_contacts": list(self.legacy_contact_ids),
                 "surveys": [
                     {
                         "survey_id": record.survey_id,
@@ -263,11 +261,13 @@ class CitizenHistory:
         if version != _HISTORY_FORMAT and version not in _OLD_HISTORY_FORMATS:
             raise ValueError("not a citizen history of a known format")
         if version == _HISTORY_FORMAT:
-            decided = tuple(DecidedContact(event, contact) for event, contact in data["decided"])
+            prints = {
+                "event_prints": tuple(data["events"]),
+                "contact_prints": tuple(data["contacts"]),
+                "legacy_contact_ids": tuple(data["legacy_contacts"]),
+            }
         else:  # format 1: bare contact ids, from before sources namespaced them
-            decided = tuple(
-                DecidedContact("", contact_id) for contact_id in data["decided_contacts"]
-            )
+            prints = {"legacy_contact_ids": tuple(data["decided_contacts"])}
         return cls(
             surveys=tuple(
                 SurveyRecord(
@@ -283,7 +283,7 @@ class CitizenHistory:
                 for record in data["surveys"]
             ),
             opted_out=bool(data["opted_out"]),
-            decided=decided,
+            **prints,
         )
 
 

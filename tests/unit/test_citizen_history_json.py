@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from engine.policy import CitizenHistory, ContactIdentity, DecidedContact, SurveyRecord
+from engine.policy import CitizenHistory, ContactIdentity, SurveyRecord
 
 ENDED = datetime(2025, 3, 30, 2, 30, tzinfo=ZoneInfo("Europe/Helsinki"))
 
@@ -35,7 +35,11 @@ def _history() -> CitizenHistory:
             ),
         ),
         opted_out=True,
-        decided=tuple(ContactIdentity("/crm/a", f"e-{n}", f"c-{n}").remembered() for n in range(3)),
+        event_prints=tuple(ContactIdentity("/crm/a", f"e-{n}", "c").event_print for n in range(3)),
+        contact_prints=tuple(
+            ContactIdentity("/crm/a", "e", f"c-{n}").contact_print for n in range(3)
+        ),
+        legacy_contact_ids=("c-old",),
     )
 
 
@@ -73,7 +77,8 @@ FORMAT_1 = (
 def test_a_history_of_the_old_format_is_read_and_still_recognises_its_contacts() -> None:
     """Histories stored before the upgrade must keep de-duplicating what they decided."""
     history = CitizenHistory.from_json(FORMAT_1)
-    assert history.decided == (DecidedContact("", "c-0"), DecidedContact("", "c-1"))
+    assert history.legacy_contact_ids == ("c-0", "c-1")
+    assert history.event_prints == history.contact_prints == ()
     assert history.surveys[0].source is None
     # The old form knew no source, so the contact id matches from any source.
     assert history.has_decided(ContactIdentity("/crm/new", "another-event", "c-0"))

@@ -12,7 +12,6 @@ import pytest
 from engine.policy import (
     CitizenHistory,
     ContactIdentity,
-    DecidedContact,
     Schedule,
     Skip,
     SurveyRecord,
@@ -125,7 +124,7 @@ def newer_pending() -> SurveyRecord:
 SKIP_CASES: list[tuple[str, dict[str, Any], SkipReason]] = [
     (
         "repeated contact",
-        {"history": CitizenHistory(decided=(DecidedContact("", "c-1"),))},
+        {"history": CitizenHistory(legacy_contact_ids=("c-1",))},
         SkipReason.DUPLICATE,
     ),
     ("opted out in the contact", {"citizen": {"opted_out": True}}, SkipReason.OPTED_OUT),
@@ -417,10 +416,9 @@ def test_history_stays_bounded() -> None:
     for number in range(5):
         decision = run(contact(f"c-{number}", non_disclosure=True), history, policy=policy)
         history = decision.history
-    assert history.decided == tuple(
-        ContactIdentity(SOURCE, f"evt-c-{number}", f"c-{number}").remembered()
-        for number in (2, 3, 4)
-    )
+    kept = [ContactIdentity(SOURCE, f"evt-c-{n}", f"c-{n}") for n in (2, 3, 4)]
+    assert history.event_prints == tuple(identity.event_print for identity in kept)
+    assert history.contact_prints == tuple(identity.contact_print for identity in kept)
     assert history.surveys == ()
 
 
@@ -450,7 +448,7 @@ def test_quiet_hours_from_the_policy_reach_the_schedule() -> None:
 
 def test_survey_id_and_sampling_use_a_stable_hash() -> None:
     """Python's hash() changes per process; replays on another worker must agree."""
-    assert survey_id_for(SOURCE, "c-1") == "sv-pnndvqismczinwierdmqcewaim"
+    assert survey_id_for(SOURCE, "c-1") == "sv-gbqocxmhutxfbveqwjnlhbmlkh"
     assert survey_id_for(SOURCE, "c-1") != survey_id_for(SOURCE, "c-2")
     assert is_sampled(SOURCE, "c-1", 1.0)
     assert not is_sampled(SOURCE, "c-1", 0.0)
@@ -523,3 +521,17 @@ def test_vault_record_keeps_only_the_chosen_channels_detail(channel: SurveyChann
     assert (details.survey_id, details.citizen_key) == (decision.survey_id, CITIZEN_KEY)
     expected = (MOBILE, None) if channel is SurveyChannel.SMS else (None, "maija@example.com")
     assert (details.phone, details.email) == expected
+
+
+def test_old_format_ids_give_way_to_new_ones_within_the_bound() -> None:
+    """An upgraded history must stay within remembered_contacts too, forgetting the oldest."""
+    policy = PolicyConfig(remembered_contacts=3)
+    history = CitizenHistory(legacy_contact_ids=("old-1", "old-2", "old-3"))
+    first = run(contact("c-1", non_disclosure=True), history, policy=policy).history
+    assert first.legacy_contact_ids == ("old-2", "old-3")
+    assert first.has_decided(ContactIdentity("/elsewhere", "any", "old-2"))
+    assert not first.has_decided(ContactIdentity("/elsewhere", "any", "old-1"))
+    third = run(contact("c-3", non_disclosure=True), first, policy=policy).history
+    third = run(contact("c-4", non_disclosure=True), third, policy=policy).history
+    assert third.legacy_contact_ids == ()
+    assert len(third.event_prints) == len(third.contact_prints) == 3
