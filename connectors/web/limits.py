@@ -47,9 +47,12 @@ def _address(entry: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None
     elif text.count(":") == 1:
         text = text.partition(":")[0]
     try:
-        return ipaddress.ip_address(text)
+        address = ipaddress.ip_address(text)
     except ValueError:
         return None
+    # A dual-stack listener sees IPv4 peers as ::ffff:a.b.c.d; IPv4 networks must match them.
+    mapped = address.ipv4_mapped if isinstance(address, ipaddress.IPv6Address) else None
+    return mapped or address
 
 
 def client_address(

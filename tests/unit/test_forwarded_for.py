@@ -36,6 +36,8 @@ TRUSTED = (ip_network("10.0.0.0/8"), ip_network("fd00::/8"))
         ("10.1.2.3", ["198.51.100.1:5555"], "198.51.100.1"),
         ("fd00::1", ["[2001:db8::7]:443"], "2001:db8::7"),
         ("fd00::1", ["2001:db8::7"], "2001:db8::7"),
+        # A dual-stack listener's view of an IPv4 proxy, and of an IPv4 client.
+        ("::ffff:10.1.2.3", ["::ffff:198.51.100.1"], "198.51.100.1"),
     ],
 )
 def test_the_client_is_the_rightmost_address_no_trusted_proxy_holds(
