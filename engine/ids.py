@@ -28,21 +28,26 @@ ALPHABET = "abcdefghijklmnopqrstuvwxyz"
 ID_LETTERS = 26
 #: Bytes of entropy a random id should be given (more than the letters can hold).
 RANDOM_BYTES = 16
+_TRIPLES = tuple(a + b + c for a in ALPHABET for b in ALPHABET for c in ALPHABET)
+_CHUNK_LETTERS = 6
+_CHUNK = len(ALPHABET) ** _CHUNK_LETTERS
 
 
 def letters(raw: bytes, length: int = ID_LETTERS) -> str:
     """Write bytes as ``length`` letters of :data:`ALPHABET` (the number they read, modulo).
 
     Give at least ``length * 4.7`` bits (16 bytes for the default 26 letters)
-    so every letter is uniform enough for an identifier.
+    so every letter is uniform enough for an identifier. Six letters are
+    taken per division of the big number, through a table of all three-letter
+    strings: the intake derives several ids per contact.
     """
     number = int.from_bytes(raw, "big")
-    base = len(ALPHABET)
-    out: list[str] = []
-    for _ in range(length):
-        number, rest = divmod(number, base)
-        out.append(ALPHABET[rest])
-    return "".join(reversed(out))
+    chunks: list[str] = []
+    for _ in range(-(-length // _CHUNK_LETTERS)):
+        number, chunk = divmod(number, _CHUNK)
+        high, low = divmod(chunk, len(_TRIPLES))
+        chunks.append(_TRIPLES[high] + _TRIPLES[low])
+    return "".join(reversed(chunks))[-length:]
 
 
 def derived_id(label: str, *parts: str, length: int = ID_LETTERS) -> str:

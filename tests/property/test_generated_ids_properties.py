@@ -158,3 +158,15 @@ def test_ids_stay_short_enough_for_an_sms_link() -> None:
         survey_id=new, purpose=TokenPurpose.PAGE, expires_at=datetime(2030, 1, 1, tzinfo=UTC)
     )
     assert len(derived_id("x")) == 26
+
+
+@settings(max_examples=500, deadline=None)
+@given(raw=st.binary(min_size=1, max_size=32), length=st.integers(1, 40))
+def test_letters_are_the_number_written_in_base_26(raw: bytes, length: int) -> None:
+    """The chunked writing must be plain base 26, or ids would lose uniformity or collide."""
+    number = int.from_bytes(raw, "big")
+    expected = []
+    for _ in range(length):
+        number, rest = divmod(number, len(ALPHABET))
+        expected.append(ALPHABET[rest])
+    assert letters(raw, length) == "".join(reversed(expected))
