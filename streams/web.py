@@ -21,7 +21,9 @@ stalled_after`` is stalled.
 
 An agent that has not finished a single record since the worker started
 counts from the worker's first idle check, so one stuck from its first
-record is named too.
+record is named too. And an agent that makes progress on some partitions
+is named when one of its partitions has records waiting and a committed
+offset that has not moved for ``stalled_after`` (:class:`PartitionWatch`).
 
 **Failing** means *every record fails*: a stage whose handler raises on a
 record sets it aside as a dead letter and goes on, so it makes progress and
@@ -245,20 +247,70 @@ async def input_offsets(app: AppT, topics: Collection[str]) -> dict[TP, Partitio
     return offsets
 
 
-async def note_idle_agents(app: AppT, now: datetime) -> list[str]:
+class PartitionWatch:
+    """Since when records have waited, unmoved, on each owned input partition.
+
+    An agent that works through some partitions notes progress while one
+    partition makes none (records fetched and never handed over, an unacked
+    record at its head): the agent's progress alone would never call it
+    stalled. Here a partition with records waiting whose committed offset
+    has not moved for ``stalled_after`` is stuck, and so are the agents that
+    read its topic. faust commits every few seconds while records are done,
+    so a partition that is being worked through, however far behind, moves.
+    """
+
+    def __init__(self) -> None:
+        self._since: dict[TP, tuple[int | None, datetime]] = {}
+
+    def observe(self, now: datetime, partitions: Mapping[TP, PartitionOffsets | None]) -> None:
+        """Take one idle check's offsets; forget partitions no longer owned or with none waiting."""
+        for tp in set(self._since) - set(partitions):
+            del self._since[tp]
+        for tp, offsets in partitions.items():
+            if offsets is None:
+                continue  # not known this time: keep what was known
+            if not offsets.waiting:
+                self._since.pop(tp, None)
+                continue
+            seen = self._since.get(tp)
+            if seen is None or seen[0] != offsets.committed:
+                self._since[tp] = (offsets.committed, now)
+
+    def forget(self) -> None:
+        """Start over, as after a rebalance: the assignment and its offsets are new."""
+        self._since.clear()
+
+    def stuck_topics(self, now: datetime, max_age: timedelta) -> set[str]:
+        """Name the topics with a partition whose records have waited unmoved over ``max_age``."""
+        return {tp.topic for tp, (_, since) in self._since.items() if now - since > max_age}
+
+
+def stuck_agents(inputs: Mapping[str, Collection[str]], topics: Collection[str]) -> list[str]:
+    """Name the agents that read any of ``topics``."""
+    return sorted(agent for agent, read in inputs.items() if not set(read).isdisjoint(topics))
+
+
+async def note_idle_agents(
+    app: AppT, now: datetime, watch: PartitionWatch | None = None
+) -> list[str]:
     """Note progress for every agent with nothing to do; return their names.
 
     Publishes the input partitions' consumer lag too, after the progress: a
-    failure there must not cost an idle agent its progress.
+    failure there must not cost an idle agent its progress. ``watch`` is
+    given the offsets, to find partitions that wait without moving.
     """
     inputs = agent_inputs(app)
     topics: frozenset[str] = frozenset().union(*inputs.values()) if inputs else frozenset()
     partitions: Mapping[TP, PartitionOffsets | None] | None = None
     if is_rebalancing(app):
         idle = sorted(inputs)
+        if watch is not None:
+            watch.forget()
     else:
         partitions = await input_offsets(app, topics)
         idle = idle_agents(inputs, partitions)
+        if watch is not None:
+            watch.observe(now, partitions)
     for agent in idle:
         telemetry.agent_progress(agent, now)
     try:
@@ -294,6 +346,7 @@ def register(app: AppT, settings: Settings) -> None:
             return self.bytes(telemetry.render(), headers={"Content-Type": telemetry.CONTENT_TYPE})
 
     failures = StageFailures(stalled_after, datetime.now(UTC))
+    watch = PartitionWatch()
 
     def failing_stages(now: datetime) -> dict[str, int]:
         current = telemetry.current()
@@ -306,9 +359,10 @@ def register(app: AppT, settings: Settings) -> None:
 
         async def get(self, _request: Request, **_: Any) -> Response:
             now = datetime.now(UTC)
+            stuck = stuck_agents(agent_inputs(self.app), watch.stuck_topics(now, stalled_after))
             health = worker_health(
                 self.app.state,
-                stalled=telemetry.stalled_agents(now, stalled_after),
+                stalled=sorted({*telemetry.stalled_agents(now, stalled_after), *stuck}),
                 recovering=is_rebalancing(self.app),
                 failing=failing_stages(now),
                 stalled_after=stalled_after,
@@ -331,7 +385,7 @@ def register(app: AppT, settings: Settings) -> None:
             baseline_noted = True
         failing_stages(now)
         try:
-            await note_idle_agents(app, now)
+            await note_idle_agents(app, now, watch)
         except Exception:  # a failed check notes nothing; the timer must go on
             log.exception("the idle check of the agents failed; no idle progress noted")
 

@@ -18,9 +18,11 @@ from schemas.config import load_settings
 from streams.diagnostics import HANDLER_FAILED, StageCounts, StageFailures, stage_counts
 from streams.web import (
     PartitionOffsets,
+    PartitionWatch,
     idle_agents,
     idle_check_interval,
     note_idle_agents,
+    stuck_agents,
     worker_health,
 )
 
@@ -382,3 +384,53 @@ async def test_the_web_service_health_names_its_stalled_follower_and_why(tele: T
     assert answer.status == 503
     assert body["stalled_agents"] == ["open-surveys"]
     assert "open-surveys" in body["reason"]
+
+
+def test_a_partition_whose_records_wait_unmoved_is_stuck_though_its_agent_progresses() -> None:
+    """An agent busy on its other partitions notes progress; one partition may still never move."""
+    watch = PartitionWatch()
+    stuck, moving = TP(CONTACTS, 0), TP(CONTACTS, 1)
+    for seconds in range(0, 400, 30):
+        at = NOW + timedelta(seconds=seconds)
+        watch.observe(
+            at,
+            {
+                stuck: PartitionOffsets(committed=10, highwater=50),
+                moving: PartitionOffsets(committed=100 + seconds, highwater=5000),
+            },
+        )
+        if seconds <= STALLED_AFTER.total_seconds():
+            assert watch.stuck_topics(at, STALLED_AFTER) == set()
+    assert watch.stuck_topics(at, STALLED_AFTER) == {CONTACTS}
+    inputs = {"intake": {CONTACTS}, "answers": {RESPONSES}}
+    assert stuck_agents(inputs, watch.stuck_topics(at, STALLED_AFTER)) == ["intake"]
+    # Once it moves, or nothing waits, or it is no longer owned, it is not stuck.
+    later = at + timedelta(seconds=30)
+    watch.observe(later, {stuck: PartitionOffsets(committed=11, highwater=50)})
+    assert watch.stuck_topics(later, STALLED_AFTER) == set()
+    watch.observe(later + STALLED_AFTER * 2, {stuck: PartitionOffsets(committed=50, highwater=50)})
+    assert watch.stuck_topics(later + STALLED_AFTER * 3, STALLED_AFTER) == set()
+
+
+def test_a_partition_whose_offsets_are_unknown_keeps_its_watch() -> None:
+    """A broker too slow to answer once neither hides nor invents a stuck partition."""
+    watch = PartitionWatch()
+    tp = TP(CONTACTS, 0)
+    watch.observe(NOW, {tp: PartitionOffsets(committed=0, highwater=5)})
+    watch.observe(NOW + timedelta(minutes=3), {tp: None})
+    assert watch.stuck_topics(NOW + timedelta(minutes=6), STALLED_AFTER) == {CONTACTS}
+    watch.forget()
+    assert watch.stuck_topics(NOW + timedelta(minutes=6), STALLED_AFTER) == set()
+
+
+async def test_the_idle_check_feeds_the_partition_watch_and_forgets_it_in_a_rebalance(
+    tele: Telemetry,
+) -> None:
+    """After a rebalance the offsets are new; an old wait must not make a stall."""
+    consumer = FakeConsumer(committed={TP(CONTACTS, 0): 0}, ends={TP(CONTACTS, 0): 9})
+    watch = PartitionWatch()
+    await note_idle_agents(_app(consumer), NOW, watch)
+    assert watch.stuck_topics(NOW + timedelta(minutes=6), STALLED_AFTER) == {CONTACTS}
+    await note_idle_agents(_app(consumer, rebalancing=True), NOW + timedelta(minutes=1), watch)
+    assert watch.stuck_topics(NOW + timedelta(minutes=6), STALLED_AFTER) == set()
+    assert tele.stalled_agents(NOW, STALLED_AFTER) == []
