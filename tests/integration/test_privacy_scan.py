@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
 import signal
 import socket
@@ -155,8 +156,10 @@ class DemoRun:
     def __init__(self, port: int, output: Path) -> None:
         self.output = output
         with output.open("w") as out:
+            # The demo's broker may take over a minute to start on a busy machine.
+            environment = {**os.environ, "PALAUTE_KAFKA_STARTUP_TIMEOUT": "180"}
             self.process = subprocess.Popen(
-                _demo(port), stdout=out, stderr=subprocess.STDOUT, text=True
+                _demo(port), stdout=out, stderr=subprocess.STDOUT, text=True, env=environment
             )
         self.logs: dict[str, IO[str]] = {}
         self.base_url: str | None = None
