@@ -41,7 +41,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from engine.ids import derived_id
+from engine.ids import derived_id, fingerprint
 from engine.sendtime import survey_times
 from schemas.base import SurveyChannel
 from schemas.contacts import is_mobile_number
@@ -59,8 +59,6 @@ _SAMPLING_SPACE = 2**64
 #: Version 1 remembered bare contact ids; it is still read (see :class:`CitizenHistory`).
 _HISTORY_FORMAT = 2
 _OLD_HISTORY_FORMATS = (1,)
-#: Letters of a fingerprint in the history: about 103 bits, plenty for one citizen's contacts.
-_FINGERPRINT_LETTERS = 22
 
 
 def survey_id_for(source: str, contact_id: str) -> str:
@@ -99,12 +97,12 @@ def event_fingerprint(source: str, event_id: str) -> str:
     A digest, so a history stays small whatever the lengths of the two
     (a source may have 512 characters and an id 256).
     """
-    return derived_id("palaute-event", source, event_id, length=_FINGERPRINT_LETTERS)
+    return fingerprint("palaute-event", source, event_id)
 
 
 def contact_fingerprint(source: str, contact_id: str) -> str:
     """Give what the history remembers of a contact: its id, namespaced by its source."""
-    return derived_id("palaute-contact", source, contact_id, length=_FINGERPRINT_LETTERS)
+    return fingerprint("palaute-contact", source, contact_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,12 +193,18 @@ class CitizenHistory:
             or any(record.is_of(identity) for record in self.surveys)
         )
 
-    def with_decided(self, identity: ContactIdentity, keep: int) -> CitizenHistory:
-        """Remember a decided contact, keeping the ``keep`` most recent (old ones go first)."""
+    def with_decided(
+        self, identity: ContactIdentity, keep: int, surveys: tuple[SurveyRecord, ...]
+    ) -> CitizenHistory:
+        """Remember a decided contact, keeping the ``keep`` most recent (old ones go first).
+
+        ``surveys`` are the surveys still worth remembering (one copy, not two).
+        """
         events = (*self.event_prints, identity.event_print)[-keep:]
         room = keep - len(events)
         return replace(
             self,
+            surveys=surveys,
             event_prints=events,
             contact_prints=(*self.contact_prints, identity.contact_print)[-keep:],
             legacy_contact_ids=self.legacy_contact_ids[-room:] if room > 0 else (),
@@ -514,7 +518,7 @@ def decide(  # noqa: PLR0911 - one return per rule reads best as a rule table
         return skip(SkipReason.DUPLICATE, "this contact was decided before", history)
 
     surveys = _retained(history.surveys, policy, now)
-    decided = replace(history, surveys=surveys).with_decided(identity, policy.remembered_contacts)
+    decided = history.with_decided(identity, policy.remembered_contacts, surveys)
 
     ineligible = _eligibility_skip(contact, history, touchpoint, policy, now)
     if ineligible is not None:

@@ -448,7 +448,7 @@ def test_quiet_hours_from_the_policy_reach_the_schedule() -> None:
 
 def test_survey_id_and_sampling_use_a_stable_hash() -> None:
     """Python's hash() changes per process; replays on another worker must agree."""
-    assert survey_id_for(SOURCE, "c-1") == "sv-gbqocxmhutxfbveqwjnlhbmlkh"
+    assert survey_id_for(SOURCE, "c-1") == "sv-igeagifeogkbdjnflabengbfafcoeekb"
     assert survey_id_for(SOURCE, "c-1") != survey_id_for(SOURCE, "c-2")
     assert is_sampled(SOURCE, "c-1", 1.0)
     assert not is_sampled(SOURCE, "c-1", 0.0)
