@@ -210,6 +210,17 @@ class CitizenHistory:
             legacy_contact_ids=self.legacy_contact_ids[-room:] if room > 0 else (),
         )
 
+    def with_repeat(self, identity: ContactIdentity, keep: int) -> CitizenHistory:
+        """Remember the event of a repeated contact too, so a third event with its id is a repeat.
+
+        A contact sent again under a new event id is a duplicate by its contact
+        id; that event's identity is remembered as well, or a later event
+        repeating it with another contact id would be decided as new.
+        """
+        if identity.event_print in self.event_prints:
+            return self
+        return replace(self, event_prints=(*self.event_prints, identity.event_print)[-keep:])
+
     def with_opt_out(self) -> CitizenHistory:
         """Remember that the citizen opted out (from an OptOut event)."""
         return replace(self, opted_out=True)
@@ -515,7 +526,8 @@ def decide(  # noqa: PLR0911 - one return per rule reads best as a rule table
         )
 
     if history.has_decided(identity):
-        return skip(SkipReason.DUPLICATE, "this contact was decided before", history)
+        repeat = history.with_repeat(identity, policy.remembered_contacts)
+        return skip(SkipReason.DUPLICATE, "this contact was decided before", repeat)
 
     surveys = _retained(history.surveys, policy, now)
     decided = history.with_decided(identity, policy.remembered_contacts, surveys)

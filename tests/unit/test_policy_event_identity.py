@@ -132,3 +132,16 @@ def test_every_decision_event_names_the_source_of_its_contact_id() -> None:
     )
     assert isinstance(newer, Schedule)
     assert [e.contact_source for e in newer.superseded_events(NOW)] == ["/crm"]
+
+
+def test_the_event_of_a_repeated_contact_is_remembered_so_its_id_stays_a_repeat() -> None:
+    """Contact 7 sent again as event e-2, then e-2 sent again with contact 8: still one event."""
+    phone = "+358401234567"
+    first = run(contact("/crm", "e-1", "7", phone), CitizenHistory())
+    assert isinstance(first, Schedule)
+    again = run(contact("/crm", "e-2", "7", phone), first.history)
+    assert isinstance(again, Skip)
+    assert again.reason is SkipReason.DUPLICATE
+    repeat_of_e2 = run(contact("/crm", "e-2", "8", phone), again.history)
+    assert isinstance(repeat_of_e2, Skip)
+    assert repeat_of_e2.reason is SkipReason.DUPLICATE
