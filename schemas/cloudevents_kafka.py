@@ -63,12 +63,20 @@ def _header_text(name: str, value: bytes | None) -> str | Rejected:
         return _reject(f"header {name}", "invalid_header", f"not valid UTF-8 at byte {error.start}")
 
 
-def _event_headers(headers: Iterable[tuple[str, bytes | None]]) -> dict[str, str] | Rejected:
-    """Collect the ``ce_*`` and content-type headers; refuse a name given twice."""
+def _event_headers(
+    headers: Iterable[tuple[str, bytes | None]], *, binary: bool
+) -> dict[str, str] | Rejected:
+    """Collect the headers that describe the event; refuse a name given twice.
+
+    In binary mode these are the ``ce_*`` attributes and the data's content
+    type; in structured mode only the content type: ``ce_*`` headers beside a
+    structured event say nothing the event itself does not.
+    """
     found: dict[str, str] = {}
     for raw_name, value in headers:
         name = raw_name.lower()
-        if not (name.startswith(ATTRIBUTE_PREFIX) or name == CONTENT_TYPE_HEADER):
+        wanted = name == CONTENT_TYPE_HEADER or (binary and name.startswith(ATTRIBUTE_PREFIX))
+        if not wanted:
             continue
         if name in found:
             return _reject(
@@ -89,13 +97,14 @@ def structured_event(value: bytes | None, headers: Any) -> bytes | Rejected:
     ``headers`` is the record's headers in any form a client produces
     (a tuple or list of pairs, a mapping, None).
     """
-    items = (headers.items() if isinstance(headers, dict) else headers) or ()
-    found = _event_headers(items)
+    items = list((headers.items() if isinstance(headers, dict) else headers) or ())
+    binary = any(name.lower() == SPECVERSION_HEADER for name, _value in items)
+    found = _event_headers(items, binary=binary)
     if isinstance(found, Rejected):
         return found
     content_type = found.pop(CONTENT_TYPE_HEADER, None)
     media_type = None if content_type is None else _media_type(content_type)
-    if SPECVERSION_HEADER not in found:
+    if not binary:
         if media_type == BATCH_MEDIA_TYPE:
             return _reject(
                 "header content-type",
