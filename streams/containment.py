@@ -57,12 +57,29 @@ T = TypeVar("T")
 class SourceRecord(Protocol):
     """What a dead letter needs of the record it sets aside (a faust or aiokafka message)."""
 
-    topic: str
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes | None
-    headers: Any
+    @property
+    def topic(self) -> str:
+        """The topic it was read from."""
+
+    @property
+    def partition(self) -> int:
+        """Its partition."""
+
+    @property
+    def offset(self) -> int:
+        """Its offset."""
+
+    @property
+    def key(self) -> bytes | None:
+        """Its key, as it came."""
+
+    @property
+    def value(self) -> bytes | None:
+        """Its value, as it came."""
+
+    @property
+    def headers(self) -> Any:
+        """Its headers, in whatever form the client library gives them."""
 
 
 class Producer(Protocol):

@@ -41,19 +41,20 @@ DEADLINE_SECONDS = 180.0
 #: Runs the real worker with one fault in its intake (``stuck`` or ``failing``).
 FAULTY_WORKER = """
 import asyncio, sys
-import streams.intake
+import streams.runtime.faust_agent
+import streams.stages.intake
 from palaute.cli import main
 
 if sys.argv[2] == "failing":
     def decide(*args, **kwargs):
         raise RuntimeError("injected: the policy fails on every contact")
 
-    streams.intake.decide = decide
+    streams.stages.intake.decide = decide
 else:
     async def acknowledged(app, sent):
         await asyncio.Event().wait()
 
-    streams.intake.acknowledged = acknowledged
+    streams.runtime.faust_agent.acknowledged = acknowledged
 sys.exit(main(["worker", "--config", sys.argv[1]]))
 """
 

@@ -1,0 +1,190 @@
+"""One batch's work and the one order in which it is committed.
+
+Both runtimes do a batch the same way:
+
+1. **take a batch** of records from the stage's input;
+2. **handle** each record: the stage's pure handler gives an
+   :class:`~streams.runtime.model.Output`. A handler that raises has its
+   record set aside as a dead letter (stage, error class), and the batch goes
+   on: an exception never skips a record, and since the handler is pure it
+   leaves nothing half done. A record the handler rejects is set aside too;
+3. :meth:`Checkpoint.commit` then, in this order and only this order:
+
+   a. **produce** every record the batch asked for, dead letters included,
+      in the order they were asked for;
+   b. **await the acknowledgements** of all of them. If any was refused,
+      :class:`CheckpointFailedError` is raised, no state is written and no
+      offset committed: the runtime handles the batch again from the state
+      as stored, and every stage is idempotent, so what did get through is
+      a harmless repeat;
+   c. **write the state** changes, each under the record that made it (its
+      partition is the state's partition);
+   d. **commit** the batch's offsets.
+
+A crash between any two steps therefore repeats work and never loses it:
+before (d) the batch is read again; before (c) it is handled again from
+the old state. State written at (c) is in the changelog-backed store
+before the offsets say the records are done.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, Protocol
+
+from streams.containment import HANDLER_FAILED, dead_letter_headers
+from streams.runtime.model import Output, Produce, Record, Rejection
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable, Sequence
+
+    from streams.runtime.model import Stage, StateView
+
+log = logging.getLogger(__name__)
+
+#: The role of the dead-letter topic among a stage's outputs.
+DEADLETTER = "deadletter"
+#: Back-off between attempts at a batch whose records were refused.
+RETRY_FIRST_S = 0.2
+RETRY_MAX_S = 5.0
+
+
+class CheckpointFailedError(Exception):
+    """A record of the batch was not acknowledged: nothing of the batch is stored."""
+
+    retriable = True
+
+
+class CheckpointIO(Protocol):
+    """What a runtime provides to carry out a checkpoint."""
+
+    async def produce(self, record: Produce) -> Awaitable[Any] | None:
+        """Hand one record to the producer; give what completes on its acknowledgement."""
+
+    async def acknowledged(self, sent: list[Awaitable[Any]]) -> list[Any]:
+        """Wait for every record sent; give each outcome (an exception when refused)."""
+
+    def write_state(self, record: Record, key: str, value: str | None) -> None:
+        """Store a state change made by ``record`` (None deletes the key)."""
+
+    async def commit(self, records: Sequence[Record]) -> None:
+        """Commit the offsets of the batch's records."""
+
+
+class _Overlay:
+    """The stage's state with this batch's writes on top, so one record sees the last."""
+
+    def __init__(self, base: StateView, writes: dict[str, tuple[Record, str | None]]) -> None:
+        self._base = base
+        self._writes = writes
+
+    def get(self, key: str) -> str | None:
+        if key in self._writes:
+            return self._writes[key][1]
+        return self._base.get(key)
+
+
+@dataclass
+class Checkpoint:
+    """The work of one batch, committed as one (see the module for the order)."""
+
+    stage: Stage
+    state: StateView
+    records: list[Record] = field(default_factory=list)
+    produced: list[Produce] = field(default_factory=list)
+    writes: dict[str, tuple[Record, str | None]] = field(default_factory=dict)
+    observations: list[Any] = field(default_factory=list)
+    rejections: list[tuple[Record, Rejection, str | None]] = field(default_factory=list)
+
+    def handle(self, record: Record, now: datetime) -> None:
+        """Handle one record; a failure or a rejection makes it a dead letter."""
+        self.records.append(record)
+        try:
+            output = self.stage.handle(_Overlay(self.state, self.writes), record, now)
+        except Exception as error:  # noqa: BLE001 - containment is the point
+            kind = type(error).__name__
+            log.warning(
+                "%s: %s while handling %s[%d]@%d; the record is dead-lettered",
+                self.stage.label,
+                kind,
+                record.topic,
+                record.partition,
+                record.offset,
+            )
+            reason = f"{kind} raised in stage {self.stage.label} while handling the record"
+            self._set_aside(record, Rejection(HANDLER_FAILED, reason), kind, now)
+            return
+        self._take(record, output, now)
+
+    def _take(self, record: Record, output: Output, now: datetime) -> None:
+        self.produced.extend(output.produce)
+        for key, value in output.state.items():
+            self.writes[key] = (record, value)
+        self.observations.extend(output.observations)
+        if output.rejection is not None:
+            self._set_aside(record, output.rejection, None, now)
+
+    def _set_aside(
+        self, record: Record, rejection: Rejection, error_class: str | None, now: datetime
+    ) -> None:
+        headers = dead_letter_headers(
+            record,
+            self.stage.label,
+            reason_code=rejection.code,
+            reason=rejection.reason,
+            now=now,
+            error_class=error_class,
+        )
+        self.produced.append(Produce(DEADLETTER, record.key, record.value, None, tuple(headers)))
+        self.rejections.append((record, rejection, error_class))
+
+    async def commit(self, io: CheckpointIO) -> None:
+        """Produce, await the acknowledgements, write the state, commit the offsets."""
+        sent = [ack for record in self.produced if (ack := await io.produce(record)) is not None]
+        outcomes = await io.acknowledged(sent)
+        refused = [outcome for outcome in outcomes if isinstance(outcome, BaseException)]
+        if refused:
+            raise CheckpointFailedError(type(refused[0]).__name__)
+        for key, (record, value) in self.writes.items():
+            io.write_state(record, key, value)
+        await io.commit(self.records)
+
+
+async def run_batch(
+    stage: Stage,
+    state: StateView,
+    records: Sequence[Record],
+    io: CheckpointIO,
+    *,
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    at_record: Callable[[Record], None] = lambda _record: None,
+) -> Checkpoint:
+    """Handle and commit one batch, again and again until its records are acknowledged.
+
+    ``at_record`` is called before each record is handled: a store that finds
+    a key in the partition of the record being processed (faust's) is told
+    which record that is.
+    """
+    delay = RETRY_FIRST_S
+    while True:
+        checkpoint = Checkpoint(stage, state)
+        for record in records:
+            at_record(record)
+            checkpoint.handle(record, clock())
+        try:
+            await checkpoint.commit(io)
+        except CheckpointFailedError as error:
+            log.warning(
+                "%s: a batch of %d records was not acknowledged (%s); handling it again in %.1f s",
+                stage.label,
+                len(records),
+                error,
+                delay,
+            )
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, RETRY_MAX_S)
+            continue
+        return checkpoint

@@ -1,0 +1,1 @@
+"""The stages of the stream runtime, each a pure handler (see streams.runtime)."""
