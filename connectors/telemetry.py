@@ -336,7 +336,7 @@ class Telemetry:
         self.refetches = counter(
             "palaute_stream_refetches",
             "Stream partitions read again from their committed offset: records had been "
-            "fetched and never handed to an agent (see streams.refetch).",
+            "fetched and never handed to an agent (see streams.runtime.overrides.refetch).",
             ("topic",),
         )
         self.surveys = counter(

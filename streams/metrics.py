@@ -115,9 +115,9 @@ from schemas.responses import Rating
 from schemas.surveys import SkipReason, SurveyScheduled, SurveySent, SurveySkipped
 from streams import shared
 from streams.containment import Containment
-from streams.events import at_event
 from streams.partitioning import copartitioned, key_partition
 from streams.producer import DirectProducer
+from streams.runtime.overrides.events import at_event
 from streams.stores import table_store_options
 
 if TYPE_CHECKING:

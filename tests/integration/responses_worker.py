@@ -15,7 +15,8 @@ import faust
 
 from schemas.config import load_settings
 from streams import responses
-from streams.app import PalauteApp, TopicNames, broker_credentials
+from streams.app import TopicNames, broker_credentials
+from streams.runtime.overrides.app import PalauteApp
 
 
 def main(config: Path) -> None:

@@ -47,7 +47,7 @@ DEADLINE_SECONDS = 240.0
 #: Runs the real worker with one change: seeking to committed offsets takes a while.
 SLOW_SEEK_WORKER = f"""
 import asyncio, sys
-from streams.app import StopSafeConsumer
+from streams.runtime.overrides.consumer import StopSafeConsumer
 from palaute.cli import main
 
 original = StopSafeConsumer.seek_to_committed

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from faust.types import TP
 
-from streams.refetch import PartitionView, partitions_to_refetch
+from streams.runtime.overrides.refetch import PartitionView, partitions_to_refetch
 
 CONTACTS = TP("palaute.contacts.v1", 0)
 RATINGS = TP("palaute.ratings.v1", 1)

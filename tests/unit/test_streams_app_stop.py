@@ -8,7 +8,10 @@ from types import SimpleNamespace
 from typing import Any
 
 from schemas.config import load_settings
-from streams.app import DrainingProducerBuffer, PalauteApp, StopSafeConsumer, create_app
+from streams.app import create_app
+from streams.runtime.overrides.app import PalauteApp
+from streams.runtime.overrides.consumer import StopSafeConsumer
+from streams.runtime.overrides.producer import DrainingProducerBuffer
 
 ROOT = Path(__file__).resolve().parents[2]
 
