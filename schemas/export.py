@@ -124,6 +124,11 @@ def _component_schemas() -> dict[str, Any]:
 
 def _header_text(name: str, schema: dict[str, Any]) -> dict[str, Any]:
     """Describe one dead-letter header: every value travels as UTF-8 text."""
+    options = [option for option in schema.get("anyOf", ()) if option.get("type") != "null"]
+    if len(options) == 1:
+        # An optional field: its header is simply absent when the field is.
+        text = {key: value for key, value in schema.items() if key in {"title", "description"}}
+        return _header_text(name, {**options[0], **text})
     if schema.get("type") == "string":
         return schema
     if schema.get("type") == "integer":

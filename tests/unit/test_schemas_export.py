@@ -200,7 +200,11 @@ def test_dead_letter_payload_is_raw_bytes_and_headers_carry_the_reason() -> None
     assert isinstance(expected, DeadLetter)
     encoded = [(name, value.encode()) for name, value in headers.items()]
     assert DeadLetter.from_headers(encoded) == expected
-    assert set(message["headers"]["properties"]) == {name for name, _ in expected.to_headers()}
+    # error_class is the one optional header: the sample is a rejection, not a failure.
+    assert set(message["headers"]["properties"]) == {name for name, _ in expected.to_headers()} | {
+        "palaute.dlq.error_class"
+    }
+    assert "palaute.dlq.error_class" not in message["headers"]["required"]
 
 
 def test_dead_letter_header_schema_rejects_a_non_numeric_offset() -> None:
