@@ -57,6 +57,7 @@ from pydantic_settings import (
 
 from schemas.base import Identifier, Language, Scale, ShortText, SurveyChannel
 from schemas.contacts import EmailAddress, PhoneNumber
+from schemas.topics import TopicNames
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -869,6 +870,11 @@ class Settings(BaseSettings):
                 f"{', '.join(closed)}"
             )
         return self
+
+    @property
+    def topics(self) -> TopicNames:
+        """The topics of this deployment: every name with ``[streams] topic_suffix``."""
+        return TopicNames.with_suffix(self.streams.topic_suffix)
 
     def touchpoint(self, touchpoint_id: str) -> tuple[TouchpointConfig, bool]:
         """Look up a touchpoint's configuration, and tell whether it is in the catalogue.

@@ -7,7 +7,7 @@ table, so a topic is renamed or re-keyed here and nowhere else.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from schemas.alerts import AlertAcknowledged, ScoreDropAlert
@@ -42,6 +42,31 @@ RATINGS = "palaute.ratings.v1"
 METRICS = "palaute.metrics.v1"
 ALERTS = "palaute.alerts.v1"
 DEADLETTER = "palaute.deadletter.v1"
+
+
+@dataclass(frozen=True, slots=True)
+class TopicNames:
+    """The topics one deployment reads and writes: the names above with its suffix.
+
+    Every process (worker, web service, tools) takes its topic names from
+    here, so a deployment with ``[streams] topic_suffix`` never reads or
+    writes another deployment's topics.
+    """
+
+    contacts: str = CONTACTS
+    surveys: str = SURVEYS
+    vault: str = VAULT
+    responses: str = RESPONSES
+    comments: str = COMMENTS
+    ratings: str = RATINGS
+    metrics: str = METRICS
+    alerts: str = ALERTS
+    deadletter: str = DEADLETTER
+
+    @classmethod
+    def with_suffix(cls, suffix: str) -> TopicNames:
+        """Give every name the suffix, for a test run or an environment of its own."""
+        return cls(**{name: value + suffix for name, value in asdict(cls()).items()})
 
 
 @dataclass(frozen=True)

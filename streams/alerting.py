@@ -28,7 +28,7 @@ from streams.stores import table_store_options
 
 if TYPE_CHECKING:
     from schemas.config import Settings
-    from streams.app import TopicNames
+    from schemas.topics import TopicNames
 
 log = logging.getLogger(__name__)
 

@@ -38,13 +38,12 @@ Every class that overrides faust's or aiokafka's private state lives in
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import faust
 
 from connectors.kafka_client import client_options
-from schemas import topics
+from schemas.topics import TopicNames
 from streams import alerting, dispatch, intake, metrics, responses, web
 from streams.runtime.overrides import refetch
 from streams.runtime.overrides.app import PalauteApp
@@ -62,34 +61,6 @@ PRODUCER_MAX_BATCH_BYTES = 512 * 1024
 
 #: The web server's port when none is configured (it is then turned off).
 _UNUSED_WEB_PORT = 6066
-
-
-@dataclass(frozen=True, slots=True)
-class TopicNames:
-    """The topics a worker reads and writes; the names come from schemas.topics."""
-
-    contacts: str = topics.CONTACTS
-    surveys: str = topics.SURVEYS
-    vault: str = topics.VAULT
-    deadletter: str = topics.DEADLETTER
-    responses: str = topics.RESPONSES
-    ratings: str = topics.RATINGS
-    metrics: str = topics.METRICS
-    alerts: str = topics.ALERTS
-
-    @classmethod
-    def with_suffix(cls, suffix: str) -> TopicNames:
-        """Give every name the suffix, for a test run or an environment of its own."""
-        return cls(
-            contacts=topics.CONTACTS + suffix,
-            surveys=topics.SURVEYS + suffix,
-            vault=topics.VAULT + suffix,
-            deadletter=topics.DEADLETTER + suffix,
-            responses=topics.RESPONSES + suffix,
-            ratings=topics.RATINGS + suffix,
-            metrics=topics.METRICS + suffix,
-            alerts=topics.ALERTS + suffix,
-        )
 
 
 def broker_credentials(kafka: KafkaConfig) -> faust.types.auth.CredentialsT | None:

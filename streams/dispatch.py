@@ -99,7 +99,7 @@ if TYPE_CHECKING:
 
     from schemas.config import Settings
     from schemas.surveys import SurveyEvent
-    from streams.app import TopicNames
+    from schemas.topics import TopicNames
 
 log = logging.getLogger(__name__)
 

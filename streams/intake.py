@@ -61,7 +61,7 @@ if TYPE_CHECKING:
     from faust.types import EventT
 
     from schemas.config import Settings
-    from streams.app import TopicNames
+    from schemas.topics import TopicNames
 
 __all__ = ["DECIDE_AGENT", "HISTORY_TABLE", "INTAKE_AGENT", "publications", "register"]
 

@@ -128,7 +128,7 @@ if TYPE_CHECKING:
 
     from schemas.base import Scale
     from schemas.config import Settings
-    from streams.app import TopicNames
+    from schemas.topics import TopicNames
 
 log = logging.getLogger(__name__)
 

@@ -49,7 +49,7 @@ if TYPE_CHECKING:
 
     from engine.ratings import JoinResult
     from schemas.config import Settings
-    from streams.app import TopicNames
+    from schemas.topics import TopicNames
 
 log = logging.getLogger(__name__)
 

@@ -290,9 +290,7 @@ def setup(
 
 
 def _alerts_topic(settings: Settings) -> str:
-    from schemas.topics import ALERTS  # noqa: PLC0415 - kept next to its only use
-
-    return ALERTS + settings.streams.topic_suffix
+    return settings.topics.alerts
 
 
 def _following(directory: KafkaAlertDirectory) -> Any:

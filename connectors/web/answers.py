@@ -56,7 +56,7 @@ from schemas.responses import (
     RatingReceived,
     StatementAnswered,
 )
-from schemas.topics import COMMENTS, RESPONSES, comment_key
+from schemas.topics import TopicNames, comment_key
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -107,29 +107,6 @@ class _Votes:
     interactions: list[Interaction] = field(default_factory=list)
     written: tuple[int, bool] | None = None  # (score, confirmed) last written
     chosen: int | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class TopicNames:
-    """Where the web service writes.
-
-    ``comments`` left empty is the comments topic with the suffix the
-    responses topic carries, so callers that name only the two older topics
-    still write comments where the board and the erasure read them.
-    """
-
-    responses: str
-    surveys: str
-    comments: str = ""
-
-    def __post_init__(self) -> None:
-        if not self.comments:
-            suffix = (
-                self.responses.removeprefix(RESPONSES)
-                if self.responses.startswith(RESPONSES)
-                else ""
-            )
-            object.__setattr__(self, "comments", COMMENTS + suffix)
 
 
 class Answers:

@@ -22,7 +22,6 @@ from aiohttp import web
 from connectors.web import alerts, citizen, dashboard, health, ingress, openapi, opendata
 from connectors.web.errors import ApiError, error_response
 from connectors.web.limits import forwarded_for
-from schemas.topics import CONTACTS
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -50,7 +49,7 @@ _NOT_A_CODE = re.compile(r"[^a-z0-9]+")
 
 
 class TopicNamesLike(Protocol):
-    """Anything naming the contacts topic, such as streams.app.TopicNames."""
+    """Anything naming the contacts topic, such as schemas.topics.TopicNames."""
 
     @property
     def contacts(self) -> str:
@@ -129,11 +128,7 @@ def create_web_app(
         client_max_size=limit,
     )
     app.on_response_prepare.append(_security_headers)
-    contacts = (
-        topic_names.contacts
-        if topic_names is not None
-        else CONTACTS + settings.streams.topic_suffix
-    )
+    contacts = topic_names.contacts if topic_names is not None else settings.topics.contacts
     ingress.setup(app, settings, producer=producer, contacts_topic=contacts)
     health.setup(app, stalled_after=stalled_after)
     alerts.setup(app, settings, producer=producer)

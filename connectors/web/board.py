@@ -40,7 +40,7 @@ from engine.opendata import Answer
 from schemas.alerts import AlertAcknowledged, AlertEvent, AlertState, ScoreDropAlert
 from schemas.metrics import Dimension, TouchpointMetrics
 from schemas.responses import CommentReceived, Rating
-from schemas.topics import ALERTS, COMMENTS, METRICS, RATINGS, comment_key
+from schemas.topics import comment_key
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable
@@ -360,10 +360,10 @@ def board_of(app: web.Application, settings: Settings) -> Board:
     if BOARD in app:
         return app[BOARD]
     board = Board(period=timedelta(days=settings.opendata.days))
-    suffix = settings.streams.topic_suffix
-    topics = [RATINGS + suffix]
+    names = settings.topics
+    topics = [names.ratings]
     if settings.web.ops_token_sha256:
-        topics += [METRICS + suffix, ALERTS + suffix, COMMENTS + suffix]
+        topics += [names.metrics, names.alerts, names.comments]
     follower = BoardFollower(settings.kafka, board, topics, lambda: datetime.now(UTC))
     app[BOARD] = board
     app[FOLLOWER] = follower

@@ -22,9 +22,8 @@ from aiokafka.errors import KafkaError
 
 from connectors.kafka_client import client_options
 from connectors.web import pages, twilio_hooks
-from connectors.web.answers import Answers, TopicNames
+from connectors.web.answers import Answers
 from connectors.web.open_surveys import SurveyIndex, follow
-from schemas.topics import RESPONSES, SURVEYS, VAULT
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -47,11 +46,10 @@ def setup(
     index: SurveyIndex | None = None,
 ) -> SurveyIndex:
     """Add pages and webhooks; follow Kafka into a fresh index unless one is given."""
-    suffix = settings.streams.topic_suffix
     secret = settings.secrets.pseudonymisation_key.get_secret_value().encode()
     follow_kafka = index is None
     survey_index = index if index is not None else SurveyIndex(secret=secret)
-    answers = Answers(producer, TopicNames(responses=RESPONSES + suffix, surveys=SURVEYS + suffix))
+    answers = Answers(producer, settings.topics)
     pages.setup(
         app,
         pages.Pages(
@@ -80,7 +78,10 @@ def setup(
             stop = asyncio.Event()
             task = asyncio.create_task(
                 _follow_until(
-                    stop, settings.kafka, [SURVEYS + suffix, VAULT + suffix], survey_index
+                    stop,
+                    settings.kafka,
+                    [settings.topics.surveys, settings.topics.vault],
+                    survey_index,
                 )
             )
             yield

@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 
     from engine.erasure import ContactSeen, ErasurePlan, Identity
     from schemas.config import Settings
+    from schemas.topics import TopicNames
 
 #: Numbers given without a country code are read as Finnish ones.
 DEFAULT_REGION = "FI"
@@ -119,9 +120,8 @@ async def erase(settings: Settings, identity: Identity, *, now: datetime | None 
     from aiokafka.errors import KafkaError  # noqa: PLC0415 - heavy, used here only
 
     from engine.erasure import derived_key, plan_erasure  # noqa: PLC0415 - as above
-    from schemas.topics import COMMENTS, SURVEYS, VAULT  # noqa: PLC0415 - as above
 
-    suffix = settings.streams.topic_suffix
+    names = settings.topics
     secret = settings.secrets.pseudonymisation_key.get_secret_value().encode()
     key = derived_key(secret, identity)
     topics = _Topics.of(settings)
@@ -132,9 +132,9 @@ async def erase(settings: Settings, identity: Identity, *, now: datetime | None 
             for name in topics.contacts
             for sighting in _contacts_seen(identity, secret, name, read[name])
         ]
-        vault = _latest_details(read[VAULT + suffix])
-        events = _survey_events(read[SURVEYS + suffix])
-        comments = _live_comments(read[COMMENTS + suffix])
+        vault = _latest_details(read[names.vault])
+        events = _survey_events(read[names.surveys])
+        comments = _live_comments(read[names.comments])
         plan = plan_erasure(
             identity,
             key,
@@ -145,11 +145,11 @@ async def erase(settings: Settings, identity: Identity, *, now: datetime | None 
             now=now or datetime.now(UTC),
         )
         kept = _kept(identity, plan, topics, read)
-        await _write(settings, plan, suffix)
+        await _write(settings, plan, names)
     except KafkaError as error:
         print(f"palaute privacy erase: Kafka failed: {type(error).__name__}", file=sys.stderr)
         return 1
-    _report(plan, key, suffix, kept)
+    _report(plan, key, names, kept)
     return 0
 
 
@@ -163,29 +163,20 @@ class _Topics:
 
     @classmethod
     def of(cls, settings: Settings) -> _Topics:
-        from schemas.topics import (  # noqa: PLC0415 - only this command
-            COMMENTS,
-            CONTACTS,
-            DEADLETTER,
-            RATINGS,
-            RESPONSES,
-            SURVEYS,
-            VAULT,
-        )
-
-        suffix = settings.streams.topic_suffix
-        internal = settings.streams.app_id + suffix  # the worker's app id: its topics' prefix
+        names = settings.topics
+        # The worker's app id (with the suffix): the prefix of its internal topics.
+        internal = settings.streams.app_id + settings.streams.topic_suffix
         return cls(
             contacts=(
-                CONTACTS + suffix,
+                names.contacts,
                 f"{internal}-contacts-by-citizen",
-                DEADLETTER + suffix,
+                names.deadletter,
             ),
-            compacted=(VAULT + suffix, COMMENTS + suffix),
+            compacted=(names.vault, names.comments),
             retained=(
-                SURVEYS + suffix,
-                RESPONSES + suffix,
-                RATINGS + suffix,
+                names.surveys,
+                names.responses,
+                names.ratings,
                 f"{internal}-surveys-by-id",
             ),
         )
@@ -265,8 +256,7 @@ def _kept(
     return kept
 
 
-def _report(plan: ErasurePlan, key: str, suffix: str, kept: dict[str, int]) -> None:
-    from schemas.topics import COMMENTS, RESPONSES, SURVEYS, VAULT  # noqa: PLC0415 - as above
+def _report(plan: ErasurePlan, key: str, names: TopicNames, kept: dict[str, int]) -> None:
 
     others = sorted(plan.citizen_keys - {key})
     print(f"citizen key {key}" + (f" (also {', '.join(others)})" if others else ""))
@@ -276,11 +266,11 @@ def _report(plan: ErasurePlan, key: str, suffix: str, kept: dict[str, int]) -> N
     print(f"surveys found for this citizen: {len(plan.surveys)}")
     print(f"comments tombstoned: {len(plan.comment_tombstones)}")
     print("removed (tombstones; the older values go when Kafka compacts the topic):")
-    print(f"  {VAULT + suffix}: {len(plan.vault_tombstones)}")
-    print(f"  {COMMENTS + suffix}: {len(plan.comment_tombstones)}")
+    print(f"  {names.vault}: {len(plan.vault_tombstones)}")
+    print(f"  {names.comments}: {len(plan.comment_tombstones)}")
     print("written:")
-    print(f"  {SURVEYS + suffix}: {len(plan.call_offs)} call-offs")
-    print(f"  {RESPONSES + suffix}: {len(plan.opt_outs)} opt-outs")
+    print(f"  {names.surveys}: {len(plan.call_offs)} call-offs")
+    print(f"  {names.responses}: {len(plan.opt_outs)} opt-outs")
     print("kept until the topic's retention ends (Kafka cannot delete one record there):")
     for name, count in kept.items():
         print(f"  {name}: {count}")
@@ -377,14 +367,13 @@ def _live_comments(records: list[Record]) -> dict[str, Any]:
     return _latest(records, CommentReceived.model_validate_json)
 
 
-async def _write(settings: Settings, plan: ErasurePlan, suffix: str) -> None:
+async def _write(settings: Settings, plan: ErasurePlan, names: TopicNames) -> None:
     """Write the call-offs and opt-outs first, then the tombstones, and wait for Kafka.
 
     The vault goes last: while an entry is live, a rerun after a failure
     finds the citizen's surveys, and so their comments, again.
     """
     from connectors.web.ingress import kafka_producer  # noqa: PLC0415 - idempotent, acks=all
-    from schemas.topics import COMMENTS, RESPONSES, SURVEYS, VAULT  # noqa: PLC0415 - as above
 
     if plan.is_empty:
         return
@@ -393,20 +382,20 @@ async def _write(settings: Settings, plan: ErasurePlan, suffix: str) -> None:
     try:
         for skipped in plan.call_offs:
             await producer.send(
-                SURVEYS + suffix,
+                names.surveys,
                 key=skipped.citizen_key.encode(),
                 value=skipped.model_dump_json().encode(),
             )
         for opt_out in plan.opt_outs:
             await producer.send(
-                RESPONSES + suffix,
+                names.responses,
                 key=opt_out.survey_id.encode(),
                 value=opt_out.model_dump_json().encode(),
             )
         for comment_id in plan.comment_tombstones:
-            await producer.send(COMMENTS + suffix, key=comment_id.encode(), value=None)
+            await producer.send(names.comments, key=comment_id.encode(), value=None)
         for survey_id in plan.vault_tombstones:
-            await producer.send(VAULT + suffix, key=survey_id.encode(), value=None)
+            await producer.send(names.vault, key=survey_id.encode(), value=None)
         await producer.flush()
     finally:
         await producer.stop()

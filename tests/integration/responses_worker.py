@@ -14,8 +14,9 @@ from pathlib import Path
 import faust
 
 from schemas.config import load_settings
+from schemas.topics import TopicNames
 from streams import responses
-from streams.app import TopicNames, broker_credentials
+from streams.app import broker_credentials
 from streams.runtime.overrides.app import PalauteApp
 
 

@@ -7,12 +7,12 @@ import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from connectors.web.answers import Answers, TopicNames, link_id, message_links
+from connectors.web.answers import Answers, link_id, message_links
 from connectors.web.open_surveys import OpenSurvey
 from engine.evidence import InteractionKind, VoteMode
 from schemas.base import Language, Scale, SurveyChannel
 from schemas.responses import AnswerVia
-from schemas.topics import COMMENTS, RESPONSES, SURVEYS
+from schemas.topics import COMMENTS, RESPONSES, SURVEYS, TopicNames
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
@@ -109,11 +109,14 @@ async def test_a_comment_is_redacted_and_an_empty_one_is_refused() -> None:
     assert key == f"s-1|{comment['answer_id']}".encode()
 
 
-def test_the_comments_topic_carries_the_suffix_of_the_responses_topic() -> None:
+def test_the_comments_topic_carries_the_deployments_suffix() -> None:
     """A deployment with a topic suffix must not write comments to another deployment's topic."""
-    names = TopicNames(responses=RESPONSES + "-test", surveys=SURVEYS + "-test")
-    assert names.comments == COMMENTS + "-test"
-    assert TopicNames(responses="r", surveys="s", comments="c").comments == "c"
+    names = TopicNames.with_suffix("-test")
+    assert (names.responses, names.surveys, names.comments) == (
+        RESPONSES + "-test",
+        SURVEYS + "-test",
+        COMMENTS + "-test",
+    )
 
 
 def test_link_ids_name_the_score_or_the_purpose() -> None:

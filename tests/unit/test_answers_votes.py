@@ -7,10 +7,11 @@ import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from connectors.web.answers import Answers, TopicNames
+from connectors.web.answers import Answers
 from connectors.web.open_surveys import OpenSurvey
 from engine.evidence import EMAIL_RULES, InteractionKind, VoteMode
 from schemas.base import Language, Scale, SurveyChannel
+from schemas.topics import TopicNames
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 SURVEY = OpenSurvey(

@@ -9,8 +9,9 @@ import faust
 
 from connectors import telemetry
 from schemas.config import load_settings
+from schemas.topics import TopicNames
 from streams import shared
-from streams.app import TopicNames, create_app
+from streams.app import create_app
 from streams.containment import Containment
 from streams.producer import DirectProducer
 

@@ -10,12 +10,13 @@ from typing import Any
 import pydantic
 import pytest
 
-from connectors.web.answers import Answers, TopicNames
+from connectors.web.answers import Answers
 from connectors.web.open_surveys import OpenSurvey
 from engine.evidence import InteractionKind, VoteMode
 from schemas.base import Language, Scale, SurveyChannel
 from schemas.config import TouchpointConfig
 from schemas.responses import StatementAnswered
+from schemas.topics import TopicNames
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 

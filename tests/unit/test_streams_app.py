@@ -8,7 +8,8 @@ import faust
 import pytest
 
 from schemas.config import KafkaConfig, load_settings
-from streams.app import TopicNames, broker_credentials, create_app
+from schemas.topics import TopicNames
+from streams.app import broker_credentials, create_app
 
 ROOT = Path(__file__).resolve().parents[2]
 
