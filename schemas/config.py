@@ -223,8 +223,9 @@ class StreamsConfig(Section):
     )
     stalled_after: Annotated[Duration, Field(ge=timedelta(seconds=1))] = Field(
         default=timedelta(minutes=5),
-        description="An agent with records waiting and no progress for this long makes "
-        "the worker's /healthz answer 503.",
+        description="An agent with records waiting and no progress for this long, or a "
+        "stage whose handler failed on every record for this long, makes the worker's "
+        "/healthz answer 503.",
     )
 
 
