@@ -11,7 +11,7 @@ NODE_TOOLS := tests/tooling/node_modules/.installed
 # runs the full mode documented in docs/guarantees.md.
 FAULT_TRIALS ?= 1
 
-.PHONY: demo test lint typecheck pytest faults install node-tools kafka-up kafka-down clean
+.PHONY: demo test test-fast lint typecheck pytest faults install node-tools kafka-up kafka-down clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -39,6 +39,10 @@ typecheck: $(STAMP)
 
 pytest: $(STAMP) $(NODE_TOOLS)
 	PALAUTE_FAULT_TRIALS=$(FAULT_TRIALS) $(BIN)/pytest $(PYTEST_ARGS)
+
+# Unit, property and the in-memory behaviour suite: no broker, a few minutes.
+test-fast: $(STAMP) $(NODE_TOOLS)
+	$(BIN)/pytest -m "not integration" tests/unit tests/property tests/behaviour
 
 faults: $(STAMP)
 	PALAUTE_FAULT_TRIALS=20 $(BIN)/pytest tests/faults

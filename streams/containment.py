@@ -34,52 +34,23 @@ from aiokafka.errors import KafkaConnectionError, KafkaError
 
 from connectors import telemetry
 from connectors.errors import ConnectorError
-from schemas.deadletter import HEADER_PREFIX, DeadLetter
+from streams.runtime.deadletters import (
+    HANDLER_FAILED,
+    Header,
+    SourceRecord,
+    dead_letter_headers,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
 log = logging.getLogger(__name__)
 
-#: The reason code of a record whose handler raised something other than a
-#: transient error. The error's class is in the reason and in its own header.
-HANDLER_FAILED = "handler_failed"
 #: Back-off between attempts at a record that met a transient error.
 RETRY_FIRST_S = 0.2
 RETRY_MAX_S = 5.0
-#: The dead-letter reason header is bounded by the DeadLetter model.
-_MAX_REASON = 2000
 
-Header = tuple[str, bytes | None]
 T = TypeVar("T")
-
-
-class SourceRecord(Protocol):
-    """What a dead letter needs of the record it sets aside (a faust or aiokafka message)."""
-
-    @property
-    def topic(self) -> str:
-        """The topic it was read from."""
-
-    @property
-    def partition(self) -> int:
-        """Its partition."""
-
-    @property
-    def offset(self) -> int:
-        """Its offset."""
-
-    @property
-    def key(self) -> bytes | None:
-        """Its key, as it came."""
-
-    @property
-    def value(self) -> bytes | None:
-        """Its value, as it came."""
-
-    @property
-    def headers(self) -> Any:
-        """Its headers, in whatever form the client library gives them."""
 
 
 class Producer(Protocol):
@@ -95,21 +66,6 @@ class Producer(Protocol):
         """Hand the record to Kafka (awaiting its batch, not its acknowledgement)."""
 
 
-def kafka_headers(headers: Any) -> list[Header]:
-    """Give a record's headers as the list of ``(name, value)`` pairs a producer takes.
-
-    aiokafka hands headers over as a tuple of ``(str, bytes | None)`` pairs;
-    faust sometimes as a mapping; a client may repeat a name or leave a value
-    ``None``. The producer wants a list, and a tuple passed on as it came
-    raised in the middle of a stage. Repeated names and ``None`` values are
-    kept as they came.
-    """
-    if not headers:
-        return []
-    items = headers.items() if isinstance(headers, dict) else headers
-    return [(str(name), None if value is None else bytes(value)) for name, value in items]
-
-
 def is_transient(error: BaseException) -> bool:
     """Tell whether a failure is the infrastructure's (retry) rather than the record's."""
     if isinstance(error, KafkaConnectionError | ConnectionError | TimeoutError):
@@ -119,31 +75,6 @@ def is_transient(error: BaseException) -> bool:
     if isinstance(error, ConnectorError):
         return bool(getattr(error, "retriable", False))
     return False
-
-
-def dead_letter_headers(
-    record: SourceRecord,
-    stage: str,
-    *,
-    reason_code: str,
-    reason: str,
-    now: datetime,
-    error_class: str | None = None,
-) -> list[Header]:
-    """Keep the record's own headers and add why, and by which stage, it was set aside."""
-    letter = DeadLetter(
-        stage=stage,
-        source_topic=record.topic,
-        source_partition=record.partition,
-        source_offset=record.offset,
-        reason_code=reason_code[:64],
-        reason=reason[:_MAX_REASON],
-        failed_at=now,
-        error_class=error_class,
-    )
-    kept = [(name, value) for name, value in kafka_headers(record.headers)]
-    kept = [(name, value) for name, value in kept if not name.startswith(HEADER_PREFIX)]
-    return [*kept, *letter.to_headers()]
 
 
 async def dead_letter_record(

@@ -10,7 +10,7 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING, Any, cast
 
-from streams.containment import Header, kafka_headers
+from streams.runtime.deadletters import Header, kafka_headers
 
 if TYPE_CHECKING:
     from collections.abc import Mapping

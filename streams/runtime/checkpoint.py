@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
-from streams.containment import HANDLER_FAILED, dead_letter_headers
+from streams.runtime.deadletters import HANDLER_FAILED, dead_letter_headers
 from streams.runtime.model import Output, Produce, Record, Rejection
 
 if TYPE_CHECKING:

@@ -28,9 +28,9 @@ from typing import TYPE_CHECKING, Any, cast
 
 from connectors import telemetry
 from streams.acks import acknowledged
-from streams.containment import kafka_headers
 from streams.producer import DirectProducer
 from streams.runtime.checkpoint import run_batch
+from streams.runtime.deadletters import kafka_headers
 from streams.runtime.model import Record
 from streams.runtime.overrides.events import at_event
 

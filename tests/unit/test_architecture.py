@@ -66,3 +66,66 @@ def test_connectors_never_import_the_stream_wiring() -> None:
     for path in sorted((ROOT / "connectors").rglob("*.py")):
         for name in _imports(path):
             assert name.split(".")[0] not in {"streams", "faust"}, f"{path.name} imports {name}"
+
+
+PURE_STREAM_MODULES = [
+    *(
+        f"streams.stages.{path.stem}"
+        for path in sorted((ROOT / "streams" / "stages").glob("*.py"))
+        if path.name != "__init__.py"
+    ),
+    "streams.runtime.model",
+    "streams.runtime.checkpoint",
+    "streams.runtime.deadletters",
+    "streams.runtime.memory",
+]
+STREAM_CLIENT_LIBRARIES = {"faust", "mode", "aiokafka", "aiohttp", "prometheus_client", "twilio"}
+
+
+@pytest.mark.parametrize("module", PURE_STREAM_MODULES)
+def test_stages_and_the_in_memory_runtime_load_no_client_library(module: str) -> None:
+    """A stage that needs a broker to be imported cannot be tested in bulk without one."""
+    import subprocess  # noqa: PLC0415 - a fresh interpreter sees every module the import pulls in
+
+    probe = (
+        f"import sys, {module}; "
+        "print(sorted({m.split('.')[0] for m in sys.modules} & "
+        f"set({sorted(STREAM_CLIENT_LIBRARIES)!r})))"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, cwd=ROOT
+    ).stdout.strip()
+    assert loaded == "[]", f"{module} pulls in {loaded}"
+
+
+def _stream_imports(path: Path) -> set[str]:
+    return {
+        name
+        for name in _imports(path)
+        if name.startswith("streams.") and not name.startswith("streams.runtime.overrides")
+    }
+
+
+def test_the_stream_modules_import_each_other_without_a_circle() -> None:
+    """An import circle among the stages makes each one impossible to read or test alone."""
+    modules = {
+        ".".join(path.relative_to(ROOT).with_suffix("").parts): path
+        for path in sorted((ROOT / "streams").rglob("*.py"))
+        if path.name != "__init__.py"
+    }
+    graph = {name: _stream_imports(path) & set(modules) for name, path in modules.items()}
+    visiting: list[str] = []
+    done: set[str] = set()
+
+    def visit(name: str) -> None:
+        assert name not in visiting, " -> ".join([*visiting[visiting.index(name) :], name])
+        if name in done:
+            return
+        visiting.append(name)
+        for imported in sorted(graph[name]):
+            visit(imported)
+        visiting.pop()
+        done.add(name)
+
+    for name in sorted(graph):
+        visit(name)

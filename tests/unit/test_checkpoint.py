@@ -10,9 +10,9 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from schemas.deadletter import DeadLetter
-from streams.containment import HANDLER_FAILED
 from streams.runtime import checkpoint as checkpoint_module
 from streams.runtime.checkpoint import DEADLETTER, Checkpoint, CheckpointFailedError, run_batch
+from streams.runtime.deadletters import HANDLER_FAILED
 from streams.runtime.model import Output, Produce, Record, Rejection
 
 if TYPE_CHECKING:

@@ -12,7 +12,8 @@ from aiokafka.errors import KafkaConnectionError, RequestTimedOutError
 from connectors import telemetry
 from schemas.deadletter import DeadLetter
 from streams import containment
-from streams.containment import HANDLER_FAILED, Containment, kafka_headers
+from streams.containment import Containment
+from streams.runtime.deadletters import HANDLER_FAILED, kafka_headers
 
 SECRET_VALUE = b'{"phone": "+358401234567"}'
 

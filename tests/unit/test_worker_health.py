@@ -182,7 +182,7 @@ async def test_an_agent_that_keeps_crashing_makes_the_worker_failing(
 
 def test_the_failure_reason_code_is_the_one_containment_writes() -> None:
     """Were the two to drift apart, no failing stage would ever be seen."""
-    from streams.containment import HANDLER_FAILED as WRITTEN  # noqa: PLC0415
+    from streams.runtime.deadletters import HANDLER_FAILED as WRITTEN  # noqa: PLC0415
 
     assert WRITTEN == HANDLER_FAILED
 
