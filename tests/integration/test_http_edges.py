@@ -25,7 +25,7 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from aiokafka import AIOKafkaProducer
 
-from connectors.web import create_web_app
+from connectors.web import create_web_app, pages
 from connectors.web.ingress import hash_key
 from connectors.web.open_surveys import SurveyIndex
 from connectors.web.pages import PAGE_BURST
@@ -101,9 +101,17 @@ class ClientFactory(Protocol):
 
 @pytest.fixture
 def make_client(
-    kafka_bootstrap: str, producer: AIOKafkaProducer, contacts_topic: str
+    kafka_bootstrap: str,
+    producer: AIOKafkaProducer,
+    contacts_topic: str,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> ClientFactory:
-    """Give a factory of test clients of ``palaute web``, trusting the proxies it is told."""
+    """Give a factory of test clients of ``palaute web``, trusting the proxies it is told.
+
+    The answer pages' buckets refill at one token in 100 s here, not 2 a second:
+    on a slow machine a spent bucket would otherwise refill between two requests.
+    """
+    monkeypatch.setattr(pages, "PAGE_RATE", 0.01)
 
     def make(*, trusted_proxies: list[str] | None = None) -> TestClient[Any, Any]:
         app = create_web_app(
