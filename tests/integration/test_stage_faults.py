@@ -38,7 +38,7 @@ from connectors.twilio_sim import SimulatorConfig, TwilioSimulator
 from schemas.deadletter import DeadLetter
 from schemas.samples import SAMPLES
 from schemas.surveys import SurveyScheduled, SurveySent
-from schemas.topics import CONTACTS, DEADLETTER, METRICS, RATINGS, SURVEYS
+from schemas.topics import ALERTS, CONTACTS, DEADLETTER, METRICS, RATINGS, SURVEYS
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -48,10 +48,14 @@ pytestmark = pytest.mark.integration
 LAUNCHER = Path(__file__).with_name("faulty_worker.py")
 FAULTS = {
     "intake": "fault-intake",
+    "intake-decide": "fault-decide",
     "scheduler": "fault-scheduler",
     "responses": "fault-responses",
     "metrics": "fault-metrics",
+    "notifier": "fault-notifier",
 }
+#: The stage label each fault's dead letter must name (the deciding stage is the intake's).
+LABELS = {name: "intake" if name.startswith("intake") else name for name in FAULTS}
 
 
 @pytest.fixture
@@ -85,6 +89,11 @@ def _citizen(index: int) -> dict[str, Any]:
     }
 
 
+def _alert(alert_id: str, now: datetime) -> tuple[bytes, bytes]:
+    alert = SAMPLES["score-drop-alert"](now).model_copy(update={"alert_id": alert_id})
+    return b"phone-service", alert.model_dump_json().encode()
+
+
 def _rating(survey_id: str, touchpoint_id: str, now: datetime) -> tuple[bytes, bytes]:
     rating = SAMPLES["rating"](now).model_copy(
         update={
@@ -96,7 +105,7 @@ def _rating(survey_id: str, touchpoint_id: str, now: datetime) -> tuple[bytes, b
     return touchpoint_id.encode(), rating.model_dump_json().encode()
 
 
-async def test_a_raising_handler_dead_letters_its_record_in_every_stage_and_skips_nothing(
+async def test_a_raising_handler_dead_letters_its_record_in_every_stage_and_skips_nothing(  # noqa: C901, PLR0915 - one worker, every stage, checked from every side
     kafka_bootstrap: str, run_suffix: str, tmp_path: Path
 ) -> None:
     """One broken record per stage: set aside under that stage; the records around it processed."""
@@ -108,13 +117,23 @@ async def test_a_raising_handler_dead_letters_its_record_in_every_stage_and_skip
     ended = now - timedelta(minutes=3)
     # Contact ids hold the markers: the intake fails on its own; the scheduler and the
     # answers join fail on the SurveyScheduled, which carries the contact id.
-    ids = ["ok-0", "fault-intake", "ok-1", "fault-scheduler", "ok-2", "fault-responses", "ok-3"]
+    ids = [
+        "ok-0",
+        "fault-intake",
+        "ok-1",
+        "fault-decide",
+        "fault-scheduler",
+        "ok-2",
+        "fault-responses",
+        "ok-3",
+    ]
     records = []
     for index, contact_id in enumerate(ids):
         value = contact(index, _citizen(index), "phone-service", ended).replace(
             f'"contact-{index}"'.encode(), f'"{contact_id}"'.encode()
         )
         records.append((f"faults-citizen-{index}".encode(), value))
+    alerts = [_alert("a-fault-notifier", now), _alert("a-notifier-ok", now)]
     ratings = [
         _rating("s-metrics-ok-0", "tp-metrics-ok", now),
         _rating("s-fault-metrics", "tp-metrics-ok", now),
@@ -129,7 +148,8 @@ async def test_a_raising_handler_dead_letters_its_record_in_every_stage_and_skip
                 tmp_path / "data",
                 sim_url=sim_url,
                 smtp_port=sink.port,
-                extra='[defaults]\nsend_delay = "0s"\n\n[metrics]\nemit_interval = "1s"\n',
+                extra='[defaults]\nsend_delay = "0s"\n\n[metrics]\nemit_interval = "1s"\n'
+                '\n[alerts]\nops_email = "ops@example.fi"\n',
             ),
             encoding="utf-8",
         )
@@ -144,13 +164,19 @@ async def test_a_raising_handler_dead_letters_its_record_in_every_stage_and_skip
         try:
             await produce(kafka_bootstrap, CONTACTS + run_suffix, records)
             await produce(kafka_bootstrap, RATINGS + run_suffix, ratings)
+            await produce(kafka_bootstrap, ALERTS + run_suffix, alerts)
 
             def letters() -> dict[str, DeadLetter]:
+                """Each fault's dead letter, by the fault whose marker its record holds."""
                 found = {}
                 for record in deadletters.records:
-                    letter = DeadLetter.from_headers(record.headers)
-                    found[letter.stage] = letter
+                    for fault, marker in FAULTS.items():
+                        if marker.encode() in (record.value or b""):
+                            found.setdefault(fault, DeadLetter.from_headers(record.headers))
                 return found
+
+            def mailed_ok_alert() -> bool:
+                return any(b"a-notifier-ok" in mail.data for mail in sink.received)
 
             def sent() -> set[str]:
                 events = surveys.events()
@@ -168,6 +194,7 @@ async def test_a_raising_handler_dead_letters_its_record_in_every_stage_and_skip
                     set(letters()) >= set(FAULTS)
                     and {"ok-0", "ok-1", "ok-2", "ok-3", "fault-responses"} <= sent()
                     and any(b"tp-metrics-ok" in (r.value or b"") for r in metrics.records)
+                    and mailed_ok_alert()
                 )
 
             await wait_until(done, readers, worker, 150, "every stage's dead letter and the rest")
@@ -179,9 +206,10 @@ async def test_a_raising_handler_dead_letters_its_record_in_every_stage_and_skip
             await simulator.stop()
     found = letters()
     assert set(found) == set(FAULTS), found
-    for stage, letter in found.items():
-        assert letter.reason_code == "handler_failed", (stage, letter)
-        assert letter.error_class == "InjectedFaultError", (stage, letter)
+    for fault, letter in found.items():
+        assert letter.stage == LABELS[fault], (fault, letter)
+        assert letter.reason_code == "handler_failed", (fault, letter)
+        assert letter.error_class == "InjectedFaultError", (fault, letter)
     # Each broken record is dead-lettered once, with its original value; the broken
     # survey's later events hold the marker too, so the answers join sets them aside too.
     sources = [
@@ -191,10 +219,12 @@ async def test_a_raising_handler_dead_letters_its_record_in_every_stage_and_skip
     assert len(sources) == len(set(sources)), sources
     for record in deadletters.records:
         stage = DeadLetter.from_headers(record.headers).stage
-        assert FAULTS[stage].encode() in (record.value or b""), stage
+        markers = [m for f, m in FAULTS.items() if LABELS[f] == stage]
+        assert any(m.encode() in (record.value or b"") for m in markers), stage
     counts = decisions(surveys.events())
-    assert "fault-intake" not in counts
-    assert {cid: counts[cid] for cid in ids if cid != "fault-intake"} == {
-        cid: 1 for cid in ids if cid != "fault-intake"
+    undecided = {"fault-intake", "fault-decide"}
+    assert not undecided & set(counts)
+    assert {cid: counts[cid] for cid in ids if cid not in undecided} == {
+        cid: 1 for cid in ids if cid not in undecided
     }
     assert "fault-scheduler" not in sent()
