@@ -492,42 +492,26 @@ def in_process_rate(records: list[tuple[bytes, bytes]], settings: Settings) -> R
 def intake_loop(records: list[tuple[bytes, bytes]], settings: Settings, now: datetime) -> int:
     """Do the intake's per-event work on records in memory; return how many were decided.
 
-    The same calls as the worker's two agents, in one loop, with the history
-    in a dict as JSON strings (as the table keeps it): the part of the cost
-    that belongs to Palaute rather than to Kafka and faust.
+    The worker's two intake stages, called on each record in one loop with
+    the history in a dict as JSON strings (as the table keeps it): the part
+    of the cost that belongs to Palaute rather than to Kafka and faust.
     """
-    from engine.policy import CitizenHistory, decide  # noqa: PLC0415 - keep the command quick to start
-    from engine.pseudonym import citizen_key  # noqa: PLC0415 - as above
-    from schemas.decoding import Rejected, decode_contact  # noqa: PLC0415 - as above
-    from streams.intake import publications  # noqa: PLC0415 - imports faust
+    from streams.runtime.model import Record  # noqa: PLC0415 - keep the command quick to start
+    from streams.stages.intake import AdmitContacts, DecideContacts  # noqa: PLC0415 - as above
 
     secret = settings.secrets.pseudonymisation_key.get_secret_value().encode()
-    is_holiday = settings.policy.holiday_calendar()
+    admit = AdmitContacts(secret)
+    decide = DecideContacts(settings)
     histories: dict[str, str] = {}
     decided = 0
-    for _, value in records:
-        contact = decode_contact(value, now=now)
-        if isinstance(contact, Rejected):
+    for offset, (key, value) in enumerate(records):
+        admitted = admit.handle(histories, Record("contacts", 0, offset, key, value), now)
+        if not admitted.produce:
             continue
-        key = citizen_key(secret, contact.data.citizen, source=contact.source)
-        contact = decode_contact(value, now=now)  # the second agent decodes again
-        if isinstance(contact, Rejected):
-            continue
-        stored = histories.get(key)
-        before = CitizenHistory() if stored is None else CitizenHistory.from_json(stored)
-        touchpoint, _ = settings.touchpoint(contact.data.touchpoint.id)
-        decision = decide(
-            contact,
-            before,
-            touchpoint,
-            settings.policy,
-            now,
-            citizen_key=key,
-            is_holiday=is_holiday,
-        )
-        publications(decision, contact, now)
-        if decision.history != before:
-            histories[key] = decision.history.to_json()
+        forward = admitted.produce[0]
+        record = Record("by-citizen", 0, offset, forward.key, forward.value)
+        output = decide.handle(histories, record, now)
+        histories.update({k: v for k, v in output.state.items() if v is not None})
         decided += 1
     return decided
 
