@@ -26,6 +26,9 @@ from ops.kafka import (
     load_settings,
     shared_broker,
 )
+from tests.fixtures import run_suffix, run_topics
+
+__all__ = ["run_suffix", "run_topics"]
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

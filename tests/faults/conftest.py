@@ -1,17 +1,17 @@
-"""Fixtures of the fault tests: the run's seed, a generator per test, and each run's topics."""
+"""Fixtures of the fault tests: the run's seed, a generator per test, which topics a run makes."""
 
 from __future__ import annotations
 
-import asyncio
 from typing import TYPE_CHECKING
 
 import pytest
 
-from tests.faults.harness import TRIALS, base_seed, create_run_topics, delete_run_topics, trial_rng
+from tests.faults.harness import RUN_TOPICS, TRIALS, base_seed, trial_rng
 
 if TYPE_CHECKING:
     import random
-    from collections.abc import Iterator
+
+    from tests.fixtures import RunTopics
 
 pytestmark = pytest.mark.integration
 
@@ -33,8 +33,6 @@ def rng(fault_seed: int, request: pytest.FixtureRequest) -> random.Random:
 
 
 @pytest.fixture
-def run_suffix(kafka_bootstrap: str) -> Iterator[str]:
-    """Give this run's topic suffix; delete all its topics afterwards."""
-    suffix = create_run_topics(kafka_bootstrap)
-    yield suffix
-    asyncio.run(delete_run_topics(kafka_bootstrap, suffix))
+def run_topics() -> RunTopics:
+    """Have ``run_suffix`` create every stage-internal topic too, as the fault runs need."""
+    return RUN_TOPICS

@@ -25,10 +25,7 @@ import random
 import shutil
 import signal
 import socket
-import subprocess
-import sys
 import time
-import uuid
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -38,11 +35,11 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiosmtpd.smtp import SMTP
 
-from ops.kafka import create_topic
 from palaute.demo.run import INTERNAL_TOPICS
 from schemas.deadletter import DeadLetter
 from schemas.surveys import SkipReason, SurveyScheduled, SurveySkipped
-from schemas.topics import TOPICS
+from tests.fixtures import RunTopics
+from tests.fixtures import create_run_topics as create_shared_run_topics
 from tests.integration.dispatch_harness import (
     ACCOUNT_SID,
     AUTH_TOKEN,
@@ -93,17 +90,17 @@ def trial_rng(seed: int, test_name: str) -> random.Random:
     return random.Random(f"{seed}:{test_name}")  # noqa: S311 - reproducible kill points, not secrets
 
 
+#: A run's topics: every topic and every stage-internal topic, created beforehand.
+RUN_TOPICS = RunTopics(internal=INTERNAL_TOPICS)
+
+
 def create_run_topics(bootstrap: str) -> str:
     """Create every topic of a run, the stages' internal topics too; return the suffix.
 
     Created beforehand, an internal topic is in the first assignment's
     metadata, so no partition waits for a second rebalance to be consumed.
     """
-    suffix = f"-{uuid.uuid4().hex[:12]}"
-    internal = [f"palaute{suffix}-{name}" for name in INTERNAL_TOPICS]
-    for name in [*(spec.name + suffix for spec in TOPICS), *internal]:
-        create_topic(bootstrap, name, partitions=PARTITIONS)
-    return suffix
+    return create_shared_run_topics(bootstrap, RUN_TOPICS)
 
 
 def worker_config(
@@ -145,17 +142,11 @@ class FaultWorker(Worker):
     started_at_byte: int = 0
 
     def start(self) -> None:
-        """Start the process, appending to its log."""
+        """Start the process, appending to its log after a line that says when."""
         with self.log.open("ab") as out:
             self.started_at_byte = out.tell()
             out.write(f"\n=== start at {datetime.now(UTC).isoformat()}\n".encode())
-            out.flush()
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "palaute", "worker", "--config", str(self.config)],
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                env={**os.environ, **WORKER_ENVIRONMENT},
-            )
+        super().start()
 
     def ready(self) -> bool:
         """Whether the process started last has joined its group and begun processing."""
@@ -172,7 +163,7 @@ class FaultWorker(Worker):
 
 def new_worker(config: Path) -> FaultWorker:
     """Make a worker process (not started) that logs next to its configuration."""
-    return FaultWorker(config, config.with_suffix(".log"))
+    return FaultWorker(config, config.with_suffix(".log"), env=WORKER_ENVIRONMENT)
 
 
 def wipe_store(config: Path) -> None:

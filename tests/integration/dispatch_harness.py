@@ -9,29 +9,23 @@ from __future__ import annotations
 
 import asyncio
 import json
-import signal
-import subprocess
-import sys
 import time
-import uuid
 from collections import Counter
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
 from pydantic import TypeAdapter
 
-from ops.kafka import create_topic, delete_topics
 from schemas.surveys import SkipReason, SurveyLifecycleEvent, SurveyScheduled, SurveySkipped
-from schemas.topics import TOPICS
+from tests.fixtures import PARTITIONS, Worker, create_run_topics, delete_run_topics
 
 if TYPE_CHECKING:
     from collections.abc import Callable
     from pathlib import Path
 
-PARTITIONS = 4
+__all__ = ["PARTITIONS", "Worker", "create_run_topics", "delete_run_topics"]
+
 PSEUDONYMISATION_KEY = "dispatch-test-pseudonymisation-key-0123456789"
 LINK_SIGNING_KEY = "dispatch-test-link-signing-key-9876543210abcdef"
 ACCOUNT_SID = "AC" + "5d" * 16
@@ -159,51 +153,6 @@ class Reader:
         return [survey_event(record.value) for record in self.records]
 
 
-@dataclass
-class Worker:
-    """``palaute worker`` as a child process, its output in a log file."""
-
-    config: Path
-    log: Path
-    process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        """Start the process."""
-        with self.log.open("ab") as out:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "palaute", "worker", "--config", str(self.config)],
-                stdout=out,
-                stderr=subprocess.STDOUT,
-            )
-
-    def alive(self) -> bool:
-        """Whether the process still runs."""
-        return self.process is not None and self.process.poll() is None
-
-    def kill(self) -> None:
-        """Kill -9: no flush, no commit, no goodbye to the group."""
-        assert self.process is not None
-        self.process.kill()
-        self.process.wait(timeout=10)
-
-    def stop(self) -> int | None:
-        """SIGTERM and wait; kill if it does not stop in time."""
-        process = self.process
-        if process is None or process.poll() is not None:
-            return None if process is None else process.returncode
-        process.send_signal(signal.SIGTERM)
-        try:
-            return process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
-            return None
-
-    def tail(self) -> str:
-        """Give the end of the log, for failure messages."""
-        return self.log.read_text(errors="replace")[-6000:]
-
-
 #: How much longer than on an idle machine a step may take before a test gives up.
 LOADED_MACHINE_FACTOR = 2.0
 
@@ -248,32 +197,6 @@ async def produce(bootstrap: str, topic: str, records: list[tuple[bytes, bytes]]
         await producer.flush()
     finally:
         await producer.stop()
-
-
-def create_run_topics(bootstrap: str) -> str:
-    """Create this run's topics, the stages' repartition topics too; return their suffix.
-
-    A topic the worker creates for itself just before joining its group can
-    be missing from the first assignment's metadata, and is then not consumed
-    until the next rebalance: created beforehand, it is always there.
-    """
-    suffix = f"-{uuid.uuid4().hex[:12]}"
-    internal = [f"palaute{suffix}-{name}" for name in ("contacts-by-citizen", "surveys-by-id")]
-    for name in [*(spec.name + suffix for spec in TOPICS), *internal]:
-        create_topic(bootstrap, name, partitions=PARTITIONS)
-    return suffix
-
-
-async def delete_run_topics(bootstrap: str, suffix: str) -> None:
-    """Delete every topic of the run, internal and changelog topics included."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        names = [name for name in await admin.list_topics() if suffix in name]
-    finally:
-        await admin.close()
-    if names:
-        await asyncio.to_thread(delete_topics, bootstrap, names)
 
 
 def decisions(events: list[Any]) -> Counter[str]:

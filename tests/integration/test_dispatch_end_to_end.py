@@ -35,9 +35,7 @@ from dispatch_harness import (
     Worker,
     config_text,
     contact,
-    create_run_topics,
     decisions,
-    delete_run_topics,
     endings,
     produce,
     settle,
@@ -60,8 +58,6 @@ from schemas.topics import CONTACTS, RESPONSES, SURVEYS, VAULT
 from streams.intake import publications
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
-
     from schemas.config import Settings
     from schemas.contacts import ContactCompleted
 
@@ -236,16 +232,6 @@ def _oracle(records: list[Any], contacts: dict[str, ContactCompleted], settings:
         matching = [history for expected, history in outcomes if expected == [data]]
         assert matching, f"{event.contact_id}: {data} is not what the policy decides"
         histories[key] = matching[0]
-
-
-@pytest.fixture
-def run_suffix(kafka_bootstrap: str) -> Iterator[str]:
-    """Give this run's topic suffix; delete all its topics afterwards."""
-    import asyncio  # noqa: PLC0415 - only for the synchronous teardown
-
-    suffix = create_run_topics(kafka_bootstrap)
-    yield suffix
-    asyncio.run(delete_run_topics(kafka_bootstrap, suffix))
 
 
 def _reminders_done(events: list[Any]) -> bool:

@@ -20,8 +20,6 @@ from dispatch_harness import (
     Worker,
     config_text,
     contact,
-    create_run_topics,
-    delete_run_topics,
     endings,
     produce,
     settle,
@@ -35,7 +33,6 @@ from schemas.surveys import SurveyScheduled
 from schemas.topics import CONTACTS, DEADLETTER, SURVEYS, VAULT
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
     from pathlib import Path
 
 pytestmark = pytest.mark.integration
@@ -44,14 +41,6 @@ BAD_VAULT_RECORDS = [
     (b"sv-bad-1", b"not json at all"),
     (b"sv-bad-2", b'{"type": "ContactDetails", "survey_id": "sv-bad-2"}'),
 ]
-
-
-@pytest.fixture
-def run_suffix(kafka_bootstrap: str) -> Iterator[str]:
-    """Give this run's topic suffix; delete all its topics afterwards."""
-    suffix = create_run_topics(kafka_bootstrap)
-    yield suffix
-    asyncio.run(delete_run_topics(kafka_bootstrap, suffix))
 
 
 def _citizen(index: int) -> dict[str, Any]:

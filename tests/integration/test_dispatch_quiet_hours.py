@@ -26,8 +26,6 @@ from dispatch_harness import (
     Worker,
     config_text,
     contact,
-    create_run_topics,
-    delete_run_topics,
     produce,
     settle,
     wait_until,
@@ -39,7 +37,6 @@ from schemas.surveys import SurveyDispatching, SurveyScheduled, SurveySent
 from schemas.topics import CONTACTS, SURVEYS
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
     from pathlib import Path
 
 pytestmark = pytest.mark.integration
@@ -52,14 +49,6 @@ QUIET = timedelta(seconds=25)
 #: After quiet hours begin, Twilio keeps refusing this long (a request decided before may be late).
 SETTLING = timedelta(seconds=5)
 PHONE = "+358401112233"
-
-
-@pytest.fixture
-def run_suffix(kafka_bootstrap: str) -> Iterator[str]:
-    """Give this run's topic suffix; delete all its topics afterwards."""
-    suffix = create_run_topics(kafka_bootstrap)
-    yield suffix
-    asyncio.run(delete_run_topics(kafka_bootstrap, suffix))
 
 
 def _wall_clock(moment: datetime) -> str:

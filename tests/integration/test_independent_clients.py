@@ -11,7 +11,6 @@ sent, through a real ``palaute worker`` process and the Twilio simulator.
 
 from __future__ import annotations
 
-import asyncio
 import secrets
 import shutil
 import subprocess
@@ -32,9 +31,7 @@ from dispatch_harness import (
     Reader,
     Worker,
     config_text,
-    create_run_topics,
     decisions,
-    delete_run_topics,
     settle,
     wait_until,
 )
@@ -48,7 +45,6 @@ from schemas.surveys import SurveyScheduled, SurveySent
 from schemas.topics import CONTACTS, DEADLETTER, SURVEYS
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
     from pathlib import Path
 
 pytestmark = pytest.mark.integration
@@ -56,14 +52,6 @@ pytestmark = pytest.mark.integration
 INGRESS_KEY = secrets.token_urlsafe(32)
 SOURCE = "/crm/independent-clients"
 TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
-
-
-@pytest.fixture
-def run_suffix(kafka_bootstrap: str) -> Iterator[str]:
-    """Create this run's topics beforehand and delete them afterwards."""
-    suffix = create_run_topics(kafka_bootstrap)
-    yield suffix
-    asyncio.run(delete_run_topics(kafka_bootstrap, suffix))
 
 
 def _data(label: str, index: int, ended: datetime) -> dict[str, Any]:
