@@ -55,7 +55,7 @@ if TYPE_CHECKING:
 
     from tests.integration.smtp_server import SmtpSink
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 INTAKE_BATCH = 150
 DISPATCH_BATCH = 40

@@ -44,7 +44,7 @@ if TYPE_CHECKING:
     import random
     from pathlib import Path
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 PER_CHANNEL = 40
 REFUSED_429 = 4

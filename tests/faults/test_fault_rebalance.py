@@ -44,7 +44,7 @@ if TYPE_CHECKING:
     import random
     from pathlib import Path
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 CONTACTS_PER_HALF = 50
 RATINGS_PER_HALF = 300

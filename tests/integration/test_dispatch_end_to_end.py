@@ -257,6 +257,7 @@ def _token_of(url_kind: str, token: str, survey_ids: set[str], now: datetime) ->
     return payload
 
 
+@pytest.mark.slow
 async def test_every_citizen_gets_exactly_the_messages_the_policy_decides(  # noqa: C901, PLR0912, PLR0915 - one end-to-end scenario, checked from every side
     kafka_bootstrap: str, run_suffix: str, tmp_path: Path
 ) -> None:

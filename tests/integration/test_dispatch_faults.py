@@ -88,6 +88,7 @@ def _texts(simulator: TwilioSimulator) -> Counter[str]:
     return Counter(m["to"] for m in simulator.messages if m["direction"] == "outbound-api")
 
 
+@pytest.mark.slow
 async def test_a_worker_killed_while_sending_never_sends_a_survey_twice(
     kafka_bootstrap: str, run_suffix: str, tmp_path: Path
 ) -> None:
@@ -272,6 +273,7 @@ expiry = "5s"
     assert 0 < sent < len(scheduled)
 
 
+@pytest.mark.slow
 async def test_two_workers_share_the_sending_and_a_rebalance_repeats_nothing(
     kafka_bootstrap: str, run_suffix: str, tmp_path: Path
 ) -> None:

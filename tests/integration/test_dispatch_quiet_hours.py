@@ -73,6 +73,7 @@ async def _until(moment: datetime, readers: list[Reader]) -> None:
         await asyncio.sleep(0.05)
 
 
+@pytest.mark.slow
 async def test_a_retry_after_a_20429_does_not_go_out_in_quiet_hours(
     kafka_bootstrap: str, run_suffix: str, tmp_path: Path
 ) -> None:
