@@ -23,6 +23,7 @@ def test_largest_window_counts_the_busiest_half_open_second() -> None:
     assert largest_window([0.0, 1.0, 2.0]) == 1
 
 
+@pytest.mark.slow
 def test_quick_run_sends_every_survey_once_and_counts_every_request(
     kafka_bootstrap: str, tmp_path: Path
 ) -> None:

@@ -17,6 +17,7 @@ pytestmark = pytest.mark.integration
 READERS = ("(a) aiokafka", "(b) Java ConsumerPerformance", "(c) palaute worker", "(d) in-process")
 
 
+@pytest.mark.slow
 def test_quick_run_reads_and_decides_every_event_on_one_broker(
     kafka_bootstrap: str, tmp_path: Path
 ) -> None:

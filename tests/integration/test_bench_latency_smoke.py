@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 pytestmark = pytest.mark.integration
 
 
+@pytest.mark.slow
 def test_quick_run_counts_every_rating_and_alerts_on_the_drop(
     kafka_bootstrap: str, tmp_path: Path
 ) -> None:

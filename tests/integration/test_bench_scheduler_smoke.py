@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 pytestmark = pytest.mark.integration
 
 
+@pytest.mark.slow
 def test_quick_run_recovers_every_survey_and_sends_each_due_one_once(
     kafka_bootstrap: str, tmp_path: Path
 ) -> None:

@@ -29,7 +29,7 @@ from tests.integration.dashboard_harness import (
 if TYPE_CHECKING:
     from schemas.metrics import TouchpointMetrics
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parents[2]
 TOOLING = ROOT / "tests" / "tooling"

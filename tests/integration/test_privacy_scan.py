@@ -50,7 +50,7 @@ from schemas.topics import CONTACTS, DEADLETTER, SURVEYS, VAULT
 if TYPE_CHECKING:
     from pathlib import Path
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 #: The demo runs until this much happened (about a minute on a quiet machine)...
 MIN_SMS = 60
