@@ -9,9 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import signal
-import subprocess
-import sys
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -26,6 +23,7 @@ from ops.kafka import create_topic, delete_topics
 from schemas.deadletter import DeadLetter
 from schemas.samples import contact_completed
 from schemas.topics import CONTACTS, DEADLETTER, SURVEYS
+from tests.fixtures import start_worker, stop_process
 
 pytestmark = pytest.mark.integration
 
@@ -36,25 +34,6 @@ MANIFEST: dict[str, dict[str, str]] = json.loads(
 # The broker itself refuses records over its 1 MB limit: they never reach a worker.
 REFUSED_BY_BROKER = {"013-payload-2mb.raw"}
 DEADLINE_SECONDS = 180.0  # worker start and every record, on a busy 2-core machine
-
-
-def _start_worker(config: Path, log: Path) -> subprocess.Popen[bytes]:
-    with log.open("wb") as output:
-        return subprocess.Popen(
-            [sys.executable, "-m", "palaute", "worker", "--config", str(config)],
-            stdout=output,
-            stderr=subprocess.STDOUT,
-        )
-
-
-def _stop_worker(worker: subprocess.Popen[bytes]) -> None:
-    if worker.poll() is None:
-        worker.send_signal(signal.SIGTERM)
-        try:
-            worker.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            worker.kill()
-            worker.wait()
 
 
 async def _read_all(bootstrap: str, topic: str) -> list[Any]:
@@ -101,7 +80,7 @@ partitions = 1
         encoding="utf-8",
     )
     log = tmp_path / "worker.log"
-    worker = _start_worker(config, log)
+    worker = start_worker(config, log)
     producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, enable_idempotence=True)
     await producer.start()
     try:
@@ -137,5 +116,5 @@ partitions = 1
         assert worker.poll() is None
     finally:
         await producer.stop()
-        _stop_worker(worker)
+        stop_process(worker)
         delete_topics(kafka_bootstrap, names)

@@ -21,18 +21,18 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
 
 from connectors.web import create_web_app
 from connectors.web.ingress import kafka_producer
 from connectors.web.pages import PAGES, link_signer
 from engine.tokens import TokenPayload, TokenPurpose
-from ops.kafka import create_topic, delete_topics
+from ops.kafka import create_topic
 from schemas.base import Language, Scale, SurveyChannel
 from schemas.config import Settings
 from schemas.surveys import SurveyScheduled, SurveySent
 from schemas.topics import COMMENTS, CONTACTS, DEADLETTER, RATINGS, RESPONSES, SURVEYS, VAULT
 from schemas.vault import ContactDetails
+from tests.fixtures import delete_run_topics
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -241,19 +241,7 @@ async def running_citizen_web(
     finally:
         await env.runner.cleanup()
         await env.producer.stop()
-        await _delete_run_topics(bootstrap, suffix)
-
-
-async def _delete_run_topics(bootstrap: str, suffix: str) -> None:
-    """Delete every topic of the run, workers' internal and changelog topics too."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        names = [name for name in await admin.list_topics() if suffix in name]
-    finally:
-        await admin.close()
-    if names:
-        await asyncio.to_thread(delete_topics, bootstrap, names)
+        await delete_run_topics(bootstrap, suffix)
 
 
 async def read_topic(

@@ -15,9 +15,6 @@ import asyncio
 import html
 import json
 import re
-import signal
-import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +26,7 @@ from connectors.web.pages import link_signer
 from engine.evidence import EMAIL_RULES
 from engine.tokens import TokenPayload
 from schemas.topics import CONTACTS, RATINGS, RESPONSES, SURVEYS
+from tests.fixtures import start_worker, stop_process
 from tests.integration.citizen_harness import (
     LINK_SIGNING_KEY,
     PARTITIONS,
@@ -91,25 +89,6 @@ channel_preference = ["email"]
         encoding="utf-8",
     )
     return path
-
-
-def _start_worker(config: Path, log: Path) -> subprocess.Popen[bytes]:
-    with log.open("ab") as out:
-        return subprocess.Popen(
-            [sys.executable, "-m", "palaute", "worker", "--config", str(config)],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-
-
-def _stop(worker: subprocess.Popen[bytes]) -> None:
-    if worker.poll() is None:
-        worker.send_signal(signal.SIGTERM)
-        try:
-            worker.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            worker.kill()
-            worker.wait(timeout=10)
 
 
 def _tail(log: Path) -> str:
@@ -193,6 +172,7 @@ async def _ratings(env: CitizenEnv, survey_id: str) -> list[dict[str, Any]]:
     return []
 
 
+@pytest.mark.slow
 async def test_a_delivered_email_is_scanned_without_effect_then_answered_once(
     kafka_bootstrap: str, tmp_path: Path
 ) -> None:
@@ -203,7 +183,7 @@ async def test_a_delivered_email_is_scanned_without_effect_then_answered_once(
         running_citizen_web(kafka_bootstrap, str(tmp_path / "web-data")) as env,
         running_smtp_sink() as sink,
     ):
-        worker = _start_worker(_config(tmp_path, env, sink.port), log)
+        worker = start_worker(_config(tmp_path, env, sink.port), log)
         try:
             await _produce_contact(env)
             links = await _delivered_links(sink, log)
@@ -239,7 +219,7 @@ async def test_a_delivered_email_is_scanned_without_effect_then_answered_once(
             answers = await read_topic(env.bootstrap, env.topic(RESPONSES))
             surveys = await read_topic(env.bootstrap, env.topic(SURVEYS))
         finally:
-            _stop(worker)
+            stop_process(worker)
 
     assert page["lang"] == "fi"
     assert page["pressed"] == "2"

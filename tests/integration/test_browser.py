@@ -12,8 +12,6 @@ from __future__ import annotations
 import asyncio
 import json
 import shutil
-import signal
-import subprocess
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -24,6 +22,7 @@ import pytest
 from engine.tokens import TokenPurpose
 from schemas.base import Language, Scale, SurveyChannel
 from schemas.topics import COMMENTS, RATINGS, RESPONSES
+from tests.fixtures import start_process, stop_process
 from tests.integration.citizen_harness import (
     LINK_SIGNING_KEY,
     PARTITIONS,
@@ -36,6 +35,8 @@ from tests.integration.citizen_harness import (
 )
 
 if TYPE_CHECKING:
+    import subprocess
+
     from tests.integration.citizen_harness import CitizenEnv
 
 pytestmark = pytest.mark.integration
@@ -85,24 +86,12 @@ name = "Puhelinpalvelu"
 
 
 def _start_worker(config: Path, log: Path) -> subprocess.Popen[bytes]:
-    with log.open("ab") as out:
-        return subprocess.Popen(
-            [sys.executable, str(Path(__file__).with_name("responses_worker.py")), str(config)],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            cwd=ROOT,
-            env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
-        )
-
-
-def _stop(worker: subprocess.Popen[bytes]) -> None:
-    if worker.poll() is None:
-        worker.send_signal(signal.SIGTERM)
-        try:
-            worker.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            worker.kill()
-            worker.wait(timeout=10)
+    return start_process(
+        [sys.executable, str(Path(__file__).with_name("responses_worker.py")), str(config)],
+        log,
+        cwd=ROOT,
+        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
+    )
 
 
 async def _browse(node: str, url: str, tmp_path: Path) -> dict[str, Any]:
@@ -137,6 +126,7 @@ async def _ratings(env: CitizenEnv, survey_id: str) -> list[dict[str, Any]]:
     return []
 
 
+@pytest.mark.slow
 async def test_a_citizen_answers_changes_and_comments_and_the_survey_counts_once(
     kafka_bootstrap: str, tmp_path: Path
 ) -> None:
@@ -152,7 +142,7 @@ async def test_a_citizen_answers_changes_and_comments_and_the_survey_counts_once
             answers = await read_topic(env.bootstrap, env.topic(RESPONSES))
             comments = await read_topic(env.bootstrap, env.topic(COMMENTS))
         finally:
-            _stop(worker)
+            stop_process(worker)
         worker_log = log.read_text(errors="replace")[-3000:]
 
     assert page["lang"] == "fi"

@@ -26,15 +26,14 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
-from ops.kafka import delete_topics
 from palaute.commands.worker import EXIT_TOPICS_MISSING
 from schemas.config import StreamsConfig, load_settings
 from schemas.topics import CONTACTS, SURVEYS, TOPICS, VAULT
 from streams.app import create_app
 from streams.topics_setup import worker_topics
+from tests.fixtures import RunTopics, start_worker, stop_process
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
     from pathlib import Path
 
 pytestmark = pytest.mark.integration
@@ -116,13 +115,9 @@ async def _topic_configs(bootstrap: str, name: str) -> dict[str, str]:
 
 
 @pytest.fixture
-def run_suffix(kafka_bootstrap: str) -> Iterator[str]:
-    """Give a suffix (and so an app id) no one has used; delete its topics afterwards."""
-    suffix = f"-first-{uuid.uuid4().hex[:12]}"
-    yield suffix
-    names = list(asyncio.run(_run_topics(kafka_bootstrap, suffix)))
-    if names:
-        delete_topics(kafka_bootstrap, names)
+def run_topics() -> RunTopics:
+    """Create nothing: the test checks what a first start creates for a suffix no one used."""
+    return RunTopics(prefix="-first-", create=False)
 
 
 class Worker:
@@ -130,12 +125,7 @@ class Worker:
 
     def __init__(self, config: Path, log: Path) -> None:
         self.log = log
-        with log.open("ab") as out:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "palaute", "worker", "--config", str(config)],
-                stdout=out,
-                stderr=subprocess.STDOUT,
-            )
+        self.process = start_worker(config, log)
 
     def tail(self) -> str:
         """Give the end of the worker's log, for a failure message."""
@@ -143,13 +133,7 @@ class Worker:
 
     def stop(self) -> None:
         """Stop it as an orchestrator would: SIGTERM, then kill."""
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
+        stop_process(self.process, timeout=60)
 
 
 async def _decision_for(

@@ -9,25 +9,18 @@ changelog) for replayed contacts to stay duplicates.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import random
-import signal
-import subprocess
-import sys
 import time
-import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
 
 from engine.policy import CitizenHistory, decide
 from engine.pseudonym import citizen_key
-from ops.kafka import create_topic, delete_topics
 from schemas.config import load_settings
 from schemas.deadletter import DeadLetter
 from schemas.decoding import Rejected, decode_contact
@@ -35,9 +28,10 @@ from schemas.surveys import SkipReason, SurveyScheduled, SurveySkipped
 from schemas.topics import CONTACTS, DEADLETTER, SURVEYS, VAULT
 from schemas.vault import ContactDetails
 from streams.intake import publications
+from tests.fixtures import RunTopics, start_worker, stop_process
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    import subprocess
     from pathlib import Path
 
     from schemas.config import Settings
@@ -263,27 +257,6 @@ def _tail(log: Path) -> str:
     return log.read_text(errors="replace")[-4000:]
 
 
-def _start_worker(config: Path, log: Path) -> subprocess.Popen[bytes]:
-    with log.open("ab") as out:
-        return subprocess.Popen(
-            [sys.executable, "-m", "palaute", "worker", "--config", str(config)],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-
-
-def _stop_worker(worker: subprocess.Popen[bytes]) -> int | None:
-    if worker.poll() is None:
-        worker.send_signal(signal.SIGTERM)
-        try:
-            return worker.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            worker.kill()
-            worker.wait(timeout=10)
-            return None
-    return worker.returncode
-
-
 async def _produce(bootstrap: str, topic: str, records: list[tuple[bytes, bytes]]) -> None:
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=True)
     await producer.start()
@@ -295,25 +268,12 @@ async def _produce(bootstrap: str, topic: str, records: list[tuple[bytes, bytes]
         await producer.stop()
 
 
-async def _delete_run_topics(bootstrap: str, suffix: str) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        names = [name for name in await admin.list_topics() if suffix in name]
-    finally:
-        await admin.close()
-    if names:
-        await asyncio.to_thread(delete_topics, bootstrap, names)
-
-
 @pytest.fixture
-def run_suffix(kafka_bootstrap: str) -> Iterator[str]:
-    """Give this run's topic suffix; create its topics and delete them all afterwards."""
-    suffix = f"-{uuid.uuid4().hex[:12]}"
-    for base in (CONTACTS, SURVEYS, VAULT, DEADLETTER):
-        create_topic(kafka_bootstrap, base + suffix, partitions=PARTITIONS)
-    yield suffix
-    asyncio.run(_delete_run_topics(kafka_bootstrap, suffix))
+def run_topics() -> RunTopics:
+    """Create the intake's topics only."""
+    return RunTopics(
+        bases=(CONTACTS, SURVEYS, VAULT, DEADLETTER), internal=(), partitions=PARTITIONS
+    )
 
 
 def _oracle_check(records: list[Any], traffic: Traffic, settings: Settings) -> None:
@@ -383,7 +343,7 @@ async def test_intake_decides_every_contact_once_and_dead_letters_bad_records(
     surveys, deadletters, vault = readers
     for reader in readers:
         await reader.start()
-    worker = _start_worker(config, log)
+    worker = start_worker(config, log)
     try:
         await _produce(kafka_bootstrap, CONTACTS + run_suffix, phase1)
         await _wait_for(
@@ -396,10 +356,10 @@ async def test_intake_decides_every_contact_once_and_dead_letters_bad_records(
             log,
         )
         assert worker.poll() is None, "a bad record must not stop the worker"
-        assert _stop_worker(worker) == 0, log.read_text(errors="replace")[-4000:]
+        assert stop_process(worker) == 0, log.read_text(errors="replace")[-4000:]
 
         await _produce(kafka_bootstrap, CONTACTS + run_suffix, phase2)
-        worker = _start_worker(config, log)
+        worker = start_worker(config, log)
         await _wait_for(
             readers,
             lambda: set(_decisions(surveys.records)) >= set(contacts_by_id),
@@ -408,7 +368,7 @@ async def test_intake_decides_every_contact_once_and_dead_letters_bad_records(
         )
         assert worker.poll() is None
     finally:
-        returncode = _stop_worker(worker)
+        returncode = stop_process(worker)
         for reader in readers:
             await reader.stop()
     assert returncode == 0, log.read_text(errors="replace")[-4000:]

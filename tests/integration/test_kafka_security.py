@@ -33,6 +33,7 @@ from ops.kafka.process import port_is_free
 from schemas.config import KafkaConfig
 from schemas.topics import RESPONSES
 from tests.conftest import TEST_KAFKA_PORT
+from tests.fixtures import start_worker, stop_process
 from tests.integration.citizen_harness import read_topic, running_citizen_web
 from tests.integration.smtp_server import running_smtp_sink
 from tests.integration.test_answer_end_to_end import (
@@ -40,8 +41,6 @@ from tests.integration.test_answer_end_to_end import (
     _delivered_links,
     _produce_contact,
     _score_link,
-    _start_worker,
-    _stop,
     _tail,
     _wait_until_sent,
 )
@@ -218,7 +217,7 @@ async def test_worker_and_web_take_a_contact_to_a_recorded_answer(
         running_smtp_sink() as sink,
     ):
         assert env.settings.kafka.security_protocol == protocol
-        worker = _start_worker(_worker_config(tmp_path, env, sink.port, kafka), log)
+        worker = start_worker(_worker_config(tmp_path, env, sink.port, kafka), log)
         try:
             await _produce_contact(env)
             links = await _delivered_links(sink, log)
@@ -232,7 +231,7 @@ async def test_worker_and_web_take_a_contact_to_a_recorded_answer(
             answers = await read_topic(env.bootstrap, env.topic(RESPONSES), expect=1)
             worker_log = _tail(log)
         finally:
-            _stop(worker)
+            stop_process(worker)
 
     assert page_status == 200, page_text[:500]
     assert (voted_status, voted_query.get("v")) == (200, "1")

@@ -18,11 +18,7 @@ import json
 import math
 import random
 import shutil
-import signal
-import subprocess
-import sys
 import time
-import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -30,17 +26,16 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from aiohttp import web
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
 
 from connectors.notifiers import SIGNATURE_HEADER, TIMESTAMP_HEADER, signature
-from ops.kafka import create_topic, delete_topics
 from palaute.commands import metrics as metrics_command
 from schemas.alerts import ScoreDropAlert
 from schemas.topics import ALERTS, CONTACTS, DEADLETTER, METRICS, RATINGS, SURVEYS, VAULT
 from streams.partitioning import key_partition, touchpoint_partition
+from tests.fixtures import RunTopics, start_worker, stop_process
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Iterator
+    from collections.abc import AsyncIterator
     from pathlib import Path
 
 pytestmark = pytest.mark.integration
@@ -320,27 +315,6 @@ webhook_attempts = 3
     return path
 
 
-def _start_worker(config: Path, log: Path) -> subprocess.Popen[bytes]:
-    with log.open("ab") as out:
-        return subprocess.Popen(
-            [sys.executable, "-m", "palaute", "worker", "--config", str(config)],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-
-
-def _stop_worker(worker: subprocess.Popen[bytes]) -> int | None:
-    if worker.poll() is None:
-        worker.send_signal(signal.SIGTERM)
-        try:
-            return worker.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            worker.kill()
-            worker.wait(timeout=10)
-            return None
-    return worker.returncode
-
-
 def _tail(log: Path) -> str:
     return log.read_text(errors="replace")[-4000:]
 
@@ -359,26 +333,15 @@ async def _produce(
         await producer.stop()
 
 
-async def _delete_run_topics(bootstrap: str, suffix: str) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        names = [name for name in await admin.list_topics() if suffix in name]
-    finally:
-        await admin.close()
-    if names:
-        await asyncio.to_thread(delete_topics, bootstrap, names)
-
-
 @pytest.fixture
-def run_suffix(kafka_bootstrap: str) -> Iterator[str]:
-    """Give this run's topic suffix; create its topics and delete them all afterwards."""
-    suffix = f"-{uuid.uuid4().hex[:12]}"
-    for base in (CONTACTS, SURVEYS, VAULT, DEADLETTER, RATINGS, METRICS, ALERTS):
-        create_topic(kafka_bootstrap, base + suffix, partitions=PARTITIONS)
-    create_topic(kafka_bootstrap, METRICS + suffix + "-rebuilt", partitions=PARTITIONS)
-    yield suffix
-    asyncio.run(_delete_run_topics(kafka_bootstrap, suffix))
+def run_topics() -> RunTopics:
+    """Create the metrics run's topics, and the one the rebuild writes to."""
+    return RunTopics(
+        bases=(CONTACTS, SURVEYS, VAULT, DEADLETTER, RATINGS, METRICS, ALERTS),
+        internal=(),
+        extra=(METRICS + "{suffix}-rebuilt",),
+        partitions=PARTITIONS,
+    )
 
 
 async def _routed_touchpoints(bootstrap: str, suffix: str) -> set[str]:
@@ -409,6 +372,7 @@ def _alerts(records: list[Any]) -> list[ScoreDropAlert]:
 
 
 @pytest.mark.timeout(900)
+@pytest.mark.slow
 async def test_metrics_equal_a_recomputation_and_one_alert_fires_and_resolves(
     kafka_bootstrap: str, run_suffix: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -469,7 +433,7 @@ async def _run_worker_twice(
     await alerts.start()
     half = len(produced.ratings) // 2
     first = expected_figures(Traffic(produced.ratings[:half], produced.sends))
-    worker = _start_worker(config, log)
+    worker = start_worker(config, log)
     try:
         await _produce(
             bootstrap,
@@ -483,10 +447,10 @@ async def _run_worker_twice(
             assert worker.poll() is None, f"worker died:\n{_tail(log)}"
             assert time.monotonic() < deadline, _mismatches(metrics.latest, first)
             await metrics.poll()
-        assert _stop_worker(worker) == 0, _tail(log)
+        assert stop_process(worker) == 0, _tail(log)
         shutil.rmtree(config.parent / "data")
         await _produce(bootstrap, RATINGS + suffix, _rating_records(produced.ratings[half:]))
-        worker = _start_worker(config, log)
+        worker = start_worker(config, log)
         deadline = time.monotonic() + DEADLINE_SECONDS
         while not _all_match(metrics.latest, expected):
             assert worker.poll() is None, f"worker died:\n{_tail(log)}"
@@ -499,7 +463,7 @@ async def _run_worker_twice(
         while len(hooks.bodies) < len(_alerts(alerts.records)) and time.monotonic() < deadline:
             await alerts.poll()
     finally:
-        returncode = _stop_worker(worker)
+        returncode = stop_process(worker)
         await metrics.stop()
         await alerts.stop()
     assert returncode == 0, _tail(log)

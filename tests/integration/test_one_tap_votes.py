@@ -186,6 +186,7 @@ async def _deliver(env: CitizenEnv, scheduled: SurveyScheduled) -> list[str]:
     return list(dict.fromkeys(links))
 
 
+@pytest.mark.slow
 async def test_a_scanner_loading_every_link_of_a_real_email_with_javascript_makes_no_rating(
     env: CitizenEnv, tmp_path: Path
 ) -> None:

@@ -16,25 +16,22 @@ import json
 import subprocess
 import sys
 import time
-import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from engine.pseudonym import citizen_key
-from ops.kafka import delete_topics
 from schemas.base import Language, Scale, SurveyChannel
 from schemas.contacts import Citizen, TouchpointChannel
 from schemas.responses import CommentReceived, Rating
 from schemas.surveys import SkipReason
-from schemas.topics import COMMENTS, METRICS, RATINGS, SURVEYS, TOPICS, VAULT, comment_key
+from schemas.topics import COMMENTS, METRICS, RATINGS, SURVEYS, VAULT, comment_key
+from tests.fixtures import RunTopics, start_worker, stop_process
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
     from pathlib import Path
 
 pytestmark = pytest.mark.integration
@@ -217,57 +214,10 @@ def _rating(survey_id: str, touchpoint: str, score: int) -> bytes:
     )
 
 
-def _have_leaders(described: list[dict[str, Any]]) -> bool:
-    return bool(described) and all(
-        topic["error_code"] == 0
-        and len(topic["partitions"]) == PARTITIONS
-        and all(p["error_code"] == 0 and p["leader"] >= 0 for p in topic["partitions"])
-        for topic in described
-    )
-
-
 @pytest.fixture
-def run_suffix(kafka_bootstrap: str) -> Iterator[str]:
-    """Create this run's topics (compacted ones compacted) and delete them afterwards."""
-    suffix = f"-{uuid.uuid4().hex[:12]}"
-
-    async def create() -> None:
-        admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
-        await admin.start()
-        try:
-            names = [spec.name + suffix for spec in TOPICS]
-            await admin.create_topics(
-                [
-                    NewTopic(
-                        spec.name + suffix,
-                        num_partitions=PARTITIONS,
-                        replication_factor=1,
-                        topic_configs=spec.configs(),
-                    )
-                    for spec in TOPICS
-                ]
-            )
-            # A first read or write before every partition has a leader fails.
-            deadline = time.monotonic() + 120
-            while not _have_leaders(await admin.describe_topics(names)):
-                assert time.monotonic() < deadline, "the run's topics got no leaders"
-                await asyncio.sleep(0.1)
-        finally:
-            await admin.close()
-
-    async def names() -> list[str]:
-        admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
-        await admin.start()
-        try:
-            return [name for name in await admin.list_topics() if suffix in name]
-        finally:
-            await admin.close()
-
-    asyncio.run(create())
-    yield suffix
-    found = asyncio.run(names())
-    if found:
-        delete_topics(kafka_bootstrap, found)
+def run_topics() -> RunTopics:
+    """Create every topic of the run (compacted ones compacted), and no internal topic."""
+    return RunTopics(internal=(), partitions=PARTITIONS, configured=True)
 
 
 @dataclass
@@ -291,24 +241,6 @@ class Run:
     async def wait_until(self, check: Any, what: str) -> Any:
         """Poll until ``check`` gives something true; the worker must stay up meanwhile."""
         return await _wait_until(check, what, self.worker, self.log)
-
-
-def _start_worker(config: Path, log: Path) -> subprocess.Popen[bytes]:
-    with log.open("ab") as out:
-        return subprocess.Popen(
-            [sys.executable, "-m", "palaute", "worker", "--config", str(config)],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-
-
-def _stop(worker: subprocess.Popen[bytes]) -> None:
-    worker.terminate()
-    try:
-        worker.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        worker.kill()
-        worker.wait()
 
 
 async def _pending_surveys(run: Run) -> dict[str, Any]:
@@ -440,7 +372,7 @@ async def test_erase_leaves_nothing_that_identifies_the_citizen_and_touches_no_o
     """A request to be forgotten must reach every live copy of their details, and only theirs."""
     config = _config(tmp_path, kafka_bootstrap, run_suffix)
     log = tmp_path / "worker.log"
-    run = Run(kafka_bootstrap, run_suffix, _start_worker(config, log), log)
+    run = Run(kafka_bootstrap, run_suffix, start_worker(config, log), log)
     try:
         before = await _pending_surveys(run)
         erased_keys = {d["citizen_key"] for d in before.values() if d.get("phone") == ERASED_PHONE}
@@ -480,7 +412,7 @@ async def test_erase_leaves_nothing_that_identifies_the_citizen_and_touches_no_o
         await _assert_not_asked_again(run)
         assert run.worker.poll() is None, _tail(log)
     finally:
-        _stop(run.worker)
+        stop_process(run.worker)
     worker_log = log.read_text(errors="replace")
     for secret in (ERASED_PHONE, ERASED_EMAIL, KEPT_PHONE, KEPT_EMAIL):
         assert secret not in worker_log

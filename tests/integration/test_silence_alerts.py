@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import signal
 import subprocess
 import sys
 import time
@@ -21,16 +20,14 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
 
 from engine.silence import reference_days
-from ops.kafka import create_topic, delete_topics
 from schemas.alerts import AlertKind, AlertState, ScoreDropAlert
 from schemas.config import PolicyConfig
 from schemas.topics import ALERTS, CONTACTS, DEADLETTER, METRICS, RATINGS, SURVEYS, VAULT
+from tests.fixtures import RunTopics, stop_process
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
     from pathlib import Path
 
 pytestmark = pytest.mark.integration
@@ -133,25 +130,14 @@ silence_check_interval = "1s"
     return path
 
 
-async def _delete_run_topics(bootstrap: str, suffix: str) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        names = [name for name in await admin.list_topics() if suffix in name]
-    finally:
-        await admin.close()
-    if names:
-        await asyncio.to_thread(delete_topics, bootstrap, names)
-
-
 @pytest.fixture
-def run_suffix(kafka_bootstrap: str) -> Iterator[str]:
-    """Give this run's topic suffix; create its topics and delete them all afterwards."""
-    suffix = f"-{uuid.uuid4().hex[:12]}"
-    for base in (CONTACTS, SURVEYS, VAULT, DEADLETTER, RATINGS, METRICS, ALERTS):
-        create_topic(kafka_bootstrap, base + suffix, partitions=PARTITIONS)
-    yield suffix
-    asyncio.run(_delete_run_topics(kafka_bootstrap, suffix))
+def run_topics() -> RunTopics:
+    """Create the topics the silence run uses, with this test's partition count."""
+    return RunTopics(
+        bases=(CONTACTS, SURVEYS, VAULT, DEADLETTER, RATINGS, METRICS, ALERTS),
+        internal=(),
+        partitions=PARTITIONS,
+    )
 
 
 class Reader:
@@ -208,18 +194,6 @@ class Traffic:
             await asyncio.sleep(GAP_SECONDS)
 
 
-def _stop_worker(worker: subprocess.Popen[bytes]) -> int | None:
-    if worker.poll() is None:
-        worker.send_signal(signal.SIGTERM)
-        try:
-            return worker.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            worker.kill()
-            worker.wait(timeout=10)
-            return None
-    return worker.returncode
-
-
 async def _until(
     condition: Any, reader: Reader, worker: subprocess.Popen[bytes], log: Path
 ) -> None:
@@ -231,6 +205,7 @@ async def _until(
 
 
 @pytest.mark.timeout(300)
+@pytest.mark.slow
 async def test_a_touchpoint_whose_contacts_stop_gets_a_silence_alert_that_resolves(
     kafka_bootstrap: str, run_suffix: str, tmp_path: Path
 ) -> None:
@@ -250,7 +225,7 @@ async def test_a_touchpoint_whose_contacts_stop_gets_a_silence_alert_that_resolv
     traffic = Traffic(producer, surveys)
     flow = asyncio.create_task(traffic.run())
     with log.open("ab") as out:
-        worker = subprocess.Popen(  # noqa: ASYNC220 - started once, waited for by _stop_worker
+        worker = subprocess.Popen(  # noqa: ASYNC220 - started once, waited for by stop_process
             [sys.executable, "-m", "palaute", "worker", "--config", str(config)],
             stdout=out,
             stderr=subprocess.STDOUT,
@@ -276,7 +251,7 @@ async def test_a_touchpoint_whose_contacts_stop_gets_a_silence_alert_that_resolv
             await alerts.poll()  # time for a wrong extra alert to show
     finally:
         flow.cancel()
-        returncode = _stop_worker(worker)
+        returncode = stop_process(worker)
         await producer.stop()
         await alerts.stop()
         await metrics.stop()

@@ -18,22 +18,19 @@ from __future__ import annotations
 import asyncio
 import json
 import shutil
-import subprocess
 import sys
 import time
-import uuid
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
 
-from ops.kafka import create_topic, delete_topics
 from schemas.topics import ALERTS, CONTACTS, DEADLETTER, METRICS, RATINGS, SURVEYS, VAULT
+from tests.fixtures import RunTopics, start_process, stop_process
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    import subprocess
     from pathlib import Path
 
 pytestmark = pytest.mark.integration
@@ -82,24 +79,19 @@ def _rating(touchpoint: str, number: int, at: datetime) -> dict[str, Any]:
 
 
 @pytest.fixture
-def suffix(kafka_bootstrap: str) -> Iterator[str]:
-    """Give this run's topics; delete them afterwards."""
-    run = f"-{uuid.uuid4().hex[:12]}"
-    for base in (CONTACTS, SURVEYS, VAULT, DEADLETTER, RATINGS, METRICS, ALERTS):
-        create_topic(kafka_bootstrap, base + run, partitions=PARTITIONS)
-    yield run
-    asyncio.run(_delete_run_topics(kafka_bootstrap, run))
+def run_topics() -> RunTopics:
+    """Create the topics the worker consumes and writes, with this test's partition count."""
+    return RunTopics(
+        bases=(CONTACTS, SURVEYS, VAULT, DEADLETTER, RATINGS, METRICS, ALERTS),
+        internal=(),
+        partitions=PARTITIONS,
+    )
 
 
-async def _delete_run_topics(bootstrap: str, run: str) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        names = [name for name in await admin.list_topics() if run in name]
-    finally:
-        await admin.close()
-    if names:
-        await asyncio.to_thread(delete_topics, bootstrap, names)
+@pytest.fixture
+def suffix(run_suffix: str) -> str:
+    """Give this run's topic suffix (its topics made and deleted by ``run_suffix``)."""
+    return run_suffix
 
 
 def _config(tmp_path: Path, bootstrap: str, run: str) -> Path:
@@ -172,21 +164,7 @@ async def _counts_when_complete(
 def _start_worker(
     config: Path, log: Path, script: str = SLOW_SEEK_WORKER
 ) -> subprocess.Popen[bytes]:
-    with log.open("ab") as out:
-        return subprocess.Popen(
-            [sys.executable, "-c", script, str(config)],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-
-
-def _stop(worker: subprocess.Popen[bytes]) -> None:
-    worker.terminate()
-    try:
-        worker.wait(timeout=60)
-    except subprocess.TimeoutExpired:
-        worker.kill()
-        worker.wait(timeout=10)
+    return start_process([sys.executable, "-c", script, str(config)], log)
 
 
 @pytest.mark.timeout(600)
@@ -203,7 +181,7 @@ async def test_every_rating_is_counted_when_the_seek_to_committed_offsets_is_slo
     try:
         first = await _counts_when_complete(kafka_bootstrap, metrics, worker, 1)
     finally:
-        _stop(worker)
+        stop_process(worker, timeout=60)
     assert first == {f"touchpoint:{tp}:24h": 1 for tp in TOUCHPOINTS}, _tail(log)
     # Then a backlog, and a worker without its local store: recovery runs first.
     await _produce_ratings(kafka_bootstrap, RATINGS + suffix, range(1, PER_TOUCHPOINT))
@@ -213,7 +191,7 @@ async def test_every_rating_is_counted_when_the_seek_to_committed_offsets_is_slo
         counts = await _counts_when_complete(kafka_bootstrap, metrics, worker, PER_TOUCHPOINT)
         alive = worker.poll() is None
     finally:
-        _stop(worker)
+        stop_process(worker, timeout=60)
     assert alive, f"the worker died:\n{_tail(log)}"
     assert "Restoring state from changelog topics" in log.read_text(errors="replace")
     assert counts == {f"touchpoint:{tp}:24h": PER_TOUCHPOINT for tp in TOUCHPOINTS}, _tail(log)
@@ -272,7 +250,7 @@ async def test_every_rating_is_counted_when_a_fetched_batch_is_cut_short(
         counts = await _counts_when_complete(kafka_bootstrap, METRICS + suffix, worker, 2 * first)
         alive = worker.poll() is None
     finally:
-        _stop(worker)
+        stop_process(worker, timeout=60)
     cuts = [
         line for line in log.read_text(errors="replace").splitlines() if "test: batch cut" in line
     ]

@@ -13,7 +13,6 @@ import asyncio
 import json
 import signal
 import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +27,7 @@ from schemas.base import Language, SurveyChannel
 from schemas.config import StreamsConfig
 from schemas.topics import CONTACTS, RESPONSES, SURVEYS
 from streams.stages.intake import is_opt_out
+from tests.fixtures import start_worker
 from tests.integration.citizen_harness import (
     LINK_SIGNING_KEY,
     PARTITIONS,
@@ -208,15 +208,6 @@ def _contact(number: int) -> bytes:
     ).encode()
 
 
-def _start_worker(config: Path, log: Path) -> subprocess.Popen[bytes]:
-    with log.open("ab") as out:
-        return subprocess.Popen(
-            [sys.executable, "-m", "palaute", "worker", "--config", str(config)],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-
-
 async def _produce_contact(env: CitizenEnv, number: int) -> None:
     producer = AIOKafkaProducer(bootstrap_servers=env.bootstrap, enable_idempotence=True)
     await producer.start()
@@ -265,7 +256,7 @@ async def test_lopeta_records_an_opt_out_and_the_next_contact_is_skipped(
 ) -> None:
     """Stopping must work in Finnish and must stop the next survey, not just this one."""
     log = tmp_path / "worker.log"
-    worker = _start_worker(_worker_config(tmp_path, env), log)
+    worker = start_worker(_worker_config(tmp_path, env), log)
     try:
         await _produce_contact(env, 1)
         first = await _decision_for(env, "contact-optout-1")

@@ -12,7 +12,6 @@ import asyncio
 import json
 import socket
 import subprocess
-import sys
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -21,13 +20,11 @@ from typing import TYPE_CHECKING
 import aiohttp
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient
 
-from ops.kafka import delete_topics
 from schemas.topics import CONTACTS, SURVEYS
+from tests.fixtures import RunTopics, start_worker
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
     from pathlib import Path
 
 pytestmark = pytest.mark.integration
@@ -96,23 +93,10 @@ def _contact(number: int) -> bytes:
     ).encode()
 
 
-async def _delete_run_topics(bootstrap: str, suffix: str) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        names = [name for name in await admin.list_topics() if suffix in name]
-    finally:
-        await admin.close()
-    if names:
-        await asyncio.to_thread(delete_topics, bootstrap, names)
-
-
 @pytest.fixture
-def run_suffix(kafka_bootstrap: str) -> Iterator[str]:
-    """Give this run's topic suffix (the worker creates its topics); delete them afterwards."""
-    suffix = f"-pending-{uuid.uuid4().hex[:12]}"
-    yield suffix
-    asyncio.run(_delete_run_topics(kafka_bootstrap, suffix))
+def run_topics() -> RunTopics:
+    """Create nothing beforehand: the worker creates its topics."""
+    return RunTopics(prefix="-pending-", create=False)
 
 
 async def _health(session: aiohttp.ClientSession, base: str) -> tuple[int, str] | None:
@@ -137,15 +121,7 @@ async def _scheduled(bootstrap: str, topic: str, expect: int, deadline: float) -
     return found
 
 
-def _start_worker(config: Path, log: Path) -> subprocess.Popen[bytes]:
-    with log.open("ab") as out:
-        return subprocess.Popen(
-            [sys.executable, "-m", "palaute", "worker", "--config", str(config)],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-
-
+@pytest.mark.slow
 async def test_a_worker_holding_surveys_not_yet_due_stays_healthy(
     kafka_bootstrap: str, run_suffix: str, tmp_path: Path
 ) -> None:
@@ -154,7 +130,7 @@ async def test_a_worker_holding_surveys_not_yet_due_stays_healthy(
     base = f"http://127.0.0.1:{port}"
     config = _config(tmp_path, kafka_bootstrap, run_suffix, port)
     log = tmp_path / "worker.log"
-    worker = _start_worker(config, log)
+    worker = start_worker(config, log)
     deadline = time.monotonic() + DEADLINE_SECONDS
     try:
         async with aiohttp.ClientSession() as session:

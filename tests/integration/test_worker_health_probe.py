@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
-import subprocess
 import sys
 import time
 import uuid
@@ -22,13 +21,11 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 import pytest
 from aiokafka import AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient
 
-from ops.kafka import delete_topics
 from schemas.topics import CONTACTS
+from tests.fixtures import RunTopics, start_process
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
     from pathlib import Path
 
 pytestmark = pytest.mark.integration
@@ -112,23 +109,10 @@ def _contact() -> bytes:
     ).encode()
 
 
-async def _delete_run_topics(bootstrap: str, suffix: str) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        names = [name for name in await admin.list_topics() if suffix in name]
-    finally:
-        await admin.close()
-    if names:
-        await asyncio.to_thread(delete_topics, bootstrap, names)
-
-
 @pytest.fixture
-def run_suffix(kafka_bootstrap: str) -> Iterator[str]:
-    """Give this run's topic suffix (the worker creates its topics); delete them afterwards."""
-    suffix = f"-health-{uuid.uuid4().hex[:12]}"
-    yield suffix
-    asyncio.run(_delete_run_topics(kafka_bootstrap, suffix))
+def run_topics() -> RunTopics:
+    """Create nothing beforehand: the worker creates its topics."""
+    return RunTopics(prefix="-health-", create=False)
 
 
 class FaultyWorker:
@@ -138,12 +122,7 @@ class FaultyWorker:
         self.log = tmp_path / "worker.log"
         script = tmp_path / "faulty_worker.py"
         script.write_text(FAULTY_WORKER, encoding="utf-8")
-        with self.log.open("ab") as out:
-            self.process = subprocess.Popen(
-                [sys.executable, str(script), str(config), fault],
-                stdout=out,
-                stderr=subprocess.STDOUT,
-            )
+        self.process = start_process([sys.executable, str(script), str(config), fault], self.log)
 
     def tail(self) -> str:
         """Give the end of the worker's log, for a failure message."""

@@ -9,10 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import signal
 import socket
-import subprocess
-import sys
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -21,17 +18,15 @@ from typing import TYPE_CHECKING
 import aiohttp
 import pytest
 from aiokafka import AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient
 from prometheus_client.parser import text_string_to_metric_families
 
-from ops.kafka import create_topic, delete_topics
 from schemas.config import load_settings
 from schemas.topics import ALERTS, CONTACTS, DEADLETTER, METRICS, RATINGS, RESPONSES, SURVEYS, VAULT
 from streams.app import create_app
 from streams.web import agent_inputs
+from tests.fixtures import RunTopics, start_worker, stop_process
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
     from pathlib import Path
 
 pytestmark = pytest.mark.integration
@@ -102,25 +97,14 @@ def _contact() -> bytes:
     ).encode()
 
 
-async def _delete_run_topics(bootstrap: str, suffix: str) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        names = [name for name in await admin.list_topics() if suffix in name]
-    finally:
-        await admin.close()
-    if names:
-        await asyncio.to_thread(delete_topics, bootstrap, names)
-
-
 @pytest.fixture
-def run_suffix(kafka_bootstrap: str) -> Iterator[str]:
-    """Give this run's topic suffix; create its topics and delete them all afterwards."""
-    suffix = f"-{uuid.uuid4().hex[:12]}"
-    for base in (CONTACTS, SURVEYS, VAULT, RESPONSES, RATINGS, METRICS, ALERTS, DEADLETTER):
-        create_topic(kafka_bootstrap, base + suffix, partitions=PARTITIONS)
-    yield suffix
-    asyncio.run(_delete_run_topics(kafka_bootstrap, suffix))
+def run_topics() -> RunTopics:
+    """Create the topics the worker consumes and writes, with this test's partition count."""
+    return RunTopics(
+        bases=(CONTACTS, SURVEYS, VAULT, RESPONSES, RATINGS, METRICS, ALERTS, DEADLETTER),
+        internal=(),
+        partitions=PARTITIONS,
+    )
 
 
 class Worker:
@@ -129,12 +113,7 @@ class Worker:
     def __init__(self, config: Path, log: Path, port: int) -> None:
         self.log = log
         self.base = f"http://127.0.0.1:{port}"
-        with log.open("ab") as out:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "palaute", "worker", "--config", str(config)],
-                stdout=out,
-                stderr=subprocess.STDOUT,
-            )
+        self.process = start_worker(config, log)
 
     def tail(self) -> str:
         """Give the end of the worker's log, for a failure message."""
@@ -146,13 +125,7 @@ class Worker:
 
     def stop(self) -> None:
         """Stop it as an orchestrator would: SIGTERM, then kill."""
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
+        stop_process(self.process, timeout=60)
 
 
 async def _get(session: aiohttp.ClientSession, url: str) -> tuple[int, str, str]:
@@ -213,6 +186,7 @@ async def _wait_until(worker: Worker, what: str, check: object) -> None:
         await asyncio.sleep(0.5)
 
 
+@pytest.mark.slow
 async def test_worker_serves_metrics_and_stays_healthy_while_idle(
     kafka_bootstrap: str, run_suffix: str, tmp_path: Path
 ) -> None:
