@@ -1,4 +1,4 @@
-"""The ``intake`` fixture: the same behaviour tests on the in-memory runtime and on Kafka."""
+"""The ``intake`` and ``join`` fixtures: the same behaviour tests in memory and on Kafka."""
 
 from __future__ import annotations
 
@@ -9,7 +9,9 @@ import pytest
 
 from schemas.topics import TopicNames
 from tests.behaviour.harness import IntakeHarness, KafkaIntake, MemoryIntake
+from tests.behaviour.join_harness import JoinHarness, KafkaJoin, MemoryJoin
 from tests.integration.dispatch_harness import (
+    PARTITIONS,
     Reader,
     Worker,
     config_text,
@@ -57,4 +59,29 @@ async def intake(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterato
         await surveys.stop()
         await dead.stop()
         await asyncio.to_thread(lambda: None)
+        await delete_run_topics(bootstrap, suffix)
+
+
+@pytest.fixture(
+    params=["memory", pytest.param("kafka", marks=pytest.mark.integration)],
+)
+async def join(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[JoinHarness]:
+    """Give the answers join on one runtime: in memory, or a real worker on the broker."""
+    if request.param == "memory":
+        yield MemoryJoin(_config(tmp_path, "127.0.0.1:9", ""))
+        return
+    bootstrap: str = request.getfixturevalue("kafka_bootstrap")
+    suffix = create_run_topics(bootstrap)
+    names = TopicNames.with_suffix(suffix)
+    ratings, dead = Reader(bootstrap, names.ratings), Reader(bootstrap, names.deadletter)
+    worker = Worker(_config(tmp_path, bootstrap, suffix), tmp_path / "worker.log")
+    try:
+        await ratings.start()
+        await dead.start()
+        worker.start()
+        yield KafkaJoin(bootstrap, suffix, worker, (ratings, dead), PARTITIONS)
+    finally:
+        worker.stop()
+        await ratings.stop()
+        await dead.stop()
         await delete_run_topics(bootstrap, suffix)
