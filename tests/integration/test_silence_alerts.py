@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import subprocess
-import sys
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -25,9 +23,10 @@ from engine.silence import reference_days
 from schemas.alerts import AlertKind, AlertState, ScoreDropAlert
 from schemas.config import PolicyConfig
 from schemas.topics import ALERTS, CONTACTS, DEADLETTER, METRICS, RATINGS, SURVEYS, VAULT
-from tests.fixtures import RunTopics, stop_process
+from tests.fixtures import RunTopics, start_worker, stop_process
 
 if TYPE_CHECKING:
+    import subprocess
     from pathlib import Path
 
 pytestmark = pytest.mark.integration
@@ -224,12 +223,7 @@ async def test_a_touchpoint_whose_contacts_stop_gets_a_silence_alert_that_resolv
     await producer.flush()
     traffic = Traffic(producer, surveys)
     flow = asyncio.create_task(traffic.run())
-    with log.open("ab") as out:
-        worker = subprocess.Popen(  # noqa: ASYNC220 - started once, waited for by stop_process
-            [sys.executable, "-m", "palaute", "worker", "--config", str(config)],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
+    worker = start_worker(config, log)
     try:
         # The worker is up once a rating's figures come out.
         key, value = _probe_rating(datetime.now(UTC))
