@@ -34,6 +34,7 @@ from aiokafka.errors import KafkaConnectionError, KafkaError
 
 from connectors import telemetry
 from connectors.errors import ConnectorError
+from streams.runtime.checkpoint import RETRY_FIRST_S, RETRY_MAX_S
 from streams.runtime.deadletters import (
     HANDLER_FAILED,
     Header,
@@ -46,9 +47,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-#: Back-off between attempts at a record that met a transient error.
-RETRY_FIRST_S = 0.2
-RETRY_MAX_S = 5.0
 
 T = TypeVar("T")
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
+import contextlib
 from typing import TYPE_CHECKING
 
 import pytest
@@ -20,7 +20,7 @@ from tests.integration.dispatch_harness import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
+    from collections.abc import AsyncIterator, Callable
     from pathlib import Path
 
 
@@ -36,6 +36,35 @@ def _config(tmp_path: Path, bootstrap: str, suffix: str) -> Path:
     return path
 
 
+def _intake_topics(names: TopicNames) -> list[str]:
+    return [names.surveys, names.deadletter]
+
+
+def _join_topics(names: TopicNames) -> list[str]:
+    return [names.ratings, names.deadletter]
+
+
+@contextlib.asynccontextmanager
+async def _running_worker(
+    request: pytest.FixtureRequest, tmp_path: Path, read: Callable[[TopicNames], list[str]]
+) -> AsyncIterator[tuple[str, str, Worker, tuple[Reader, ...]]]:
+    """Start a worker on fresh run topics, with readers of the topics ``read`` names."""
+    bootstrap: str = request.getfixturevalue("kafka_bootstrap")
+    suffix = create_run_topics(bootstrap)
+    readers = tuple(Reader(bootstrap, topic) for topic in read(TopicNames.with_suffix(suffix)))
+    worker = Worker(_config(tmp_path, bootstrap, suffix), tmp_path / "worker.log")
+    try:
+        for reader in readers:
+            await reader.start()
+        worker.start()
+        yield bootstrap, suffix, worker, readers
+    finally:
+        worker.stop()
+        for reader in readers:
+            await reader.stop()
+        await delete_run_topics(bootstrap, suffix)
+
+
 @pytest.fixture(
     params=["memory", pytest.param("kafka", marks=pytest.mark.integration)],
 )
@@ -44,22 +73,14 @@ async def intake(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterato
     if request.param == "memory":
         yield MemoryIntake(_config(tmp_path, "127.0.0.1:9", ""))
         return
-    bootstrap: str = request.getfixturevalue("kafka_bootstrap")
-    suffix = create_run_topics(bootstrap)
-    names = TopicNames.with_suffix(suffix)
-    surveys, dead = Reader(bootstrap, names.surveys), Reader(bootstrap, names.deadletter)
-    worker = Worker(_config(tmp_path, bootstrap, suffix), tmp_path / "worker.log")
-    try:
-        await surveys.start()
-        await dead.start()
-        worker.start()
+    async with _running_worker(request, tmp_path, _intake_topics) as (
+        bootstrap,
+        suffix,
+        worker,
+        readers,
+    ):
+        surveys, dead = readers
         yield KafkaIntake(bootstrap, suffix, worker, (surveys, dead))
-    finally:
-        worker.stop()
-        await surveys.stop()
-        await dead.stop()
-        await asyncio.to_thread(lambda: None)
-        await delete_run_topics(bootstrap, suffix)
 
 
 @pytest.fixture(
@@ -70,18 +91,11 @@ async def join(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[
     if request.param == "memory":
         yield MemoryJoin(_config(tmp_path, "127.0.0.1:9", ""))
         return
-    bootstrap: str = request.getfixturevalue("kafka_bootstrap")
-    suffix = create_run_topics(bootstrap)
-    names = TopicNames.with_suffix(suffix)
-    ratings, dead = Reader(bootstrap, names.ratings), Reader(bootstrap, names.deadletter)
-    worker = Worker(_config(tmp_path, bootstrap, suffix), tmp_path / "worker.log")
-    try:
-        await ratings.start()
-        await dead.start()
-        worker.start()
+    async with _running_worker(request, tmp_path, _join_topics) as (
+        bootstrap,
+        suffix,
+        worker,
+        readers,
+    ):
+        ratings, dead = readers
         yield KafkaJoin(bootstrap, suffix, worker, (ratings, dead), PARTITIONS)
-    finally:
-        worker.stop()
-        await ratings.stop()
-        await dead.stop()
-        await delete_run_topics(bootstrap, suffix)

@@ -199,6 +199,16 @@ async def produce(bootstrap: str, topic: str, records: list[tuple[bytes, bytes]]
         await producer.stop()
 
 
+def sent_contact_ids(events: list[Any]) -> set[str]:
+    """Name the contacts whose survey has a SurveySent among the events."""
+    by_survey = {e.survey_id: e.contact_id for e in events if isinstance(e, SurveyScheduled)}
+    return {
+        by_survey[e.survey_id]
+        for e in events
+        if getattr(e, "type", "") == "SurveySent" and e.survey_id in by_survey
+    }
+
+
 def decisions(events: list[Any]) -> Counter[str]:
     """Decision events per contact id (SurveyScheduled or a skip that is not a cancellation)."""
     counts: Counter[str] = Counter()

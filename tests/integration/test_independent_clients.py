@@ -32,6 +32,7 @@ from dispatch_harness import (
     Worker,
     config_text,
     decisions,
+    sent_contact_ids,
     settle,
     wait_until,
 )
@@ -41,7 +42,6 @@ from connectors.twilio_sim import SimulatorConfig, TwilioSimulator
 from connectors.web import create_web_app
 from connectors.web.ingress import hash_key
 from schemas.config import load_settings
-from schemas.surveys import SurveyScheduled, SurveySent
 from schemas.topics import CONTACTS, DEADLETTER, SURVEYS
 
 if TYPE_CHECKING:
@@ -240,19 +240,8 @@ event_sources = ["{SOURCE}"]
             expected += await _aiokafka_clients(kafka_bootstrap, contacts_topic, ended)
             expected += await _ingress(kafka_bootstrap, config, contacts_topic, ended)
 
-            def sent_ids() -> set[str]:
-                events = surveys.events()
-                by_survey = {
-                    e.survey_id: e.contact_id for e in events if isinstance(e, SurveyScheduled)
-                }
-                return {
-                    by_survey[e.survey_id]
-                    for e in events
-                    if isinstance(e, SurveySent) and e.survey_id in by_survey
-                }
-
             def all_sent() -> bool:
-                return set(expected) <= sent_ids()
+                return set(expected) <= sent_contact_ids(surveys.events())
 
             await wait_until(all_sent, readers, worker, 120, "every contact's survey to be sent")
             await settle(readers, 2.0)

@@ -29,6 +29,7 @@ from dispatch_harness import (
     decisions,
     delete_run_topics,
     produce,
+    sent_contact_ids,
     settle,
     wait_until,
 )
@@ -37,7 +38,6 @@ from smtp_server import running_smtp_sink
 from connectors.twilio_sim import SimulatorConfig, TwilioSimulator
 from schemas.deadletter import DeadLetter
 from schemas.samples import SAMPLES
-from schemas.surveys import SurveyScheduled, SurveySent
 from schemas.topics import ALERTS, CONTACTS, DEADLETTER, METRICS, RATINGS, SURVEYS
 
 if TYPE_CHECKING:
@@ -179,15 +179,7 @@ async def test_a_raising_handler_dead_letters_its_record_in_every_stage_and_skip
                 return any(b"a-notifier-ok" in mail.data for mail in sink.received)
 
             def sent() -> set[str]:
-                events = surveys.events()
-                by_survey = {
-                    e.survey_id: e.contact_id for e in events if isinstance(e, SurveyScheduled)
-                }
-                return {
-                    by_survey[e.survey_id]
-                    for e in events
-                    if isinstance(e, SurveySent) and e.survey_id in by_survey
-                }
+                return sent_contact_ids(surveys.events())
 
             def done() -> bool:
                 return (
