@@ -655,9 +655,9 @@ class MetricsConfig(Section):
         ]
     )
     emit_interval: Duration = Field(
-        default=timedelta(seconds=1),
+        default=timedelta(milliseconds=250),
         description="Figures of a key are published at most this often (and always after "
-        "its last change).",
+        "its last change); it bounds how stale a dashboard figure can be.",
     )
 
 
