@@ -155,8 +155,20 @@ class SmsAccepted:
 class SmsGateway(Protocol):
     """Sends one SMS; raises :class:`SmsError` subclasses on failure."""
 
-    async def send(self, to: str, body: str, status_callback: str | None) -> SmsAccepted:
-        """Send ``body`` to ``to`` (E.164); Twilio reports progress to ``status_callback``."""
+    async def send(
+        self,
+        to: str,
+        body: str,
+        status_callback: str | None,
+        *,
+        sender_id: str | None = None,
+        messaging_service_sid: str | None = None,
+    ) -> SmsAccepted:
+        """Send ``body`` to ``to`` (E.164); Twilio reports progress to ``status_callback``.
+
+        ``sender_id`` or ``messaging_service_sid`` sends this one message from
+        another sender than the gateway's own (an organisation's).
+        """
         ...
 
 
@@ -262,13 +274,30 @@ class TwilioSmsGateway:
             )
         return self._client
 
-    async def send(self, to: str, body: str, status_callback: str | None) -> SmsAccepted:
-        """Create the message once; map every failure to an :class:`SmsError`."""
+    async def send(
+        self,
+        to: str,
+        body: str,
+        status_callback: str | None,
+        *,
+        sender_id: str | None = None,
+        messaging_service_sid: str | None = None,
+    ) -> SmsAccepted:
+        """Create the message once; map every failure to an :class:`SmsError`.
+
+        A ``sender_id`` or ``messaging_service_sid`` given here replaces the
+        gateway's own sender for this message (an organisation's sender).
+        """
         extra: dict[str, Any] = {}
-        if self._from:
-            extra["from_"] = self._from
-        if self._messaging_service_sid:
-            extra["messaging_service_sid"] = self._messaging_service_sid
+        if sender_id:
+            extra["from_"] = sender_id
+        elif messaging_service_sid:
+            extra["messaging_service_sid"] = messaging_service_sid
+        else:
+            if self._from:
+                extra["from_"] = self._from
+            if self._messaging_service_sid:
+                extra["messaging_service_sid"] = self._messaging_service_sid
         if status_callback:
             extra["status_callback"] = status_callback
         try:

@@ -1,14 +1,20 @@
 """The texts citizens receive: one SMS, or one email with a text and an HTML part.
 
-Built-in wording exists for Finnish, Swedish and English. Northern Sámi (``se``)
-falls back to the Finnish wording: the question itself comes from the
-touchpoint's configuration and may be in Sámi, but the fixed phrases have no
-reviewed Sámi translation yet. :func:`text_language` tells which language a
-message is really in, so the email's Content-Language and ``lang`` say the truth.
+Built-in wording exists for Finnish, Swedish and English. Every phrase can be
+replaced per language from the catalogue (a touchpoint's ``texts``, or
+``[defaults.texts]`` for all): :data:`TEXT_KEYS` names them. Northern Sámi
+(``se``) has no reviewed built-in wording: a Sámi citizen gets Sámi only when
+the catalogue gives every phrase and the question in Sámi, and otherwise the
+whole message in Finnish, said to be Finnish (:func:`text_language`), never a
+Sámi question inside Finnish phrases.
 
-The SMS writes the scale as ``1-5`` with a hyphen-minus: an en dash is outside
-GSM-7 and would turn the whole message into UCS-2, which holds 70 characters
-per segment instead of 160. Emails use the typographic en dash.
+Every SMS names the organisation first, so that it is not taken for phishing,
+and must fit one GSM-7 segment (160 septets) with its link: the link carries
+a 16-character survey code (:meth:`engine.tokens.TokenSigner.survey_code`),
+and ``palaute config check`` counts every touchpoint's messages. The SMS
+writes the scale as ``1-5`` with a hyphen-minus: an en dash is outside GSM-7
+and would turn the whole message into UCS-2, which holds 70 characters per
+segment instead of 160. Emails use the typographic en dash.
 
 Everything here is pure: links are made by the caller (with engine.tokens) and
 passed in, so this module never sees a key or a clock.
@@ -16,12 +22,14 @@ passed in, so this module never sees a key or a clock.
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import unicodedata
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from schemas.base import Language, Scale
+from schemas.config import MESSAGE_TEXT_KEYS
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -40,13 +48,25 @@ BUTTON_TEXT_COLOUR = "#ffffff"
 
 @dataclass(frozen=True, slots=True)
 class _Wording:
-    """The fixed phrases of one language; ``{low}``/``{high}`` are the scale's ends."""
+    """The fixed phrases of one language; ``{low}``/``{high}`` are the scale's ends.
 
-    sms_reply: str
-    sms_reply_large: str  # when the top of the scale has two digits (0-10)
+    The SMS templates take ``{organisation}``, ``{question}``, ``{low}``,
+    ``{high}`` and ``{link}``; ``sms_link_only`` is for senders that take no
+    replies (an alphanumeric sender ID).
+    """
+
+    sms: str
+    sms_large: str  # when the top of the scale has two digits (0-10)
+    sms_reminder: str
+    sms_link_only: str
+    sms_stop: str  # the line that says how to stop, where the organisation wants it
     subject: str
+    reminder_subject: str
     greeting: str
     intro: str
+    reminder_intro: str
+    service: str  # "{service}" named in the email
+    privacy: str  # the privacy notice's link text
     choose: str
     confirm: str
     page: str
@@ -57,14 +77,24 @@ class _Wording:
 
 _WORDING: dict[Language, _Wording] = {
     Language.FI: _Wording(
-        sms_reply="Vastaa numerolla {low}-{high}",
-        sms_reply_large="Vastaa numerolla {low}-{high}",
+        sms="{organisation}: {question}\nVastaa numerolla {low}-{high} tai {link}",
+        sms_large="{organisation}: {question}\nVastaa numerolla {low}-{high} tai {link}",
+        sms_reminder="{organisation} muistuttaa: {question}\nVastaa {low}-{high} tai {link}",
+        sms_link_only="{organisation}: {question}\nVastaa {low}-{high}: {link}",
+        sms_stop="Lopetus: LOPETA",
         subject="{organisation}: kysymys palvelustamme",
+        reminder_subject="Muistutus: {organisation} kysyy palvelustamme",
         greeting="Hei,",
         intro=(
             "kiitos yhteydenotostasi. Vastaamalla yhteen kysymykseen autat meitä "
             "parantamaan palveluamme."
         ),
+        reminder_intro=(
+            "kysyimme äskettäin palvelustamme. Jos et ole vielä vastannut, ehdit vielä: "
+            "yksi kysymys riittää."
+        ),
+        service="Palvelu: {service}",
+        privacy="Tietosuojaseloste",
         choose="Valitse arvio {low}{dash}{high}:",
         confirm="Linkki avaa palautesivun, jolla vahvistat vastauksesi.",
         page="Voit vastata myös palautesivulla:",
@@ -78,14 +108,24 @@ _WORDING: dict[Language, _Wording] = {
         },
     ),
     Language.SV: _Wording(
-        sms_reply="Svara med en siffra {low}-{high}",
-        sms_reply_large="Svara med ett tal {low}-{high}",
+        sms="{organisation}: {question}\nSvara med en siffra {low}-{high} eller {link}",
+        sms_large="{organisation}: {question}\nSvara med ett tal {low}-{high} eller {link}",
+        sms_reminder="Påminnelse, {organisation}: {question}\nSvara {low}-{high} eller {link}",
+        sms_link_only="{organisation}: {question}\nSvara {low}-{high}: {link}",
+        sms_stop="Avsluta: SLUTA",
         subject="{organisation}: en fråga om vår service",
+        reminder_subject="Påminnelse: {organisation} frågar om vår service",
         greeting="Hej,",
         intro=(
             "tack för att du kontaktade oss. Genom att svara på en fråga hjälper du oss "
             "att förbättra vår service."
         ),
+        reminder_intro=(
+            "vi frågade nyligen om vår service. Om du inte har svarat ännu hinner du "
+            "fortfarande: det räcker med en fråga."
+        ),
+        service="Service: {service}",
+        privacy="Dataskyddsbeskrivning",
         choose="Välj ett betyg {low}{dash}{high}:",
         confirm="Länken öppnar en svarssida där du bekräftar ditt svar.",
         page="Du kan också svara på svarssidan:",
@@ -99,11 +139,21 @@ _WORDING: dict[Language, _Wording] = {
         },
     ),
     Language.EN: _Wording(
-        sms_reply="Reply with a number {low}-{high}",
-        sms_reply_large="Reply with a number {low}-{high}",
+        sms="{organisation}: {question}\nReply with a number {low}-{high} or {link}",
+        sms_large="{organisation}: {question}\nReply with a number {low}-{high} or {link}",
+        sms_reminder="Reminder from {organisation}: {question}\nReply {low}-{high} or {link}",
+        sms_link_only="{organisation}: {question}\nAnswer {low}-{high}: {link}",
+        sms_stop="To stop: STOP",
         subject="{organisation}: one question about our service",
+        reminder_subject="Reminder: {organisation} asks about our service",
         greeting="Hello,",
         intro=("thank you for contacting us. Answering one question helps us improve our service."),
+        reminder_intro=(
+            "we recently asked about our service. If you have not answered yet, there is "
+            "still time: it is one question."
+        ),
+        service="Service: {service}",
+        privacy="Privacy notice",
         choose="Choose a score from {low} to {high}:",
         confirm="The link opens a feedback page where you confirm your answer.",
         page="You can also answer on the feedback page:",
@@ -120,6 +170,30 @@ _WORDING: dict[Language, _Wording] = {
 
 #: Languages without built-in wording, and the language used instead.
 FALLBACKS: dict[Language, Language] = {Language.SE: Language.FI}
+
+#: The phrases the catalogue may replace per language (``texts.<language>.<key>``):
+#: every field of the wording but ``ends``, whose two words for the touchpoint's
+#: scale are ``low_end`` and ``high_end``.
+TEXT_KEYS: tuple[str, ...] = MESSAGE_TEXT_KEYS
+#: Placeholders each SMS template may use.
+SMS_PLACEHOLDERS = frozenset({"organisation", "question", "low", "high", "link"})
+
+
+@dataclass(frozen=True, slots=True)
+class Asker:
+    """Who asks, in the message's language: named in every SMS and email.
+
+    ``replies`` is False for a sender that takes no SMS replies (an
+    alphanumeric sender ID): the SMS then points to the link only and shows
+    no stop word, which could not be sent back.
+    """
+
+    organisation: str
+    service: str | None = None
+    privacy_url: str | None = None
+    logo_url: str | None = None
+    stop_word: bool = False
+    replies: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,25 +221,91 @@ class EmailContent:
     html: str
 
 
-def text_language(language: Language) -> Language:
-    """Return the language a message is written in when the citizen's is ``language``."""
-    return FALLBACKS.get(language, language)
+def text_language(
+    language: Language, texts: Mapping[Language, Mapping[str, str]] | None = None
+) -> Language:
+    """Return the language a message is written in when the citizen's is ``language``.
 
-
-def render_sms(question: str, language: Language, scale: Scale, page_url: str) -> str:
-    """Render the survey SMS: the question, how to reply with a number, and the link.
-
-    The caller counts segments (engine.sms): with a 14-character survey id the
-    link is 76 characters, which leaves about 50 for a Finnish question within
-    one GSM-7 segment.
+    A language without built-in wording is used only when ``texts`` gives
+    every phrase in it; otherwise the message is wholly Finnish.
     """
-    wording = _WORDING[text_language(language)]
+    if language not in FALLBACKS:
+        return language
+    given = (texts or {}).get(language, {})
+    if all(given.get(key) for key in TEXT_KEYS):
+        return language
+    return FALLBACKS[language]
+
+
+def wording_for(
+    language: Language,
+    scale: Scale,
+    texts: Mapping[Language, Mapping[str, str]] | None = None,
+) -> _Wording:
+    """Give the phrases of ``language`` with the catalogue's replacements (see text_language)."""
+    used = text_language(language, texts)
+    given = dict((texts or {}).get(used, {}))
+    unknown = sorted(set(given) - set(TEXT_KEYS))
+    if unknown:
+        raise ValueError(f"unknown text keys: {', '.join(unknown)}")
+    base = _WORDING.get(used) or _WORDING[Language.FI]
+    ends = dict(base.ends)
+    low_end = given.pop("low_end", None)
+    high_end = given.pop("high_end", None)
+    if low_end is not None or high_end is not None:
+        default_low, default_high = base.ends[scale]
+        ends[scale] = (low_end or default_low, high_end or default_high)
+    return dataclasses.replace(base, ends=ends, **given)
+
+
+def check_sms_template(template: str) -> None:
+    """Refuse an SMS template with a placeholder this module does not fill."""
+    try:
+        template.format(**dict.fromkeys(SMS_PLACEHOLDERS, ""))
+    except (KeyError, IndexError, ValueError):
+        raise ValueError(
+            "an SMS text may use only the placeholders "
+            + ", ".join("{" + name + "}" for name in sorted(SMS_PLACEHOLDERS))
+        ) from None
+
+
+def render_sms(
+    question: str,
+    language: Language,
+    scale: Scale,
+    page_url: str,
+    *,
+    asker: Asker,
+    reminder: bool = False,
+    texts: Mapping[Language, Mapping[str, str]] | None = None,
+) -> str:
+    """Render the survey SMS: the organisation, the question, how to answer, the link.
+
+    ``language`` is the citizen's; the question must already be in
+    :func:`text_language`'s language. The caller keeps it to one segment
+    (``palaute config check`` counts every touchpoint's).
+    """
+    wording = wording_for(language, scale, texts)
     question = _one_line(question, "question")
+    organisation = _one_line(asker.organisation, "organisation")
     _check_url(page_url)
-    reply = wording.sms_reply_large if scale.high > 9 else wording.sms_reply  # noqa: PLR2004 -- two digits
-    return "\n".join(
-        (question, reply.format(low=scale.low, high=scale.high), page_url),
+    if not asker.replies:
+        template = wording.sms_link_only
+    elif reminder:
+        template = wording.sms_reminder
+    else:
+        template = wording.sms_large if scale.high > 9 else wording.sms  # noqa: PLR2004 -- two digits
+    check_sms_template(template)
+    body = template.format(
+        organisation=organisation,
+        question=question,
+        low=scale.low,
+        high=scale.high,
+        link=page_url,
     )
+    if asker.stop_word and asker.replies:
+        body = f"{body}\n{wording.sms_stop}"
+    return body
 
 
 def render_email(
@@ -173,39 +313,51 @@ def render_email(
     language: Language,
     scale: Scale,
     links: SurveyLinks,
-    organisation: str,
+    organisation: str | Asker,
+    *,
+    reminder: bool = False,
+    texts: Mapping[Language, Mapping[str, str]] | None = None,
 ) -> EmailContent:
     """Render the survey email as plain text and accessible HTML with the same content.
 
     The HTML declares its language, lists the score links as a plain list with
-    text labels (no table layout, no images, nothing fetched from elsewhere, no
-    tracking pixel) and escapes every string that did not come from this module.
+    text labels (no table layout, nothing fetched from elsewhere but the
+    organisation's own logo when one is configured, no tracking pixel) and
+    escapes every string that did not come from this module.
     """
-    used = text_language(language)
-    wording = _WORDING[used]
+    asker = organisation if isinstance(organisation, Asker) else Asker(organisation)
+    used = text_language(language, texts)
+    wording = wording_for(language, scale, texts)
     question = _one_line(question, "question")
-    organisation = _one_line(organisation, "organisation")
+    name = _one_line(asker.organisation, "organisation")
+    service = None if asker.service is None else _one_line(asker.service, "service")
     expected = list(range(scale.low, scale.high + 1))
     if sorted(links.score_urls) != expected:
         raise ValueError(f"score links must cover exactly {scale.low}..{scale.high}")
     hidden = () if links.honeypot_url is None else (links.honeypot_url,)
+    extra = tuple(url for url in (asker.privacy_url, asker.logo_url) if url is not None)
     for url in (*links.score_urls.values(), links.page_url, links.unsubscribe_url, *hidden):
+        _check_url(url)
+    for url in extra:
         _check_url(url)
 
     low_label, high_label = wording.ends[scale]
     labels = {score: str(score) for score in expected}
     labels[scale.low] = f"{scale.low} {EN_DASH} {low_label}"
     labels[scale.high] = f"{scale.high} {EN_DASH} {high_label}"
-    subject = wording.subject.format(organisation=organisation)
+    subject = (wording.reminder_subject if reminder else wording.subject).format(organisation=name)
+    intro = wording.reminder_intro if reminder else wording.intro
     choose = wording.choose.format(low=scale.low, high=scale.high, dash=EN_DASH)
     scores = [(labels[score], links.score_urls[score]) for score in expected]
+    service_line = None if service is None else wording.service.format(service=service)
 
     text = "\n".join(
         [
             wording.greeting,
             "",
-            wording.intro,
+            intro,
             "",
+            *([service_line, ""] if service_line else []),
             question,
             "",
             choose,
@@ -218,7 +370,8 @@ def render_email(
             "",
             wording.voluntary,
             "",
-            organisation,
+            name,
+            *([f"{wording.privacy}: {asker.privacy_url}"] if asker.privacy_url else []),
             "",
             wording.unsubscribe,
             links.unsubscribe_url,
@@ -232,11 +385,12 @@ def render_email(
         html=_html(
             language=used,
             wording=wording,
+            intro=intro,
             question=question,
             choose=choose,
             scores=scores,
             links=links,
-            organisation=organisation,
+            asker=dataclasses.replace(asker, organisation=name, service=service_line),
             subject=subject,
         ),
     )
@@ -246,13 +400,16 @@ def _html(
     *,
     language: Language,
     wording: _Wording,
+    intro: str,
     question: str,
     choose: str,
     scores: list[tuple[str, str]],
     links: SurveyLinks,
-    organisation: str,
+    asker: Asker,
     subject: str,
 ) -> str:
+    """Write the HTML part; ``asker.service`` is the service line, already worded."""
+
     def esc(value: str) -> str:
         return html.escape(value, quote=True)
 
@@ -275,6 +432,19 @@ def _html(
         'style="display:none;mso-hide:all;font-size:0;line-height:0;max-height:0;'
         'overflow:hidden"></a>\n'
     )
+    logo = (
+        ""
+        if asker.logo_url is None
+        else f'<p><img src="{esc(asker.logo_url)}" alt="{esc(asker.organisation)}" '
+        'style="max-height:48px;max-width:100%;height:auto"></p>\n'
+    )
+    service = "" if asker.service is None else f"<p>{esc(asker.service)}</p>\n"
+    privacy = (
+        ""
+        if asker.privacy_url is None
+        else f'<p><a href="{esc(asker.privacy_url)}" style="{link}">'
+        f"{esc(wording.privacy)}</a></p>\n"
+    )
     return f"""<!DOCTYPE html>
 <html lang="{language.value}">
 <head>
@@ -284,9 +454,9 @@ def _html(
 </head>
 <body style="margin:0;padding:16px;background-color:{PAGE_BACKGROUND};color:{TEXT_COLOUR};\
 font-family:Arial,Helvetica,sans-serif;font-size:16px;line-height:1.5">
-<p>{esc(wording.greeting)}</p>
-<p>{esc(wording.intro)}</p>
-<h1 style="font-size:20px;line-height:1.3;color:{TEXT_COLOUR}">{esc(question)}</h1>
+{logo}<p>{esc(wording.greeting)}</p>
+<p>{esc(intro)}</p>
+{service}<h1 style="font-size:20px;line-height:1.3;color:{TEXT_COLOUR}">{esc(question)}</h1>
 <p>{esc(choose)}</p>
 <ul style="list-style:none;padding:0;margin:0 0 16px 0">
 {items}
@@ -295,8 +465,8 @@ font-family:Arial,Helvetica,sans-serif;font-size:16px;line-height:1.5">
 <p>{esc(wording.page)} <a href="{esc(links.page_url)}" style="{link}">\
 {esc(links.page_url)}</a></p>
 <p>{esc(wording.voluntary)}</p>
-<p>{esc(organisation)}</p>
-<hr style="border:0;border-top:1px solid {MUTED_COLOUR}">
+<p>{esc(asker.organisation)}</p>
+{privacy}<hr style="border:0;border-top:1px solid {MUTED_COLOUR}">
 <p style="font-size:14px;color:{MUTED_COLOUR}">{esc(wording.unsubscribe)} \
 <a href="{esc(links.unsubscribe_url)}" style="{link}">{esc(links.unsubscribe_url)}</a></p>
 {honeypot}</body>

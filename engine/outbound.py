@@ -2,9 +2,16 @@
 
 The links are the ones the web service serves: ``/r/<token>`` opens the
 one-tap page (the whole scale with a page token, one score preselected with
-a score token) and ``/u/<token>`` unsubscribes. Emails also carry a hidden
-honeypot link, ``/h/<page token>``, that only scanners follow. Tokens live
-until the survey expires. Twilio reports delivery to ``/twilio/status``.
+a score token) and ``/u/<token>`` unsubscribes. The SMS links to
+``/r/<survey code>`` instead, 16 characters the web service looks up
+(:meth:`engine.tokens.TokenSigner.survey_code`), so that the SMS fits one
+segment. Emails also carry a hidden honeypot link, ``/h/<page token>``, that
+only scanners follow. Tokens live until the survey expires. Twilio reports
+delivery to ``/twilio/status``.
+
+Who asks comes from the touchpoint's ``organisation`` (or ``[defaults]``'s),
+else from ``[dispatch] organisation`` alone; the SMS goes from the
+organisation's own sender when it has one.
 """
 
 from __future__ import annotations
@@ -12,13 +19,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from engine.messages import EmailContent, SurveyLinks, render_email, render_sms
-from engine.sms import count_segments
-from engine.tokens import TokenPayload, TokenPurpose, TokenSigner
+from engine.messages import (
+    Asker,
+    EmailContent,
+    SurveyLinks,
+    render_email,
+    render_sms,
+    text_language,
+)
+from engine.tokens import SURVEY_CODE_LENGTH, TokenPayload, TokenPurpose, TokenSigner
 
 if TYPE_CHECKING:
     from datetime import datetime
 
+    from schemas.base import Language
     from schemas.config import TouchpointConfig
     from schemas.surveys import SurveyScheduled
 
@@ -29,10 +43,15 @@ HONEYPOT_PREFIX = "h"
 
 @dataclass(frozen=True, slots=True)
 class SmsText:
-    """The body of a survey SMS and the segments it will be billed as."""
+    """The body of a survey SMS, and the organisation's own sender when it has one.
+
+    ``sender_id`` (an alphanumeric sender ID) or ``messaging_service_sid``
+    replaces ``[twilio]``'s sender for this message; both None: the account's.
+    """
 
     body: str
-    segments: int
+    sender_id: str | None = None
+    messaging_service_sid: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,19 +87,101 @@ def status_callback_url(base_url: str) -> str:
     return base_url.rstrip("/") + STATUS_CALLBACK_PATH
 
 
+def message_language(touchpoint: TouchpointConfig, language: Language) -> Language:
+    """Give the language a touchpoint writes to a citizen of ``language`` in.
+
+    Sámi only when the catalogue has the question and every phrase in Sámi
+    (:func:`engine.messages.text_language`); otherwise Finnish throughout.
+    """
+    used = text_language(language, touchpoint.texts)
+    return used if used in touchpoint.questions else touchpoint.language_for(used)
+
+
+def asker_for(
+    touchpoint: TouchpointConfig,
+    language: Language,
+    fallback_organisation: str,
+    service: str | None = None,
+) -> Asker:
+    """Say who asks in ``language``: the touchpoint's organisation, else the fallback name.
+
+    ``service`` is the contact's own service (SurveyScheduled.service); the
+    touchpoint's configured service name in the language wins over it, and
+    the touchpoint's name stands in when neither is known.
+    """
+    configured = (touchpoint.service or {}).get(language)
+    service_name = configured or service or touchpoint.name
+    organisation = touchpoint.organisation
+    if organisation is None:
+        return Asker(organisation=fallback_organisation, service=service_name)
+    return Asker(
+        organisation=organisation.name_in(language),
+        service=service_name,
+        privacy_url=organisation.privacy_in(language),
+        logo_url=None if organisation.logo_url is None else str(organisation.logo_url),
+        stop_word=organisation.stop_word_in_sms,
+        replies=organisation.sms_sender_id is None,
+    )
+
+
+def sms_link(base_url: str, code: str) -> str:
+    """Link the answer page by the survey's code, as the SMS does."""
+    return _link(base_url, "r", code)
+
+
+def longest_sms_link(base_url: str) -> str:
+    """Make a link as long as any SMS link, to count segments before a survey exists."""
+    return sms_link(base_url, "x" * SURVEY_CODE_LENGTH)
+
+
+def compose_sms(
+    touchpoint: TouchpointConfig,
+    language: Language,
+    link: str,
+    fallback_organisation: str,
+    *,
+    reminder: bool = False,
+    service: str | None = None,
+) -> str:
+    """Write the SMS of a touchpoint in the citizen's language around ``link``."""
+    used = message_language(touchpoint, language)
+    return render_sms(
+        touchpoint.question(used),
+        used,
+        touchpoint.scale,
+        link,
+        asker=asker_for(touchpoint, used, fallback_organisation, service),
+        reminder=reminder,
+        texts=touchpoint.texts,
+    )
+
+
 def survey_sms(
     scheduled: SurveyScheduled,
     touchpoint: TouchpointConfig,
     signer: TokenSigner,
     base_url: str,
-    now: datetime,
+    organisation: str,
+    *,
+    reminder: bool = False,
 ) -> SmsText:
-    """Write the SMS: the touchpoint's question, "reply with a number", the one-tap page link."""
-    page = _link(base_url, "r", _token(signer, scheduled, TokenPurpose.PAGE, now))
+    """Write the SMS: who asks, the touchpoint's question, how to answer, the code link."""
+    used = message_language(touchpoint, scheduled.language)
     body = render_sms(
-        touchpoint.question(scheduled.language), scheduled.language, scheduled.scale, page
+        touchpoint.question(used),
+        used,
+        scheduled.scale,
+        sms_link(base_url, signer.survey_code(scheduled.survey_id)),
+        asker=asker_for(touchpoint, used, organisation, scheduled.service),
+        reminder=reminder,
+        texts=touchpoint.texts,
     )
-    return SmsText(body=body, segments=count_segments(body).segments)
+    sender = touchpoint.organisation
+    return SmsText(
+        body=body,
+        sender_id=None if sender is None else sender.sms_sender_id,
+        messaging_service_sid=None if sender is None else sender.messaging_service_sid,
+    )
 
 
 def survey_email(  # noqa: PLR0917 - the links need each of these; a wrapper would only hide them
@@ -90,6 +191,8 @@ def survey_email(  # noqa: PLR0917 - the links need each of these; a wrapper wou
     base_url: str,
     organisation: str,
     now: datetime,
+    *,
+    reminder: bool = False,
 ) -> EmailText:
     """Write the email: a signed link per score, the page, unsubscribe and the hidden honeypot."""
     scale = scheduled.scale
@@ -106,7 +209,14 @@ def survey_email(  # noqa: PLR0917 - the links need each of these; a wrapper wou
             base_url, "u", _token(signer, scheduled, TokenPurpose.UNSUBSCRIBE, now)
         ),
     )
+    used = message_language(touchpoint, scheduled.language)
     content = render_email(
-        touchpoint.question(scheduled.language), scheduled.language, scale, links, organisation
+        touchpoint.question(used),
+        used,
+        scale,
+        links,
+        asker_for(touchpoint, used, organisation, scheduled.service),
+        reminder=reminder,
+        texts=touchpoint.texts,
     )
     return EmailText(content=content, unsubscribe_url=links.unsubscribe_url)

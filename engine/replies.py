@@ -29,7 +29,7 @@ A reply is read in this order:
 Everything else is ``no-number``: the citizen gets the "reply with a number"
 text and nothing is counted.
 
-Reply texts are GSM-7 (see engine.sms): one character outside it would turn
+Reply texts are GSM-7 (see connectors.sms_segments): one character outside it would turn
 the answer into UCS-2 and double its price.
 """
 

@@ -229,15 +229,30 @@ class StreamsConfig(Section):
     )
 
 
+#: A Twilio Messaging Service SID: the service picks the sender from its pool.
+MessagingServiceSid = Annotated[str, Field(pattern=r"^MG[0-9a-fA-F]{32}$")]
+#: A Twilio alphanumeric sender ID: 1-11 letters, digits and spaces, at least one letter.
+#: Finnish operators show it in place of a number, so the citizen sees who is asking.
+AlphanumericSenderId = Annotated[
+    str, Field(min_length=1, max_length=11, pattern=r"^[A-Za-z0-9 ]*[A-Za-z][A-Za-z0-9 ]*$")
+]
+
+
 class TwilioConfig(Section):
     """The Twilio account that sends SMS (or the local simulator in tests)."""
 
     account_sid: Annotated[str, Field(pattern=r"^AC[0-9a-fA-F]{32}$")]
     auth_token: Annotated[SecretStr, Field(min_length=8)]
     from_number: PhoneNumber | None = Field(
-        default=None, description="Sender number in E.164; or use messaging_service_sid."
+        default=None,
+        description="Sender number in E.164; or use sender_id or messaging_service_sid.",
     )
-    messaging_service_sid: Annotated[str, Field(pattern=r"^MG[0-9a-fA-F]{32}$")] | None = None
+    sender_id: AlphanumericSenderId | None = Field(
+        default=None,
+        description="Alphanumeric sender ID (up to 11 letters, digits and spaces), shown "
+        "instead of a number; citizens cannot reply to it by SMS.",
+    )
+    messaging_service_sid: MessagingServiceSid | None = None
     api_base_url: AnyHttpUrl | None = Field(
         default=None,
         description="Only for the local simulator; production uses Twilio's own address.",
@@ -245,8 +260,9 @@ class TwilioConfig(Section):
 
     @model_validator(mode="after")
     def _one_sender(self) -> Self:
-        if (self.from_number is None) == (self.messaging_service_sid is None):
-            raise ValueError("set exactly one of from_number and messaging_service_sid")
+        senders = (self.from_number, self.sender_id, self.messaging_service_sid)
+        if sum(sender is not None for sender in senders) != 1:
+            raise ValueError("set exactly one of from_number, sender_id and messaging_service_sid")
         return self
 
 
@@ -398,6 +414,101 @@ DEFAULT_QUESTIONS: dict[Language, str] = {
 }
 
 REQUIRED_LANGUAGES = (Language.FI, Language.SV, Language.EN)
+
+
+def _in_language(texts: str | dict[Language, str], language: Language) -> str:
+    """Pick a text in ``language``, else Finnish: one text serves every language."""
+    if isinstance(texts, str):
+        return texts
+    return texts.get(language) or texts[Language.FI]
+
+
+#: Phrases of the survey SMS and email that the catalogue may replace per language
+#: (``texts.<language>.<key>``); engine.messages has the built-in wording of each.
+MESSAGE_TEXT_KEYS: tuple[str, ...] = (
+    "sms",
+    "sms_large",
+    "sms_reminder",
+    "sms_link_only",
+    "sms_stop",
+    "subject",
+    "reminder_subject",
+    "greeting",
+    "intro",
+    "reminder_intro",
+    "service",
+    "privacy",
+    "choose",
+    "confirm",
+    "page",
+    "voluntary",
+    "unsubscribe",
+    "low_end",
+    "high_end",
+)
+
+
+class OrganisationConfig(Section):
+    """Who asks: named in every SMS, email and page, so that a survey is not taken for phishing.
+
+    Set it for all touchpoints in ``[defaults.organisation]``, or per touchpoint
+    in ``[touchpoints.<id>.organisation]`` (which replaces it as a whole).
+    """
+
+    name: ShortText | dict[Language, ShortText] = Field(
+        description="The organisation's name: one text, or per language (fi, sv, en; se "
+        "optional). Keep it short: it starts every SMS."
+    )
+    privacy_url: HttpUrl | dict[Language, HttpUrl] = Field(
+        description="The privacy notice (tietosuojaseloste) the email and the answer page link "
+        "to: one address, or one per language."
+    )
+    logo_url: HttpUrl | None = Field(
+        default=None,
+        description="A logo for the email and the answer page (https; its origin is allowed "
+        "in the page's Content-Security-Policy). The name is its text alternative.",
+    )
+    sms_sender_id: AlphanumericSenderId | None = Field(
+        default=None,
+        description="Alphanumeric sender ID for this organisation's SMS, instead of [twilio]'s "
+        "sender (registered with Twilio and the operators).",
+    )
+    messaging_service_sid: MessagingServiceSid | None = Field(
+        default=None,
+        description="Twilio Messaging Service for this organisation's SMS, instead of "
+        "[twilio]'s sender.",
+    )
+    stop_word_in_sms: bool = Field(
+        default=False,
+        description='End every survey SMS with how to stop the surveys ("Lopetus: LOPETA"); '
+        "palaute config check tells whether the messages still fit one segment.",
+    )
+
+    @field_validator("name", "privacy_url")
+    @classmethod
+    def _finnish_at_least(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            missing = [lang.value for lang in REQUIRED_LANGUAGES if lang not in value]
+            if missing:
+                raise ValueError(f"missing in {', '.join(missing)} (fi, sv and en needed)")
+        return value
+
+    @model_validator(mode="after")
+    def _one_sender(self) -> Self:
+        if self.sms_sender_id is not None and self.messaging_service_sid is not None:
+            raise ValueError("set at most one of sms_sender_id and messaging_service_sid")
+        return self
+
+    def name_in(self, language: Language) -> str:
+        """Give the name in ``language`` (else Finnish)."""
+        return _in_language(self.name, language)
+
+    def privacy_in(self, language: Language) -> str:
+        """Give the privacy notice's address in ``language`` (else Finnish)."""
+        url = self.privacy_url
+        return str(url if not isinstance(url, dict) else url.get(language) or url[Language.FI])
+
+
 #: The THL model's most: a recommendation question and up to seven statements.
 MAX_FOLLOW_UP_STATEMENTS = 7
 
@@ -426,6 +537,23 @@ class TouchpointConfig(Section):
         "NPS (-100..100).",
     )
     sensitive: bool = Field(default=False, description="Never survey this touchpoint.")
+    organisation: OrganisationConfig | None = Field(
+        default=None,
+        description="Who asks (see [defaults.organisation]); without one, messages name "
+        "[dispatch] organisation and link no privacy notice.",
+    )
+    texts: dict[Language, dict[str, Annotated[str, Field(min_length=1, max_length=500)]]] = Field(
+        default_factory=dict,
+        description="Replacements of the built-in wording per language and key (see "
+        "docs/messages.md). A language without built-in wording (se) is used only when "
+        "every key and the question are given in it; otherwise the message is Finnish.",
+    )
+    service: dict[Language, ShortText] | None = Field(
+        default=None,
+        description="The service's name per language as the email and the page show it; "
+        "without it, the contact's service (as the front office sent it), else the "
+        "touchpoint's name.",
+    )
     follow_up_statements: list[ShortText | dict[Language, ShortText]] = Field(
         default_factory=list,
         max_length=MAX_FOLLOW_UP_STATEMENTS,
@@ -448,6 +576,20 @@ class TouchpointConfig(Section):
                     "{high} (double the braces for a literal one)"
                 ) from None
         return questions
+
+    @field_validator("texts")
+    @classmethod
+    def _known_text_keys(
+        cls, texts: dict[Language, dict[str, str]]
+    ) -> dict[Language, dict[str, str]]:
+        for language, phrases in texts.items():
+            unknown = sorted(set(phrases) - set(MESSAGE_TEXT_KEYS))
+            if unknown:
+                raise ValueError(
+                    f"texts.{language.value}: unknown key {', '.join(unknown)} "
+                    f"(known: {', '.join(MESSAGE_TEXT_KEYS)})"
+                )
+        return texts
 
     @field_validator("follow_up_statements")
     @classmethod
@@ -848,7 +990,10 @@ class Settings(BaseSettings):
         touchpoints = data.get("touchpoints")
         if not isinstance(defaults, dict) or not isinstance(touchpoints, dict):
             return data
-        inherited = {key: value for key, value in defaults.items() if key != "name"}
+        # A touchpoint's own names are never inherited: they would name every touchpoint.
+        inherited = {
+            key: value for key, value in defaults.items() if key not in {"name", "service"}
+        }
         merged = {
             touchpoint_id: {**inherited, **entry} if isinstance(entry, dict) else entry
             for touchpoint_id, entry in touchpoints.items()

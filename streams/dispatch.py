@@ -256,7 +256,7 @@ class Providers:
             self._sms = TwilioSmsGateway(
                 account_sid=twilio.account_sid,
                 auth_token=twilio.auth_token.get_secret_value(),
-                from_=twilio.from_number,
+                from_=twilio.from_number or twilio.sender_id,
                 messaging_service_sid=twilio.messaging_service_sid,
                 base_url=None if twilio.api_base_url is None else str(twilio.api_base_url),
             )
@@ -474,7 +474,9 @@ def register(app: faust.App, settings: Settings, names: TopicNames) -> None:  # 
                 outcome = await deliver(step.state, command)
         return outcome
 
-    def compose(state: SurveyState, channel: SurveyChannel) -> SmsText | OutgoingEmail | Refused:
+    def compose(
+        state: SurveyState, channel: SurveyChannel, *, reminder: bool
+    ) -> SmsText | OutgoingEmail | Refused:
         """Build the message; nothing has been sent if this fails."""
         scheduled, details = state.scheduled, state.details
         assert scheduled is not None  # noqa: S101 - due() delivers only scheduled surveys
@@ -485,11 +487,24 @@ def register(app: faust.App, settings: Settings, names: TopicNames) -> None:  # 
             if channel is SurveyChannel.SMS:
                 if details.phone is None:
                     return Refused("no phone number in the contact details")
-                return survey_sms(scheduled, touchpoint, signer, base_url, now)
+                return survey_sms(
+                    scheduled,
+                    touchpoint,
+                    signer,
+                    base_url,
+                    dispatch.organisation,
+                    reminder=reminder,
+                )
             if details.email is None:
                 return Refused("no email address in the contact details")
             email = survey_email(
-                scheduled, touchpoint, signer, base_url, dispatch.organisation, now
+                scheduled,
+                touchpoint,
+                signer,
+                base_url,
+                dispatch.organisation,
+                now,
+                reminder=reminder,
             )
         except ValueError as error:
             log.warning("survey %s: message cannot be built: %s", scheduled.survey_id, error)
@@ -503,7 +518,7 @@ def register(app: faust.App, settings: Settings, names: TopicNames) -> None:  # 
         gateway, mailer = (providers.sms(), None) if sms else (None, providers.mail())
         if gateway is None and mailer is None:
             return Transient(f"no {'SMS provider' if sms else 'SMTP relay'} configured")
-        message = compose(state, command.channel)
+        message = compose(state, command.channel, reminder=command.reminder)
         if isinstance(message, Refused):
             return message
         window = windows[command.channel]
@@ -514,7 +529,11 @@ def register(app: faust.App, settings: Settings, names: TopicNames) -> None:  # 
                 assert state.details is not None  # noqa: S101 - and checked by compose
                 assert state.details.phone is not None  # noqa: S101 - and checked by compose
                 accepted = await gateway.send(
-                    state.details.phone, message.body, status_callback_url(base_url)
+                    state.details.phone,
+                    message.body,
+                    status_callback_url(base_url),
+                    sender_id=message.sender_id,
+                    messaging_service_sid=message.messaging_service_sid,
                 )
                 return Accepted(accepted.sid, accepted.segments)
             assert mailer is not None  # noqa: S101 - chosen with the channel above

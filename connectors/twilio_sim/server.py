@@ -25,9 +25,9 @@ import phonenumbers
 from aiohttp import web
 from twilio.request_validator import RequestValidator
 
+from connectors.sms_segments import count_segments
 from connectors.twilio_sim import resources
 from connectors.twilio_sim.faults import Fault, FaultMode, TokenBucket
-from engine.sms import count_segments
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Mapping

@@ -48,12 +48,17 @@ def setup(
     """Add pages and webhooks; follow Kafka into a fresh index unless one is given."""
     secret = settings.secrets.pseudonymisation_key.get_secret_value().encode()
     follow_kafka = index is None
-    survey_index = index if index is not None else SurveyIndex(secret=secret)
+    signer = pages.link_signer(settings)
+    survey_index = (
+        index if index is not None else SurveyIndex(secret=secret, codes=signer.survey_codes)
+    )
+    if survey_index.codes is None:
+        survey_index.use_codes(signer.survey_codes)
     answers = Answers(producer, settings.topics)
     pages.setup(
         app,
         pages.Pages(
-            signer=pages.link_signer(settings),
+            signer=signer,
             index=survey_index,
             answers=answers,
             fingerprint_key=secret,

@@ -6,6 +6,10 @@ a survey. The web process therefore reads the surveys topic and the vault
 topic from the beginning into memory and keeps following them, so it can be
 restarted from Kafka alone.
 
+SMS links carry a survey code (:meth:`engine.tokens.TokenSigner.survey_code`)
+instead of a signed token; the index computes each scheduled survey's codes
+(``codes``, one per link key) and finds a survey by its code.
+
 Phone numbers are not kept: each is reduced to a keyed hash (HMAC-SHA256 with
 the pseudonymisation key and its own label, so it never equals a citizen key).
 
@@ -42,7 +46,7 @@ from schemas.surveys import (
 from schemas.vault import ContactDetails
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Collection
+    from collections.abc import Callable, Collection, Mapping
 
     from aiokafka import AIOKafkaConsumer, TopicPartition
 
@@ -74,6 +78,9 @@ class OpenSurvey:
     expires_at: datetime
     sent_at: datetime | None = None
     provider_message_id: str | None = None
+    service: str | None = None
+    #: The last score written for the survey (by SMS or on a page), to show it again.
+    answered: int | None = None
 
     def is_open(self, now: datetime) -> bool:
         """Answers are taken from sending until expiry."""
@@ -86,7 +93,10 @@ class SurveyIndex:
 
     secret: bytes
     grace: timedelta = timedelta(days=1)
+    #: A survey's SMS link codes, each with the id of the key that made it.
+    codes: Callable[[str], Mapping[str, str]] | None = None
     surveys: dict[str, OpenSurvey] = field(default_factory=dict)
+    _by_code: dict[str, tuple[str, str]] = field(default_factory=dict)
     _by_message: dict[str, str] = field(default_factory=dict)
     _by_phone: dict[str, list[str]] = field(default_factory=dict)
     _phone_of: dict[str, str] = field(default_factory=dict)
@@ -96,6 +106,21 @@ class SurveyIndex:
     def get(self, survey_id: str) -> OpenSurvey | None:
         """Return the survey, while the index holds it."""
         return self.surveys.get(survey_id)
+
+    def use_codes(self, codes: Callable[[str], Mapping[str, str]]) -> None:
+        """Find surveys by SMS link code from now on, the ones already held as well."""
+        self.codes = codes
+        for survey_id in self.surveys:
+            for code, key_id in codes(survey_id).items():
+                self._by_code[code] = (survey_id, key_id)
+
+    def by_code(self, code: str) -> tuple[OpenSurvey, str] | None:
+        """Return the survey an SMS link's code names, with the id of the key that made it."""
+        found = self._by_code.get(code)
+        if found is None:
+            return None
+        survey = self.surveys.get(found[0])
+        return None if survey is None else (survey, found[1])
 
     def by_message(self, provider_message_id: str) -> OpenSurvey | None:
         """Return the survey a provider's message id was sent for."""
@@ -137,7 +162,12 @@ class SurveyIndex:
                 expires_at=event.expires_at,
                 sent_at=None if old is None else old.sent_at,
                 provider_message_id=None if old is None else old.provider_message_id,
+                service=event.service,
+                answered=None if old is None else old.answered,
             )
+            if self.codes is not None and old is None:
+                for code, key_id in self.codes(event.survey_id).items():
+                    self._by_code[code] = (event.survey_id, key_id)
         elif isinstance(event, SurveySent):
             survey = self.surveys.get(event.survey_id)
             if survey is not None:
@@ -158,6 +188,9 @@ class SurveyIndex:
 
     def _forget(self, survey_id: str) -> None:
         survey = self.surveys.pop(survey_id, None)
+        if survey is not None and self.codes is not None:
+            for code in self.codes(survey_id):
+                self._by_code.pop(code, None)
         if survey is not None and survey.provider_message_id:
             self._by_message.pop(survey.provider_message_id, None)
         digest = self._phone_of.pop(survey_id, None)

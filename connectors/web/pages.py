@@ -54,6 +54,7 @@ from engine.tokens import (
     TokenPurpose,
     TokenRejected,
     TokenSigner,
+    is_survey_code,
 )
 from schemas.base import Language
 from schemas.responses import AnswerVia
@@ -176,7 +177,10 @@ def _resolve(
         retry = {"Retry-After": str(max(1, round(wait)))}
         raise _Refused(_message_page(None, "too_many", 429, headers=retry))
     now = pages.clock()
-    verified = pages.signer.verify(request.match_info["token"], now)
+    token = request.match_info["token"]
+    if is_survey_code(token):
+        return _resolve_code(pages, token, purposes, now)
+    verified = pages.signer.verify(token, now)
     if isinstance(verified, TokenRejected) or verified.purpose not in purposes:
         expired = isinstance(verified, TokenRejected) and verified.reason is RejectReason.EXPIRED
         raise _Refused(
@@ -192,6 +196,26 @@ def _resolve(
     if verified.score is not None and not survey.scale.contains(verified.score):
         raise _Refused(_message_page(survey.language, "invalid", 400))
     return pages, verified, survey, now
+
+
+def _resolve_code(
+    pages: Pages, code: str, purposes: frozenset[TokenPurpose], now: datetime
+) -> tuple[Pages, TokenPayload, OpenSurvey, datetime]:
+    """Find the survey of an SMS link's code; it opens the survey page and nothing else.
+
+    A code names no survey until the index has read it, and none after the
+    survey is pruned; the survey's own expiry ends the link.
+    """
+    found = pages.index.by_code(code) if TokenPurpose.PAGE in purposes else None
+    if found is None and not pages.index.ready.is_set():
+        raise _Refused(_message_page(None, "starting", 503, headers={"Retry-After": "5"}))
+    if found is None or not pages.signer.accepts_key(found[1], now):
+        raise _Refused(_message_page(None, "unknown", 404))
+    survey = found[0]
+    if not survey.is_open(now):
+        raise _Refused(_message_page(survey.language, "closed", 410))
+    payload = TokenPayload(survey.survey_id, TokenPurpose.PAGE, survey.expires_at)
+    return pages, payload, survey, now
 
 
 _ANSWER_LINKS = frozenset({TokenPurpose.SCORE, TokenPurpose.PAGE})

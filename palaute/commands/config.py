@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from connectors.sms_budget import sms_over_budget
 from schemas.config import ENV_PREFIX, ConfigError, Settings, load_settings
 from schemas.config_reference import reference_markdown
 
@@ -129,6 +130,19 @@ fi = "Kuinka tyytyväinen olit saamaasi palveluun?"
 sv = "Hur nöjd var du med servicen du fick?"
 en = "How satisfied were you with the service?"
 
+[defaults.organisation]
+# Who asks: named first in every SMS and in every email and answer page, so that
+# a survey is not taken for phishing. A touchpoint may have its own organisation.
+# Keep the name short: every SMS must fit one segment (palaute config check counts).
+name = {{ fi = "Helsingin kaupunki", sv = "Helsingfors stad", en = "City of Helsinki" }}
+# The privacy notice: one address, or {{ fi = "...", sv = "...", en = "..." }}.
+privacy_url = "https://palaute.example.fi/tietosuoja"
+# logo_url = "https://palaute.example.fi/logo.svg"      # email and answer page
+# End each SMS with how to stop: "Lopetus: LOPETA", "Avsluta: SLUTA", "To stop: STOP".
+stop_word_in_sms = true
+# sms_sender_id = "Helsinki"      # Twilio alphanumeric sender ID (no SMS replies), or
+# messaging_service_sid = "MG..." # a Messaging Service of its own
+
 [touchpoints.phone-service-helsinki]
 name = "Puhelinpalvelu"
 send_delay = "5m"
@@ -150,9 +164,9 @@ kpi_target = 30                   # NPS
 follow_up_statements = ["Sain ajan riittävän nopeasti."]
 
 [touchpoints.health-centre-visit.questions]
-fi = "Kuinka todennäköisesti suosittelisit terveysasemaa läheisellesi? (0-10)"
-sv = "Hur sannolikt är det att du skulle rekommendera hälsostationen? (0-10)"
-en = "How likely are you to recommend the health centre to someone close to you? (0-10)"
+fi = "Kuinka todennäköisesti suosittelisit terveysasemaa?"
+sv = "Hur troligt är det att du rekommenderar stationen?"
+en = "How likely are you to recommend the health centre?"
 
 [touchpoints.child-protection-meeting]
 name = "Lastensuojelun tapaaminen"
@@ -219,6 +233,17 @@ def _warnings(settings: Settings) -> list[str]:
         warnings.append("no [smtp] section: surveys go by SMS only")
     if settings.twilio is None and settings.smtp is None:
         warnings.append("neither [twilio] nor [smtp]: no survey can be sent")
+    if settings.twilio is not None:
+        warnings.extend(sms_over_budget(settings))
+    entries = {"defaults": settings.defaults} | {
+        f"touchpoints.{key}": entry for key, entry in settings.touchpoints.items()
+    }
+    unnamed = [where for where, entry in entries.items() if entry.organisation is None]
+    if unnamed:
+        warnings.append(
+            f"no organisation for {', '.join(unnamed)}: messages name only [dispatch] "
+            "organisation and link no privacy notice; set [defaults.organisation]"
+        )
     return warnings
 
 

@@ -69,7 +69,7 @@ CONTACT_COUNT = 2000
 CITIZEN_COUNT = 100
 SIGNER = TokenSigner([SigningKey("k1", LINK_SIGNING_KEY.encode())])
 LINK = re.compile(re.escape(PUBLIC_BASE_URL) + r"/([ru])/([A-Za-z0-9_-]+)")
-REPLY_WORDS = {"fi": "Vastaa numerolla", "sv": "Svara med", "en": "Reply with a number"}
+REPLY_WORDS = {"fi": "\nVastaa ", "sv": "\nSvara ", "en": "\nReply "}
 
 TOUCHPOINTS = """
 [touchpoints.tp-0]
@@ -113,7 +113,17 @@ sampling_rate = 0.7
 
 [defaults]
 send_delay = "0s"
+
+[defaults.organisation]
+name = "Espoon kaupunki"
+privacy_url = "https://www.espoo.fi/tietosuoja"
+stop_word_in_sms = true
+messaging_service_sid = "MG0123456789abcdef0123456789abcdef"
 """
+
+
+#: Who asks, named first in every SMS.
+ORGANISATION = "Espoon kaupunki"
 
 
 def _extra() -> str:
@@ -379,18 +389,26 @@ async def test_every_citizen_gets_exactly_the_messages_the_policy_decides(  # no
     assert Counter(m["to"] for m in texts) == expected_sms
     assert Counter(rcpt for mail in delivered for rcpt in mail.rcpt_tos) == expected_mail
 
-    # Every SMS: the reply instruction in the survey's language and a page link.
+    # Every SMS: one segment as Twilio bills it, the organisation, the reply
+    # instruction in the survey's language and the survey's code link.
     seen_surveys: Counter[str] = Counter()
+    bodies: dict[str, list[str]] = {}
+    by_code = {SIGNER.survey_code(survey_id): survey_id for survey_id in scheduled}
+    assert texts
     for text in texts:
+        assert text["num_segments"] == "1", text["body"]
         links = LINK.findall(text["body"])
         assert len(links) == 1
-        kind, token = links[0]
-        payload = _token_of(kind, token, set(scheduled), now)
+        kind, code = links[0]
         assert kind == "r"
-        assert payload.purpose is TokenPurpose.PAGE
-        survey = scheduled[payload.survey_id]
+        survey = scheduled[by_code[code]]
+        assert ORGANISATION in text["body"]
+        assert text["messaging_service_sid"] == "MG0123456789abcdef0123456789abcdef"
         assert REPLY_WORDS[text_language(survey.language).value] in text["body"]
-        seen_surveys[payload.survey_id] += 1
+        seen_surveys[survey.survey_id] += 1
+        bodies.setdefault(survey.survey_id, []).append(text["body"])
+    # A reminder has its own words: it is never the first message again.
+    assert all(len(set(sent)) == len(sent) for sent in bodies.values())
     callbacks = {
         parse_qs(ex.body.decode()).get("StatusCallback", [""])[0]
         for ex in simulator.exchanges

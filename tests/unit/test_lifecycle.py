@@ -38,7 +38,7 @@ from engine.lifecycle import (
     on_outcome,
 )
 from engine.outbound import status_callback_url, survey_email, survey_sms
-from engine.tokens import SigningKey, TokenPayload, TokenPurpose, TokenSigner
+from engine.tokens import SigningKey, TokenPayload, TokenSigner
 from schemas.base import Language, Scale, SurveyChannel
 from schemas.config import TouchpointConfig
 from schemas.responses import AnswerVia, RatingReceived
@@ -405,20 +405,15 @@ def test_twilio_opt_out_maps_to_an_opt_out_refusal() -> None:
     assert outcome == Refused("recipient has unsubscribed", "21610", opted_out=True)
 
 
-def test_the_sms_carries_the_reply_instruction_and_a_signed_page_link() -> None:
-    """The SMS is answered by reply or by one tap; both must be in it."""
+def test_the_sms_carries_the_organisation_the_reply_instruction_and_the_survey_code() -> None:
+    """The SMS is answered by reply or by one tap; both, and who asks, must be in it."""
     survey = scheduled()
-    text = survey_sms(survey, TouchpointConfig(), SIGNER, "https://palaute.example.fi", T0)
-    question, reply, link = text.body.split("\n")
-    assert question == TouchpointConfig().question(Language.SV)
-    assert reply == "Svara med en siffra 1-5"
-    assert link.startswith("https://palaute.example.fi/r/")
-    payload = SIGNER.verify(link.rsplit("/", 1)[1], T0)
-    assert isinstance(payload, TokenPayload)
-    assert payload.purpose is TokenPurpose.PAGE
-    assert payload.survey_id == "sv-1"
-    assert payload.expires_at == EXPIRES_AT
-    assert text.segments >= 1
+    text = survey_sms(survey, TouchpointConfig(), SIGNER, "https://palaute.example.fi", "Kela")
+    question, reply = text.body.split("\n")
+    assert question == "Kela: " + TouchpointConfig().question(Language.SV)
+    assert reply.startswith("Svara med en siffra 1-5 eller https://palaute.example.fi/r/")
+    assert reply.rsplit("/", 1)[1] == SIGNER.survey_code("sv-1")
+    assert (text.sender_id, text.messaging_service_sid) == (None, None)
     assert status_callback_url("https://p.example.fi/") == "https://p.example.fi/twilio/status"
 
 

@@ -9,15 +9,16 @@ from html.parser import HTMLParser
 
 import pytest
 
+from connectors.sms_segments import SmsEncoding, count_segments
 from engine.messages import (
     EN_DASH,
+    Asker,
     EmailContent,
     SurveyLinks,
     render_email,
     render_sms,
     text_language,
 )
-from engine.sms import SmsEncoding, count_segments
 from engine.tokens import SigningKey, TokenPayload, TokenPurpose, TokenSigner
 from schemas.base import Language, Scale
 
@@ -33,12 +34,17 @@ QUESTIONS = {
     Language.EN: "How satisfied were you with our service today?",
     Language.SE: "Man duhtavaš ledje bálvalussii?",
 }
+OR = {Language.FI: "tai", Language.SV: "eller", Language.EN: "or", Language.SE: "tai"}
 REPLY_HINTS = {
     Language.FI: "Vastaa numerolla 1-5",
     Language.SV: "Svara med en siffra 1-5",
     Language.EN: "Reply with a number 1-5",
     Language.SE: "Vastaa numerolla 1-5",
 }
+ORGANISATION = "Espoon kaupunki"
+ASKER = Asker(ORGANISATION)
+#: An SMS link as the dispatcher makes it: the base and a 16-character survey code.
+SMS_LINK = f"{BASE}/r/{SIGNER.survey_code(SURVEY_ID)}"
 GREETINGS = {Language.FI: "Hei,", Language.SV: "Hej,", Language.EN: "Hello,"}
 
 
@@ -108,9 +114,10 @@ def test_the_sms_has_question_reply_hint_and_link_in_the_citizens_language(
     language: Language,
 ) -> None:
     """A citizen must see what to answer, how, and where, in a language they read."""
-    url = _page_url()
-    sms = render_sms(QUESTIONS[language], language, Scale.CSAT_5, url)
-    assert sms.splitlines() == [QUESTIONS[language], REPLY_HINTS[language], url]
+    question = QUESTIONS[text_language(language)]  # Sámi without Sámi texts: all Finnish
+    sms = render_sms(question, language, Scale.CSAT_5, SMS_LINK, asker=ASKER)
+    hint = REPLY_HINTS[language]
+    assert sms.splitlines() == [f"{ORGANISATION}: {question}", f"{hint} {OR[language]} {SMS_LINK}"]
 
 
 @pytest.mark.parametrize("language", [Language.FI, Language.SV, Language.EN])
@@ -120,17 +127,29 @@ def test_a_typical_sms_fits_one_gsm7_segment(language: Language) -> None:
     Sámi letters (š, č, đ, ŋ, ŧ, ž) are outside GSM-7, so a Sámi question costs
     two UCS-2 segments whatever this module does; only the wording is ours.
     """
-    sms = render_sms(QUESTIONS[language], language, Scale.CSAT_5, _page_url())
+    sms = render_sms(QUESTIONS[language], language, Scale.CSAT_5, SMS_LINK, asker=ASKER)
     segments = count_segments(sms)
     assert segments.encoding is SmsEncoding.GSM7
     assert segments.segments == 1
 
 
-def test_the_sms_leaves_room_for_a_fifty_character_finnish_question() -> None:
-    """The budget the touchpoint catalogue can promise its question writers."""
-    question = ("Miten onnistuimme äsken palvelussamme, kerro meille" + "x" * 50)[:50]
-    sms = render_sms(question, Language.FI, Scale.NPS_11, _page_url())
-    assert count_segments(sms).segments == 1
+@pytest.mark.parametrize(("length", "stop_word"), [(60, False), (45, True)])
+def test_the_sms_leaves_room_for_the_finnish_question_budget(
+    length: int, *, stop_word: bool
+) -> None:
+    """The budget the touchpoint catalogue can promise its question writers.
+
+    With an organisation name of 20 characters, the first message and the
+    reminder, on 0-10, and an https link on a 22-character host: 60 characters
+    for the question, 45 when the SMS also says how to stop.
+    """
+    question = ("Miten onnistuimme äsken palvelussamme, kerro meille" + "x" * 60)[:length]
+    asker = Asker("Helsingin kaupunki 2", stop_word=stop_word)
+    for reminder in (False, True):
+        sms = render_sms(
+            question, Language.FI, Scale.NPS_11, SMS_LINK, asker=asker, reminder=reminder
+        )
+        assert count_segments(sms).segments == 1, sms
 
 
 @pytest.mark.parametrize(
@@ -143,15 +162,23 @@ def test_the_sms_leaves_room_for_a_fifty_character_finnish_question() -> None:
 )
 def test_the_reply_hint_follows_the_scale(language: Language, hint: str) -> None:
     """An NPS survey asks for 0-10; a 1-5 hint would make valid answers look wrong."""
-    sms = render_sms(QUESTIONS[language], language, Scale.NPS_11, _page_url())
-    assert sms.splitlines()[1] == hint
+    sms = render_sms(QUESTIONS[language], language, Scale.NPS_11, SMS_LINK, asker=ASKER)
+    assert sms.splitlines()[1].startswith(hint + " ")
 
 
 def test_the_sms_never_uses_the_en_dash() -> None:
     """One character outside GSM-7 would cut the message to 70 characters a segment."""
     for language in Language:
-        sms = render_sms(QUESTIONS[language], language, Scale.CES_7, _page_url())
-        assert EN_DASH not in sms
+        for reminder in (False, True):
+            sms = render_sms(
+                QUESTIONS[language],
+                language,
+                Scale.CES_7,
+                SMS_LINK,
+                asker=Asker(ORGANISATION, stop_word=True),
+                reminder=reminder,
+            )
+            assert EN_DASH not in sms
 
 
 @pytest.mark.parametrize(
@@ -166,7 +193,7 @@ def test_the_sms_never_uses_the_en_dash() -> None:
 def test_an_sms_refuses_broken_questions_and_foreign_links(question: str, url: str) -> None:
     """A broken text or a non-http link is a configuration bug to stop before sending."""
     with pytest.raises(ValueError, match=r"question|links"):
-        render_sms(question, Language.FI, Scale.CSAT_5, url)
+        render_sms(question, Language.FI, Scale.CSAT_5, url, asker=ASKER)
 
 
 @pytest.mark.parametrize("language", [Language.FI, Language.SV, Language.EN])
@@ -321,12 +348,13 @@ def test_a_multi_line_organisation_name_is_refused() -> None:
 @pytest.mark.parametrize("language", [Language.FI, Language.SV, Language.EN])
 def test_default_question_sms_fits_one_segment(language: Language) -> None:
     """The catalogue's default question plus the reply line and link must cost one SMS, not two."""
-    from engine.sms import count_segments  # noqa: PLC0415 - only this test needs it
+    from connectors.sms_segments import count_segments  # noqa: PLC0415 - only this test needs it
     from schemas.config import TouchpointConfig  # noqa: PLC0415
 
     touchpoint = TouchpointConfig()
-    link = "https://palaute.example.fi/r/" + "x" * 47  # a survey page link as signed today
-    text = render_sms(touchpoint.question(language), language, touchpoint.scale, link)
+    text = render_sms(
+        touchpoint.question(language), language, touchpoint.scale, SMS_LINK, asker=ASKER
+    )
     assert count_segments(text).segments == 1
 
 

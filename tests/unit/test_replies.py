@@ -6,6 +6,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
+from connectors.sms_segments import is_gsm7
 from engine.replies import (
     HelpRequest,
     OptInRequest,
@@ -20,7 +21,6 @@ from engine.replies import (
     twiml_empty,
     twiml_message,
 )
-from engine.sms import is_gsm7
 from schemas.base import Language, Scale
 
 EMPTY = Unrecognised(UnrecognisedReason.EMPTY)

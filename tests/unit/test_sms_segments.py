@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from engine.sms import (
-    GSM7_BASIC,
-    GSM7_EXTENSION,
+from connectors.sms_segments import (
     SmsEncoding,
     count_segments,
     is_gsm7,
@@ -17,14 +15,21 @@ FINNISH_QUESTION = "Kiitos asioinnista! Miten onnistuimme? Vastaa 1-5. Äänesty
 SWEDISH_QUESTION = "Tack för ditt ärende! Hur lyckades vi? Svara 1-5. Åsikten är frivillig."
 
 
-def test_basic_table_has_128_positions_with_escape_at_0x1b() -> None:
-    """A shifted table would count the wrong characters as GSM-7."""
-    assert len(GSM7_BASIC) == 128
-    assert GSM7_BASIC.index("\x1b") == 0x1B
-    assert GSM7_BASIC.index("A") == 0x41
-    assert GSM7_BASIC.index("Ä") == 0x5B
-    assert GSM7_BASIC.index("å") == 0x0F
-    assert len(set(GSM7_BASIC)) == 128
+#: The GSM 03.38 extension table: each costs two septets (escape + code).
+GSM7_EXTENSION = "\f^{}\\[~]|€"
+
+
+@pytest.mark.parametrize("char", ["@", "£", "$", "¥", "è", "é", "Ç", "Ø", "Δ", "ß", "É", "¡", "¿"])
+def test_basic_table_characters_cost_one_septet(char: str) -> None:
+    """The codec's table, not a hand-written one, decides: these are GSM-7 at one septet."""
+    assert count_segments(char).encoding is SmsEncoding.GSM7
+    assert count_segments(char).units == 1
+
+
+@pytest.mark.parametrize("char", ["á", "č", "đ", "ŋ", "š", "ŧ", "ž", "õ", "ç", "\x1b"])
+def test_sami_and_other_letters_outside_the_alphabet_force_ucs2(char: str) -> None:
+    """Northern Sámi letters are outside GSM 03.38: a Sámi text goes out as UCS-2."""
+    assert count_segments(char).encoding is SmsEncoding.UCS2
 
 
 @pytest.mark.parametrize("letter", ["ä", "ö", "å", "Ä", "Ö", "Å"])

@@ -1,14 +1,16 @@
 """How many SMS segments a text costs, and in which encoding.
 
-A survey question should fit one segment: a second segment doubles the price
-and some handsets show the parts out of order. Finnish and Swedish letters
-(ä, ö, å and their capitals) are in the GSM 03.38 basic set, so Nordic text
-stays in GSM-7 (160 septets) unless one character outside the set (õ, an
-emoji, a typographic quote) switches the whole message to UCS-2 (70 code units).
+A survey SMS must fit one segment: a second one doubles the price and some
+handsets show the parts out of order. Finnish and Swedish letters (ä, ö, å
+and their capitals) are in the GSM 03.38 basic set, so Nordic text stays in
+GSM-7 (160 septets) unless one character outside the set (õ, the Sámi letters
+á, č, š, ŋ, an emoji, a typographic quote) switches the whole message to
+UCS-2 (70 code units).
 
-The table is written out here rather than taken from a library: the PyPI
-candidates are either unmaintained since 2020 (``smsutil``) or a codec without
-segment counting (``gsm0338``), and engine/ may import only the standard library.
+The alphabet is the ``gsm0338`` codec's: each character costs the septets it
+encodes to (two for the extension table: ``€``, ``[``, ``{``, ...). What is
+counted here is what Twilio bills (``num_segments``); the Twilio simulator and
+``palaute config check`` count with this module.
 """
 
 from __future__ import annotations
@@ -16,24 +18,9 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-# GSM 03.38 basic character set, in code-point order 0x00..0x7F. 0x1B is the
-# escape to the extension table and is not a character of its own.
-_ESCAPE = "\x1b"
-GSM7_BASIC = (
-    "@£$¥èéùìòÇ\nØø\rÅå"
-    "Δ_ΦΓΛΩΠΨΣΘΞ\x1bÆæßÉ"
-    " !\"#¤%&'()*+,-./"
-    "0123456789:;<=>?"
-    "¡ABCDEFGHIJKLMNO"
-    "PQRSTUVWXYZÄÖÑÜ§"
-    "¿abcdefghijklmno"
-    "pqrstuvwxyzäöñüà"
-)
-# The extension table: each costs two septets (escape + code).
-GSM7_EXTENSION = "\f^{}\\[~]|€"
+import gsm0338  # noqa: F401 - registers the "gsm03.38" codec
 
-_BASIC = frozenset(GSM7_BASIC) - {_ESCAPE}
-_EXTENSION = frozenset(GSM7_EXTENSION)
+_CODEC = "gsm03.38"
 
 # Per-segment capacity: a single message has the whole payload; a concatenated
 # one loses room to the user data header (6 octets: 7 septets, or 3 code units).
@@ -41,6 +28,7 @@ GSM7_SINGLE = 160
 GSM7_MULTI = 153
 UCS2_SINGLE = 70
 UCS2_MULTI = 67
+_BMP_END = 0xFFFF
 
 
 class SmsEncoding(enum.StrEnum):
@@ -69,17 +57,23 @@ class SmsSegments:
         return self.segments <= 1
 
 
+def _septets(char: str) -> int | None:
+    """Septets of one character in GSM 03.38 (2 for the extension table), None outside it."""
+    if char == "\x1b":  # the escape to the extension table, not a character of its own
+        return None
+    try:
+        return len(char.encode(_CODEC))
+    except UnicodeEncodeError:
+        return None
+
+
 def is_gsm7(text: str) -> bool:
     """Whether every character is in the GSM 03.38 basic or extension table."""
-    return all(char in _BASIC or char in _EXTENSION for char in text)
-
-
-def _gsm7_costs(text: str) -> list[int]:
-    return [2 if char in _EXTENSION else 1 for char in text]
+    return all(_septets(char) is not None for char in text)
 
 
 def _ucs2_costs(text: str) -> list[int]:
-    return [2 if ord(char) > 0xFFFF else 1 for char in text]  # noqa: PLR2004 -- BMP limit
+    return [2 if ord(char) > _BMP_END else 1 for char in text]
 
 
 def _pack(costs: list[int], single: int, multi: int) -> int:
@@ -102,8 +96,9 @@ def count_segments(text: str) -> SmsSegments:
 
     An empty text is zero segments: there is nothing to send.
     """
-    if is_gsm7(text):
-        costs = _gsm7_costs(text)
+    septets = [_septets(char) for char in text]
+    if all(cost is not None for cost in septets):
+        costs = [cost for cost in septets if cost is not None]
         segments = _pack(costs, GSM7_SINGLE, GSM7_MULTI)
         per_segment = GSM7_SINGLE if segments <= 1 else GSM7_MULTI
         return SmsSegments(SmsEncoding.GSM7, sum(costs), segments, per_segment)
@@ -117,6 +112,6 @@ def non_gsm7_characters(text: str) -> str:
     """Name the characters that force UCS-2, each once, so a template can be fixed."""
     seen: dict[str, None] = {}
     for char in text:
-        if char not in _BASIC and char not in _EXTENSION:
+        if _septets(char) is None:
             seen.setdefault(char, None)
     return "".join(seen)

@@ -1,0 +1,220 @@
+"""Every survey SMS of the example catalogue is one GSM-7 segment, names who asks and links."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from connectors.sms_budget import sms_over_budget, survey_sms_costs
+from connectors.sms_segments import SmsEncoding, count_segments
+from connectors.web.open_surveys import SurveyIndex
+from engine.outbound import message_language, survey_sms
+from engine.policy import survey_id_for
+from engine.tokens import SigningKey, TokenSigner
+from schemas.base import Language, Scale, SurveyChannel
+from schemas.config import OrganisationConfig, Settings, TouchpointConfig, load_settings
+from schemas.surveys import SurveyScheduled
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLE = ROOT / "examples" / "palaute.toml"
+T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+SIGNER = TokenSigner([SigningKey("k1", b"k" * 32)])
+#: The example's own base URL, and a production one five characters longer.
+BASES = ("http://127.0.0.1:8080", "https://palaute.example.fi")
+
+
+def _example(base: str, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    monkeypatch.setenv("PALAUTE_WEB__PUBLIC_BASE_URL", base)
+    return load_settings(EXAMPLE)
+
+
+def _scheduled(touchpoint_id: str, language: Language, scale: Scale) -> SurveyScheduled:
+    return SurveyScheduled(
+        survey_id=survey_id_for("/crm", f"{touchpoint_id}-{language.value}-{scale.value}"),
+        citizen_key="a" * 40,
+        contact_id="contact-1",
+        touchpoint_id=touchpoint_id,
+        occurred_at=T0,
+        channel=SurveyChannel.SMS,
+        language=language,
+        scale=scale,
+        contact_ended_at=T0,
+        send_at=T0,
+        reminder_at=T0 + timedelta(days=1),
+        expires_at=T0 + timedelta(days=3),
+    )
+
+
+def _cases(settings: Settings) -> list[tuple[str, TouchpointConfig]]:
+    """Every touchpoint that sends SMS, and [defaults] on every scale."""
+    cases = [
+        (touchpoint_id, touchpoint)
+        for touchpoint_id, touchpoint in settings.touchpoints.items()
+        if not touchpoint.sensitive
+    ]
+    cases += [
+        (f"unknown-{scale.value}", settings.defaults.model_copy(update={"scale": scale}))
+        for scale in Scale
+    ]
+    return cases
+
+
+@pytest.mark.parametrize("base", BASES)
+def test_every_example_sms_is_one_gsm7_segment_names_the_organisation_and_links(
+    base: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A second segment doubles the bill; an SMS without a sender's name looks like phishing."""
+    settings = _example(base, monkeypatch)
+    index = SurveyIndex(secret=b"p" * 32, codes=SIGNER.survey_codes)
+    checked = 0
+    for touchpoint_id, touchpoint in _cases(settings):
+        organisation = touchpoint.organisation
+        assert organisation is not None
+        for language in Language:
+            survey = _scheduled(touchpoint_id, language, touchpoint.scale)
+            index.apply(survey)
+            for reminder in (False, True):
+                sms = survey_sms(
+                    survey,
+                    touchpoint,
+                    SIGNER,
+                    base,
+                    settings.dispatch.organisation,
+                    reminder=reminder,
+                )
+                cost = count_segments(sms.body)
+                assert cost.encoding is SmsEncoding.GSM7, sms.body
+                assert cost.segments == 1, sms.body
+                written_in = message_language(touchpoint, language)
+                assert organisation.name_in(written_in) in sms.body
+                (link,) = re.findall(re.escape(base) + r"/r/(\S+)", sms.body)
+                found = index.by_code(link)
+                assert found is not None
+                assert found[0].survey_id == survey.survey_id
+                checked += 1
+    assert checked >= 2 * 4 * 6
+
+
+def test_config_check_finds_nothing_to_report_in_the_example(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The example is what operators copy: it must show messages that fit."""
+    for base in BASES:
+        settings = _example(base, monkeypatch)
+        assert sms_over_budget(settings) == []
+        assert all(cost.cost.segments == 1 for cost in survey_sms_costs(settings))
+
+
+def test_config_check_reports_a_touchpoint_whose_sms_takes_two_segments(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The operator learns before the bill does, with the touchpoint, language and message."""
+    settings = _example(BASES[1], monkeypatch)
+    long_question = (
+        "Kuinka todennäköisesti suosittelisit terveysasemaamme ystävällesi tai läheisellesi?"
+    )
+    visit = settings.touchpoints["health-centre-visit"]
+    questions = {**visit.questions, Language.FI: long_question}
+    changed = settings.model_copy(
+        update={
+            "touchpoints": {
+                "health-centre-visit": visit.model_copy(update={"questions": questions})
+            }
+        }
+    )
+    report = sms_over_budget(changed)
+    assert report
+    # Sámi without Sámi texts is written in Finnish: it has the same long question.
+    prefix = "touchpoints.health-centre-visit: the "
+    assert sorted(line.removeprefix(prefix)[:3] for line in report) == ["fi ", "se "]
+    assert "takes 2 segments" in report[0]
+
+
+def test_config_check_says_when_sami_texts_make_the_sms_ucs2(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Sámi letters are outside GSM-7: UCS-2 is unavoidable there, and the check says so."""
+    settings = _example(BASES[0], monkeypatch)
+    phone = settings.touchpoints["phone-service-helsinki"]
+    sami = dict.fromkeys(
+        (
+            *("greeting", "intro", "reminder_intro", "service", "privacy", "choose"),
+            *("confirm", "page", "voluntary", "unsubscribe", "subject", "reminder_subject"),
+            *("low_end", "high_end"),
+        ),
+        "Sámi",
+    )
+    sami |= {
+        "sms": "{organisation}: {question} {low}-{high} {link}",
+        "sms_large": "{organisation}: {question} {low}-{high} {link}",
+        "sms_reminder": "{organisation}: {question} {low}-{high} {link}",
+        "sms_link_only": "{organisation}: {question} {link}",
+        "sms_stop": "LOPETA",
+    }
+    touchpoint = phone.model_copy(
+        update={
+            "texts": {Language.SE: sami},
+            "questions": {**phone.questions, Language.SE: "Man duhtavaš ledjet bálvalussii?"},
+        }
+    )
+    changed = settings.model_copy(update={"touchpoints": {"phone-service-helsinki": touchpoint}})
+    report = sms_over_budget(changed)
+    assert report
+    assert all(" se " in line and "UCS-2" in line and "'á'" not in line for line in report)
+    assert "á" in report[0]
+
+
+def test_an_alphanumeric_sender_gets_the_link_only_wording_without_a_stop_word() -> None:
+    """Nobody can reply to an alphanumeric sender ID: the SMS must not ask for a reply."""
+    organisation = OrganisationConfig(
+        name="Helsingin kaupunki",
+        privacy_url="https://palaute.example.fi/tietosuoja",  # type: ignore[arg-type]
+        sms_sender_id="Helsinki",
+        stop_word_in_sms=True,
+    )
+    touchpoint = TouchpointConfig(organisation=organisation)
+    sms = survey_sms(
+        _scheduled("tp", Language.FI, Scale.CSAT_5), touchpoint, SIGNER, BASES[1], "Palaute"
+    )
+    assert sms.sender_id == "Helsinki"
+    assert "numerolla" not in sms.body
+    assert "LOPETA" not in sms.body
+    assert sms.body.startswith("Helsingin kaupunki: ")
+
+
+def test_the_stop_word_is_shown_only_where_the_organisation_wants_it() -> None:
+    """Some organisations want it in every SMS; the others keep the room for the question."""
+    organisation = OrganisationConfig(
+        name="Espoo",
+        privacy_url="https://palaute.example.fi/tietosuoja",  # type: ignore[arg-type]
+    )
+    survey = _scheduled("tp", Language.SV, Scale.CSAT_5)
+    without = survey_sms(survey, TouchpointConfig(organisation=organisation), SIGNER, BASES[1], "P")
+    with_stop = survey_sms(
+        survey,
+        TouchpointConfig(organisation=replace_org(organisation, stop_word_in_sms=True)),
+        SIGNER,
+        BASES[1],
+        "P",
+    )
+    assert "SLUTA" not in without.body
+    assert with_stop.body.endswith("\nAvsluta: SLUTA")
+
+
+def replace_org(organisation: OrganisationConfig, **changes: object) -> OrganisationConfig:
+    """Copy an organisation with some settings changed."""
+    return organisation.model_copy(update=changes)
+
+
+def test_the_reminder_has_its_own_words_in_every_language() -> None:
+    """A reminder word for word the first message reads as a duplicate sent by mistake."""
+    touchpoint = TouchpointConfig()
+    for language in Language:
+        survey = _scheduled("tp", language, Scale.CSAT_5)
+        first = survey_sms(survey, touchpoint, SIGNER, BASES[1], "Kela")
+        again = survey_sms(survey, touchpoint, SIGNER, BASES[1], "Kela", reminder=True)
+        assert first.body != again.body
+        assert "Kela" in again.body
