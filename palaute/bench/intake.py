@@ -496,7 +496,7 @@ def intake_loop(records: list[tuple[bytes, bytes]], settings: Settings, now: dat
     the history in a dict as JSON strings (as the table keeps it): the part
     of the cost that belongs to Palaute rather than to Kafka and faust.
     """
-    from streams.runtime.model import Record  # noqa: PLC0415 - keep the command quick to start
+    from streams.runtime.model import Record, stored_value  # noqa: PLC0415 - keep the command quick to start
     from streams.stages.intake import AdmitContacts, DecideContacts  # noqa: PLC0415 - as above
 
     secret = settings.secrets.pseudonymisation_key.get_secret_value().encode()
@@ -511,7 +511,9 @@ def intake_loop(records: list[tuple[bytes, bytes]], settings: Settings, now: dat
         forward = admitted.produce[0]
         record = Record("by-citizen", 0, offset, forward.key, forward.value)
         output = decide.handle(histories, record, now)
-        histories.update({k: v for k, v in output.state.items() if v is not None})
+        for k, v in output.state.items():
+            if (stored := stored_value(v)) is not None:
+                histories[k] = stored
         decided += 1
     return decided
 

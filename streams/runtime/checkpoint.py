@@ -17,14 +17,23 @@ Both runtimes do a batch the same way:
       offset committed: the runtime handles the batch again from the state
       as stored, and every stage is idempotent, so what did get through is
       a harmless repeat;
-   c. **write the state** changes, each under the record that made it (its
+   c. **carry out the effects** the batch asked for (work outside Kafka,
+      such as notifying an alert), if any, through the runtime's wiring;
+   d. **write the state** changes, each under the record that made it (its
       partition is the state's partition);
-   d. **commit** the batch's offsets.
+   e. **commit** the batch's offsets.
 
 A crash between any two steps therefore repeats work and never loses it:
-before (d) the batch is read again; before (c) it is handled again from
-the old state. State written at (c) is in the changelog-backed store
-before the offsets say the records are done.
+before (e) the batch is read again; before (d) it is handled again from
+the old state. State written at (d) is in the changelog-backed store
+before the offsets say the records are done; an effect is carried out
+before the state that remembers it is written, so it happens at least
+once, and more than once only when a crash comes in between.
+
+A stage that keeps parsed state in memory (:class:`~streams.runtime.model.Forgetful`)
+is told to forget it whenever memory may be ahead of the store: after a
+handler raised, and before a batch that was not acknowledged is handled
+again.
 """
 
 from __future__ import annotations
@@ -33,15 +42,15 @@ import asyncio
 import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from streams.runtime.deadletters import HANDLER_FAILED, dead_letter_headers
-from streams.runtime.model import Output, Produce, Record, Rejection
+from streams.runtime.model import Forgetful, Output, Produce, Record, Rejection, stored_value
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable, Sequence
+    from collections.abc import Awaitable, Callable, Iterable, Sequence
 
-    from streams.runtime.model import Stage, StateView
+    from streams.runtime.model import Deferred, ScanView, Stage, StateView
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +79,9 @@ class CheckpointIO(Protocol):
     def write_state(self, record: Record, key: str, value: str | None) -> None:
         """Store a state change made by ``record`` (None deletes the key)."""
 
+    async def perform(self, effects: Sequence[Any]) -> None:
+        """Carry out the batch's effects (work outside Kafka); called only when there are some."""
+
     async def commit(self, records: Sequence[Record]) -> None:
         """Commit the offsets of the batch's records."""
 
@@ -77,14 +89,36 @@ class CheckpointIO(Protocol):
 class _Overlay:
     """The stage's state with this batch's writes on top, so one record sees the last."""
 
-    def __init__(self, base: StateView, writes: dict[str, tuple[Record, str | None]]) -> None:
+    def __init__(
+        self, base: StateView, writes: dict[str, tuple[Record, str | Deferred | None]]
+    ) -> None:
         self._base = base
         self._writes = writes
 
     def get(self, key: str) -> str | None:
         if key in self._writes:
-            return self._writes[key][1]
+            return stored_value(self._writes[key][1])
         return self._base.get(key)
+
+    def scan(self, table: str) -> Iterable[tuple[str, str]]:
+        """Give a table's stored entries with the batch's writes on top (a ScanView's scan)."""
+        # Only a stage whose state is a ScanView scans.
+        entries = dict(cast("ScanView", self._base).scan(table))
+        prefix = f"{table}/"
+        for key, (_record, value) in self._writes.items():
+            if key.startswith(prefix):
+                stored = stored_value(value)
+                if stored is None:
+                    entries.pop(key[len(prefix) :], None)
+                else:
+                    entries[key[len(prefix) :]] = stored
+        return entries.items()
+
+
+def forget(stage: Stage, *, moved: bool) -> None:
+    """Tell a stage that keeps state in memory that the store is the truth again."""
+    if isinstance(stage, Forgetful):
+        stage.forget(moved=moved)
 
 
 @dataclass
@@ -95,8 +129,9 @@ class Checkpoint:
     state: StateView
     records: list[Record] = field(default_factory=list)
     produced: list[Produce] = field(default_factory=list)
-    writes: dict[str, tuple[Record, str | None]] = field(default_factory=dict)
+    writes: dict[str, tuple[Record, str | Deferred | None]] = field(default_factory=dict)
     observations: list[Any] = field(default_factory=list)
+    effects: list[Any] = field(default_factory=list)
     rejections: list[tuple[Record, Rejection, str | None]] = field(default_factory=list)
 
     def handle(self, record: Record, now: datetime) -> None:
@@ -115,6 +150,8 @@ class Checkpoint:
                 record.offset,
             )
             reason = f"{kind} raised in stage {self.stage.label} while handling the record"
+            # It may have changed what it keeps in memory before it raised.
+            forget(self.stage, moved=False)
             self._set_aside(record, Rejection(HANDLER_FAILED, reason), kind, now)
             return
         self._take(record, output, now)
@@ -124,6 +161,7 @@ class Checkpoint:
         for key, value in output.state.items():
             self.writes[key] = (record, value)
         self.observations.extend(output.observations)
+        self.effects.extend(output.effects)
         if output.rejection is not None:
             self._set_aside(record, output.rejection, None, now)
 
@@ -142,14 +180,16 @@ class Checkpoint:
         self.rejections.append((record, rejection, error_class))
 
     async def commit(self, io: CheckpointIO) -> None:
-        """Produce, await the acknowledgements, write the state, commit the offsets."""
+        """Produce, await the acknowledgements, carry out the effects, write the state, commit."""
         sent = [ack for record in self.produced if (ack := await io.produce(record)) is not None]
         outcomes = await io.acknowledged(sent)
         refused = [outcome for outcome in outcomes if isinstance(outcome, BaseException)]
         if refused:
             raise CheckpointFailedError(type(refused[0]).__name__)
+        if self.effects:
+            await io.perform(self.effects)
         for key, (record, value) in self.writes.items():
-            io.write_state(record, key, value)
+            io.write_state(record, key, stored_value(value))
         await io.commit(self.records)
 
 
@@ -177,6 +217,7 @@ async def run_batch(
         try:
             await checkpoint.commit(io)
         except CheckpointFailedError as error:
+            forget(stage, moved=False)
             log.warning(
                 "%s: a batch of %d records was not acknowledged (%s); handling it again in %.1f s",
                 stage.label,

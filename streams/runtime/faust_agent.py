@@ -14,10 +14,17 @@ consumer; the worker's producer is idempotent with ``acks=all``
   and the changelog. Reads are made under the record being handled, too:
   faust's store looks a key up in the partition of the current event, and
   within a batch that is not the record being handled unless it is set;
+* *carry out the effects*: the wiring's ``perform`` (notifying an alert),
+  awaited before any state is written;
 * *commit*: the agent returns to faust, which acks the batch's events;
   faust flushes the producer (changelog writes included) before it commits
   acked offsets, and commits nothing once a stop has begun
   (:class:`streams.app.StopSafeConsumer`).
+
+A stage with several tables is given them as :class:`Tables`, its state
+keys ``<table>/<key>``. A stage that keeps parsed state in memory
+(:class:`~streams.runtime.model.Forgetful`) is told to forget it when
+partitions are revoked or assigned: the tables are the truth again.
 """
 
 from __future__ import annotations
@@ -29,13 +36,13 @@ from typing import TYPE_CHECKING, Any, cast
 from connectors import telemetry
 from streams.acks import acknowledged
 from streams.producer import DirectProducer
-from streams.runtime.checkpoint import run_batch
+from streams.runtime.checkpoint import forget, run_batch
 from streams.runtime.deadletters import kafka_headers
-from streams.runtime.model import Record
+from streams.runtime.model import Forgetful, Record
 from streams.runtime.overrides.events import at_event
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable, Mapping, Sequence
+    from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 
     import faust
     from faust.types import EventT
@@ -49,6 +56,45 @@ class _NoState:
         return None
 
 
+class Tables:
+    """Several faust tables as one stage's state, keyed ``<table>/<key>`` (a ScanView).
+
+    Each table keeps its own name, changelog topic and keys, so a stage
+    moved onto the runtime finds the state its predecessor stored.
+    """
+
+    def __init__(self, tables: Mapping[str, Any]) -> None:
+        self._tables = dict(tables)
+
+    def _split(self, key: str) -> tuple[Any, str]:
+        name, _slash, rest = key.partition("/")
+        return self._tables[name], rest
+
+    def get(self, key: str) -> str | None:
+        """Read a key of one of the tables."""
+        table, rest = self._split(key)
+        value: str | None = table.get(rest)
+        return value
+
+    def scan(self, table: str) -> Iterable[tuple[str, str]]:
+        """Give one table's entries (of every partition this worker holds)."""
+        return ((str(key), str(value)) for key, value in self._tables[table].items())
+
+    def __setitem__(self, key: str, value: str) -> None:
+        table, rest = self._split(key)
+        table[rest] = value
+
+    def pop(self, key: str, default: None = None) -> str | None:
+        """Delete a key of one of the tables."""
+        table, rest = self._split(key)
+        value: str | None = table.pop(rest, default)
+        return value
+
+
+async def _no_effects(effects: Sequence[Any]) -> None:
+    raise RuntimeError(f"a stage asked for {len(effects)} effects and its wiring performs none")
+
+
 class _FaustIO:
     """The faust side of one checkpoint."""
 
@@ -58,13 +104,16 @@ class _FaustIO:
         producer: DirectProducer,
         table: Any,
         topics: Mapping[str, str],
-        events: Mapping[tuple[int, int], EventT[bytes]],
+        events: Mapping[tuple[str, int, int], EventT[bytes]],
+        *,
+        perform: Callable[[Sequence[Any]], Awaitable[None]],
     ) -> None:
         self._app = app
         self._producer = producer
         self._table = table
         self._topics = topics
         self._events = events
+        self._perform = perform
 
     async def produce(self, record: Produce) -> Awaitable[Any] | None:
         return await self._producer.send_to(
@@ -74,8 +123,11 @@ class _FaustIO:
     async def acknowledged(self, sent: list[Awaitable[Any]]) -> list[Any]:
         return await acknowledged(self._app, sent)
 
+    async def perform(self, effects: Sequence[Any]) -> None:
+        await self._perform(effects)
+
     def write_state(self, record: Record, key: str, value: str | None) -> None:
-        at_event(self._events[record.partition, record.offset])
+        at_event(self._events[record.topic, record.partition, record.offset])
         if value is None:
             self._table.pop(key, None)
         else:
@@ -87,8 +139,8 @@ class _FaustIO:
         del records
 
 
-def _at_record(events: Mapping[tuple[int, int], EventT[bytes]], record: Record) -> None:
-    at_event(events[record.partition, record.offset])
+def _at_record(events: Mapping[tuple[str, int, int], EventT[bytes]], record: Record) -> None:
+    at_event(events[record.topic, record.partition, record.offset])
 
 
 def record_of(event: EventT[bytes]) -> Record:
@@ -114,11 +166,25 @@ def run_stage(
     batch: int = 500,
     within: float = 0.01,
     observe: Callable[[Any], None] = lambda _observation: None,
+    perform: Callable[[Sequence[Any]], Awaitable[None]] = _no_effects,
 ) -> None:
-    """Add an agent that runs ``stage`` on ``source`` in the checkpoint order."""
+    """Add an agent that runs ``stage`` on ``source`` in the checkpoint order.
+
+    ``table`` is a faust table or :class:`Tables`; ``perform`` carries out
+    the effects the stage asks for (see :mod:`streams.runtime.checkpoint`).
+    """
     producer = DirectProducer(app)
     state = table if table is not None else _NoState()
     label = telemetry.Stage(stage.label)
+    if isinstance(stage, Forgetful):
+
+        def moved(*_args: Any, **_kwargs: Any) -> None:
+            forget(stage, moved=True)
+
+        # Typed as Any: mode's stubs describe receivers more narrowly than it calls them.
+        receiver: Any = moved
+        app.on_partitions_revoked.connect(receiver, weak=False)
+        app.on_partitions_assigned.connect(receiver, weak=False)
 
     async def agent(stream: faust.StreamT[bytes]) -> None:
         # faust's StreamT does not declare take_events; its Stream, which agents get, does.
@@ -126,10 +192,10 @@ def run_stage(
         async for events in batches(batch, within=within):
             records = [record_of(event) for event in events]
             by_offset = {
-                (record.partition, record.offset): e
+                (record.topic, record.partition, record.offset): e
                 for record, e in zip(records, events, strict=True)
             }
-            io = _FaustIO(app, producer, table, topics, by_offset)
+            io = _FaustIO(app, producer, table, topics, by_offset, perform=perform)
             checkpoint = await run_batch(
                 stage,
                 state,

@@ -6,11 +6,14 @@ stands for its changelog-backed table. :meth:`MemoryRuntime.run_until_idle`
 runs every stage, a batch at a time, until no stage has anything left.
 
 A crash can be injected at every step of a checkpoint (``handled``, after
-each produced record ``produced``, ``acknowledged``, ``state-written``,
-``committed``): the stage then loses what it had not committed, as a killed
-worker does (its read positions go back to the committed offsets, its
-uncommitted batch is gone), while produced records stay on their topics and
-written state stays in its store, as on Kafka.
+each produced record ``produced``, ``acknowledged``, ``performed`` when the
+batch had effects, ``state-written``, ``committed``): the stage then loses
+what it had not committed, as a killed worker does (its read positions go
+back to the committed offsets, its uncommitted batch is gone, and every
+stage forgets what it kept in memory), while produced records stay on their
+topics, effects stay done and written state stays in its store, as on Kafka.
+A stage may read several topics; its store's keys may name tables
+(``<table>/<key>``, see :class:`~streams.runtime.model.ScanView`).
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from streams.runtime.checkpoint import Checkpoint
+from streams.runtime.checkpoint import Checkpoint, forget
 from streams.runtime.model import Produce, Record
 
 if TYPE_CHECKING:
@@ -29,7 +32,7 @@ if TYPE_CHECKING:
     from streams.runtime.model import Stage
 
 #: The steps of a checkpoint at which a crash can be injected.
-STEPS = ("handled", "produced", "acknowledged", "state-written", "committed")
+STEPS = ("handled", "produced", "acknowledged", "performed", "state-written", "committed")
 
 
 class InjectedCrashError(Exception):
@@ -85,13 +88,17 @@ class _Runner:
     """One stage in the runtime: what it reads, where it is, what it stores."""
 
     stage: Stage
-    source: str
+    sources: tuple[str, ...]
     topics: Mapping[str, str]
-    committed: dict[int, int] = field(default_factory=dict)
+    committed: dict[tuple[str, int], int] = field(default_factory=dict)
     store: dict[str, str] = field(default_factory=dict)
 
     def get(self, key: str) -> str | None:
         return self.store.get(key)
+
+    def scan(self, table: str) -> Iterable[tuple[str, str]]:
+        prefix = f"{table}/"
+        return [(k[len(prefix) :], v) for k, v in self.store.items() if k.startswith(prefix)]
 
 
 class _IO:
@@ -122,11 +129,19 @@ class _IO:
         else:
             self._runner.store[key] = value
 
+    async def perform(self, effects: Sequence[Any]) -> None:
+        await self._runtime.perform(self._runner.stage, effects)
+        self._step("performed")
+
     async def commit(self, records: Sequence[Record]) -> None:
         self._step("state-written")
         for record in records:
-            self._runner.committed[record.partition] = record.offset + 1
+            self._runner.committed[record.topic, record.partition] = record.offset + 1
         self._step("committed")
+
+
+async def _perform_nothing(stage: Stage, effects: Sequence[Any]) -> None:
+    del stage, effects
 
 
 class MemoryRuntime:
@@ -139,18 +154,22 @@ class MemoryRuntime:
         batch_size: int = 50,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         crash: Callable[[str, str], bool] = lambda _stage, _step: False,
+        perform: Callable[[Stage, Sequence[Any]], Awaitable[None]] = _perform_nothing,
     ) -> None:
         self.broker = broker
         self.batch_size = batch_size
         self.clock = clock
         self.crash = crash
+        #: Carries out a batch's effects, as the worker's wiring does.
+        self.perform = perform
         self.crashes: list[str] = []
         self.observations: list[Any] = []
         self._runners: list[_Runner] = []
 
-    def add(self, stage: Stage, source: str, topics: Mapping[str, str]) -> None:
-        """Run ``stage`` on the topic ``source``; ``topics`` maps its output roles to topics."""
-        self._runners.append(_Runner(stage, source, topics))
+    def add(self, stage: Stage, source: str | Sequence[str], topics: Mapping[str, str]) -> None:
+        """Run ``stage`` on the topic(s) ``source``; ``topics`` maps its output roles to topics."""
+        sources = (source,) if isinstance(source, str) else tuple(source)
+        self._runners.append(_Runner(stage, sources, topics))
 
     def state(self, name: str) -> dict[str, str]:
         """Give the store of the stage of this name."""
@@ -158,11 +177,12 @@ class MemoryRuntime:
 
     def _batch(self, runner: _Runner) -> list[Record]:
         batch: list[Record] = []
-        for number, log in enumerate(self.broker.topic(runner.source)):
-            start = runner.committed.get(number, 0)
-            batch.extend(log[start : start + self.batch_size - len(batch)])
-            if len(batch) >= self.batch_size:
-                break
+        for source in runner.sources:
+            for number, log in enumerate(self.broker.topic(source)):
+                start = runner.committed.get((source, number), 0)
+                batch.extend(log[start : start + self.batch_size - len(batch)])
+                if len(batch) >= self.batch_size:
+                    return batch
         return batch
 
     async def step(self) -> bool:
@@ -181,8 +201,11 @@ class MemoryRuntime:
                     raise InjectedCrashError(f"{runner.stage.name} at handled")  # noqa: TRY301 - one path for every step's crash
                 await checkpoint.commit(_IO(self, runner))
             except InjectedCrashError as crash:
-                # The worker died: its uncommitted batch is gone and is read again.
+                # The worker died: its uncommitted batch is gone and is read again,
+                # and every stage starts again from its store.
                 self.crashes.append(str(crash))
+                for each in self._runners:
+                    forget(each.stage, moved=True)
                 continue
             self.observations.extend(checkpoint.observations)
         return worked

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Iterable, Mapping
     from datetime import datetime
 
 Header = tuple[str, bytes | None]
@@ -43,16 +43,40 @@ class Rejection:
     reason: str
 
 
+class Deferred(Protocol):
+    """A state value serialised only when it is written, once per batch and key.
+
+    A stage that keeps a parsed entry in memory and changes it on every
+    record (the metrics stage's detector entries) hands the entry itself
+    over; the checkpoint writes ``dump()`` of it once, at the state step,
+    rather than the stage serialising it for every record. The stage
+    promises that what the entry holds when the batch is written is what
+    its last record of the batch wanted stored.
+    """
+
+    def dump(self) -> str:
+        """Give the value to store."""
+
+
+def stored_value(value: str | Deferred | None) -> str | None:
+    """Give the string a state value stands for (a deferred one is serialised now)."""
+    return value if value is None or isinstance(value, str) else value.dump()
+
+
 @dataclass(frozen=True, slots=True)
 class Output:
     """What handling one record asks for; nothing happens until the batch commits."""
 
     produce: tuple[Produce, ...] = ()
     #: State key to its new value; None deletes the key.
-    state: Mapping[str, str | None] = field(default_factory=dict)
+    state: Mapping[str, str | Deferred | None] = field(default_factory=dict)
     rejection: Rejection | None = None
     #: Facts for the runtime's telemetry (counts, decisions); never acted on.
     observations: tuple[Any, ...] = ()
+    #: Work outside Kafka (an alert to notify) that the runtime's wiring carries
+    #: out after the batch's records are acknowledged and before its state is
+    #: written: at least once, and again only if the batch is handled again.
+    effects: tuple[Any, ...] = ()
 
 
 NOTHING = Output()
@@ -63,6 +87,36 @@ class StateView(Protocol):
 
     def get(self, key: str) -> str | None:
         """Give the stored value, or None."""
+
+
+class ScanView(StateView, Protocol):
+    """The state of a stage that keeps several tables and rebuilds a mirror of them.
+
+    Its keys are ``<table>/<key>``; :meth:`scan` gives one table's entries,
+    with the batch's earlier writes on top, keys without the table's prefix.
+    """
+
+    def scan(self, table: str) -> Iterable[tuple[str, str]]:
+        """Give every stored entry of ``table`` (of the partitions this worker holds)."""
+
+
+def table_key(table: str, key: str) -> str:
+    """Give the state key of ``key`` in the stage's table ``table``."""
+    return f"{table}/{key}"
+
+
+@runtime_checkable
+class Forgetful(Protocol):
+    """A stage that keeps parsed state in memory, ahead of the store until a batch commits.
+
+    The runtime calls :meth:`forget` whenever the store is the truth again
+    and memory may not be: a handler raised halfway through a record, a
+    batch was not acknowledged and is handled again, the worker restarted,
+    or partitions moved (``moved``).
+    """
+
+    def forget(self, *, moved: bool) -> None:
+        """Drop what is kept in memory; it is rebuilt from the store when next needed."""
 
 
 class Stage(Protocol):
