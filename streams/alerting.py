@@ -1,40 +1,44 @@
-"""Alert delivery: every alert on the alerts topic reaches operations once per state.
+"""Alert delivery wiring: the alerting stage on the Kafka runtime, and the notifiers.
 
-One agent, ``alerting``, reads the alerts topic. Each ScoreDropAlert updates
-the Prometheus gauge of firing alerts and is handed to every configured
+``alerting`` (:class:`~streams.stages.alerting.DeliverAlerts`, a pure stage)
+reads the alerts topic on the runtime (:func:`streams.runtime.faust_agent.run_stage`)
+and keeps each ``alert_id:state`` it had notified in the table
+``alerts-notified``. Each ScoreDropAlert updates the Prometheus gauge of
+firing alerts; a state not notified before is handed to every configured
 notifier (email to ``[alerts] ops_email``, the signed webhook at ``[alerts]
-webhook_url``). The table ``alerts-notified`` remembers each ``alert_id:state``
-delivered, so a replayed record (after a restart or rebalance) notifies no
-one twice; an acknowledgement is logged. A notifier that keeps failing is
-logged and counted and the agent moves on: a dead receiver must not hold up
-every later alert.
+webhook_url``) by :func:`perform`, which the runtime calls after the
+batch's records are acknowledged and before the table remembers the state:
+at least once per alert state, and a replayed record (after a restart or
+rebalance) notifies no one twice. An acknowledgement is logged. A notifier
+that keeps failing is logged and counted and the stage moves on: a dead
+receiver must not hold up every later alert. A record that is no alert goes
+to the dead-letter topic (stage ``notifier``).
 """
 
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import faust
-from pydantic import TypeAdapter, ValidationError
 
 from connectors import telemetry
 from connectors.notifiers import AlertNotifier, EmailNotifier, WebhookNotifier, notify_all
-from schemas.alerts import AlertAcknowledged, AlertEvent, ScoreDropAlert
-from streams.containment import Containment
-from streams.producer import DirectProducer
+from streams.runtime.checkpoint import DEADLETTER
+from streams.runtime.faust_agent import run_stage
+from streams.stages.alerting import Acknowledged, DeliverAlerts, Notify, Seen
 from streams.stores import table_store_options
 
 if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable, Sequence
+
     from schemas.config import Settings
     from schemas.topics import TopicNames
 
 log = logging.getLogger(__name__)
 
-ALERTING_AGENT = "alerting"
+ALERTING_AGENT = DeliverAlerts.name
 NOTIFIED_TABLE = "alerts-notified"
-_ALERT_EVENT: TypeAdapter[ScoreDropAlert | AlertAcknowledged] = TypeAdapter(AlertEvent)
 
 
 def notifiers(settings: Settings) -> list[AlertNotifier]:
@@ -58,8 +62,42 @@ def notifiers(settings: Settings) -> list[AlertNotifier]:
     return found
 
 
+def observe(observation: Any) -> None:
+    """Keep the firing-alerts gauge and the notifier's counts; log acknowledgements."""
+    if isinstance(observation, Seen):
+        telemetry.observe_alert(observation.alert)
+        outcome = telemetry.Outcome.DUPLICATE if observation.duplicate else telemetry.Outcome.OK
+        telemetry.count_event(telemetry.Stage.NOTIFIER, outcome)
+    elif isinstance(observation, Acknowledged):
+        log.info("alert %s acknowledged", observation.alert_id)
+
+
+def performer(targets: list[AlertNotifier]) -> Callable[[Sequence[Any]], Awaitable[None]]:
+    """Give what carries out the stage's effects: each alert to every notifier, in order.
+
+    A notifier failing is logged and counted by :func:`notify_all` and never
+    holds up the next alert; anything else a notifier raises is a bug of its
+    own, logged, and the alert counts as handed over.
+    """
+
+    async def perform(effects: Sequence[Any]) -> None:
+        for effect in effects:
+            if not isinstance(effect, Notify):
+                continue
+            try:
+                await notify_all(targets, effect.alert)
+            except Exception as error:  # noqa: BLE001 - one broken notifier must not stop the rest
+                log.warning(
+                    "alert %s: a notifier raised %s",
+                    effect.alert.alert_id,
+                    type(error).__name__,
+                )
+
+    return perform
+
+
 def register(app: faust.App, settings: Settings, names: TopicNames) -> None:
-    """Add the alerting agent and its de-duplication table."""
+    """Add the alerting stage and its de-duplication table."""
     alerts_topic = app.topic(names.alerts, key_serializer="raw", value_serializer="raw")
     notified = app.Table(
         NOTIFIED_TABLE,
@@ -68,33 +106,13 @@ def register(app: faust.App, settings: Settings, names: TopicNames) -> None:
         schema=faust.Schema(key_type=str, value_type=str),
         options=table_store_options(),
     )
-    targets = notifiers(settings)
-    guard = Containment(DirectProducer(app), names.deadletter, telemetry.Stage.NOTIFIER)
-
-    async def deliver_one(message: Any) -> None:
-        try:
-            event = _ALERT_EVENT.validate_json(message.value or b"")
-        except ValidationError:
-            await guard.reject(message, "not_an_alert", "not an alert event of a known type")
-            return
-        if isinstance(event, AlertAcknowledged):
-            log.info("alert %s acknowledged", event.alert_id)
-        else:
-            await _deliver(event, notified, targets)
-
-    @app.agent(alerts_topic, name=ALERTING_AGENT)
-    async def deliver(stream: faust.StreamT[bytes]) -> None:
-        async for event in stream.events():
-            await guard.run(event.message, deliver_one, event.message)
-            telemetry.agent_progress(ALERTING_AGENT, datetime.now(UTC))
-
-
-async def _deliver(alert: ScoreDropAlert, notified: Any, targets: list[AlertNotifier]) -> None:
-    telemetry.observe_alert(alert)
-    key = f"{alert.alert_id}:{alert.state.value}"
-    if notified.get(key) is not None:
-        telemetry.count_event(telemetry.Stage.NOTIFIER, telemetry.Outcome.DUPLICATE)
-        return
-    failures = await notify_all(targets, alert)
-    notified[key] = ",".join(sorted(failures)) or "delivered"
-    telemetry.count_event(telemetry.Stage.NOTIFIER, telemetry.Outcome.OK)
+    run_stage(
+        app,
+        DeliverAlerts(),
+        alerts_topic,
+        topics={DEADLETTER: names.deadletter},
+        table=notified,
+        batch=50,
+        observe=observe,
+        perform=performer(notifiers(settings)),
+    )

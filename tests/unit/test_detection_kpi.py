@@ -26,7 +26,7 @@ from schemas.base import Language, Scale, SurveyChannel
 from schemas.config import Settings
 from schemas.contacts import TouchpointChannel
 from schemas.responses import Rating
-from streams.metrics import detector_configs
+from streams.stages.metrics_rules import detector_configs
 
 START = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
 

@@ -21,8 +21,9 @@ from engine.metrics import merge, new_state
 from schemas.base import Language, Scale, SurveyChannel
 from schemas.contacts import TouchpointChannel
 from schemas.responses import Rating
-from streams.metrics import RECENT_RATINGS, Ledgers, _Detector
 from streams.partitioning import key_partition
+from streams.stages.metrics_mirrors import Ledgers
+from streams.stages.metrics_rules import RECENT_RATINGS, DetectorEntry
 
 NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 PARTITIONS = 4
@@ -163,7 +164,7 @@ def test_key_partition_is_the_producers_default_partitioner() -> None:
 
 def test_a_detector_remembers_the_latest_rating_ids_only() -> None:
     """The set mirrors the list: an id that fell off the list is new again."""
-    stored = _Detector(new_detector("tp-1", Scale.CSAT_5), deque(maxlen=RECENT_RATINGS))
+    stored = DetectorEntry(new_detector("tp-1", Scale.CSAT_5), deque(maxlen=RECENT_RATINGS))
     for number in range(RECENT_RATINGS + 10):
         assert not stored.has_seen(f"r{number}")
         stored.remember(f"r{number}")
@@ -171,5 +172,5 @@ def test_a_detector_remembers_the_latest_rating_ids_only() -> None:
     assert stored.has_seen("r10")
     assert not stored.has_seen("r9")
     assert stored.seen == set(stored.recent)
-    reloaded = _Detector.load(stored.dump(), "tp-1", Scale.CSAT_5)
+    reloaded = DetectorEntry.load(stored.dump(), "tp-1", Scale.CSAT_5)
     assert reloaded.seen == stored.seen
