@@ -32,7 +32,9 @@ once, and more than once only when a crash comes in between.
 
 A stage that keeps parsed state in memory (:class:`~streams.runtime.model.Forgetful`)
 is told to forget it whenever memory may be ahead of the store: after a
-handler raised, and before a batch that was not acknowledged is handled
+handler raised (the batch's earlier records are then handled again from the
+store, so nothing of the failed record remains in memory or in a value it
+handed over), and before a batch that was not acknowledged is handled
 again.
 """
 
@@ -115,6 +117,20 @@ class _Overlay:
         return entries.items()
 
 
+@dataclass
+class _Input:
+    """A record of the batch, the time it was handled at, and its handler's failure."""
+
+    record: Record
+    now: datetime
+    failure: tuple[Rejection, str] | None = None
+
+    def failure_or_raise(self) -> tuple[Rejection, str]:
+        if self.failure is None:
+            raise AssertionError("the record's handler did not fail")
+        return self.failure
+
+
 def forget(stage: Stage, *, moved: bool) -> None:
     """Tell a stage that keeps state in memory that the store is the truth again."""
     if isinstance(stage, Forgetful):
@@ -133,12 +149,26 @@ class Checkpoint:
     observations: list[Any] = field(default_factory=list)
     effects: list[Any] = field(default_factory=list)
     rejections: list[tuple[Record, Rejection, str | None]] = field(default_factory=list)
+    #: Each record handled, when, and how its handler failed (if it did).
+    inputs: list[_Input] = field(default_factory=list)
 
     def handle(self, record: Record, now: datetime) -> None:
         """Handle one record; a failure or a rejection makes it a dead letter."""
         self.records.append(record)
+        entry = _Input(record, now)
+        self.inputs.append(entry)
+        if self._try(entry):
+            return
+        if isinstance(self.stage, Forgetful):
+            self._redo()
+        else:
+            self._set_aside(record, *entry.failure_or_raise(), now)
+
+    def _try(self, entry: _Input) -> bool:
+        """Handle one record and take its output; False (and why, in ``entry``) if it raised."""
+        record = entry.record
         try:
-            output = self.stage.handle(_Overlay(self.state, self.writes), record, now)
+            output = self.stage.handle(_Overlay(self.state, self.writes), record, entry.now)
         except Exception as error:  # noqa: BLE001 - containment is the point
             kind = type(error).__name__
             log.warning(
@@ -150,11 +180,30 @@ class Checkpoint:
                 record.offset,
             )
             reason = f"{kind} raised in stage {self.stage.label} while handling the record"
-            # It may have changed what it keeps in memory before it raised.
+            entry.failure = (Rejection(HANDLER_FAILED, reason), kind)
+            return False
+        self._take(record, output, entry.now)
+        return True
+
+    def _redo(self) -> None:
+        """Handle the batch again from the store, the records that raised set aside.
+
+        A stage that keeps state in memory may have changed it, or a value
+        it handed over for an earlier record, before its handler raised: it
+        forgets its memory, and the batch's earlier records are handled again
+        from the store, so nothing of the failed record remains.
+        """
+        while True:
             forget(self.stage, moved=False)
-            self._set_aside(record, Rejection(HANDLER_FAILED, reason), kind, now)
-            return
-        self._take(record, output, now)
+            self.produced, self.writes, self.observations = [], {}, []
+            self.effects, self.rejections = [], []
+            for entry in self.inputs:
+                if entry.failure is not None:
+                    self._set_aside(entry.record, *entry.failure, entry.now)
+                elif not self._try(entry):
+                    break  # another record raised this time: start again without it
+            else:
+                return
 
     def _take(self, record: Record, output: Output, now: datetime) -> None:
         self.produced.extend(output.produce)

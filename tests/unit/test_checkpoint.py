@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import pytest
 
@@ -77,9 +77,69 @@ class Log:
         else:
             self.state[key] = value
 
+    async def perform(self, effects: Sequence[Any]) -> None:
+        """Note the effects carried out."""
+        self.steps.append(f"perform {list(effects)}")
+
     async def commit(self, records: Sequence[Record]) -> None:
         """Note the committed offsets."""
         self.steps.append(f"commit {[r.offset for r in records]}")
+
+    def scan(self, table: str) -> list[tuple[str, str]]:
+        """Give one table's stored entries (keys ``<table>/<key>``)."""
+        prefix = f"{table}/"
+        found = [(k, v) for k, v in self.state.items() if k.startswith(prefix)]
+        return [(k[len(prefix) :], v) for k, v in found]
+
+
+@dataclass
+class Entry:
+    """A parsed entry a stage keeps in memory and hands over to be serialised when written."""
+
+    count: int = 0
+    dumps: int = 0
+
+    def dump(self) -> str:
+        """Serialise it, counting how often."""
+        self.dumps += 1
+        return str(self.count)
+
+
+class Remembering:
+    """A stage that keeps counts in memory, asks for an effect per record and scans its table."""
+
+    name = "remembering"
+    label = "notifier"
+
+    def __init__(self, *, scan: bool = False) -> None:
+        self.kept: dict[str, Entry] = {}
+        self.forgotten = 0
+        self.scan = scan
+        self.seen_in_table: list[list[tuple[str, str]]] = []
+
+    def forget(self, *, moved: bool) -> None:
+        """Drop what is kept."""
+        del moved
+        self.kept.clear()
+        self.forgotten += 1
+
+    def handle(self, state: StateView, record: Record, now: datetime) -> Output:
+        """Count the record in memory; raise halfway on ``boom``."""
+        del now
+        key = (record.key or b"").decode()
+        if key not in self.kept:
+            self.kept[key] = Entry(int(state.get(f"t/{key}") or 0))
+        entry = self.kept[key]
+        entry.count += 1
+        if record.value == b"boom":
+            raise ZeroDivisionError
+        if self.scan:
+            self.seen_in_table.append(sorted(cast("Log", state).scan("t")))
+        return Output(
+            produce=(Produce("out", record.key, record.value),),
+            state={f"t/{key}": entry},
+            effects=(record.value,),
+        )
 
 
 def _records(*values: bytes) -> list[Record]:
@@ -146,3 +206,54 @@ async def test_a_refused_record_stores_nothing_commits_nothing_and_the_batch_is_
     assert log.state == {"k": "2"}  # handled twice, from the same stored state: counted once
     assert log.steps.count("commit [0, 1]") == 1
     assert len(done.records) == 2
+
+
+async def test_effects_are_carried_out_after_the_acknowledgements_and_before_the_state() -> None:
+    """An alert notified before it is remembered is notified at least once, never lost."""
+    log = Log()
+    stage = Remembering()
+    checkpoint = Checkpoint(stage, log)
+    for record in _records(b"a", b"b"):
+        checkpoint.handle(record, NOW)
+    await checkpoint.commit(log)
+    assert log.steps == [
+        "produce out b'a'",
+        "produce out b'b'",
+        "acknowledged 2",
+        "perform [b'a', b'b']",
+        "state t/k=2 by @1",
+        "commit [0, 1]",
+    ]
+    assert stage.kept["k"].dumps == 1  # serialised once per batch, when it is written
+
+
+async def test_a_stage_forgets_its_memory_when_a_handler_raises_or_a_batch_is_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Memory ahead of the store would count a record whose state was never written."""
+    monkeypatch.setattr(checkpoint_module, "RETRY_FIRST_S", 0.001)
+    log = Log()
+    stage = Remembering()
+    checkpoint = Checkpoint(stage, log)
+    for record in _records(b"a", b"boom", b"b"):
+        checkpoint.handle(record, NOW)
+    assert stage.forgotten == 1
+    await checkpoint.commit(log)
+    assert log.state == {"t/k": "2"}  # a and b; the raising record left nothing behind
+
+    refusing = Log(state={"t/k": "1"}, refuse=1)
+    stage = Remembering()
+    await run_batch(stage, refusing, _records(b"c"), refusing, clock=lambda: NOW)
+    assert stage.forgotten == 1
+    assert refusing.steps.count("perform [b'c']") == 1  # not before the acknowledgement
+    assert refusing.state == {"t/k": "2"}  # handled again from the store: counted once
+
+
+async def test_a_scan_sees_the_batchs_earlier_writes_on_top_of_the_store() -> None:
+    """A mirror rebuilt in the middle of a batch must not miss the batch's own records."""
+    log = Log(state={"t/old": "5"})
+    stage = Remembering(scan=True)
+    checkpoint = Checkpoint(stage, log)
+    for offset, key in enumerate((b"k1", b"k2")):
+        checkpoint.handle(Record("in", 0, offset, key, b"v"), NOW)
+    assert stage.seen_in_table == [[("old", "5")], [("k1", "1"), ("old", "5")]]
