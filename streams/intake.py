@@ -15,8 +15,9 @@ gives them their topics and table:
    for company, is decided, produced, acknowledged by one wait, and only
    then stored.
 
-A handler on the responses topic's one reader (``responses-reader``, see
-:mod:`streams.shared`) forwards OptOut events to the same internal topic,
+The intake's part of the responses topic's one reader (``responses-reader``,
+see :mod:`streams.shared`), :class:`~streams.stages.intake.ForwardOptOuts`,
+forwards OptOut events to the same internal topic,
 marked with the ``palaute-record: opt-out`` header; ``intake-decide``
 records them in the citizen's history, so the citizen's next contact is
 skipped as opted-out.
@@ -36,30 +37,23 @@ import faust
 
 from connectors import telemetry
 from engine.policy import Schedule
-from schemas.decoding import decode_event
-from schemas.responses import OptOut
 from schemas.surveys import SkipReason
 from streams import shared
-from streams.containment import Containment
-from streams.producer import DirectProducer
 from streams.runtime.checkpoint import DEADLETTER
 from streams.runtime.faust_agent import run_stage
 from streams.stages.intake import (
     BY_CITIZEN,
-    OPT_OUT_RECORD,
-    RECORD_HEADER,
     SURVEYS,
     VAULT,
     AdmitContacts,
     DecideContacts,
+    ForwardOptOuts,
     UnknownTouchpoint,
     publications,
 )
 from streams.stores import table_store_options
 
 if TYPE_CHECKING:
-    from faust.types import EventT
-
     from schemas.config import Settings
     from schemas.topics import TopicNames
 
@@ -144,19 +138,11 @@ def register(app: faust.App, settings: Settings, names: TopicNames) -> None:
         observe=_Observer(),
     )
 
-    producer = DirectProducer(app)
-
-    async def forward_opt_out(event: EventT[bytes]) -> None:
-        value = event.message.value or b""
-        if b'"OptOut"' in value:
-            opt_out = decode_event(value)
-            if isinstance(opt_out, OptOut):
-                await producer.send(
-                    by_citizen,
-                    opt_out.citizen_key.encode(),
-                    value,
-                    [(RECORD_HEADER, OPT_OUT_RECORD)],
-                )
-
-    guard = Containment(producer, names.deadletter, telemetry.Stage.INTAKE)
-    shared.read(app, "responses", names.responses, forward_opt_out, guard)
+    shared.forward(
+        app,
+        "responses",
+        names.responses,
+        ForwardOptOuts(),
+        topics={BY_CITIZEN: topics[BY_CITIZEN]},
+        deadletter=names.deadletter,
+    )

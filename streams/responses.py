@@ -4,12 +4,13 @@ The answers (responses topic, keyed by survey id) and the survey's facts
 (surveys topic, keyed by citizen key) must meet where one survey's state
 lives:
 
-1. a handler on the surveys topic's one reader (``surveys-reader``, see
-   :mod:`streams.shared`) forwards SurveyScheduled and SurveySent to the
-   internal ``<app>-answers-by-survey`` topic, keyed by survey id;
-2. a handler on the responses topic's one reader (``responses-reader``)
-   forwards RatingReceived to the same internal topic, and sets aside a
-   RatingReceived it cannot read;
+1. the join's part of the surveys topic's one reader (``surveys-reader``,
+   see :mod:`streams.shared`), :class:`~streams.stages.responses.ForwardSurveys`,
+   forwards SurveyScheduled and SurveySent to the internal
+   ``<app>-answers-by-survey`` topic, keyed by survey id;
+2. its part of the responses topic's one reader (``responses-reader``),
+   :class:`~streams.stages.responses.ForwardAnswers`, forwards RatingReceived
+   to the same internal topic, and sets aside a RatingReceived it cannot read;
 3. ``responses-join`` (:class:`~streams.stages.responses.JoinAnswers`, a
    pure stage: the rules are in :mod:`engine.ratings`) reads it on the
    runtime (:func:`streams.runtime.faust_agent.run_stage`), keeps one
@@ -33,35 +34,30 @@ recognise.
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import faust
 
 from connectors import telemetry
-from schemas.decoding import Rejected
 from schemas.responses import Rating
 from streams import shared
-from streams.containment import Containment
 from streams.partitioning import copartitioned, touchpoint_partition
-from streams.producer import DirectProducer
 from streams.runtime.checkpoint import DEADLETTER
 from streams.runtime.faust_agent import run_stage
 from streams.stages.responses import (
+    BY_SURVEY,
     DEFAULT_TOUCHPOINT_CHANNEL,
     RATINGS,
+    ForwardAnswers,
+    ForwardSurveys,
     JoinAnswers,
     Refused,
-    answer_to_forward,
     decode_joined,
-    survey_to_forward,
     touchpoint_facts,
 )
 from streams.stores import table_store_options
 
 if TYPE_CHECKING:
-    from faust.types import EventT
-
     from schemas.config import Settings
     from schemas.topics import TopicNames
 
@@ -127,24 +123,9 @@ def register(app: faust.App, settings: Settings, names: TopicNames) -> None:
         observe=_observe,
     )
 
-    # The forwarders hand their records straight to the producer (see DirectProducer).
-    producer = DirectProducer(app)
-    guard = Containment(producer, names.deadletter, telemetry.Stage.RESPONSES)
-
-    async def forward_survey(event: EventT[bytes]) -> None:
-        value = event.message.value or b""
-        key = survey_to_forward(value)
-        if key is not None:
-            await producer.send(by_survey, key, value)
-
-    shared.read(app, "surveys", names.surveys, forward_survey, guard)
-
-    async def forward_answer(event: EventT[bytes]) -> None:
-        value = event.message.value or b""
-        forward = answer_to_forward(value)
-        if isinstance(forward, Rejected):
-            await guard.reject(event.message, forward.code, forward.reason, datetime.now(UTC))
-        elif forward is not None:
-            await producer.send(by_survey, forward, value)
-
-    shared.read(app, "responses", names.responses, forward_answer, guard)
+    forwards = {BY_SURVEY: by_survey.get_topic_name()}
+    for role, topic, part in (
+        ("surveys", names.surveys, ForwardSurveys()),
+        ("responses", names.responses, ForwardAnswers()),
+    ):
+        shared.forward(app, role, topic, part, topics=forwards, deadletter=names.deadletter)

@@ -46,7 +46,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
-from streams.runtime.deadletters import HANDLER_FAILED, dead_letter_headers
+from streams.runtime.deadletters import HANDLER_FAILED, dead_letter_headers, handler_failed
 from streams.runtime.model import Forgetful, Output, Produce, Record, Rejection, stored_value
 
 if TYPE_CHECKING:
@@ -148,7 +148,8 @@ class Checkpoint:
     writes: dict[str, tuple[Record, str | Deferred | None]] = field(default_factory=dict)
     observations: list[Any] = field(default_factory=list)
     effects: list[Any] = field(default_factory=list)
-    rejections: list[tuple[Record, Rejection, str | None]] = field(default_factory=list)
+    #: Each record set aside: the record, why, the error's class, and under which label.
+    rejections: list[tuple[Record, Rejection, str | None, str]] = field(default_factory=list)
     #: Each record handled, when, and how its handler failed (if it did).
     inputs: list[_Input] = field(default_factory=list)
 
@@ -162,7 +163,7 @@ class Checkpoint:
         if isinstance(self.stage, Forgetful):
             self._redo()
         else:
-            self._set_aside(record, *entry.failure_or_raise(), now)
+            self._set_aside(record, *entry.failure_or_raise(), now, self.stage.label)
 
     def _try(self, entry: _Input) -> bool:
         """Handle one record and take its output; False (and why, in ``entry``) if it raised."""
@@ -179,7 +180,7 @@ class Checkpoint:
                 record.partition,
                 record.offset,
             )
-            reason = f"{kind} raised in stage {self.stage.label} while handling the record"
+            reason = handler_failed(self.stage.label, error)
             entry.failure = (Rejection(HANDLER_FAILED, reason), kind)
             return False
         self._take(record, output, entry.now)
@@ -199,7 +200,8 @@ class Checkpoint:
             self.effects, self.rejections = [], []
             for entry in self.inputs:
                 if entry.failure is not None:
-                    self._set_aside(entry.record, *entry.failure, entry.now)
+                    rejection, kind = entry.failure
+                    self._set_aside(entry.record, rejection, kind, entry.now, self.stage.label)
                 elif not self._try(entry):
                     break  # another record raised this time: start again without it
             else:
@@ -212,21 +214,28 @@ class Checkpoint:
         self.observations.extend(output.observations)
         self.effects.extend(output.effects)
         if output.rejection is not None:
-            self._set_aside(record, output.rejection, None, now)
+            self._set_aside(record, output.rejection, None, now, self.stage.label)
+        for aside in output.set_aside:
+            self._set_aside(record, aside.rejection, aside.error_class, now, aside.label)
 
     def _set_aside(
-        self, record: Record, rejection: Rejection, error_class: str | None, now: datetime
+        self,
+        record: Record,
+        rejection: Rejection,
+        error_class: str | None,
+        now: datetime,
+        label: str,
     ) -> None:
         headers = dead_letter_headers(
             record,
-            self.stage.label,
+            label,
             reason_code=rejection.code,
             reason=rejection.reason,
             now=now,
             error_class=error_class,
         )
         self.produced.append(Produce(DEADLETTER, record.key, record.value, None, tuple(headers)))
-        self.rejections.append((record, rejection, error_class))
+        self.rejections.append((record, rejection, error_class, label))
 
     async def commit(self, io: CheckpointIO) -> None:
         """Produce, await the acknowledgements, carry out the effects, write the state, commit."""

@@ -22,6 +22,14 @@ _MAX_REASON = 2000
 Header = tuple[str, bytes | None]
 
 
+def handler_failed(label: str, error: BaseException) -> str:
+    """Say why a record whose handler raised was set aside, naming the class, never the message.
+
+    The message may quote the record (a phone number in a validation error).
+    """
+    return f"{type(error).__name__} raised in stage {label} while handling the record"
+
+
 class SourceRecord(Protocol):
     """What a dead letter needs of the record it sets aside (a faust or aiokafka message)."""
 

@@ -167,15 +167,18 @@ def run_stage(
     within: float = 0.01,
     observe: Callable[[Any], None] = lambda _observation: None,
     perform: Callable[[Sequence[Any]], Awaitable[None]] = _no_effects,
+    after: Callable[[Sequence[EventT[bytes]]], Awaitable[None]] | None = None,
 ) -> None:
     """Add an agent that runs ``stage`` on ``source`` in the checkpoint order.
 
     ``table`` is a faust table or :class:`Tables`; ``perform`` carries out
     the effects the stage asks for (see :mod:`streams.runtime.checkpoint`).
+    ``after`` is given each batch's events once its checkpoint is done,
+    before faust acknowledges them (the shared readers' handlers that are
+    not stages yet, see :mod:`streams.shared`).
     """
     producer = DirectProducer(app)
     state = table if table is not None else _NoState()
-    label = telemetry.Stage(stage.label)
     if isinstance(stage, Forgetful):
 
         def moved(*_args: Any, **_kwargs: Any) -> None:
@@ -203,11 +206,14 @@ def run_stage(
                 io,
                 at_record=functools.partial(_at_record, by_offset),
             )
-            for _record, rejection, _error_class in checkpoint.rejections:
-                telemetry.record_dead_letter(label, rejection.code)
-                telemetry.count_event(label, telemetry.Outcome.DEAD_LETTERED)
+            for _record, rejection, _error_class, whose in checkpoint.rejections:
+                stage_label = telemetry.Stage(whose)
+                telemetry.record_dead_letter(stage_label, rejection.code)
+                telemetry.count_event(stage_label, telemetry.Outcome.DEAD_LETTERED)
             for observation in checkpoint.observations:
                 observe(observation)
+            if after is not None:
+                await after(events)
             telemetry.agent_progress(stage.name, datetime.now(UTC))
 
     app.agent(source, name=stage.name)(agent)

@@ -64,6 +64,21 @@ def stored_value(value: str | Deferred | None) -> str | None:
 
 
 @dataclass(frozen=True, slots=True)
+class SetAside:
+    """A record set aside by one part of a stage, under that part's own label.
+
+    A topic that several stages read is read once (:mod:`streams.runtime.fanout`),
+    and a record one of them cannot take is that stage's dead letter, not the
+    reader's: the label says whose.
+    """
+
+    label: str
+    rejection: Rejection
+    #: The class of the exception that set it aside, if one did.
+    error_class: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Output:
     """What handling one record asks for; nothing happens until the batch commits."""
 
@@ -71,6 +86,8 @@ class Output:
     #: State key to its new value; None deletes the key.
     state: Mapping[str, str | Deferred | None] = field(default_factory=dict)
     rejection: Rejection | None = None
+    #: Rejections under another label than the stage's (see :class:`SetAside`).
+    set_aside: tuple[SetAside, ...] = ()
     #: Facts for the runtime's telemetry (counts, decisions); never acted on.
     observations: tuple[Any, ...] = ()
     #: Work outside Kafka (an alert to notify) that the runtime's wiring carries

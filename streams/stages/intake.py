@@ -27,7 +27,8 @@ from typing import TYPE_CHECKING, Any
 from engine.policy import CitizenHistory, Schedule, decide
 from engine.pseudonym import citizen_key
 from schemas.cloudevents_kafka import structured_event
-from schemas.decoding import Rejected, decode_contact
+from schemas.decoding import Rejected, decode_contact, decode_event
+from schemas.responses import OptOut
 from streams.runtime.model import NOTHING, Output, Produce, Rejection
 
 if TYPE_CHECKING:
@@ -46,6 +47,7 @@ LABEL = "intake"
 #: Marks an OptOut forwarded to the by-citizen topic among the contacts.
 RECORD_HEADER = "palaute-record"
 OPT_OUT_RECORD = b"opt-out"
+_OPT_OUT_HEADERS = ((RECORD_HEADER, OPT_OUT_RECORD),)
 #: Output roles, which the runtime maps onto topics.
 BY_CITIZEN = "by_citizen"
 SURVEYS = "surveys"
@@ -112,6 +114,28 @@ def is_opt_out(headers: Any) -> bool:
 def with_opt_out(before: CitizenHistory) -> CitizenHistory | None:
     """Give the history with the opt-out recorded; None when it already is."""
     return None if before.opted_out else before.with_opt_out()
+
+
+class ForwardOptOuts:
+    """The intake's part of the responses topic: each OptOut, to its citizen's history.
+
+    Marked with the ``palaute-record: opt-out`` header, which only this
+    part writes (the intake drops every header a client sent).
+    """
+
+    label = LABEL
+
+    def handle(self, record: Record, now: datetime) -> Output:
+        """Forward an OptOut by its citizen key; leave every other record to other stages."""
+        del now
+        value = record.value or b""
+        if b'"OptOut"' not in value:
+            return NOTHING
+        opt_out = decode_event(value)
+        if not isinstance(opt_out, OptOut):
+            return NOTHING
+        key = opt_out.citizen_key.encode()
+        return Output(produce=(Produce(BY_CITIZEN, key, value, None, _OPT_OUT_HEADERS),))
 
 
 class AdmitContacts:

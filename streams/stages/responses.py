@@ -62,6 +62,8 @@ if TYPE_CHECKING:
 LABEL = "responses"
 #: Output role, which the runtime maps onto the ratings topic.
 RATINGS = "ratings"
+#: Output role of the forwarders: the internal topic keyed by survey id.
+BY_SURVEY = "answers-by-survey"
 #: The catalogue has no channel for a touchpoint; ratings of surveys scheduled
 #: before SurveyScheduled carried the contact's channel say ``digital``.
 DEFAULT_TOUCHPOINT_CHANNEL = TouchpointChannel.DIGITAL
@@ -176,3 +178,35 @@ class JoinAnswers:
                 *(Refused(key, refusal) for refusal in result.refusals),
             ),
         )
+
+
+class ForwardSurveys:
+    """The join's part of the surveys topic: SurveyScheduled and SurveySent, by survey id."""
+
+    label = LABEL
+
+    def handle(self, record: Record, now: datetime) -> Output:
+        """Forward the record under its survey id if it is the join's; else nothing."""
+        del now
+        value = record.value or b""
+        key = survey_to_forward(value)
+        if key is None:
+            return NOTHING
+        return Output(produce=(Produce(BY_SURVEY, key, value),))
+
+
+class ForwardAnswers:
+    """The join's part of the responses topic: every RatingReceived, by survey id."""
+
+    label = LABEL
+
+    def handle(self, record: Record, now: datetime) -> Output:
+        """Forward an answer under its survey id; reject one that claims to be and is not."""
+        del now
+        value = record.value or b""
+        forward = answer_to_forward(value)
+        if isinstance(forward, Rejected):
+            return Output(rejection=Rejection(forward.code, forward.reason))
+        if forward is None:
+            return NOTHING
+        return Output(produce=(Produce(BY_SURVEY, forward, value),))

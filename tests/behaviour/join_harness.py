@@ -4,9 +4,9 @@ A behaviour test writes survey events (as the intake and the dispatcher
 would, to the surveys topic) and answers (as the web service and the SMS
 hooks would, to the responses topic), and waits for the Ratings on the
 ratings topic and the join's dead letters. :class:`MemoryJoin` runs
-:class:`~streams.stages.responses.JoinAnswers` on the in-memory runtime and
-forwards each record as the worker's forwarders do, deciding with the same
-functions; :class:`KafkaJoin` feeds ``palaute worker`` on the session's
+:class:`~streams.stages.responses.JoinAnswers` on the in-memory runtime with
+the join's parts of the two shared readers, as the worker runs them;
+:class:`KafkaJoin` feeds ``palaute worker`` on the session's
 broker.
 """
 
@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Protocol
 
 from aiokafka import AIOKafkaProducer
@@ -29,14 +29,15 @@ from schemas.surveys import SurveyScheduled
 from schemas.topics import TopicNames
 from streams.partitioning import touchpoint_partition
 from streams.runtime.checkpoint import DEADLETTER
-from streams.runtime.deadletters import dead_letter_headers
+from streams.runtime.fanout import FanOut
 from streams.runtime.memory import MemoryBroker, MemoryRuntime
 from streams.stages.responses import (
+    BY_SURVEY,
     LABEL,
     RATINGS,
+    ForwardAnswers,
+    ForwardSurveys,
     JoinAnswers,
-    answer_to_forward,
-    survey_to_forward,
 )
 
 if TYPE_CHECKING:
@@ -160,25 +161,19 @@ class MemoryJoin:
         self.runtime = MemoryRuntime(self.broker)
         stage = JoinAnswers(settings, lambda tp: touchpoint_partition(tp, self.partitions))
         self.runtime.add(stage, "by-survey", {RATINGS: "ratings", DEADLETTER: "dlq"})
+        # The join's parts of the two shared readers, as the worker runs them.
+        for topic, part in (("surveys", ForwardSurveys()), ("responses", ForwardAnswers())):
+            reader = FanOut(f"{topic}-reader")
+            reader.add(part, {BY_SURVEY: "by-survey", DEADLETTER: "dlq"})
+            self.runtime.add(reader, topic, reader.topics)
 
     async def survey_event(self, value: bytes) -> None:
-        """Write to the surveys topic and forward it by survey id, as ``forward_survey`` does."""
+        """Write one record to the surveys topic, keyed by citizen."""
         self.broker.send("surveys", CITIZEN.encode(), value)
-        key = survey_to_forward(value)
-        if key is not None:
-            self.broker.send("by-survey", key, value)
 
     async def response(self, value: bytes, key: bytes = b"s") -> None:
-        """Write to the responses topic and forward it, or set it aside, as ``forward_answer``."""
-        record = self.broker.send("responses", key, value)
-        forward = answer_to_forward(value)
-        if isinstance(forward, bytes):
-            self.broker.send("by-survey", forward, value)
-        elif forward is not None:
-            headers = dead_letter_headers(
-                record, LABEL, reason_code=forward.code, reason=forward.reason, now=_now()
-            )
-            self.broker.send("dlq", key, value, headers)
+        """Write one record to the responses topic."""
+        self.broker.send("responses", key, value)
 
     async def settle(self, done: Callable[[Outcome], bool]) -> Outcome:
         """Run the join dry; the outcome must then be done."""
@@ -189,10 +184,6 @@ class MemoryJoin:
         )
         assert done(outcome), outcome
         return outcome
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 class KafkaJoin:

@@ -14,6 +14,7 @@ from streams import shared
 from streams.app import create_app
 from streams.containment import Containment
 from streams.producer import DirectProducer
+from streams.stages.responses import ForwardSurveys
 
 if TYPE_CHECKING:
     from faust.types import EventT
@@ -36,21 +37,32 @@ def test_stages_reading_one_topic_share_one_agent_and_keep_their_order() -> None
     app = faust.App("shared-readers-test", broker="kafka://127.0.0.1:1")
     guard = Containment(DirectProducer(app), "dlq", telemetry.Stage.METRICS)
     shared.read(app, "surveys", "palaute.surveys.v1", _first, guard)
+    shared.forward(
+        app, "surveys", "palaute.surveys.v1", ForwardSurveys(), topics={"x": "t"}, deadletter="dlq"
+    )
     shared.read(app, "surveys", "palaute.surveys.v1", _second, guard)
     shared.read(app, "vault", "palaute.vault.v1", _other, guard)
     assert sorted(app.agents) == ["surveys-reader", "vault-reader"]
-    assert shared._READERS[app] == {
-        "palaute.surveys.v1": [(_first, guard), (_second, guard)],
-        "palaute.vault.v1": [(_other, guard)],
-    }
+    readers = shared._READERS[app]
+    assert readers["palaute.surveys.v1"].handlers == [(_first, guard), (_second, guard)]
+    assert [type(p) for p in readers["palaute.surveys.v1"].fanout.parts] == [ForwardSurveys]
+    assert readers["palaute.surveys.v1"].fanout.topics == {"deadletter": "dlq", "x": "t"}
+    assert readers["palaute.vault.v1"].handlers == [(_other, guard)]
     # Another app (a second worker in one process, as the tests run) has readers of its own.
     other = faust.App("shared-readers-test-2", broker="kafka://127.0.0.1:1")
     shared.read(other, "surveys", "palaute.surveys.v1", _second, guard)
-    assert shared._READERS[other] == {"palaute.surveys.v1": [(_second, guard)]}
+    assert shared._READERS[other]["palaute.surveys.v1"].handlers == [(_second, guard)]
+    assert shared._READERS[other]["palaute.surveys.v1"].fanout.parts == []
+
+
+def _labels(reader: shared.Reader) -> list[str]:
+    return [part.label for part in reader.fanout.parts] + [
+        guard.stage.value for _handler, guard in reader.handlers
+    ]
 
 
 def test_the_worker_reads_each_shared_topic_with_one_agent() -> None:
-    """A stage reading a topic another stage reads is a handler on its reader, not an agent."""
+    """A stage reading a topic another stage reads is a part of its reader, not an agent."""
     settings = load_settings(ROOT / "examples" / "palaute.toml")
     names = TopicNames.with_suffix("")
     app = create_app(settings)
@@ -61,16 +73,11 @@ def test_the_worker_reads_each_shared_topic_with_one_agent() -> None:
     assert readers[names.surveys] == ["surveys-reader"]
     assert readers[names.responses] == ["responses-reader"]
     assert {topic: agents for topic, agents in readers.items() if len(agents) > 1} == {}
-    handlers = shared._READERS[app]
-    # The intake's opt-outs, the answers join and the scheduler, in registration order.
-    assert [h.__module__ for h, _guard in handlers[names.responses]] == [
-        "streams.intake",
-        "streams.responses",
-        "streams.dispatch",
+    shared_readers = shared._READERS[app]
+    # The intake's opt-outs, the answers join and the scheduler, each under its own label.
+    assert sorted(_labels(shared_readers[names.responses])) == [
+        "intake",
+        "responses",
+        "scheduler",
     ]
-    # Each handler is contained under its own stage's name.
-    assert [guard.stage for _h, guard in handlers[names.responses]] == [
-        telemetry.Stage.INTAKE,
-        telemetry.Stage.RESPONSES,
-        telemetry.Stage.SCHEDULER,
-    ]
+    assert sorted(_labels(shared_readers[names.surveys])) == ["metrics", "responses", "scheduler"]
