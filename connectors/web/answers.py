@@ -210,6 +210,9 @@ class Answers:
         ``answer_id`` is the message's own (:func:`engine.replies.sms_answer_id`),
         so the answers join refuses a replay of the message as a repeat.
         """
+        votes = self._votes.get(survey.survey_id)
+        if votes is not None:  # the page shows the latest answer, however it came
+            votes.chosen = score
         event = RatingReceived(
             answer_id=answer_id or _new_answer_id(),
             survey_id=survey.survey_id,

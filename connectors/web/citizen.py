@@ -2,7 +2,7 @@
 
 :func:`setup` adds the one-tap pages and the Twilio webhooks to the app and,
 unless a test hands in its own :class:`SurveyIndex`, a background task that
-reads the surveys and vault topics from the beginning into the index and keeps
+reads the surveys, vault and responses topics from the beginning into the index and keeps
 following them (see :mod:`connectors.web.open_surveys`). The task retries
 while Kafka or the topics are missing; until the index has caught up, a link
 of a survey it does not know yet is answered 503 with Retry-After instead of
@@ -65,6 +65,8 @@ def setup(
             statements=lambda touchpoint, language: settings.touchpoint(touchpoint)[0].statements(
                 language
             ),
+            touchpoint=lambda touchpoint: settings.touchpoint(touchpoint)[0],
+            organisation=settings.dispatch.organisation,
         ),
     )
     if settings.twilio is not None:
@@ -85,7 +87,7 @@ def setup(
                 _follow_until(
                     stop,
                     settings.kafka,
-                    [settings.topics.surveys, settings.topics.vault],
+                    [settings.topics.surveys, settings.topics.vault, settings.topics.responses],
                     survey_index,
                 )
             )

@@ -1,6 +1,8 @@
 """The web service's view of open surveys, rebuilt from Kafka at start-up.
 
-The pages need a survey's language, scale and expiry; SMS replies need the
+The pages need a survey's language, scale, expiry and current answer (from
+the responses topic, however it was given: by SMS reply or on a page); SMS
+replies need the
 open survey of a phone number; Twilio's status callbacks name a message, not
 a survey. The web process therefore reads the surveys topic and the vault
 topic from the beginning into memory and keeps following them, so it can be
@@ -32,6 +34,7 @@ from typing import TYPE_CHECKING
 
 from pydantic import TypeAdapter, ValidationError
 
+from schemas.responses import RatingReceived
 from schemas.surveys import (
     DeliveryReported,
     ReminderSent,
@@ -148,26 +151,9 @@ class SurveyIndex:
         return citizen, survey_ids[-1]
 
     def apply(self, event: object) -> None:
-        """Fold one surveys-topic or vault-topic event into the index."""
+        """Fold one surveys-, vault- or responses-topic event into the index."""
         if isinstance(event, SurveyScheduled):
-            old = self.surveys.get(event.survey_id)
-            self.surveys[event.survey_id] = OpenSurvey(
-                survey_id=event.survey_id,
-                citizen_key=event.citizen_key,
-                contact_id=event.contact_id,
-                touchpoint_id=event.touchpoint_id,
-                channel=event.channel,
-                language=event.language,
-                scale=event.scale,
-                expires_at=event.expires_at,
-                sent_at=None if old is None else old.sent_at,
-                provider_message_id=None if old is None else old.provider_message_id,
-                service=event.service,
-                answered=None if old is None else old.answered,
-            )
-            if self.codes is not None and old is None:
-                for code, key_id in self.codes(event.survey_id).items():
-                    self._by_code[code] = (event.survey_id, key_id)
+            self._scheduled(event)
         elif isinstance(event, SurveySent):
             survey = self.surveys.get(event.survey_id)
             if survey is not None:
@@ -176,6 +162,10 @@ class SurveyIndex:
                 )
                 if event.provider_message_id:
                     self._by_message[event.provider_message_id] = event.survey_id
+        elif isinstance(event, RatingReceived):
+            survey = self.surveys.get(event.survey_id)
+            if survey is not None:
+                self.surveys[event.survey_id] = replace(survey, answered=event.score)
         elif isinstance(event, SurveyFailed | SurveySkipped | SurveyExpired):
             self._forget(event.survey_id)
         elif isinstance(event, ContactDetails) and event.phone is not None:
@@ -185,6 +175,26 @@ class SurveyIndex:
                 known.append(event.survey_id)
             self._phone_of[event.survey_id] = digest
             self._citizen_of_phone[digest] = event.citizen_key
+
+    def _scheduled(self, event: SurveyScheduled) -> None:
+        old = self.surveys.get(event.survey_id)
+        self.surveys[event.survey_id] = OpenSurvey(
+            survey_id=event.survey_id,
+            citizen_key=event.citizen_key,
+            contact_id=event.contact_id,
+            touchpoint_id=event.touchpoint_id,
+            channel=event.channel,
+            language=event.language,
+            scale=event.scale,
+            expires_at=event.expires_at,
+            sent_at=None if old is None else old.sent_at,
+            provider_message_id=None if old is None else old.provider_message_id,
+            service=event.service,
+            answered=None if old is None else old.answered,
+        )
+        if self.codes is not None and old is None:
+            for code, key_id in self.codes(event.survey_id).items():
+                self._by_code[code] = (event.survey_id, key_id)
 
     def _forget(self, survey_id: str) -> None:
         survey = self.surveys.pop(survey_id, None)
@@ -211,12 +221,20 @@ class SurveyIndex:
 
 
 def decode_record(value: bytes | None) -> object | None:
-    """Decode a surveys-topic or vault-topic record; None for tombstones and junk."""
+    """Decode a surveys-, vault- or responses-topic record; None for tombstones and junk.
+
+    Of the responses topic only ratings matter here (the page shows a survey's
+    current answer); other answers are None.
+    """
     if not value:
         return None
     try:
         if b'"ContactDetails"' in value:
             return ContactDetails.model_validate_json(value)
+        if b'"RatingReceived"' in value:
+            return RatingReceived.model_validate_json(value)
+        if b'"OptOut"' in value or b'"StatementAnswered"' in value:
+            return None
         return _LIFECYCLE.validate_json(value)
     except ValidationError:
         return None

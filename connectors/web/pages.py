@@ -35,18 +35,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from html import escape
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
+from urllib.parse import urlsplit
 
 from aiohttp import web
 
 from connectors.web.answers import Answers, client_fingerprint, link_id
 from connectors.web.limits import ClientRateLimiter
 from engine.evidence import InteractionKind, VoteMode
-from engine.outbound import HONEYPOT_PREFIX
-from engine.pages_text import PageText, page_language, page_text, scale_hint
+from engine.messages import Asker, wording_for
+from engine.outbound import HONEYPOT_PREFIX, asker_for
+from engine.pages_text import PageText, page_language, page_text
 from engine.tokens import (
     RejectReason,
     SigningKey,
@@ -63,7 +66,7 @@ if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Awaitable, Callable
 
     from connectors.web.open_surveys import OpenSurvey, SurveyIndex
-    from schemas.config import Settings
+    from schemas.config import Settings, TouchpointConfig
 
 log = logging.getLogger(__name__)
 
@@ -96,10 +99,14 @@ class Pages:
         answers: Answers,
         fingerprint_key: bytes,
         statements: Callable[[str, Language], tuple[str, ...]] = lambda _touchpoint, _lang: (),
+        touchpoint: Callable[[str], TouchpointConfig] | None = None,
+        organisation: str = "Palaute",
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.signer = signer
         self.statements = statements
+        self.touchpoint = touchpoint
+        self.organisation = organisation
         self.index = index
         self.answers = answers
         self.fingerprint_key = fingerprint_key
@@ -236,18 +243,23 @@ async def _answer_page(request: web.Request) -> web.Response:
     await pages.answers.visit(survey, kind, link, _client(request, pages), now)
     after_vote = "v" in request.query
     chosen = pages.answers.chosen(survey.survey_id)
+    if chosen is None:
+        chosen = survey.answered  # answered earlier, by SMS or on a page
     shown = chosen if after_vote or token.score is None else token.score
+    asking = _asking(pages, survey)
     body = _answer_html(
         survey,
         request.match_info["token"],
         shown=shown,
         auto_vote=token.score is not None and not after_vote,
         saved=after_vote and chosen is not None,
+        answered=None if after_vote or token.score is not None else chosen,
         commented="c" in request.query,
         statements=pages.statements(survey.touchpoint_id, survey.language),
         statements_saved="s" in request.query,
+        asking=asking,
     )
-    return _html(body, 200)
+    return _html(body, 200, logo=asking.asker.logo_url)
 
 
 async def _form(request: web.Request) -> dict[str, str]:
@@ -400,23 +412,98 @@ async def _unsubscribe(request: web.Request) -> web.Response:
 # --- HTML ----------------------------------------------------------------------------
 
 
-def _html(body: str, status: int, headers: dict[str, str] | None = None) -> web.Response:
+@dataclass(frozen=True, slots=True)
+class _Asking:
+    """What the answer page asks and who asks, in the page's language."""
+
+    question: str
+    hint: str
+    asker: Asker
+    privacy_label: str
+
+
+def _asking(pages: Pages, survey: OpenSurvey) -> _Asking:
+    """Take the touchpoint's own question and scale words, and its organisation, for a survey.
+
+    The page is written in :func:`engine.pages_text.page_language` (Finnish for
+    Sámi), so the question and the words are taken in that language too.
+    """
+    text = page_text(survey.language)
+    language = page_language(survey.language)
+    scale = survey.scale
+    touchpoint = None if pages.touchpoint is None else pages.touchpoint(survey.touchpoint_id)
+    wording = wording_for(language, scale, None if touchpoint is None else touchpoint.texts)
+    low_end, high_end = wording.ends[scale]
+    if touchpoint is None:  # pages built without a catalogue: the generic question
+        question = text.question
+        asker = Asker(organisation=pages.organisation, service=survey.service)
+    else:
+        question = touchpoint.question(language)
+        asker = asker_for(touchpoint, language, pages.organisation, survey.service)
+    if asker.service is not None:
+        asker = replace(asker, service=wording.service.format(service=asker.service))
+    return _Asking(
+        question=question,
+        hint=f"{scale.low} = {low_end}, {scale.high} = {high_end}",
+        asker=asker,
+        privacy_label=wording.privacy,
+    )
+
+
+def _csp(logo: str | None) -> str:
+    """Give the pages' policy, with the origin of the organisation's logo allowed for images."""
+    if logo is None:
+        return PAGE_CSP
+    parts = urlsplit(logo)
+    origin = f"{parts.scheme}://{parts.netloc}"
+    return PAGE_CSP.replace("img-src 'self'", f"img-src 'self' {origin}")
+
+
+def _html(
+    body: str, status: int, headers: dict[str, str] | None = None, *, logo: str | None = None
+) -> web.Response:
     response = web.Response(text=body, status=status, content_type="text/html", charset="utf-8")
-    response.headers["Content-Security-Policy"] = PAGE_CSP
+    response.headers["Content-Security-Policy"] = _csp(logo)
     for name, value in (headers or {}).items():
         response.headers[name] = value
     return response
 
 
-def _document(language: Language, title: str, content: str, *, script: bool = False) -> str:
+def _document(
+    language: Language,
+    title: str,
+    content: str,
+    *,
+    script: bool = False,
+    asker: Asker | None = None,
+    privacy_label: str = "",
+) -> str:
+    """Write a page; with ``asker``, a header naming who asks and a footer with the privacy link."""
     lang = page_language(language).value
     script_tag = '<script src="/static/page.js" defer></script>' if script else ""
+    header = footer = ""
+    if asker is not None:
+        logo = (
+            ""
+            if asker.logo_url is None
+            else f'<img class="logo" src="{escape(asker.logo_url)}" alt="">'
+        )
+        service = "" if asker.service is None else f'<p class="service">{escape(asker.service)}</p>'
+        header = (
+            f'<header class="asker">{logo}<p class="organisation">{escape(asker.organisation)}</p>'
+            f"{service}</header>"
+        )
+        if asker.privacy_url is not None:
+            footer = (
+                f'<footer><p><a href="{escape(asker.privacy_url)}">{escape(privacy_label)}</a>'
+                "</p></footer>"
+            )
     return (
         f'<!doctype html><html lang="{lang}"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>{escape(title)}</title>"
         f'<link rel="stylesheet" href="/static/page.css">{script_tag}</head>'
-        f"<body><main><h1>{escape(title)}</h1>{content}</main></body></html>"
+        f"<body>{header}<main><h1>{escape(title)}</h1>{content}</main>{footer}</body></html>"
     )
 
 
@@ -456,6 +543,8 @@ def _answer_html(
     auto_vote: bool,
     saved: bool,
     commented: bool,
+    asking: _Asking,
+    answered: int | None = None,
     statements: tuple[str, ...] = (),
     statements_saved: bool = False,
 ) -> str:
@@ -477,6 +566,8 @@ def _answer_html(
         status = text.comment_saved
     elif saved and shown is not None:
         status = text.saved.format(score=shown)
+    elif answered is not None:
+        status = text.chosen.format(score=answered)
     noscript = ""
     if auto_vote and shown is not None:
         noscript = (
@@ -492,9 +583,9 @@ def _answer_html(
         f"{noscript}"
         f'<form method="post" action="{action}" class="scale-form" id="vote-form"{auto}>'
         '<input type="hidden" name="mode" value="form">'
-        f'<fieldset aria-describedby="{hint_id}"><legend>{escape(text.question)}</legend>'
+        f'<fieldset aria-describedby="{hint_id}"><legend>{escape(asking.question)}</legend>'
         f'<ul class="scale">{buttons}</ul></fieldset>'
-        f'<p id="{hint_id}" class="hint">{escape(scale_hint(text, scale))}. '
+        f'<p id="{hint_id}" class="hint">{escape(asking.hint)}. '
         f"{escape(text.change_hint)}</p></form>"
         f'<p id="status" role="status" aria-live="polite" class="status">{escape(status)}</p>'
         f"{_statements_html(text, action, statements, shown=saved)}"
@@ -505,7 +596,14 @@ def _answer_html(
         'aria-describedby="comment-hint"></textarea>'
         f'<button type="submit" class="wide">{escape(text.comment_send)}</button></form>'
     )
-    return _document(survey.language, text.title, content, script=True)
+    return _document(
+        survey.language,
+        text.title,
+        content,
+        script=True,
+        asker=asking.asker,
+        privacy_label=asking.privacy_label,
+    )
 
 
 def _statements_html(

@@ -259,7 +259,13 @@ retry_cap = "5s"
 # well below its usual share (about 78 %), so that chance alone does not breach it.
 csat_targets = {{ "{DEGRADED}" = 0.65 }}
 
-{catalogue_toml()}""",
+{catalogue_toml()}
+[defaults.organisation]
+# Who asks: named first in every SMS and on every email and answer page.
+name = {{ fi = "Demokaupunki", sv = "Demostad", en = "Demo City" }}
+privacy_url = "https://palaute.example.fi/tietosuoja"
+stop_word_in_sms = true
+""",
         encoding="utf-8",
     )
     return path

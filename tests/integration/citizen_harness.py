@@ -89,6 +89,10 @@ class CitizenEnv:
         assert self.app is not None
         return self.app[PAGES].index
 
+    def sms_link(self, survey_id: str) -> str:
+        """Write a survey's SMS link, by its code, as the dispatcher does."""
+        return f"{self.base_url}/r/{link_signer(self.settings).survey_code(survey_id)}"
+
     def link(self, survey_id: str, purpose: TokenPurpose, score: int | None = None) -> str:
         """Sign a link of a survey, as the dispatcher writes it."""
         now = datetime.now(UTC)
@@ -178,6 +182,18 @@ STATEMENTS = [
 ]
 
 
+#: A THL-style touchpoint: its own 0-10 recommendation question.
+NPS_TOUCHPOINT = "health-centre-visit"
+NPS_QUESTION = {
+    "fi": "Kuinka todennäköisesti suosittelisit terveysasemaa?",
+    "sv": "Hur troligt är det att du rekommenderar stationen?",
+    "en": "How likely are you to recommend the health centre?",
+}
+#: Who asks in the citizen tests.
+ORGANISATION = {"fi": "Testikaupunki", "sv": "Teststad", "en": "Test City"}
+PRIVACY_URL = "https://palaute.example.fi/tietosuoja"
+
+
 def make_settings(
     bootstrap: str,
     suffix: str,
@@ -201,7 +217,15 @@ def make_settings(
             "streams": {"topic_suffix": suffix, "partitions": PARTITIONS, "data_dir": data_dir},
             "web": {"public_base_url": f"http://127.0.0.1:{port}", "bind_port": port},
             "ingress": {"max_body_bytes": max_body},
-            "touchpoints": {STATEMENTS_TOUCHPOINT: {"follow_up_statements": STATEMENTS}},
+            "defaults": {"organisation": {"name": ORGANISATION, "privacy_url": PRIVACY_URL}},
+            "touchpoints": {
+                STATEMENTS_TOUCHPOINT: {"follow_up_statements": STATEMENTS},
+                NPS_TOUCHPOINT: {
+                    "name": "Terveysaseman vastaanotto",
+                    "scale": "nps-11",
+                    "questions": NPS_QUESTION,
+                },
+            },
             "twilio": {
                 "account_sid": TWILIO_SID,
                 "auth_token": TWILIO_TOKEN,

@@ -15,7 +15,7 @@ from connectors.web.pages import PAGES, link_signer
 from engine.evidence import EMAIL_RULES
 from engine.outbound import survey_email
 from engine.tokens import TokenPayload, TokenPurpose
-from schemas.base import Language
+from schemas.base import Language, SurveyChannel
 from schemas.topics import COMMENTS, RESPONSES
 from tests.integration.citizen_harness import (
     STATEMENTS,
@@ -50,7 +50,10 @@ async def http() -> AsyncIterator[aiohttp.ClientSession]:
 
 
 def _email_links(env: CitizenEnv, scheduled: SurveyScheduled) -> list[str]:
-    """Every link of the email the dispatcher writes for the survey, HTML and text."""
+    """Every link of the email the dispatcher writes for the survey to the web service.
+
+    The organisation's privacy notice, also linked, is on its own site.
+    """
     touchpoint, _known = env.settings.touchpoint(scheduled.touchpoint_id)
     email = survey_email(
         scheduled,
@@ -62,7 +65,8 @@ def _email_links(env: CitizenEnv, scheduled: SurveyScheduled) -> list[str]:
     )
     found = re.findall(r'href="([^"]+)"', email.content.html)
     found += re.findall(r"https?://\S+", email.content.text)
-    return sorted({html.unescape(link) for link in found} | {email.unsubscribe_url})
+    ours = {html.unescape(link) for link in found if link.startswith(env.base_url)}
+    return sorted(ours | {email.unsubscribe_url})
 
 
 async def _responses(env: CitizenEnv, expect: int | None = None) -> list[dict[str, object]]:
@@ -282,6 +286,34 @@ async def test_an_answer_after_expiry_is_refused_politely(
         assert response.status == 410
         assert "Kysely on päättynyt" in await response.text()
     assert await _responses(env) == []
+
+
+async def test_the_sms_code_link_opens_the_survey_page_and_votes_like_a_token(
+    env: CitizenEnv, http: aiohttp.ClientSession
+) -> None:
+    """The short SMS link must do what the signed page link did, and nothing for a guess."""
+    await env.publish_survey("s-code", citizen=citizen_key_for("code"), channel=SurveyChannel.SMS)
+    await env.publish_survey(
+        "s-code-late",
+        citizen=citizen_key_for("code-late"),
+        channel=SurveyChannel.SMS,
+        sent_ago=timedelta(days=3),
+    )
+    link = env.sms_link("s-code")
+    async with http.get(link) as response:
+        page = await response.text()
+        assert response.status == 200
+    assert "Testikaupunki" in page
+    assert 'href="https://palaute.example.fi/tietosuoja"' in page
+    async with http.post(link, data={"score": "4", "mode": "tap"}, allow_redirects=False) as vote:
+        assert vote.status == 303
+    guessed = env.base_url + "/r/" + "A" * 16
+    async with http.get(guessed) as response:
+        assert response.status == 404
+    async with http.get(env.sms_link("s-code-late")) as response:
+        assert response.status == 410
+    answers = await _responses(env, expect=1)
+    assert [(a["survey_id"], a["score"]) for a in answers] == [("s-code", 4)]
 
 
 async def test_unsubscribe_shows_a_button_on_get_and_opts_out_on_post(
