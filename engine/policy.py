@@ -225,6 +225,10 @@ class CitizenHistory:
         """Remember that the citizen opted out (from an OptOut event)."""
         return replace(self, opted_out=True)
 
+    def with_opt_in(self) -> CitizenHistory:
+        """Forget an opt-out: the citizen asked to be surveyed again (from an OptIn event)."""
+        return replace(self, opted_out=False)
+
     def with_sent(self, survey_id: str) -> CitizenHistory:
         """Mark a survey as sent (from a SurveySent event)."""
         return replace(

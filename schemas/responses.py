@@ -63,6 +63,17 @@ class OptOut(Event):
     received_at: Timestamp
 
 
+class OptIn(Event):
+    """The citizen asked to be asked again after opting out (ALOITA, STARTA, START)."""
+
+    type: Literal["OptIn"] = "OptIn"
+    answer_id: Identifier
+    survey_id: Identifier
+    citizen_key: CitizenKey
+    via: AnswerVia
+    received_at: Timestamp
+
+
 class CommentReceived(Event):
     """A free-text comment, redacted of contact details before it is written."""
 
@@ -102,7 +113,7 @@ class StatementAnswered(Event):
 
 #: Anything on the responses topic.
 ResponseEvent = Annotated[
-    RatingReceived | OptOut | CommentReceived | StatementAnswered,
+    RatingReceived | OptOut | OptIn | CommentReceived | StatementAnswered,
     Field(discriminator="type"),
 ]
 

@@ -35,6 +35,7 @@ from schemas.metrics import TouchpointMetrics
 from schemas.responses import (
     AnswerVia,
     CommentReceived,
+    OptIn,
     OptOut,
     Rating,
     RatingReceived,
@@ -195,6 +196,13 @@ SAMPLES: dict[str, Callable[[datetime], BaseModel]] = {
     ),
     "opt-out": lambda now: OptOut(
         answer_id="ans-7Q2M4L",
+        survey_id=SURVEY_ID,
+        citizen_key=CITIZEN_KEY,
+        via=AnswerVia.SMS_REPLY,
+        received_at=now,
+    ),
+    "opt-in": lambda now: OptIn(
+        answer_id="ans-7Q2M4P",
         survey_id=SURVEY_ID,
         citizen_key=CITIZEN_KEY,
         via=AnswerVia.SMS_REPLY,

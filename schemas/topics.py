@@ -16,6 +16,7 @@ from schemas.deadletter import DeadLetter
 from schemas.metrics import TouchpointMetrics
 from schemas.responses import (
     CommentReceived,
+    OptIn,
     OptOut,
     Rating,
     RatingReceived,
@@ -136,7 +137,7 @@ TOPICS: tuple[TopicSpec, ...] = (
         RESPONSES,
         key="survey id",
         description="Raw answers from SMS replies and one-tap pages.",
-        messages=(RatingReceived, OptOut, StatementAnswered),
+        messages=(RatingReceived, OptOut, OptIn, StatementAnswered),
         retention="35 days",
     ),
     TopicSpec(

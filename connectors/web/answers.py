@@ -52,6 +52,7 @@ from schemas.redaction import redact
 from schemas.responses import (
     AnswerVia,
     CommentReceived,
+    OptIn,
     OptOut,
     RatingReceived,
     StatementAnswered,
@@ -235,6 +236,19 @@ class Answers:
         """Write that the citizen wants no more surveys (``answer_id``: as for an SMS score)."""
         event = OptOut(
             answer_id=answer_id or _new_answer_id(),
+            survey_id=survey_id,
+            citizen_key=citizen_key,
+            via=via,
+            received_at=now,
+        )
+        await self._send(self._topics.responses, survey_id, event.model_dump_json())
+
+    async def opt_in(
+        self, survey_id: str, citizen_key: str, via: AnswerVia, now: datetime, *, answer_id: str
+    ) -> None:
+        """Write that the citizen wants surveys again, after an opt-out (as :meth:`opt_out`)."""
+        event = OptIn(
+            answer_id=answer_id,
             survey_id=survey_id,
             citizen_key=citizen_key,
             via=via,

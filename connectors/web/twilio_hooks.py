@@ -10,8 +10,9 @@ else is looked at.
 An inbound reply is read with :func:`engine.replies.parse_reply` on the
 scale of the number's open survey and answered in TwiML in the survey's
 language: a score is written and thanked for, a stop word writes an opt-out,
-a help word gets the help text, anything else gets "reply with a number" and
-is not counted.
+a start word (ALOITA, STARTA, START) writes an opt-in, which lets the intake
+survey the citizen again, a help word gets the help text, anything else gets
+"reply with a number" and is not counted.
 
 Repeats are recognised by what the signature covers. I-Twilio-Idempotency-Token
 is a header, outside the signature, so anyone holding one signed request
@@ -128,7 +129,7 @@ def _twiml(body: str) -> web.Response:
     return web.Response(text=body, content_type=_TWIML, charset="utf-8")
 
 
-async def _inbound(request: web.Request) -> web.Response:  # noqa: PLR0911 - one answer per kind of reply
+async def _inbound(request: web.Request) -> web.Response:
     hooks: TwilioHooks = request.app[TWILIO]
     form = await hooks.verified_form(request)
     now = hooks.clock()
@@ -144,17 +145,9 @@ async def _inbound(request: web.Request) -> web.Response:  # noqa: PLR0911 - one
     answer_id = sms_answer_id(message_sid)
     # Remembered once written: a retry after a failed write must still write.
     repeat = (message_sid, "inbound") in hooks.recent
-    if isinstance(parsed, OptOutRequest):
-        known = hooks.index.citizen_of_phone(sender)
-        if known is not None and not repeat:
-            await hooks.answers.opt_out(
-                known[1], known[0], AnswerVia.SMS_REPLY, now, answer_id=answer_id
-            )
-            hooks.recent.add((message_sid, "inbound"))
-        if parsed.twilio_default:  # Twilio answers its own keywords and blocks ours
-            return _twiml(twiml_empty())
-        return _twiml(twiml_message(reply_text(ReplyKind.OPTED_OUT, language, scale)))
-    if isinstance(parsed, OptInRequest | HelpRequest):
+    if isinstance(parsed, OptOutRequest | OptInRequest):
+        return await _stop_or_resume(hooks, parsed, sender, message_sid, now, language, scale)
+    if isinstance(parsed, HelpRequest):
         if parsed.twilio_default:
             return _twiml(twiml_empty())
         return _twiml(twiml_message(reply_text(ReplyKind.HELP, language, scale)))
@@ -166,6 +159,36 @@ async def _inbound(request: web.Request) -> web.Response:  # noqa: PLR0911 - one
             hooks.recent.add((message_sid, "inbound"))
         return _twiml(twiml_message(reply_text(ReplyKind.THANKS, language, scale)))
     return _twiml(twiml_message(reply_text(ReplyKind.ASK_AGAIN, language, scale)))
+
+
+async def _stop_or_resume(  # noqa: PLR0917 - the parts of one reply
+    hooks: TwilioHooks,
+    parsed: OptOutRequest | OptInRequest,
+    sender: str,
+    message_sid: str,
+    now: datetime,
+    language: Language,
+    scale: Scale,
+) -> web.Response:
+    """Write the citizen's stop or resume as an event, once per message, and answer it.
+
+    Both are recorded for the number's citizen even without an open survey.
+    Twilio answers its own keywords (STOP, START) and keeps its own block
+    list, so its default ones get an empty answer from us.
+    """
+    known = hooks.index.citizen_of_phone(sender)
+    if known is not None and (message_sid, "inbound") not in hooks.recent:
+        record = (
+            hooks.answers.opt_out if isinstance(parsed, OptOutRequest) else hooks.answers.opt_in
+        )
+        await record(
+            known[1], known[0], AnswerVia.SMS_REPLY, now, answer_id=sms_answer_id(message_sid)
+        )
+        hooks.recent.add((message_sid, "inbound"))
+    if parsed.twilio_default:
+        return _twiml(twiml_empty())
+    kind = ReplyKind.OPTED_OUT if isinstance(parsed, OptOutRequest) else ReplyKind.OPTED_IN
+    return _twiml(twiml_message(reply_text(kind, language, scale)))
 
 
 async def _status(request: web.Request) -> web.Response:

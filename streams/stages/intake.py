@@ -28,7 +28,7 @@ from engine.policy import CitizenHistory, Schedule, decide
 from engine.pseudonym import citizen_key
 from schemas.cloudevents_kafka import structured_event
 from schemas.decoding import Rejected, decode_contact, decode_event
-from schemas.responses import OptOut
+from schemas.responses import OptIn, OptOut
 from streams.runtime.model import NOTHING, Output, Produce, Rejection
 
 if TYPE_CHECKING:
@@ -47,7 +47,10 @@ LABEL = "intake"
 #: Marks an OptOut forwarded to the by-citizen topic among the contacts.
 RECORD_HEADER = "palaute-record"
 OPT_OUT_RECORD = b"opt-out"
+#: Marks an OptIn (the citizen resumed) forwarded the same way.
+OPT_IN_RECORD = b"opt-in"
 _OPT_OUT_HEADERS = ((RECORD_HEADER, OPT_OUT_RECORD),)
+_OPT_IN_HEADERS = ((RECORD_HEADER, OPT_IN_RECORD),)
 #: Output roles, which the runtime maps onto topics.
 BY_CITIZEN = "by_citizen"
 SURVEYS = "surveys"
@@ -105,10 +108,19 @@ def publications(decision: Decision, contact: ContactCompleted, now: datetime) -
     ]
 
 
+def _record_kind(headers: Any) -> bytes | None:
+    items = (headers or {}).items() if isinstance(headers, dict) else (headers or [])
+    return next((value for name, value in items if name == RECORD_HEADER), None)
+
+
 def is_opt_out(headers: Any) -> bool:
     """Tell whether a record of the by-citizen topic is a forwarded OptOut."""
-    items = (headers or {}).items() if isinstance(headers, dict) else (headers or [])
-    return any(name == RECORD_HEADER and value == OPT_OUT_RECORD for name, value in items)
+    return _record_kind(headers) == OPT_OUT_RECORD
+
+
+def is_opt_in(headers: Any) -> bool:
+    """Tell whether a record of the by-citizen topic is a forwarded OptIn."""
+    return _record_kind(headers) == OPT_IN_RECORD
 
 
 def with_opt_out(before: CitizenHistory) -> CitizenHistory | None:
@@ -117,10 +129,12 @@ def with_opt_out(before: CitizenHistory) -> CitizenHistory | None:
 
 
 class ForwardOptOuts:
-    """The intake's part of the responses topic: each OptOut, to its citizen's history.
+    """The intake's part of the responses topic: each OptOut and OptIn, to its citizen's history.
 
-    Marked with the ``palaute-record: opt-out`` header, which only this
-    part writes (the intake drops every header a client sent).
+    Marked with the ``palaute-record: opt-out`` (or ``opt-in``) header, which
+    only this part writes (the intake drops every header a client sent). A
+    stop and a resume about the same survey keep their order: the responses
+    topic is keyed by survey id, the by-citizen topic by citizen.
     """
 
     label = LABEL
@@ -129,13 +143,14 @@ class ForwardOptOuts:
         """Forward an OptOut by its citizen key; leave every other record to other stages."""
         del now
         value = record.value or b""
-        if b'"OptOut"' not in value:
+        if b'"OptOut"' not in value and b'"OptIn"' not in value:
             return NOTHING
-        opt_out = decode_event(value)
-        if not isinstance(opt_out, OptOut):
+        event = decode_event(value)
+        if not isinstance(event, OptOut | OptIn):
             return NOTHING
-        key = opt_out.citizen_key.encode()
-        return Output(produce=(Produce(BY_CITIZEN, key, value, None, _OPT_OUT_HEADERS),))
+        headers = _OPT_OUT_HEADERS if isinstance(event, OptOut) else _OPT_IN_HEADERS
+        key = event.citizen_key.encode()
+        return Output(produce=(Produce(BY_CITIZEN, key, value, None, headers),))
 
 
 class AdmitContacts:
@@ -174,6 +189,10 @@ class DecideContacts:
         if is_opt_out(record.headers):
             opted_out = with_opt_out(before)
             return NOTHING if opted_out is None else Output(state={key: opted_out.to_json()})
+        if is_opt_in(record.headers):
+            if not before.opted_out:
+                return NOTHING
+            return Output(state={key: before.with_opt_in().to_json()})
         contact = decode_contact(record.value or b"", now=now)
         if isinstance(contact, Rejected):  # the first stage let it through: a bug, kept
             return Output(rejection=Rejection(contact.code, contact.reason))

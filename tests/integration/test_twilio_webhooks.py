@@ -26,7 +26,7 @@ from connectors.twilio_sim.server import SimulatorConfig
 from schemas.base import Language, SurveyChannel
 from schemas.config import StreamsConfig
 from schemas.topics import CONTACTS, RESPONSES, SURVEYS
-from streams.stages.intake import is_opt_out
+from streams.stages.intake import is_opt_in, is_opt_out
 from tests.fixtures import start_worker
 from tests.integration.citizen_harness import (
     LINK_SIGNING_KEY,
@@ -39,7 +39,7 @@ from tests.integration.citizen_harness import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
+    from collections.abc import AsyncIterator, Callable
     from pathlib import Path
 
     from tests.integration.citizen_harness import CitizenEnv
@@ -177,6 +177,10 @@ topic_suffix = "{env.suffix}"
 data_dir = "{tmp_path / "worker-data"}"
 partitions = {PARTITIONS}
 
+[policy]
+frequency_cap = 10
+episode_window = "0s"
+
 [touchpoints.phone-service]
 send_delay = "1d"
 """,
@@ -232,8 +236,8 @@ async def _decision_for(env: CitizenEnv, contact_id: str) -> dict[str, Any]:
     raise AssertionError(f"no decision for {contact_id}")
 
 
-async def _opt_out_forwarded(env: CitizenEnv) -> None:
-    """Wait until the intake has put an opt-out on its internal by-citizen topic."""
+async def _opt_out_forwarded(env: CitizenEnv, marked: Callable[[Any], bool] = is_opt_out) -> None:
+    """Wait until the intake has put an opt-out (or opt-in) on its internal by-citizen topic."""
     topic = f"{StreamsConfig().app_id}{env.suffix}-contacts-by-citizen"
     consumer = AIOKafkaConsumer(
         topic, bootstrap_servers=env.bootstrap, auto_offset_reset="earliest"
@@ -244,17 +248,17 @@ async def _opt_out_forwarded(env: CitizenEnv) -> None:
         while asyncio.get_running_loop().time() < deadline:
             batches = await consumer.getmany(timeout_ms=500)
             for records in batches.values():
-                if any(is_opt_out(record.headers) for record in records):
+                if any(marked(record.headers) for record in records):
                     return
     finally:
         await consumer.stop()
     raise AssertionError(f"the opt-out never reached {topic}")
 
 
-async def test_lopeta_records_an_opt_out_and_the_next_contact_is_skipped(
+async def test_lopeta_stops_the_next_survey_and_aloita_resumes_them(
     env: CitizenEnv, simulator: TwilioSimulator, tmp_path: Path
 ) -> None:
-    """Stopping must work in Finnish and must stop the next survey, not just this one."""
+    """Stopping must work in Finnish and stop the next survey; ALOITA must bring them back."""
     log = tmp_path / "worker.log"
     worker = start_worker(_worker_config(tmp_path, env), log)
     try:
@@ -279,6 +283,20 @@ async def test_lopeta_records_an_opt_out_and_the_next_contact_is_skipped(
         assert (second["type"], second.get("reason")) == ("SurveySkipped", "opted-out"), (
             log.read_text(errors="replace")[-3000:]
         )
+        # The confirmation promised ALOITA resumes: it is an event, as the stop is.
+        delivery = await simulator.send_inbound(PHONE, "Aloita")
+        (attempt,) = delivery.attempts
+        assert attempt.status == 200
+        assert "Saat taas palautekyselyjä" in attempt.response_text
+        answers = await _responses(env, expect=2)
+        assert [(a["type"], a["citizen_key"]) for a in answers] == [
+            ("OptOut", first["citizen_key"]),
+            ("OptIn", first["citizen_key"]),
+        ]
+        await _opt_out_forwarded(env, is_opt_in)
+        await _produce_contact(env, 3)
+        third = await _decision_for(env, "contact-optout-3")
+        assert third["type"] == "SurveyScheduled", log.read_text(errors="replace")[-3000:]
     finally:
         if worker.poll() is None:
             worker.send_signal(signal.SIGTERM)
