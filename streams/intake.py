@@ -1,19 +1,22 @@
-"""Intake wiring: the two intake stages on the Kafka runtime, and the opt-out forwarder.
+"""Intake wiring: the two intake stages on the plain-aiokafka runtime, and the opt-out forwarder.
 
 The rules are in :mod:`streams.stages.intake` (pure handlers); this module
-gives them their topics and table:
+gives them their topics and state. Both stages run on
+:mod:`streams.runtime.kafka_plain`, each in a consumer group of its own
+(``<app id>-intake``, ``<app id>-intake-decide``): faust's per-record
+plumbing cost about four times the stages' own work (docs/performance.md).
 
 1. ``intake`` (:class:`~streams.stages.intake.AdmitContacts`) reads the
    contacts topic and writes valid contacts, re-keyed by citizen, to the
    internal ``<app>-contacts-by-citizen`` topic; a record that fails the
    gate is dead-lettered with the gate's reason.
 2. ``intake-decide`` (:class:`~streams.stages.intake.DecideContacts`) reads
-   that topic, whose partitions are those of the ``citizen-history`` table,
-   and publishes each decision before the history is stored, in the
-   runtime's checkpoint order (:mod:`streams.runtime.checkpoint`): a batch of
-   up to ``INTAKE_BATCH`` contacts, waiting at most ``INTAKE_BATCH_WAIT_S``
-   for company, is decided, produced, acknowledged by one wait, and only
-   then stored.
+   that topic, whose partitions are those of the ``citizen-history`` state
+   (the changelog topic faust's table of that name used), and publishes
+   each decision before the history is stored, in the runtime's checkpoint
+   order (:mod:`streams.runtime.checkpoint`): a batch of up to
+   ``INTAKE_BATCH`` contacts is decided, produced, acknowledged by one
+   wait, and only then stored.
 
 The intake's part of the responses topic's one reader (``responses-reader``,
 see :mod:`streams.shared`), :class:`~streams.stages.intake.ForwardOptOuts`,
@@ -33,14 +36,12 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
-import faust
-
 from connectors import telemetry
 from engine.policy import Schedule
 from schemas.surveys import SkipReason
 from streams import shared
 from streams.runtime.checkpoint import DEADLETTER
-from streams.runtime.faust_agent import run_stage
+from streams.runtime.kafka_plain import run_stage
 from streams.stages.intake import (
     BY_CITIZEN,
     SURVEYS,
@@ -51,9 +52,10 @@ from streams.stages.intake import (
     UnknownTouchpoint,
     publications,
 )
-from streams.stores import table_store_options
 
 if TYPE_CHECKING:
+    import faust
+
     from schemas.config import Settings
     from schemas.topics import TopicNames
 
@@ -64,10 +66,8 @@ log = logging.getLogger(__name__)
 INTAKE_AGENT = AdmitContacts.name
 DECIDE_AGENT = DecideContacts.name
 HISTORY_TABLE = "citizen-history"
-#: Contacts decided together, and how long a batch waits for company: one
-#: acknowledgement wait per batch instead of one per contact.
-INTAKE_BATCH = 500
-INTAKE_BATCH_WAIT_S = 0.01
+#: Contacts decided together: one acknowledgement wait per batch instead of one per contact.
+INTAKE_BATCH = 2000
 
 
 class _Observer:
@@ -102,22 +102,13 @@ class _Observer:
 
 
 def register(app: faust.App, settings: Settings, names: TopicNames) -> None:
-    """Add the intake agents, the opt-out forwarder and the citizen-history table to the app."""
+    """Add the intake stages, their citizen-history state and the opt-out forwarder to the app."""
     raw: dict[str, Any] = {"key_serializer": "raw", "value_serializer": "raw"}
-    contacts = app.topic(names.contacts, **raw)
     by_citizen = app.topic(
         f"{app.conf.id}-contacts-by-citizen",
         internal=True,
         partitions=settings.streams.partitions,
         **raw,
-    )
-    history = app.Table(
-        HISTORY_TABLE,
-        default=None,
-        partitions=settings.streams.partitions,
-        # faust tables always use the json codec: keys and values are plain strings.
-        schema=faust.Schema(key_type=str, value_type=str),
-        options=table_store_options(),
     )
     topics = {
         BY_CITIZEN: by_citizen.get_topic_name(),
@@ -126,15 +117,18 @@ def register(app: faust.App, settings: Settings, names: TopicNames) -> None:
         DEADLETTER: names.deadletter,
     }
     secret = settings.secrets.pseudonymisation_key.get_secret_value().encode()
-    run_stage(app, AdmitContacts(secret), contacts, topics=topics)
+    run_stage(
+        app, settings, AdmitContacts(secret), names.contacts, topics=topics, batch=INTAKE_BATCH
+    )
     run_stage(
         app,
+        settings,
         DecideContacts(settings),
-        by_citizen,
+        by_citizen.get_topic_name(),
         topics=topics,
-        table=history,
+        table=HISTORY_TABLE,
+        internal_source=True,
         batch=INTAKE_BATCH,
-        within=INTAKE_BATCH_WAIT_S,
         observe=_Observer(),
     )
 

@@ -30,6 +30,7 @@ from aiokafka.errors import KafkaConnectionError, for_code
 
 from connectors.kafka_client import client_options
 from schemas import topics
+from streams.runtime import kafka_plain
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
@@ -114,10 +115,11 @@ def _faust_configs(topic: Any) -> dict[str, str]:
 
 
 def app_topics(app: AppT) -> list[TopicPlan]:
-    """Plan the internal topics the app's agents read and the changelogs of its tables.
+    """Plan the internal topics the app's stages read and the changelogs of their state.
 
-    Read from the app as faust will declare them, so that a stage that adds
-    a topic or a table needs nothing here.
+    Read from the app as faust will declare them (and from the stages on the
+    plain-aiokafka runtime), so that a stage that adds a topic or a table
+    needs nothing here.
     """
     conf = app.conf
     plans: dict[str, TopicPlan] = {}
@@ -144,6 +146,17 @@ def app_topics(app: AppT) -> list[TopicPlan]:
             add(channel, "internal")
     for table in app.tables.values():
         add(table.changelog_topic, "changelog", prompt=table.name in _PROMPTLY_COMPACTED_TABLES)
+    for declared in kafka_plain.declared_topics(app):  # stages on the plain-aiokafka runtime
+        plans.setdefault(
+            declared.name,
+            TopicPlan(
+                declared.name,
+                conf.topic_partitions,
+                conf.topic_replication_factor,
+                dict(declared.configs),
+                declared.role,
+            ),
+        )
     if not conf.topic_disable_leader:
         # faust's leader election: one partition, named as faust's LeaderAssignor names it.
         name = f"{conf.id}-__assignor-__leader"

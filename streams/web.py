@@ -69,9 +69,10 @@ from faust.web import Request, Response, View
 
 from connectors import telemetry
 from streams.diagnostics import StageFailures, stage_counts
+from streams.runtime import kafka_plain
 
 if TYPE_CHECKING:
-    from collections.abc import Collection, Mapping, Sequence
+    from collections.abc import Collection, Iterable, Mapping, Sequence
 
     from faust.types import TP, AppT
 
@@ -196,16 +197,20 @@ def owned_partitions(app: AppT, topics: Collection[str]) -> list[TP]:
     return sorted(tp for tp in app.consumer.assignment() if tp.topic in topics)
 
 
-def publish_consumer_lag(partitions: Mapping[TP, PartitionOffsets | None]) -> None:
+def publish_consumer_lag(
+    partitions: Mapping[TP, PartitionOffsets | None], others: Iterable[tuple[str, int]] = ()
+) -> None:
     """Publish the lag of each owned partition; remove that of every other partition.
 
-    ``partitions`` holds every input partition this worker owns; one whose
-    offsets are not known (None) keeps the figure it had.
+    ``partitions`` holds every input partition of the agents this worker
+    owns; one whose offsets are not known (None) keeps the figure it had.
+    ``others`` are partitions owned by stages outside faust, which publish
+    their own lag (:mod:`streams.runtime.kafka_plain`): kept as they are.
     """
     for tp, offsets in partitions.items():
         if offsets is not None:
             telemetry.set_consumer_lag(tp.topic, tp.partition, offsets.waiting)
-    telemetry.retain_consumer_lag((tp.topic, tp.partition) for tp in partitions)
+    telemetry.retain_consumer_lag([*((tp.topic, tp.partition) for tp in partitions), *others])
 
 
 async def input_offsets(app: AppT, topics: Collection[str]) -> dict[TP, PartitionOffsets | None]:
@@ -317,9 +322,11 @@ async def note_idle_agents(
         if partitions is None:
             # Offsets are not read while rebalancing; only what was given up goes.
             owned = owned_partitions(app, topics)
-            telemetry.retain_consumer_lag((tp.topic, tp.partition) for tp in owned)
+            telemetry.retain_consumer_lag(
+                [*((tp.topic, tp.partition) for tp in owned), *kafka_plain.owned_partitions(app)]
+            )
         else:
-            publish_consumer_lag(partitions)
+            publish_consumer_lag(partitions, kafka_plain.owned_partitions(app))
     except Exception:  # noqa: BLE001 - the lag is a figure; the idle check must go on
         log.warning("could not publish the consumer lag of the agents' input partitions")
     return idle

@@ -8,8 +8,11 @@ batch by :meth:`~streams.runtime.checkpoint.Checkpoint.commit`, the one
 place that states the order (produce, await the acknowledgements, write
 state, commit offsets) and the per-record containment.
 
-Two runtimes run the same stages: :mod:`streams.runtime.faust_agent` on
-Kafka (a faust agent, a changelog-backed table, the worker's producer) and
-:mod:`streams.runtime.memory` in memory, deterministic and with crashes
-injectable at every step, for the behaviour and property tests.
+Three runtimes run the same stages: two on Kafka,
+:mod:`streams.runtime.faust_agent` (a faust agent, a changelog-backed
+table, the worker's producer) and :mod:`streams.runtime.kafka_plain` (a
+consumer group of its own per stage, ``getmany`` batches, a changelog
+topic, explicit commits: several times cheaper per record, for the
+intake), and :mod:`streams.runtime.memory` in memory, deterministic and
+with crashes injectable at every step, for the behaviour and property tests.
 """

@@ -40,6 +40,7 @@ from streams.runtime.checkpoint import forget, run_batch
 from streams.runtime.deadletters import kafka_headers
 from streams.runtime.model import Forgetful, Record
 from streams.runtime.overrides.events import at_event
+from streams.runtime.reporting import report_checkpoint
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
@@ -206,12 +207,7 @@ def run_stage(
                 io,
                 at_record=functools.partial(_at_record, by_offset),
             )
-            for _record, rejection, _error_class, whose in checkpoint.rejections:
-                stage_label = telemetry.Stage(whose)
-                telemetry.record_dead_letter(stage_label, rejection.code)
-                telemetry.count_event(stage_label, telemetry.Outcome.DEAD_LETTERED)
-            for observation in checkpoint.observations:
-                observe(observation)
+            report_checkpoint(checkpoint, observe)
             if after is not None:
                 await after(events)
             telemetry.agent_progress(stage.name, datetime.now(UTC))

@@ -141,6 +141,9 @@ channel_preference = ["sms"]
             explain=missing,
             idle=90.0,
         )
+        # The last restart may have found nothing left to do; a worker stopped
+        # while it still starts has no signal handlers yet and cannot stop cleanly.
+        await wait_for(worker.ready, [surveys], [worker], "the restarted worker to be ready")
         await settle([surveys, deadletters], 3.0)
     finally:
         returncodes = await stop_all([worker])

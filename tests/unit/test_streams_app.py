@@ -10,6 +10,7 @@ import pytest
 from schemas.config import KafkaConfig, load_settings
 from schemas.topics import TopicNames
 from streams.app import broker_credentials, create_app
+from streams.runtime.kafka_plain.service import declared_topics, runtime_of
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -29,8 +30,23 @@ def test_the_app_never_uses_exactly_once() -> None:
     """Faust's transactions crash and duplicate on rebalance; stages are idempotent instead."""
     app = create_app(load_settings(ROOT / "examples" / "palaute.toml"))
     assert app.conf.processing_guarantee.value == "at_least_once"
-    assert {"intake", "intake-decide", "dispatch-scheduler"} <= set(app.agents)
-    assert {"citizen-history", "survey-lifecycle"} <= set(app.tables)
+    assert "dispatch-scheduler" in app.agents
+    assert "survey-lifecycle" in app.tables
+
+
+def test_the_intake_runs_on_the_plain_runtime_and_keeps_its_state_topic() -> None:
+    """The history must stay where faust's table kept it, or a move would forget every citizen."""
+    app = create_app(load_settings(ROOT / "examples" / "palaute.toml"))
+    assert not {"intake", "intake-decide"} & set(app.agents)
+    assert "citizen-history" not in app.tables
+    runners = {runner.stage.name: runner for runner in runtime_of(app, KafkaConfig()).runners}
+    assert set(runners) == {"intake", "intake-decide"}
+    assert runners["intake-decide"].group_id == f"{app.conf.id}-intake-decide"
+    declared = {topic.name: topic for topic in declared_topics(app)}
+    changelog = declared[f"{app.conf.id}-citizen-history-changelog"]
+    assert changelog.role == "changelog"
+    assert changelog.configs["cleanup.policy"] == "compact"
+    assert declared[f"{app.conf.id}-contacts-by-citizen"].role == "internal"
 
 
 def test_a_suffix_reaches_every_topic_and_the_group() -> None:

@@ -174,10 +174,10 @@ async def test_an_agent_that_keeps_crashing_makes_the_worker_failing(
     failures = StageFailures(STALLED_AFTER, NOW, threshold=5)
     for _ in range(5):
         # faust calls this for every exception that ends an agent's loop.
-        await app._on_agent_error(app.agents["intake"], RuntimeError("bug"))
+        await app._on_agent_error(app.agents["dispatch-scheduler"], RuntimeError("bug"))
     failures.observe(NOW + timedelta(seconds=10), stage_counts([]))
-    assert crashes == {"intake": 5}
-    assert failures.failing() == {"agent intake": 5}
+    assert crashes == {"dispatch-scheduler": 5}
+    assert failures.failing() == {"agent dispatch-scheduler": 5}
 
 
 def test_the_failure_reason_code_is_the_one_containment_writes() -> None:
