@@ -40,7 +40,13 @@ from aiokafka.structs import OffsetAndMetadata, TopicPartition
 
 from connectors import telemetry
 from streams.diagnostics import note_agent_crash
-from streams.runtime.checkpoint import RETRY_FIRST_S, RETRY_MAX_S, CheckpointFailedError, run_batch
+from streams.runtime.checkpoint import (
+    RETRY_FIRST_S,
+    RETRY_MAX_S,
+    CheckpointFailedError,
+    forget,
+    run_batch,
+)
 from streams.runtime.deadletters import kafka_headers
 from streams.runtime.model import Record
 from streams.runtime.reporting import report_checkpoint
@@ -89,11 +95,13 @@ class _PlainIO:
         consumer: AIOKafkaConsumer,
         topics: Mapping[str, str],
         store: ChangelogStore | None,
+        perform: Callable[[Sequence[Any]], Awaitable[None]],
     ) -> None:
         self._producer = producer
         self._consumer = consumer
         self._topics = topics
         self._store = store
+        self._perform = perform
         self._writes: list[tuple[int, str, str | None]] = []
 
     async def produce(self, record: Produce) -> Awaitable[Any] | None:
@@ -108,6 +116,9 @@ class _PlainIO:
 
     async def acknowledged(self, sent: list[Awaitable[Any]]) -> list[Any]:
         return await asyncio.gather(*sent, return_exceptions=True)
+
+    async def perform(self, effects: Sequence[Any]) -> None:
+        await self._perform(effects)
 
     def write_state(self, record: Record, key: str, value: str | None) -> None:
         # Written to the changelog, and into the store, by commit(): before the offsets.
@@ -172,6 +183,7 @@ class StageRunner:
         batch: int = 500,
         observe: Callable[[Any], None] = lambda _observation: None,
         seed: Callable[[AIOKafkaConsumer, set[TopicPartition]], Awaitable[None]] | None = None,
+        perform: Callable[[Sequence[Any]], Awaitable[None]] | None = None,
     ) -> None:
         self.stage = stage
         self.source = source
@@ -183,6 +195,7 @@ class StageRunner:
         self._batch = batch
         self._observe = observe
         self._seed = seed
+        self._perform = perform or _no_effects
         self._lock = asyncio.Lock()
         #: Moves on at every revocation and assignment: a batch fetched before is stale.
         self._epoch = 0
@@ -242,6 +255,7 @@ class StageRunner:
         """Note the partitions to recover before any of their records is handled."""
         self._epoch += 1
         self._unrecovered = set(assigned)
+        forget(self.stage, moved=True)  # what it keeps in memory: the store is the truth again
 
     async def _run(self) -> None:
         consumer = self._consumer
@@ -278,7 +292,7 @@ class StageRunner:
                 _rewind(consumer, fetched)
                 return
             records = [record_of(message) for messages in fetched.values() for message in messages]
-            io = _PlainIO(self._producer(), consumer, self._topics, self._store)
+            io = _PlainIO(self._producer(), consumer, self._topics, self._store, self._perform)
             state: StateView = self._store if self._store is not None else _NoState()
             try:
                 checkpoint = await run_batch(
@@ -333,6 +347,10 @@ class StageRunner:
             if self._unrecovered is assigned:  # no newer assignment came meanwhile
                 self._unrecovered = None
             telemetry.agent_progress(self.stage.name, datetime.now(UTC))
+
+
+async def _no_effects(effects: Sequence[Any]) -> None:
+    raise RuntimeError(f"a stage asked for {len(effects)} effects and its wiring performs none")
 
 
 def _at_record(store: ChangelogStore | None, record: Record) -> None:

@@ -34,7 +34,7 @@ from streams.runtime.kafka_plain.runner import StageRunner
 from streams.runtime.kafka_plain.store import ChangelogStore, changelog_topic
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping
+    from collections.abc import Awaitable, Callable, Mapping, Sequence
 
     import faust
     from aiokafka.structs import TopicPartition
@@ -180,11 +180,13 @@ def run_stage(
     internal_source: bool = False,
     batch: int = 500,
     observe: Callable[[Any], None] = lambda _observation: None,
+    perform: Callable[[Sequence[Any]], Awaitable[None]] | None = None,
 ) -> StageRunner:
     """Run ``stage`` on ``source`` in the checkpoint order, in a group of its own.
 
     ``table`` names its state (a changelog topic ``<app id>-<table>-changelog``);
-    ``internal_source`` says the worker creates its input topic.
+    ``internal_source`` says the worker creates its input topic; ``perform``
+    carries out the effects the stage asks for (see :mod:`streams.runtime.checkpoint`).
     """
     runtime = runtime_of(app, settings.kafka)
     app_id = app.conf.id
@@ -211,6 +213,7 @@ def run_stage(
         batch=batch,
         observe=observe,
         seed=seed_from_group(settings.kafka, app_id),
+        perform=perform,
     )
     runtime.runners.append(runner)
     return runner
