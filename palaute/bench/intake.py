@@ -662,7 +662,7 @@ def summarise(
     bootstrap: str,
     group: WorkerRate | None = None,
 ) -> dict[str, Any]:
-    """Gather the figures and the ratios c/a and c/b into one JSON-ready dict."""
+    """Gather the figures and the ratios c/a, c/b and c/d into one JSON-ready dict."""
     java_rate = float(java.fetch_records_per_second)
     summary: dict[str, Any] = {
         "plan": asdict(plan),
@@ -703,6 +703,8 @@ def summarise(
         "java_with_group_join_per_second": round(java.records_per_second),
         "ratio_c_a": round(worker.per_second / raw.per_second, 4) if raw.per_second else 0.0,
         "ratio_c_b": round(worker.per_second / java_rate, 4) if java_rate else 0.0,
+        # The worker against the same work in one process: what the runtime costs.
+        "ratio_c_d": round(worker.per_second / core.per_second, 4) if core.per_second else 0.0,
         "worker_cpu_seconds": _rounded(worker.cpu_seconds, 2),
         "worker_cpu_us_per_decision": _rounded(worker.cpu_us_per_decision, 0),
     }
@@ -747,6 +749,7 @@ def render(summary: dict[str, Any]) -> str:
         "",
         (
             f"c/a = {summary['ratio_c_a']:.3f}   c/b = {summary['ratio_c_b']:.3f}   "
+            f"c/d = {summary['ratio_c_d']:.2f}   "
             f"(worker from start to last decision: {summary['worker_wall_seconds']:.1f} s)"
         ),
     ]

@@ -36,6 +36,8 @@ def test_quick_run_reads_and_decides_every_event_on_one_broker(
     table = render(summary)
     assert all(name in table for name in READERS)
     assert "c/a = " in table
+    assert "c/d = " in table
+    assert summary["ratio_c_d"] > 0.0
     target = tmp_path / "bench.json"
     write_json(summary, target)
     assert json.loads(target.read_text(encoding="utf-8"))["events"] == QUICK.events
