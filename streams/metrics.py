@@ -32,9 +32,11 @@ one its key ``touchpoint:<id>`` hashes to (:func:`streams.partitioning.touchpoin
    latest of each roll-up from each partition in the table ``metrics-rollup``.
 4. Two timers write tick records (key ``tick``) to each partition this
    worker actively owns: ``metrics-publish`` every ``[metrics]
-   emit_interval`` to both internal topics (each stage then publishes the
+   emit_interval`` to both internal topics, to the partitions where the
+   stage has something to publish (it says: :meth:`CountMetrics.has_changes`;
+   an idle worker writes no ticks), and each stage then publishes the
    figures of its changed keys of that partition: at most once per
-   interval per key and always after its last change), and
+   interval per key and always after its last change; and
    ``detector-silence`` every ``[alerts] silence_check_interval`` to the
    by-key topic (the metrics stage then judges the silence of that
    partition's touchpoints, so every table write stays in its partition;
@@ -187,9 +189,10 @@ def register(app: faust.App, settings: Settings, names: TopicNames) -> None:
         observe=observe,
     )
     windows = list(settings.metrics.windows)
+    combine = CombineRollups(windows, partition_of)
     run_stage(
         app,
-        CombineRollups(windows, partition_of),
+        combine,
         rollup_parts,
         topics=topics,
         table=rollup_table,
@@ -208,15 +211,16 @@ def register(app: faust.App, settings: Settings, names: TopicNames) -> None:
 
     shared.read(app, "surveys", names.surveys, route_sent, guard)
 
-    _add_timers(app, settings, producer, by_key, rollup_parts)
+    publishers = ((by_key, stage), (rollup_parts, combine))
+    _add_timers(app, settings, producer, publishers, by_key)
 
 
 def _add_timers(
     app: faust.App,
     settings: Settings,
     producer: DirectProducer,
+    publishers: tuple[tuple[faust.TopicT, CountMetrics | CombineRollups], ...],
     by_key: faust.TopicT,
-    rollup_parts: faust.TopicT,
 ) -> None:
     """Add the two timers that write tick records to the partitions this worker owns."""
 
@@ -225,10 +229,11 @@ def _add_timers(
         return sorted(tp.partition for tp in app.assignor.assigned_actives() if tp.topic == name)
 
     async def publish_ticks() -> None:
-        """Ask each partition this worker actively owns to publish what changed."""
-        for topic in (by_key, rollup_parts):
+        """Ask each partition this worker actively owns to publish what changed, if anything."""
+        for topic, stage in publishers:
             for partition in owned(topic):
-                await producer.send(topic, b"tick", PUBLISH_TICK, partition=partition)
+                if stage.has_changes(partition):
+                    await producer.send(topic, b"tick", PUBLISH_TICK, partition=partition)
 
     async def silence_ticks() -> None:
         """Ask each partition this worker actively owns to judge its touchpoints' silence."""

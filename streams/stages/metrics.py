@@ -186,6 +186,20 @@ class CountMetrics:
         if moved:
             self.judging_from = None
 
+    def has_changes(self, partition: int) -> bool:
+        """Tell whether a publish tick on ``partition`` would publish anything.
+
+        True too when the ledgers are to be rebuilt (after a start or a
+        move), as rebuilding marks every key changed. The publishing timer
+        asks, so that an idle worker writes no ticks.
+        """
+        ledgers = self.ledgers
+        return (
+            ledgers.by_owner is None
+            or any(self._partition_of(owner) == partition for owner in ledgers.dirty)
+            or any(part == partition for _owner, part in ledgers.dirty_parts)
+        )
+
     def config(self, touchpoint_id: str) -> DetectorConfig:
         """Give a touchpoint's detector configuration (with its targets, if it has any)."""
         return self._configs.get(touchpoint_id, self._default)

@@ -56,6 +56,13 @@ class CombineRollups:
         del moved
         self.rollups.forget()
 
+    def has_changes(self, partition: int) -> bool:
+        """Tell whether a publish tick on ``partition`` would publish anything."""
+        rollups = self.rollups
+        return rollups.by_owner is None or any(
+            self._partition_of(owner) == partition for owner in rollups.dirty
+        )
+
     def handle(self, view: StateView, record: Record, now: datetime) -> Output:
         """Keep a part, or publish the changed roll-ups of the tick's partition."""
         del now

@@ -281,3 +281,20 @@ def test_an_alert_state_is_notified_once_and_its_resolution_once_more() -> None:
     junk = deliver(4, b'{"type": "ScoreDropAlert"}')
     assert junk.rejection is not None
     assert junk.rejection.code == NOT_AN_ALERT
+
+
+def test_only_a_partition_with_changes_asks_for_a_publish_tick() -> None:
+    """An idle worker writes no ticks; a started one publishes what its tables hold."""
+    metrics = Metrics()
+    place = _partition_of("touchpoint:tp-1")
+    assert metrics.stage.has_changes(place)  # nothing loaded yet: the tables may hold changes
+    metrics.feed("by-key", place, b"tick", PUBLISH_TICK, T0)
+    assert not any(metrics.stage.has_changes(p) for p in range(PARTITIONS))
+    metrics.rating(rating("s-1", 4))
+    assert [metrics.stage.has_changes(p) for p in range(PARTITIONS)] == [
+        p == place for p in range(PARTITIONS)
+    ]
+    metrics.feed("by-key", place, b"tick", PUBLISH_TICK, T0)
+    assert not metrics.stage.has_changes(place)
+    rollups = CombineRollups([timedelta(hours=1)], _partition_of)
+    assert rollups.has_changes(0)
