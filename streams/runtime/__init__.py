@@ -2,7 +2,9 @@
 
 A stage (:class:`~streams.runtime.model.Stage`) turns one record and the
 state it keys into an :class:`~streams.runtime.model.Output`: state changes,
-records to produce, a rejection, observations. It does no I/O. A runtime
+records to produce, a rejection, observations, and effects (work outside
+Kafka that the runtime's wiring carries out before the state is written).
+It does no I/O. A runtime
 takes a batch of records, has the stage handle each one, and commits the
 batch by :meth:`~streams.runtime.checkpoint.Checkpoint.commit`, the one
 place that states the order (produce, await the acknowledgements, write
