@@ -5,8 +5,9 @@ The rules are pure stages (:mod:`streams.stages.metrics`,
 and ticks. All of one touchpoint's events are counted in one partition, the
 one its key ``touchpoint:<id>`` hashes to (:func:`streams.partitioning.touchpoint_partition`):
 
-1. ``route_sent``, a handler on the surveys topic's one reader
-   (``surveys-reader``, see :mod:`streams.shared`), forwards SurveySent,
+1. the metrics' part of the surveys topic's one reader (``surveys-reader``,
+   see :mod:`streams.shared`), :class:`~streams.stages.metrics.ForwardActivity`,
+   forwards SurveySent,
    SurveyScheduled and SurveySkipped (the decision on a contact, unless it
    is a duplicate: :func:`~streams.stages.metrics_rules.forwarded_touchpoint`)
    to the internal topic ``<app>-metrics-by-key`` under ``touchpoint:<id>``,
@@ -55,10 +56,7 @@ from typing import TYPE_CHECKING, Any
 import faust
 
 from connectors import telemetry
-from engine.ledger import owner_key
-from schemas.metrics import Dimension
 from streams import shared
-from streams.containment import Containment
 from streams.partitioning import copartitioned, key_partition
 from streams.producer import DirectProducer
 from streams.runtime.checkpoint import DEADLETTER
@@ -70,6 +68,7 @@ from streams.stages.metrics import (
     ROLLUP,
     Counted,
     CountMetrics,
+    ForwardActivity,
     Published,
     Raised,
 )
@@ -83,14 +82,11 @@ from streams.stages.metrics_rules import (
     PUBLISH_TICK,
     SILENCE_TICK,
     detector_configs,
-    forwarded_touchpoint,
 )
 from streams.stages.rollups import CombineRollups
 from streams.stores import table_store_options
 
 if TYPE_CHECKING:
-    from faust.types import EventT
-
     from schemas.config import Settings
     from schemas.topics import TopicNames
 
@@ -200,16 +196,14 @@ def register(app: faust.App, settings: Settings, names: TopicNames) -> None:
     )
 
     producer = DirectProducer(app)
-    guard = Containment(producer, names.deadletter, telemetry.Stage.METRICS)
-
-    async def route_sent(event: EventT[bytes]) -> None:
-        value = event.message.value or b""
-        touchpoint_id = forwarded_touchpoint(value)
-        if touchpoint_id is not None:
-            owner = owner_key(Dimension.TOUCHPOINT, touchpoint_id)
-            await producer.send(by_key, owner.encode(), value, partition=partition_of(owner))
-
-    shared.read(app, "surveys", names.surveys, route_sent, guard)
+    shared.forward(
+        app,
+        "surveys",
+        names.surveys,
+        ForwardActivity(partition_of),
+        topics={BY_KEY: by_key.get_topic_name()},
+        deadletter=names.deadletter,
+    )
 
     publishers = ((by_key, stage), (rollup_parts, combine))
     _add_timers(app, settings, producer, publishers, by_key)

@@ -55,6 +55,7 @@ from streams.stages.metrics_rules import (
     DetectorEntry,
     activity_config,
     detector_configs,
+    forwarded_touchpoint,
     occurred_at,
     signal_of,
 )
@@ -357,3 +358,28 @@ class CountMetrics:
 
     def _scale_of(self, touchpoint_id: str) -> Scale:
         return self._settings.touchpoints.get(touchpoint_id, self._settings.defaults).scale
+
+
+class ForwardActivity:
+    """The metrics stage's part of the surveys topic: sends and decisions, by touchpoint.
+
+    SurveySent, SurveyScheduled and SurveySkipped (unless a duplicate, see
+    :func:`~streams.stages.metrics_rules.forwarded_touchpoint`) go to the
+    internal by-key topic under ``touchpoint:<id>``, in the partition where
+    the touchpoint is counted.
+    """
+
+    label = LABEL
+
+    def __init__(self, partition_of: Callable[[str], int]) -> None:
+        self._partition_of = partition_of
+
+    def handle(self, record: Record, now: datetime) -> Output:
+        """Forward the record to its touchpoint's partition if the metrics count it."""
+        del now
+        value = record.value or b""
+        touchpoint_id = forwarded_touchpoint(value)
+        if touchpoint_id is None:
+            return NOTHING
+        owner = owner_key(Dimension.TOUCHPOINT, touchpoint_id)
+        return Output(produce=(Produce(BY_KEY, owner.encode(), value, self._partition_of(owner)),))

@@ -18,7 +18,16 @@ from schemas.surveys import SkipReason, SurveySkipped
 from streams.partitioning import key_partition
 from streams.runtime.model import Output, Record, stored_value
 from streams.stages.alerting import NOT_AN_ALERT, DeliverAlerts, Notify, Seen, notified_key
-from streams.stages.metrics import ALERTS, BY_KEY, METRICS, ROLLUP, CountMetrics, Raised, detect
+from streams.stages.metrics import (
+    ALERTS,
+    BY_KEY,
+    METRICS,
+    ROLLUP,
+    CountMetrics,
+    ForwardActivity,
+    Raised,
+    detect,
+)
 from streams.stages.metrics_mirrors import DETECTOR_TABLE, LEDGER_TABLE, ROLLUP_TABLE
 from streams.stages.metrics_rules import PUBLISH_TICK, SILENCE_TICK, DetectorEntry
 from streams.stages.rollups import UNREADABLE_PART, CombineRollups
@@ -298,3 +307,17 @@ def test_only_a_partition_with_changes_asks_for_a_publish_tick() -> None:
     assert not metrics.stage.has_changes(place)
     rollups = CombineRollups([timedelta(hours=1)], _partition_of)
     assert rollups.has_changes(0)
+
+
+def test_sends_and_decisions_are_forwarded_to_their_touchpoints_partition_once() -> None:
+    """Silence detection counts contacts where the touchpoint is judged; duplicates not at all."""
+    part = ForwardActivity(_partition_of)
+    contact = _contact(1, T0)
+    [forward] = part.handle(Record("surveys", 0, 0, b"c", contact), T0).produce
+    place = _partition_of("touchpoint:tp-1")
+    assert (forward.topic, forward.key, forward.partition) == (BY_KEY, b"touchpoint:tp-1", place)
+    assert forward.value == contact
+    duplicate = contact.replace(b'"not-sampled"', b'"duplicate"')
+    assert duplicate != contact
+    assert part.handle(Record("surveys", 0, 1, b"c", duplicate), T0).produce == ()
+    assert part.handle(Record("surveys", 0, 2, b"c", b'{"type":"SurveyFailed"}'), T0).produce == ()
