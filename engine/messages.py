@@ -244,10 +244,7 @@ def wording_for(
 ) -> _Wording:
     """Give the phrases of ``language`` with the catalogue's replacements (see text_language)."""
     used = text_language(language, texts)
-    given = dict((texts or {}).get(used, {}))
-    unknown = sorted(set(given) - set(TEXT_KEYS))
-    if unknown:
-        raise ValueError(f"unknown text keys: {', '.join(unknown)}")
+    given = {key: value for key, value in (texts or {}).get(used, {}).items() if key in TEXT_KEYS}
     base = _WORDING.get(used) or _WORDING[Language.FI]
     ends = dict(base.ends)
     low_end = given.pop("low_end", None)

@@ -1,15 +1,23 @@
 """The wording of the one-tap pages in Finnish, Swedish and English.
 
 Kept apart from :mod:`engine.messages` (what is sent) because pages say more:
-headings, button labels for screen readers, the states of a vote. Northern
-Sámi gets Finnish until reviewed wording exists, as in the messages.
+headings, button labels for screen readers, the states of a vote. Each phrase
+can be replaced per language from the catalogue's ``texts`` under its name
+with ``page_`` before it (``page_saved``). Northern Sámi gets Sámi only when
+the catalogue gives every page phrase in Sámi; otherwise the page is Finnish
+and says ``lang="fi"``, as the messages do.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from schemas.base import Language, Scale
+from schemas.base import Language
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 
 @dataclass(frozen=True, slots=True)
@@ -18,7 +26,6 @@ class PageText:
 
     title: str
     question: str
-    scale_hint: str  # "1 = very dissatisfied, 5 = very satisfied"
     score_label: str  # for screen readers: "Score {score} of {high}"
     chosen: str  # "Your answer: {score}"
     confirm: str  # the no-script button: "Send answer {score}"
@@ -53,7 +60,6 @@ _TEXTS: dict[Language, PageText] = {
     Language.FI: PageText(
         title="Palautekysely",
         question="Kuinka tyytyväinen olit saamaasi palveluun?",
-        scale_hint="{low} = erittäin tyytymätön, {high} = erittäin tyytyväinen",
         score_label="Arvosana {score} / {high}",
         chosen="Vastauksesi: {score}",
         confirm="Lähetä vastaus {score}",
@@ -93,7 +99,6 @@ _TEXTS: dict[Language, PageText] = {
     Language.SV: PageText(
         title="Responsenkät",
         question="Hur nöjd var du med servicen du fick?",
-        scale_hint="{low} = mycket missnöjd, {high} = mycket nöjd",
         score_label="Betyg {score} av {high}",
         chosen="Ditt svar: {score}",
         confirm="Skicka svaret {score}",
@@ -133,7 +138,6 @@ _TEXTS: dict[Language, PageText] = {
     Language.EN: PageText(
         title="Feedback survey",
         question="How satisfied were you with the service?",
-        scale_hint="{low} = very dissatisfied, {high} = very satisfied",
         score_label="Score {score} of {high}",
         chosen="Your answer: {score}",
         confirm="Send answer {score}",
@@ -173,18 +177,46 @@ _TEXTS: dict[Language, PageText] = {
 }
 
 _FALLBACKS: dict[Language, Language] = {Language.SE: Language.FI}
+#: Prefix of the page's phrases among a catalogue's ``texts`` keys.
+PREFIX = "page_"
+_AGREEMENT = "agreement"
+#: The catalogue keys of the page's phrases; ``page_agreement_1`` .. ``_5`` are the
+#: five words of the statements' agreement scale.
+PAGE_TEXT_KEYS: tuple[str, ...] = (
+    *(PREFIX + field.name for field in dataclasses.fields(PageText) if field.name != _AGREEMENT),
+    *(f"{PREFIX}{_AGREEMENT}_{number}" for number in range(1, 6)),
+)
 
 
-def page_text(language: Language) -> PageText:
-    """Return the page wording for ``language`` (Sámi gets Finnish)."""
-    return _TEXTS[_FALLBACKS.get(language, language)]
+def page_language(
+    language: Language, texts: Mapping[Language, Mapping[str, str]] | None = None
+) -> Language:
+    """Give the language the page is really written in, for its ``lang`` attribute.
+
+    A language without built-in wording (Sámi) only when ``texts`` gives
+    every page phrase in it; otherwise Finnish.
+    """
+    if language not in _FALLBACKS:
+        return language
+    given = (texts or {}).get(language, {})
+    if all(given.get(key) for key in PAGE_TEXT_KEYS):
+        return language
+    return _FALLBACKS[language]
 
 
-def page_language(language: Language) -> Language:
-    """Give the language the page is really written in, for its ``lang`` attribute."""
-    return _FALLBACKS.get(language, language)
-
-
-def scale_hint(text: PageText, scale: Scale) -> str:
-    """Explain the ends of ``scale`` in the page's words."""
-    return text.scale_hint.format(low=scale.low, high=scale.high)
+def page_text(
+    language: Language, texts: Mapping[Language, Mapping[str, str]] | None = None
+) -> PageText:
+    """Return the page wording for ``language`` with the catalogue's replacements."""
+    used = page_language(language, texts)
+    base = _TEXTS.get(used) or _TEXTS[Language.FI]
+    given: dict[str, str] = {
+        key.removeprefix(PREFIX): value
+        for key, value in (texts or {}).get(used, {}).items()
+        if key.startswith(PREFIX)
+    }
+    one, two, three, four, five = (
+        given.pop(f"{_AGREEMENT}_{number}", "") or base.agreement[number - 1]
+        for number in range(1, 6)
+    )
+    return dataclasses.replace(base, agreement=(one, two, three, four, five), **given)

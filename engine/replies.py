@@ -39,10 +39,14 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import TYPE_CHECKING
 from xml.sax.saxutils import escape
 
 from engine.ids import derived_id
 from schemas.base import Language, Scale
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 # --- results -------------------------------------------------------------------
 
@@ -352,10 +356,33 @@ _ANSWERS: dict[Language, dict[ReplyKind, str]] = {
 _FALLBACKS: dict[Language, Language] = {Language.SE: Language.FI}
 
 
-def reply_text(kind: ReplyKind, language: Language, scale: Scale) -> str:
-    """Return the answer of ``kind`` in the citizen's language (Sámi gets Finnish)."""
-    template = _ANSWERS[_FALLBACKS.get(language, language)][kind]
-    return template.format(low=scale.low, high=scale.high)
+#: The catalogue's ``texts`` key of each answer.
+REPLY_KEYS: dict[ReplyKind, str] = {
+    kind: "reply_" + kind.value.replace("-", "_") for kind in ReplyKind
+}
+
+
+def reply_text(
+    kind: ReplyKind,
+    language: Language,
+    scale: Scale,
+    texts: Mapping[Language, Mapping[str, str]] | None = None,
+) -> str:
+    """Return the answer of ``kind`` in the citizen's language, as the catalogue words it.
+
+    Sámi only when ``texts`` gives every answer in Sámi; otherwise Finnish.
+    """
+    given = (texts or {}).get(language, {})
+    if language in _FALLBACKS and not all(given.get(key) for key in REPLY_KEYS.values()):
+        language = _FALLBACKS[language]
+        given = (texts or {}).get(language, {})
+    template = given.get(REPLY_KEYS[kind]) or _ANSWERS[language][kind]
+    try:
+        return template.format(low=scale.low, high=scale.high)
+    except (KeyError, IndexError, ValueError):  # a configured text with a stray brace
+        return _ANSWERS[_FALLBACKS.get(language, language)][kind].format(
+            low=scale.low, high=scale.high
+        )
 
 
 # Characters XML 1.0 cannot carry at all, not even escaped.

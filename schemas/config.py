@@ -448,6 +448,56 @@ MESSAGE_TEXT_KEYS: tuple[str, ...] = (
 )
 
 
+#: Phrases of the answer page (engine.pages_text), under their names with ``page_``.
+PAGE_TEXT_KEYS: tuple[str, ...] = (
+    "page_title",
+    "page_question",
+    "page_score_label",
+    "page_chosen",
+    "page_confirm",
+    "page_saved",
+    "page_tap_to_send",
+    "page_change_hint",
+    "page_comment_label",
+    "page_comment_hint",
+    "page_comment_send",
+    "page_comment_saved",
+    "page_closed_title",
+    "page_closed_body",
+    "page_invalid_title",
+    "page_invalid_body",
+    "page_unknown_title",
+    "page_unknown_body",
+    "page_unsubscribe_title",
+    "page_unsubscribe_body",
+    "page_unsubscribe_button",
+    "page_unsubscribed_title",
+    "page_unsubscribed_body",
+    "page_too_many",
+    "page_statements_title",
+    "page_statements_hint",
+    "page_statements_send",
+    "page_statements_saved",
+    "page_statements_need_vote",
+    "page_agreement_1",
+    "page_agreement_2",
+    "page_agreement_3",
+    "page_agreement_4",
+    "page_agreement_5",
+)
+#: The answers to SMS replies (engine.replies); ``{low}`` and ``{high}`` are the scale's ends.
+REPLY_TEXT_KEYS: tuple[str, ...] = (
+    "reply_thanks",
+    "reply_opted_out",
+    "reply_opted_in",
+    "reply_help",
+    "reply_ask_again",
+    "reply_no_open_survey",
+)
+#: Every citizen-visible phrase the catalogue's ``texts`` may replace.
+TEXT_KEYS: tuple[str, ...] = MESSAGE_TEXT_KEYS + PAGE_TEXT_KEYS + REPLY_TEXT_KEYS
+
+
 class OrganisationConfig(Section):
     """Who asks: named in every SMS, email and page, so that a survey is not taken for phishing.
 
@@ -583,11 +633,11 @@ class TouchpointConfig(Section):
         cls, texts: dict[Language, dict[str, str]]
     ) -> dict[Language, dict[str, str]]:
         for language, phrases in texts.items():
-            unknown = sorted(set(phrases) - set(MESSAGE_TEXT_KEYS))
+            unknown = sorted(set(phrases) - set(TEXT_KEYS))
             if unknown:
                 raise ValueError(
                     f"texts.{language.value}: unknown key {', '.join(unknown)} "
-                    f"(known: {', '.join(MESSAGE_TEXT_KEYS)})"
+                    "(see docs/messages.md for the keys)"
                 )
         return texts
 

@@ -77,6 +77,13 @@ def setup(
                 public_base_url=str(settings.web.public_base_url),
                 index=survey_index,
                 answers=answers,
+                texts=lambda touchpoint: (
+                    (
+                        settings.defaults
+                        if touchpoint is None
+                        else settings.touchpoint(touchpoint)[0]
+                    ).texts
+                ),
             ),
         )
     if follow_kafka:

@@ -63,7 +63,7 @@ from schemas.base import Language
 from schemas.responses import AnswerVia
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Awaitable, Callable
+    from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 
     from connectors.web.open_surveys import OpenSurvey, SurveyIndex
     from schemas.config import Settings, TouchpointConfig
@@ -112,6 +112,10 @@ class Pages:
         self.fingerprint_key = fingerprint_key
         self.clock = clock
         self.limiter = ClientRateLimiter(PAGE_RATE, PAGE_BURST)
+
+    def texts_of(self, survey: OpenSurvey) -> Mapping[Language, Mapping[str, str]] | None:
+        """Give the catalogue's replacement phrases of the survey's touchpoint, if any."""
+        return None if self.touchpoint is None else self.touchpoint(survey.touchpoint_id).texts
 
     async def recheck_forever(self) -> None:
         """Confirm provisional votes whose quiet period has passed."""
@@ -199,9 +203,9 @@ def _resolve(
     if survey is None:
         raise _Refused(_message_page(None, "unknown", 404))
     if not survey.is_open(now):
-        raise _Refused(_message_page(survey.language, "closed", 410))
+        raise _Refused(_message_page(survey.language, "closed", 410, texts=pages.texts_of(survey)))
     if verified.score is not None and not survey.scale.contains(verified.score):
-        raise _Refused(_message_page(survey.language, "invalid", 400))
+        raise _Refused(_message_page(survey.language, "invalid", 400, texts=pages.texts_of(survey)))
     return pages, verified, survey, now
 
 
@@ -220,7 +224,7 @@ def _resolve_code(
         raise _Refused(_message_page(None, "unknown", 404))
     survey = found[0]
     if not survey.is_open(now):
-        raise _Refused(_message_page(survey.language, "closed", 410))
+        raise _Refused(_message_page(survey.language, "closed", 410, texts=pages.texts_of(survey)))
     payload = TokenPayload(survey.survey_id, TokenPurpose.PAGE, survey.expires_at)
     return pages, payload, survey, now
 
@@ -258,6 +262,7 @@ async def _answer_page(request: web.Request) -> web.Response:
         statements=pages.statements(survey.touchpoint_id, survey.language),
         statements_saved="s" in request.query,
         asking=asking,
+        texts=pages.texts_of(survey),
     )
     return _html(body, 200, logo=asking.asker.logo_url)
 
@@ -285,7 +290,7 @@ async def _vote(request: web.Request) -> web.Response:
     if score is None or not survey.scale.contains(score):
         if _wants_json(request):
             return web.json_response({"error": "bad_score"}, status=400)
-        return _message_page(survey.language, "invalid", 400)
+        return _message_page(survey.language, "invalid", 400, texts=pages.texts_of(survey))
     mode = VoteMode.parse(form.get("mode"))
     await pages.answers.vote(
         survey,
@@ -295,7 +300,7 @@ async def _vote(request: web.Request) -> web.Response:
         client=_client(request, pages),
         now=now,
     )
-    text = page_text(survey.language)
+    text = page_text(survey.language, pages.texts_of(survey))
     if _wants_json(request):
         # The page's own vote is no answer until the citizen taps: the page says so.
         saved = mode is not VoteMode.AUTO
@@ -312,7 +317,7 @@ async def _comment(request: web.Request) -> web.Response:
     form = await _form(request)
     text = form.get("comment", "")
     saved = await pages.answers.comment(survey, text, _client(request, pages), now)
-    wording = page_text(survey.language)
+    wording = page_text(survey.language, pages.texts_of(survey))
     if _wants_json(request):
         status = 200 if saved else 400
         return web.json_response({"saved": saved, "message": wording.comment_saved}, status=status)
@@ -332,7 +337,10 @@ async def _honeypot(request: web.Request) -> web.Response:
     await pages.answers.visit(
         survey, InteractionKind.HONEYPOT, HONEYPOT_LINK, _client(request, pages), now
     )
-    return _html(_document(survey.language, page_text(survey.language).title, ""), 200)
+    texts = pages.texts_of(survey)
+    return _html(
+        _document(survey.language, page_text(survey.language, texts).title, "", texts=texts), 200
+    )
 
 
 def _statement_scores(form: dict[str, str], count: int) -> dict[int, int] | None:
@@ -355,11 +363,11 @@ async def _statements(request: web.Request) -> web.Response:
         return refused.response
     texts = pages.statements(survey.touchpoint_id, survey.language)
     scores = _statement_scores(await _form(request), len(texts))
-    wording = page_text(survey.language)
+    wording = page_text(survey.language, pages.texts_of(survey))
     if not scores:
         if _wants_json(request):
             return web.json_response({"saved": False, "error": "bad_statements"}, status=400)
-        return _message_page(survey.language, "invalid", 400)
+        return _message_page(survey.language, "invalid", 400, texts=pages.texts_of(survey))
     saved = await pages.answers.statements(survey, scores, _client(request, pages), now)
     if not saved:
         if _wants_json(request):
@@ -377,10 +385,10 @@ _UNSUBSCRIBE_LINKS = frozenset({TokenPurpose.UNSUBSCRIBE})
 
 async def _unsubscribe_page(request: web.Request) -> web.Response:
     try:
-        _pages, _token, survey, _now = _resolve(request, _UNSUBSCRIBE_LINKS)
+        pages, _token, survey, _now = _resolve(request, _UNSUBSCRIBE_LINKS)
     except _Refused as refused:
         return refused.response
-    text = page_text(survey.language)
+    text = page_text(survey.language, pages.texts_of(survey))
     form = (
         f'<form method="post" action="/u/{escape(request.match_info["token"])}">'
         '<input type="hidden" name="List-Unsubscribe" value="One-Click">'
@@ -388,7 +396,10 @@ async def _unsubscribe_page(request: web.Request) -> web.Response:
     )
     return _html(
         _document(
-            survey.language, text.unsubscribe_title, f"<p>{escape(text.unsubscribe_body)}</p>{form}"
+            survey.language,
+            text.unsubscribe_title,
+            f"<p>{escape(text.unsubscribe_body)}</p>{form}",
+            texts=pages.texts_of(survey),
         ),
         200,
     )
@@ -400,10 +411,13 @@ async def _unsubscribe(request: web.Request) -> web.Response:
     except _Refused as refused:
         return refused.response
     await pages.answers.opt_out(survey.survey_id, survey.citizen_key, AnswerVia.LINK, now)
-    text = page_text(survey.language)
+    text = page_text(survey.language, pages.texts_of(survey))
     return _html(
         _document(
-            survey.language, text.unsubscribed_title, f"<p>{escape(text.unsubscribed_body)}</p>"
+            survey.language,
+            text.unsubscribed_title,
+            f"<p>{escape(text.unsubscribed_body)}</p>",
+            texts=pages.texts_of(survey),
         ),
         200,
     )
@@ -428,8 +442,9 @@ def _asking(pages: Pages, survey: OpenSurvey) -> _Asking:
     The page is written in :func:`engine.pages_text.page_language` (Finnish for
     Sámi), so the question and the words are taken in that language too.
     """
-    text = page_text(survey.language)
-    language = page_language(survey.language)
+    texts = pages.texts_of(survey)
+    text = page_text(survey.language, texts)
+    language = page_language(survey.language, texts)
     scale = survey.scale
     touchpoint = None if pages.touchpoint is None else pages.touchpoint(survey.touchpoint_id)
     wording = wording_for(language, scale, None if touchpoint is None else touchpoint.texts)
@@ -477,9 +492,10 @@ def _document(
     script: bool = False,
     asker: Asker | None = None,
     privacy_label: str = "",
+    texts: Mapping[Language, Mapping[str, str]] | None = None,
 ) -> str:
     """Write a page; with ``asker``, a header naming who asks and a footer with the privacy link."""
-    lang = page_language(language).value
+    lang = page_language(language, texts).value
     script_tag = '<script src="/static/page.js" defer></script>' if script else ""
     header = footer = ""
     if asker is not None:
@@ -508,21 +524,26 @@ def _document(
 
 
 def _message_page(
-    language: Language | None, kind: str, status: int, headers: dict[str, str] | None = None
+    language: Language | None,
+    kind: str,
+    status: int,
+    headers: dict[str, str] | None = None,
+    *,
+    texts: Mapping[Language, Mapping[str, str]] | None = None,
 ) -> web.Response:
     """Render a page that only explains; in all three languages when the survey is unknown."""
     languages = [language] if language is not None else [Language.FI, Language.SV, Language.EN]
     sections = []
     for each in languages:
-        text = page_text(each)
+        text = page_text(each, texts)
         title, body = _message_texts(text, kind)
-        lang = page_language(each).value
+        lang = page_language(each, texts).value
         sections.append(
             f'<section lang="{lang}"><h2>{escape(title)}</h2><p>{escape(body)}</p></section>'
         )
-    first = page_text(languages[0])
+    first = page_text(languages[0], texts)
     title = _message_texts(first, kind)[0]
-    return _html(_document(languages[0], title, "".join(sections)), status, headers)
+    return _html(_document(languages[0], title, "".join(sections), texts=texts), status, headers)
 
 
 def _message_texts(text: PageText, kind: str) -> tuple[str, str]:
@@ -547,8 +568,9 @@ def _answer_html(
     answered: int | None = None,
     statements: tuple[str, ...] = (),
     statements_saved: bool = False,
+    texts: Mapping[Language, Mapping[str, str]] | None = None,
 ) -> str:
-    text = page_text(survey.language)
+    text = page_text(survey.language, texts)
     scale = survey.scale
     action = f"/r/{escape(token)}"
     buttons = "".join(
@@ -603,6 +625,7 @@ def _answer_html(
         script=True,
         asker=asking.asker,
         privacy_label=asking.privacy_label,
+        texts=texts,
     )
 
 

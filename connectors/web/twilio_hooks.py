@@ -61,7 +61,7 @@ from schemas.responses import AnswerVia
 from schemas.surveys import DeliveryReported, DeliveryStatus
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Mapping
 
     from connectors.web.answers import Answers
     from connectors.web.open_surveys import SurveyIndex
@@ -86,9 +86,14 @@ class TwilioHooks:
         public_base_url: str,
         index: SurveyIndex,
         answers: Answers,
+        texts: Callable[[str | None], Mapping[Language, Mapping[str, str]] | None] = (
+            lambda _touchpoint: None
+        ),
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.validator = RequestValidator(auth_token)
+        #: The catalogue's wording of the answers, by touchpoint (None: no open survey).
+        self.texts = texts
         self.base = public_base_url.rstrip("/")
         self.index = index
         self.answers = answers
@@ -139,6 +144,7 @@ async def _inbound(request: web.Request) -> web.Response:
     language = survey.language if survey is not None else Language.FI
     scale = survey.scale if survey is not None else Scale.CSAT_5
     parsed = parse_reply(reply, scale)
+    texts = hooks.texts(None if survey is None else survey.touchpoint_id)
     message_sid = form.get("MessageSid", "")
     if not message_sid:  # Twilio always signs one; without it a repeat cannot be told
         raise web.HTTPBadRequest(reason="MessageSid is missing")
@@ -150,15 +156,17 @@ async def _inbound(request: web.Request) -> web.Response:
     if isinstance(parsed, HelpRequest):
         if parsed.twilio_default:
             return _twiml(twiml_empty())
-        return _twiml(twiml_message(reply_text(ReplyKind.HELP, language, scale)))
+        return _twiml(twiml_message(reply_text(ReplyKind.HELP, language, scale, texts)))
     if isinstance(parsed, Score):
         if survey is None:
-            return _twiml(twiml_message(reply_text(ReplyKind.NO_OPEN_SURVEY, language, scale)))
+            return _twiml(
+                twiml_message(reply_text(ReplyKind.NO_OPEN_SURVEY, language, scale, texts))
+            )
         if not repeat:
             await hooks.answers.sms_score(survey, parsed.value, now, answer_id=answer_id)
             hooks.recent.add((message_sid, "inbound"))
-        return _twiml(twiml_message(reply_text(ReplyKind.THANKS, language, scale)))
-    return _twiml(twiml_message(reply_text(ReplyKind.ASK_AGAIN, language, scale)))
+        return _twiml(twiml_message(reply_text(ReplyKind.THANKS, language, scale, texts)))
+    return _twiml(twiml_message(reply_text(ReplyKind.ASK_AGAIN, language, scale, texts)))
 
 
 async def _stop_or_resume(  # noqa: PLR0917 - the parts of one reply
@@ -188,7 +196,9 @@ async def _stop_or_resume(  # noqa: PLR0917 - the parts of one reply
     if parsed.twilio_default:
         return _twiml(twiml_empty())
     kind = ReplyKind.OPTED_OUT if isinstance(parsed, OptOutRequest) else ReplyKind.OPTED_IN
-    return _twiml(twiml_message(reply_text(kind, language, scale)))
+    survey = hooks.index.open_for_phone(sender, now)
+    texts = hooks.texts(None if survey is None else survey.touchpoint_id)
+    return _twiml(twiml_message(reply_text(kind, language, scale, texts)))
 
 
 async def _status(request: web.Request) -> web.Response:
