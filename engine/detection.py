@@ -30,10 +30,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from functools import lru_cache
 from statistics import NormalDist
 from typing import TYPE_CHECKING, Any
 
+from engine.drop import DropConfig, DropSignal, DropState, ratings_per_day, update_drop
 from engine.ids import derived_id
 from schemas.alerts import AlertKind, AlertState, Evidence, ScoreDropAlert, Severity
 from schemas.base import Scale
@@ -42,200 +42,59 @@ from schemas.responses import Rating
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-_DAYS_PER_MONTH = 30.44
-_SECONDS_PER_DAY = 86_400.0
+__all__ = [
+    "BOTTOM_BOX",
+    "POLARISATION",
+    "DetectorConfig",
+    "DetectorState",
+    "DropConfig",
+    "DropSignal",
+    "DropState",
+    "Firing",
+    "KpiConfig",
+    "KpiVerdict",
+    "KpiWindow",
+    "SilenceConfig",
+    "SilenceVerdict",
+    "TargetConfig",
+    "TargetVerdict",
+    "Tick",
+    "bottom_box",
+    "kpi_top",
+    "kpi_value",
+    "kpi_verdict",
+    "mean_upper_bound",
+    "new_detector",
+    "poisson_cdf",
+    "ratings_per_day",
+    "silence_verdict",
+    "step",
+    "student_t_quantile",
+    "target_verdict",
+    "update_drop",
+    "wilson_interval",
+]
 
 
-# Drop detection.
+# Polarisation: the bottom-box share.
+
+#: The lowest answers of each scale: a citizen the service failed completely.
+BOTTOM_BOX: dict[Scale, str] = {
+    Scale.CSAT_5: "1-2",
+    Scale.NPS_11: "0-6 (detractor)",
+    Scale.CES_7: "1-2",
+    Scale.SMILEY_4: "1",
+}
+_BOTTOM_TOP = {Scale.CSAT_5: 2, Scale.NPS_11: 6, Scale.CES_7: 2, Scale.SMILEY_4: 1}
+
+#: The polarisation detector's defaults: the drop detector's, on the share of answers
+#: that are not bottom-box (calibrated in docs/alerts.md).
+POLARISATION = DropConfig(min_sd=0.2, threshold_scale=1.5)
 
 
-@dataclass(frozen=True)
-class DropConfig:
-    """How the drop detector trades detection delay against false alarms.
-
-    The defaults meet the benchmark in docs/alerts.md: about one false alarm
-    per hundred touchpoint-months, at any rating volume.
-    """
-
-    #: Size of drop to detect fastest, in baseline standard deviations (CUSUM k is half).
-    shift_sd: float = 0.5
-    #: False alarms tolerated per touchpoint-month; sets the threshold from the rating rate.
-    false_alarms_per_month: float = 0.01
-    #: Never alert below this CUSUM threshold, however quiet the touchpoint.
-    min_threshold: float = 4.0
-    #: Ratings in the baseline before the detector speaks at all.
-    min_baseline: int = 50
-    #: Ratings since the statistic last left zero before an alert may fire.
-    min_sample: int = 10
-    #: Effective memory of the baseline, in ratings.
-    baseline_memory: int = 1_000
-    #: Newest ratings held back from the baseline, so a drop is not learnt as normal.
-    lag: int = 50
-    #: Floor of the baseline standard deviation (normalised units); all-top scores have none.
-    min_sd: float = 0.05
-    #: Multiplies the Siegmund threshold: skewed 1-5 scores and an estimated baseline
-    #: alarm more often than the normal theory says (calibrated in docs/alerts.md).
-    threshold_scale: float = 1.8
-    #: Stop learning the baseline while the statistic exceeds this share of the threshold.
-    freeze_fraction: float = 0.5
-    #: Recovery threshold as a share of the firing threshold (hysteresis).
-    resolve_fraction: float = 0.5
-
-    @property
-    def reference(self) -> float:
-        """CUSUM reference value k: half the shift to detect."""
-        return self.shift_sd / 2.0
-
-    def threshold(self, ratings_per_day: float) -> float:
-        """CUSUM threshold h for the false-alarm budget at this rating rate.
-
-        Inverts Siegmund's approximation of the in-control run length,
-        ARL0 ≈ (exp(2kb) - 2kb - 1) / 2k² with b = h + 1.166. The rate is
-        rounded to two significant digits so that the inversion is cached.
-        """
-        rate = float(f"{max(ratings_per_day, 0.1):.2g}")
-        arl0 = rate * _DAYS_PER_MONTH / self.false_alarms_per_month
-        return max(
-            self.min_threshold, self.threshold_scale * _siegmund_threshold(self.reference, arl0)
-        )
-
-
-@lru_cache(maxsize=4096)
-def _siegmund_threshold(k: float, arl0: float) -> float:
-    b = 1.0
-    for _ in range(30):
-        b = math.log(arl0 * 2 * k * k + 2 * k * b + 1) / (2 * k)
-    return b - 1.166
-
-
-@dataclass(frozen=True)
-class DropState:
-    """What the drop detector remembers of one touchpoint (JSON-able via :meth:`to_dict`)."""
-
-    base_n: int = 0
-    base_mean: float = 0.0
-    base_var: float = 0.0
-    pending: tuple[float, ...] = ()
-    statistic: float = 0.0
-    run_n: int = 0
-    run_sum: float = 0.0
-    recovery: float = 0.0
-    firing: bool = False
-    mean_gap_seconds: float | None = None
-    last_at: float | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return a JSON-able form for a table's changelog.
-
-        Its fields are all plain values, so a copy of them will do; ``asdict``
-        would deep-copy each one, and this runs once per rating.
-        """
-        return {**vars(self), "pending": list(self.pending)}
-
-    @classmethod
-    def from_dict(cls, raw: Mapping[str, Any]) -> DropState:
-        """Rebuild from :meth:`to_dict` output."""
-        return cls(**{**raw, "pending": tuple(raw["pending"])})
-
-
-@dataclass(frozen=True)
-class DropSignal:
-    """A change of the drop detector's verdict, with its evidence."""
-
-    fired: bool  # True: drop detected; False: recovered
-    baseline: float  # normalised
-    recent: float  # normalised
-    sample_size: int
-    statistic: float
-    threshold: float
-
-
-def ratings_per_day(state: DropState) -> float:
-    """Estimated rating rate of the touchpoint."""
-    if not state.mean_gap_seconds:
-        return 0.0
-    return _SECONDS_PER_DAY / state.mean_gap_seconds
-
-
-def _learn(state: DropState, value: float, config: DropConfig) -> DropState:
-    n = state.base_n + 1
-    weight = 1.0 / min(n, config.baseline_memory)
-    delta = value - state.base_mean
-    mean = state.base_mean + weight * delta
-    var = (1.0 - weight) * (state.base_var + weight * delta * delta)
-    return replace(state, base_n=n, base_mean=mean, base_var=var)
-
-
-def _timed(state: DropState, at: float) -> DropState:
-    if state.last_at is None:
-        return replace(state, last_at=at)
-    gap = max(at - state.last_at, 0.0)
-    if state.mean_gap_seconds is None:
-        return replace(state, last_at=max(at, state.last_at), mean_gap_seconds=gap or 1.0)
-    mean_gap = state.mean_gap_seconds + (gap - state.mean_gap_seconds) / 200.0
-    return replace(state, last_at=max(at, state.last_at), mean_gap_seconds=max(mean_gap, 1e-3))
-
-
-def update_drop(
-    state: DropState, value: float, at: float, config: DropConfig
-) -> tuple[DropState, DropSignal | None]:
-    """Feed one normalised score (0..1) observed at ``at`` (epoch seconds).
-
-    Returns the new state and a signal when the verdict changes: a drop
-    found, or a firing drop recovered.
-    """
-    state = _timed(state, at)
-    threshold = config.threshold(ratings_per_day(state))
-    if state.base_n < config.min_baseline:
-        return _queue(state, value, config), None
-    sd = max(math.sqrt(state.base_var), config.min_sd)
-    z = (value - state.base_mean) / sd
-    k = config.reference
-    if state.firing:
-        recovery = max(0.0, state.recovery + z + k)
-        run_n, run_sum = state.run_n + 1, state.run_sum + value
-        if recovery > threshold * config.resolve_fraction:
-            signal = DropSignal(
-                fired=False,
-                baseline=state.base_mean,
-                recent=run_sum / run_n,
-                sample_size=run_n,
-                statistic=recovery,
-                threshold=threshold * config.resolve_fraction,
-            )
-            return replace(state, firing=False, statistic=0.0, recovery=0.0, run_n=0,
-                           run_sum=0.0), signal  # fmt: skip
-        return replace(state, recovery=recovery, run_n=run_n, run_sum=run_sum), None
-    statistic = max(0.0, state.statistic - z - k)
-    if statistic == 0.0:
-        run_n, run_sum = 0, 0.0
-    else:
-        run_n, run_sum = state.run_n + 1, state.run_sum + value
-    state = replace(state, statistic=statistic, run_n=run_n, run_sum=run_sum)
-    if statistic > threshold and run_n >= config.min_sample:
-        signal = DropSignal(
-            fired=True,
-            baseline=state.base_mean,
-            recent=run_sum / run_n,
-            sample_size=run_n,
-            statistic=statistic,
-            threshold=threshold,
-        )
-        # The held-back ratings straddle the drop: none of them may become baseline.
-        return replace(state, firing=True, pending=(), recovery=0.0, run_n=0,
-                       run_sum=0.0), signal  # fmt: skip
-    if statistic > threshold * config.freeze_fraction:
-        # Evidence of a drop is building: learning these ratings would hide it.
-        return state, None
-    return _queue(state, value, config), None
-
-
-def _queue(state: DropState, value: float, config: DropConfig) -> DropState:
-    pending = (*state.pending, value)
-    while len(pending) > config.lag:
-        state = _learn(state, pending[0], config)
-        pending = pending[1:]
-    return replace(state, pending=pending)
+def bottom_box(scale: Scale, score: int) -> bool:
+    """Tell whether an answer is bottom-box: 1-2 on 1-5, a detractor (0-6) on 0-10."""
+    return score <= _BOTTOM_TOP[scale]
 
 
 # Target detection.
@@ -457,6 +316,9 @@ class DetectorConfig:
     """Per-touchpoint configuration of all three detectors and their alerts."""
 
     drop: DropConfig = field(default_factory=DropConfig)
+    #: The share of bottom-box answers against its own baseline: a drop that shows as
+    #: more citizens failed completely rather than as a lower mean.
+    polarisation: DropConfig = field(default_factory=lambda: POLARISATION)
     target: TargetConfig = field(default_factory=TargetConfig)
     kpi: KpiConfig = field(default_factory=KpiConfig)
     silence: SilenceConfig = field(default_factory=SilenceConfig)
@@ -503,6 +365,7 @@ class DetectorState:
     touchpoint_id: str
     scale: Scale
     drop: DropState = field(default_factory=DropState)
+    polarisation: DropState = field(default_factory=DropState)
     firing: Mapping[AlertKind, Firing] = field(default_factory=dict)
     last_fired: Mapping[AlertKind, datetime] = field(default_factory=dict)
 
@@ -512,6 +375,7 @@ class DetectorState:
             "touchpoint_id": self.touchpoint_id,
             "scale": self.scale.value,
             "drop": self.drop.to_dict(),
+            "polarisation": self.polarisation.to_dict(),
             "firing": {
                 kind.value: [f.alert_id, f.started_at.isoformat(), f.severity.value]
                 for kind, f in self.firing.items()
@@ -526,6 +390,8 @@ class DetectorState:
             touchpoint_id=raw["touchpoint_id"],
             scale=Scale(raw["scale"]),
             drop=DropState.from_dict(raw["drop"]),
+            # A state from before the polarisation detector starts it afresh.
+            polarisation=DropState.from_dict(raw.get("polarisation") or {"base_weight": 0.0}),
             firing={
                 AlertKind(kind): Firing(alert_id, datetime.fromisoformat(at), Severity(sev))
                 for kind, (alert_id, at, sev) in raw["firing"].items()
@@ -563,12 +429,15 @@ def step(
     if isinstance(event, Rating):
         if event.touchpoint_id != state.touchpoint_id or event.scale is not state.scale:
             return state, []
-        drop, signal = update_drop(
-            state.drop, event.normalised, event.answered_at.timestamp(), config.drop
-        )
-        state = replace(state, drop=drop)
+        at = event.answered_at.timestamp()
+        drop, signal = update_drop(state.drop, event.normalised, at, config.drop)
+        served = 0.0 if bottom_box(event.scale, event.score) else 1.0
+        polarisation, polarised = update_drop(state.polarisation, served, at, config.polarisation)
+        state = replace(state, drop=drop, polarisation=polarisation)
         if signal is not None:
             findings.append(_drop_finding(signal, state.scale, config))
+        if polarised is not None:
+            findings.append(_polarisation_finding(polarised, state.scale))
     else:
         findings.extend(_tick_findings(state, event, config))
     alerts: list[ScoreDropAlert] = []
@@ -600,6 +469,27 @@ def _drop_finding(signal: DropSignal, scale: Scale, config: DetectorConfig) -> _
         evidence=Evidence(method="cusum", statistic=signal.statistic, threshold=signal.threshold),
         summary=f"mean score {verb}: {after:.2f} over the last {signal.sample_size} ratings "
         f"against a baseline of {before:.2f}",
+    )
+
+
+def _polarisation_finding(signal: DropSignal, scale: Scale) -> _Finding:
+    # The detector sees the share of answers that are *not* bottom-box; the alert speaks
+    # of the bottom-box share itself.
+    before, after = 1.0 - signal.baseline, 1.0 - signal.recent
+    verb = "rose" if signal.fired else "is back"
+    return _Finding(
+        kind=AlertKind.POLARISATION,
+        fire=signal.fired,
+        severity=Severity.WARNING,
+        before=round(before, 3),
+        after=round(after, 3),
+        target=None,
+        sample_size=signal.sample_size,
+        evidence=Evidence(
+            method="cusum-bottom-box", statistic=signal.statistic, threshold=signal.threshold
+        ),
+        summary=f"share of {BOTTOM_BOX[scale]} answers {verb}: {after:.0%} over the last "
+        f"{signal.sample_size} ratings against a baseline of {before:.0%}",
     )
 
 

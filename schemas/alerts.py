@@ -21,6 +21,7 @@ class AlertKind(StrEnum):
     KPI_BREACH = "kpi-breach"  # mean score (or NPS) below the touchpoint's kpi_target
     DROP = "drop"  # significantly below the touchpoint's own baseline
     SILENCE = "silence"  # answers, deliveries or contacts stopped or collapsed
+    POLARISATION = "polarisation"  # the share of bottom-box answers rose above its baseline
 
 
 class AlertState(StrEnum):
