@@ -89,7 +89,7 @@ _BOTTOM_TOP = {Scale.CSAT_5: 2, Scale.NPS_11: 6, Scale.CES_7: 2, Scale.SMILEY_4:
 
 #: The polarisation detector's defaults: the drop detector's, on the share of answers
 #: that are not bottom-box (calibrated in docs/alerts.md).
-POLARISATION = DropConfig(min_sd=0.2, threshold_scale=1.5)
+POLARISATION = DropConfig(min_sd=0.2, threshold_scale=1.7)
 
 
 def bottom_box(scale: Scale, score: int) -> bool:

@@ -58,7 +58,7 @@ class DropConfig:
     #: Size of drop to detect fastest, in baseline standard deviations (CUSUM k is half).
     shift_sd: float = 0.5
     #: False alarms tolerated per touchpoint-month; sets the threshold from the rating rate.
-    false_alarms_per_month: float = 0.01
+    false_alarms_per_month: float = 0.005
     #: Never alert below this threshold. 9 = 3²/(4k): a day within three of its own
     #: standard deviations of the baseline cannot fire on its own, however busy.
     min_threshold: float = 9.0
@@ -73,7 +73,7 @@ class DropConfig:
     #: Floor of the baseline standard deviation (normalised units); all-top scores have none.
     min_sd: float = 0.05
     #: Multiplies the Siegmund threshold (calibrated by the benchmark in docs/alerts.md).
-    threshold_scale: float = 1.0
+    threshold_scale: float = 1.5
     #: Stop learning a day that ends with the statistic above this share of the threshold.
     freeze_fraction: float = 0.5
     #: Recovery threshold as a share of the firing threshold (hysteresis).
@@ -148,6 +148,7 @@ class DropState:
     day_sum: float = 0.0
     day_ss: float = 0.0
     hours: tuple[tuple[int, int, float], ...] = ()  # (hour, n, sum) of the open day
+    hour_sq: int = 0  # Σ n² over the open day's hours
     seed_n: int = 0  # the open day's first ratings, the baseline while there is none
     seed_sum: float = 0.0
     seed_ss: float = 0.0
@@ -157,6 +158,7 @@ class DropState:
     statistic: float = 0.0
     run_n: int = 0
     run_sum: float = 0.0
+    run_day: int | None = None  # the day the statistic last left zero
     recovery: float = 0.0
     firing: bool = False
     mean_gap_seconds: float | None = None
@@ -315,11 +317,16 @@ def _timed(state: DropState, at: float) -> tuple[float | None, float]:
     return max(mean_gap, 1e-3), max(at, state.last_at)
 
 
-def _hour_concentration(hours: tuple[tuple[int, int, float], ...], day_n: int) -> float:
-    """Σ n_h² / n²: 1 when all of the day's ratings fell in one hour, 1/H over H even hours."""
-    if not day_n:
-        return 1.0
-    return sum(n * n for _, n, _ in hours) / (day_n * day_n)
+def _evolve(state: DropState, changes: Mapping[str, Any]) -> DropState:
+    """Copy the state with some fields changed.
+
+    ``dataclasses.replace`` runs ``__init__`` with every field; this runs once
+    or twice per rating, and the benchmark feeds millions.
+    """
+    evolved = object.__new__(DropState)
+    evolved.__dict__.update(state.__dict__)
+    evolved.__dict__.update(changes)
+    return evolved
 
 
 def _day_summary(state: DropState, config: DropConfig) -> DaySummary:
@@ -388,6 +395,7 @@ def _close_day(state: DropState, day: int, config: DropConfig, threshold: float)
             "day_sum": 0.0,
             "day_ss": 0.0,
             "hours": (),
+            "hour_sq": 0,
             "seed_n": 0,
             "seed_sum": 0.0,
             "seed_ss": 0.0,
@@ -398,23 +406,29 @@ def _close_day(state: DropState, day: int, config: DropConfig, threshold: float)
     )
     for old in pending[: len(pending) - len(fresh)]:
         state = _learn(state, old, config)
-    return DropState(**{**vars(state), "pending": fresh})
+    return _evolve(state, {"pending": fresh})
 
 
 def _with_rating(state: DropState, value: float, at: float) -> dict[str, Any]:
     hour = int(at // _SECONDS_PER_HOUR)
-    hours = list(state.hours)
-    for index, (h, n, total) in enumerate(hours):
-        if h == hour:
-            hours[index] = (h, n + 1, total + value)
-            break
+    hours = state.hours
+    if hours and hours[-1][0] == hour:  # the usual case: the same hour as the last rating
+        h, n, total = hours[-1]
+        hours, count = (*hours[:-1], (h, n + 1, total + value)), n
     else:
-        hours.append((hour, 1, value))
+        index = next((i for i, (h, _, _) in enumerate(hours) if h == hour), None)
+        if index is None:
+            hours, count = (*hours, (hour, 1, value)), 0
+        else:
+            h, n, total = hours[index]
+            hours = (*hours[:index], (h, n + 1, total + value), *hours[index + 1 :])
+            count = n
     return {
         "day_n": state.day_n + 1,
         "day_sum": state.day_sum + value,
         "day_ss": state.day_ss + value * value,
-        "hours": tuple(hours),
+        "hours": hours,
+        "hour_sq": state.hour_sq + 2 * count + 1,
     }
 
 
@@ -454,7 +468,7 @@ def update_drop(
     base = baseline(state, config)
     threshold = config.threshold(rate, base.excess())
     if state.day is None:
-        state = DropState(**{**vars(state), "day": day})
+        state = _evolve(state, {"day": day})
     elif day > state.day:
         state = _close_day(state, day, config, threshold)
         base = baseline(state, config)
@@ -466,9 +480,10 @@ def update_drop(
             "seed_sum": state.seed_sum + value,
             "seed_ss": state.seed_ss + value * value,
         }
-        return DropState(**{**vars(state), **changes}), None
+        return _evolve(state, changes), None
     seg_n, seg_sum = state.seg_n + 1, state.seg_sum + value
-    concentration = _hour_concentration(changes["hours"], changes["day_n"])
+    # Σ n_h² / n²: 1 when all of the day's ratings fell in one hour, 1/H over H even hours.
+    concentration = changes["hour_sq"] / (changes["day_n"] * changes["day_n"])
     shortfall = base.mean - seg_sum / seg_n
     learnt = state.base_n >= config.min_baseline
     k = config.reference
@@ -494,18 +509,20 @@ def update_drop(
             )
             changes |= {"firing": False, "statistic": 0.0, "recovery": 0.0, "run_n": 0,
                         "run_sum": 0.0, "seg_n": 0, "seg_sum": 0.0, "carry": 0.0}  # fmt: skip
-            return DropState(**{**vars(state), **changes}), signal
+            return _evolve(state, changes), signal
         changes |= {"recovery": rise, "run_n": run_n, "run_sum": run_sum, "seg_n": seg_n,
                     "seg_sum": seg_sum}  # fmt: skip
-        return DropState(**{**vars(state), **changes}), None
+        return _evolve(state, changes), None
     statistic = state.carry + segment_increment(
         shortfall, seg_n, base, concentration, k, learnt=learnt
     )
     if statistic <= 0.0:
         changes |= {"statistic": 0.0, "seg_n": 0, "seg_sum": 0.0, "carry": 0.0, "run_n": 0,
                     "run_sum": 0.0}  # fmt: skip
-        return DropState(**{**vars(state), **changes}), None
+        return _evolve(state, changes), None
     run_n, run_sum = state.run_n + 1, state.run_sum + value
+    run_day = state.run_day if state.run_n and state.run_day is not None else state.day
+    changes["run_day"] = run_day
     if statistic > threshold and run_n >= config.min_sample:
         signal = DropSignal(
             fired=True,
@@ -515,11 +532,13 @@ def update_drop(
             statistic=statistic,
             threshold=threshold,
         )
-        # The held-back days straddle the drop: none of them may become baseline.
-        changes |= {"firing": True, "pending": (), "statistic": statistic, "recovery": 0.0,
+        # Held-back days since the evidence began may hold the drop: none of them may
+        # become baseline. Those before it stay (they are the baseline of a young touchpoint).
+        kept = tuple(d for d in state.pending if run_day is not None and d[0] < run_day)
+        changes |= {"firing": True, "pending": kept, "statistic": statistic, "recovery": 0.0,
                     "run_n": 0, "run_sum": 0.0, "seg_n": 0, "seg_sum": 0.0,
                     "carry": 0.0}  # fmt: skip
-        return DropState(**{**vars(state), **changes}), signal
+        return _evolve(state, changes), signal
     changes |= {"statistic": statistic, "run_n": run_n, "run_sum": run_sum, "seg_n": seg_n,
                 "seg_sum": seg_sum}  # fmt: skip
-    return DropState(**{**vars(state), **changes}), None
+    return _evolve(state, changes), None

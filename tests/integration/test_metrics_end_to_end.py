@@ -518,8 +518,16 @@ async def _webhook_receiver(hooks: Hooks) -> AsyncIterator[str]:
         await runner.cleanup()
 
 
-def _check_alerts(found: list[ScoreDropAlert], produced: Traffic) -> None:
-    """Exactly one alert, for the right touchpoint: fired in the drop, resolved after it."""
+def _check_alerts(everything: list[ScoreDropAlert], produced: Traffic) -> None:
+    """Exactly one drop alert, for the right touchpoint: fired in the drop, resolved after it.
+
+    The dropped scores have four times the 1s and 2s, so a polarisation alert for
+    the same touchpoint is right too; no other touchpoint may have any alert.
+    """
+    assert {a.touchpoint_id for a in everything} == {DROPPING}
+    found = [a for a in everything if a.kind.value == "drop"]
+    polarised = [a for a in everything if a.kind.value == "polarisation"]
+    assert len(found) + len(polarised) == len(everything)
     assert [(a.touchpoint_id, a.kind.value, a.state.value) for a in found] == [
         (DROPPING, "drop", "firing"),
         (DROPPING, "drop", "resolved"),
@@ -535,6 +543,8 @@ def _check_alerts(found: list[ScoreDropAlert], produced: Traffic) -> None:
     assert drop_start <= found[0].started_at < recovery_start
     assert found[1].resolved_at is not None
     assert found[1].resolved_at >= recovery_start
+    for alert in polarised:
+        assert drop_start <= alert.started_at < recovery_start
 
 
 @dataclass(frozen=True)
