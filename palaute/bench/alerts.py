@@ -1,100 +1,139 @@
 """``palaute bench alerts``: how fast each rule finds a drop, and how often it cries wolf.
 
-A seeded simulation. Each touchpoint's ratings come from an ordered-probit
-model (a latent satisfaction, cut into the five boxes of a 1-5 scale) with a
-realistic skew towards 4 and 5, weekday seasonality in both volume and level,
-and answers in office hours. Half the streams get a drop of the latent level,
-sized to lower the mean by a given amount, at a random time; the other half
-run unchanged for twelve weeks. Every rule sees the same ratings.
+A seeded simulation of touchpoints shaped like real ones. Ratings come from
+an ordered-probit model (a latent satisfaction cut into the boxes of a 1-5 or
+a 0-10 scale), skewed towards the top, and one day's mean differs from the
+next by more than chance: every day has a random effect, and depending on the
+family there are weekday and hour seasonality, a holiday week and busy days
+(more ratings, lower level). Null streams run twelve weeks unchanged; drop
+streams change at a random time after four weeks: a step of the mean, a slow
+drift, polarisation (some citizens answer 1 because the service failed them
+completely), or a step on a 0-10 touchpoint.
 
-The comparison rules are those commercial tools document; they are given
-the touchpoint's true baseline (an administrator who knows the touchpoint
-well), and for each rule the benchmark picks, per volume, the most sensitive
-setting from a grid whose false-alarm rate on the null streams stays within
-the budget. The detector runs with its defaults and no knowledge of the
-baseline. A rule alerts on a rising edge of its condition (de-duplicated),
-as the tools' notifications do.
-
-The oracle is there to bound what any rule could do, not to compete: it is
-Page's CUSUM on the exact log-likelihood ratio of the touchpoint's true score
-distributions before and after the drop (of the weekday of each rating, as
-the model has a weekday level), told the drop's size but not its time. It is
-calibrated on the null streams like the comparison rules, so its delay is
-what the best detector for a known change achieves at the same budget.
+The comparison rules are those commercial tools document. They are given
+the touchpoint's true baseline, and for each family and volume the benchmark
+picks the most sensitive setting of a grid whose false alarms on the
+family's null streams stay within the budget (calibrated in the same run).
+The detector runs with its defaults and knows nothing. The oracle bounds what
+a rule could do: the detector's own day-model CUSUM, but told the truth —
+the expected score of every rating (level, weekday, hour, holiday and busy
+day), the score's standard deviation, the spread of the day effects, and the
+size of the change — and calibrated on the null streams like the rules.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import random
 import sys
 import time
-from bisect import bisect_right
-from collections import deque
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from statistics import NormalDist
 from typing import TYPE_CHECKING, Any, TextIO
 
-from engine.detection import DropConfig, DropState, update_drop
+import numpy as np
+from scipy.stats import chi2
+
+from engine.detection import POLARISATION, DropConfig, DropState, update_drop
+from engine.drop import segment_increment
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-#: Latent cut points between the boxes 1|2, 2|3, 3|4, 4|5.
+    from engine.drop import Baseline
+
+#: Latent cut points between the boxes of 1-5 (1|2 .. 4|5) and of 0-10 (0|1 .. 9|10).
 CUTS = (-1.75, -1.3, -0.9, 0.2)
-#: Weekday (Mon..Sun) volume factors (normalised below) and latent level offsets.
+NPS_CUTS = (-2.4, -2.2, -2.0, -1.8, -1.6, -1.3, -1.0, -0.6, -0.05, 0.7)
+#: Weekday (Mon..Sun) volume factors and latent level offsets.
 WEEKDAY_VOLUME = (1.25, 1.1, 1.05, 1.0, 0.9, 0.4, 0.3)
 WEEKDAY_LEVEL = (-0.06, 0.0, 0.0, 0.0, 0.04, 0.08, 0.08)
+#: Latent level offsets of the office hours 8..17.
+HOUR_LEVEL = (-0.08, -0.04, 0.0, 0.02, 0.04, 0.02, 0.0, -0.02, -0.04, -0.06)
 DAY = 86_400.0
 MONTH_DAYS = 30.44
-HISTORY_DAYS = 28  # before the earliest drop
-DROP_SPREAD_DAYS = 14  # drops fall uniformly in this span after the history
-FOLLOW_DAYS = 28  # how long after a drop a rule may still find it
+HISTORY_DAYS = 28  # before the earliest change
+CHANGE_SPREAD_DAYS = 14  # changes fall uniformly in this span after the history
+FOLLOW_DAYS = 28  # how long after a change a rule may still find it
+DRIFT_DAYS = 28  # a drift reaches its full size after this long
 FOLLOW_RATINGS = 3_000
 NULL_DAYS = 84
+HOLIDAY_DAYS = range(56, 63)  # a holiday week in the seasonal family
+POLARISED_SHARE = 0.10  # share of citizens failed completely in the polarisation family
 
 DIFF_GRID = (0.3, 0.4, 0.5, 0.6, 0.8, 1.0)  # points below the true baseline mean
 PCT_GRID = (0.05, 0.10, 0.15, 0.20, 0.25, 0.30)  # relative drop of the day vs the 7-day mean
-NEG_GRID = (0.05, 0.10, 0.15, 0.20, 0.25, 0.30)  # negative share above the baseline share
+NEG_GRID = (0.05, 0.10, 0.15, 0.20, 0.25, 0.30)  # bottom-box share above the baseline share
 NEG_MIN_ANSWERS = 5
-#: Oracle CUSUM thresholds h (nats): ln(ARL0) spans about 9.6 (5 a day) to 14.2 (500 a day).
-ORACLE_GRID = tuple(h / 4 for h in range(16, 69))  # 4.0 .. 17.0 in steps of 0.25
+ORACLE_GRID = tuple(round(2.0 * 1.06**i, 2) for i in range(70))  # 2 .. about 110
+
+#: Null families: (scale, day SD in points (low, high), seasonality).
+NULL_FAMILIES: dict[str, tuple[str, tuple[float, float], bool]] = {
+    "day-effects": ("csat-5", (0.10, 0.10), False),
+    "seasonal": ("csat-5", (0.04, 0.12), True),
+    "nps": ("nps-11", (0.15, 0.15), True),
+}
+#: Change families: the null family they happen on, and the change.
+DROP_FAMILIES: dict[str, str] = {
+    "step": "seasonal",
+    "drift": "seasonal",
+    "polarisation": "seasonal",
+    "nps-step": "nps",
+}
 
 RULES: dict[str, str] = {
-    "detector": "Palaute CUSUM (defaults, self-starting baseline)",
+    "detector": "Palaute: drop or polarisation alert (defaults, self-starting)",
     "last20": 'naive "mean of last 20 ratings below X"',
     "daily": "fixed threshold on the daily mean",
     "relative": "day vs trailing 7-day mean (Qualtrics relative check)",
-    "negative": "% negative (1-2) in the last 24 h above X (HappyOrNot)",
-    "oracle": "exact likelihood-ratio CUSUM given the true before/after distributions (bound)",
+    "negative": "% bottom-box in the last 24 h above X (HappyOrNot)",
+    "oracle": "the day-model CUSUM told every true parameter and the change (bound)",
 }
 
 _NORMAL = NormalDist()
 
 
-def box_probabilities(level: float) -> list[float]:
-    """Probability of each box 1..5 for a latent level."""
-    cdf = [_NORMAL.cdf(cut - level) for cut in CUTS]
+def box_probabilities(level: float, cuts: tuple[float, ...] = CUTS) -> list[float]:
+    """Probability of each box for a latent level."""
+    cdf = [_NORMAL.cdf(cut - level) for cut in cuts]
     return [b - a for a, b in zip([0.0, *cdf], [*cdf, 1.0], strict=True)]
 
 
-def mean_score(level: float) -> float:
-    """Return the expected score for a latent level."""
-    return sum((box + 1) * p for box, p in enumerate(box_probabilities(level)))
+def mean_score(level: float, cuts: tuple[float, ...] = CUTS) -> float:
+    """Return the expected score for a latent level (1-5: from 1; 0-10: from 0)."""
+    low = 1 if cuts == CUTS else 0
+    return sum((low + box) * p for box, p in enumerate(box_probabilities(level, cuts)))
 
 
-def level_for_mean(target: float) -> float:
+def score_sd(level: float, cuts: tuple[float, ...] = CUTS) -> float:
+    """Return the standard deviation of one score at a latent level."""
+    low = 1 if cuts == CUTS else 0
+    probabilities = box_probabilities(level, cuts)
+    mean = mean_score(level, cuts)
+    return math.sqrt(sum(p * (low + box - mean) ** 2 for box, p in enumerate(probabilities)))
+
+
+def level_for_mean(target: float, cuts: tuple[float, ...] = CUTS) -> float:
     """Invert :func:`mean_score` by bisection."""
     low, high = -4.0, 4.0
     for _ in range(60):
         middle = (low + high) / 2
-        if mean_score(middle) < target:
+        if mean_score(middle, cuts) < target:
             low = middle
         else:
             high = middle
     return (low + high) / 2
+
+
+def level_shift(level: float, drop: float, cuts: tuple[float, ...] = CUTS) -> float:
+    """Return the latent shift that lowers the mean score of ``level`` by ``drop`` points."""
+    return level_for_mean(mean_score(level, cuts) - drop, cuts) - level if drop else 0.0
+
+
+def points_per_latent(level: float, cuts: tuple[float, ...] = CUTS) -> float:
+    """Slope of the mean score in the latent level: turns a day effect in points into latent."""
+    return (mean_score(level + 0.01, cuts) - mean_score(level - 0.01, cuts)) / 0.02
 
 
 @dataclass(frozen=True)
@@ -102,9 +141,110 @@ class Scenario:
     """One simulated touchpoint."""
 
     per_day: float
+    family: str  # a null family, or a change family
     seed: int
-    drop: float  # mean-score drop; 0 for a null stream
-    oracle_drop: float = 0.5  # the drop the oracle is told to look for, on every stream
+    drop: float = 0.5  # points, for the change families
+
+
+@dataclass
+class Stream:
+    """One touchpoint's ratings, with what the oracle knows of each."""
+
+    times: np.ndarray[Any, np.dtype[np.float64]]
+    scores: np.ndarray[Any, np.dtype[np.int64]]
+    expected: np.ndarray[Any, np.dtype[np.float64]]  # expected score without the day effect
+    low: int
+    high: int
+    bottom: int  # highest bottom-box score
+    base_mean: float
+    base_bottom: float
+    sd: float  # one score's standard deviation at the baseline
+    day_sd: float  # the day effects' standard deviation, in points
+    change_at: float | None
+    change_points: float  # the change of the mean it causes, in points
+    end: float
+
+
+def generate(scenario: Scenario) -> Stream:  # noqa: PLR0915 - one model, read top to bottom
+    """Draw one touchpoint's ratings."""
+    rng = np.random.default_rng(scenario.seed)
+    null_family = DROP_FAMILIES.get(scenario.family, scenario.family)
+    scale, (sd_low, sd_high), seasonal = NULL_FAMILIES[null_family]
+    cuts = NPS_CUTS if scale == "nps-11" else CUTS
+    low, high, bottom = (0, 10, 6) if scale == "nps-11" else (1, 5, 2)
+    level = float(rng.uniform(-0.2, 0.5))
+    slope = points_per_latent(level, cuts)
+    day_sd = float(rng.uniform(sd_low, sd_high))
+    is_change = scenario.family in DROP_FAMILIES
+    if is_change:
+        change_at: float | None = (HISTORY_DAYS + float(rng.uniform(0, CHANGE_SPREAD_DAYS))) * DAY
+        follow = FOLLOW_DAYS + (DRIFT_DAYS if scenario.family == "drift" else 0)
+        end = (change_at or 0.0) + follow * DAY
+    else:
+        change_at, end = None, NULL_DAYS * DAY
+    days = math.ceil(end / DAY)
+    weekday = np.arange(days) % 7
+    volume = np.ones(days)
+    day_level = rng.normal(0.0, day_sd / slope, days)
+    known = np.zeros(days)
+    if seasonal:
+        volume = np.array(WEEKDAY_VOLUME)[weekday] / (sum(WEEKDAY_VOLUME) / 7)
+        known += np.array(WEEKDAY_LEVEL)[weekday]
+        busy = rng.random(days) < 0.05  # noqa: PLR2004 - one weekday in four weeks
+        volume = np.where(busy, volume * 2.5, volume)
+        known += np.where(busy, -0.12, 0.0)
+        if not is_change:
+            holiday = np.isin(np.arange(days), HOLIDAY_DAYS)
+            volume = np.where(holiday, volume * 0.3, volume)
+            known += np.where(holiday, -0.1, 0.0)
+    counts = rng.poisson(scenario.per_day * volume)
+    day_of = np.repeat(np.arange(days), counts)
+    hours = rng.uniform(8.0, 18.0, day_of.size)
+    times = day_of * DAY + hours * 3600.0
+    order = np.argsort(times, kind="stable")
+    times, day_of, hours = times[order], day_of[order], hours[order]
+    keep = times < end
+    times, day_of, hours = times[keep], day_of[keep], hours[keep]
+    hour_level = np.array(HOUR_LEVEL)[np.minimum(hours.astype(int) - 8, 9)] if seasonal else 0.0
+    latent_known = level + known[day_of] + hour_level
+    shift = np.zeros(times.size)
+    change_points = 0.0
+    polarised = np.zeros(times.size, dtype=bool)
+    if change_at is not None:
+        after = times >= change_at
+        if scenario.family == "polarisation":
+            polarised = after & (rng.random(times.size) < POLARISED_SHARE)
+            change_points = POLARISED_SHARE * (mean_score(level, cuts) - low)
+        else:
+            full = level_shift(level, scenario.drop, cuts)
+            ramp: Any = 1.0
+            if scenario.family == "drift":
+                ramp = np.clip((times - change_at) / (DRIFT_DAYS * DAY), 0.0, 1.0)
+            shift = np.where(after, full * ramp, 0.0)
+            change_points = scenario.drop
+    latent = latent_known + day_level[day_of] + shift + rng.standard_normal(times.size)
+    scores = low + np.searchsorted(np.array(cuts), latent, side="left")
+    scores = np.where(polarised, low, scores).astype(np.int64)
+    expected = np.array([mean_score(x, cuts) for x in np.unique(np.round(latent_known, 3))])
+    lookup = dict(
+        zip(np.unique(np.round(latent_known, 3)).tolist(), expected.tolist(), strict=True)
+    )
+    known_mean = np.array([lookup[x] for x in np.round(latent_known, 3).tolist()])
+    return Stream(
+        times=times,
+        scores=scores,
+        expected=known_mean,
+        low=low,
+        high=high,
+        bottom=bottom,
+        base_mean=mean_score(level, cuts),
+        base_bottom=sum(box_probabilities(level, cuts)[: bottom - low + 1]),
+        sd=score_sd(level, cuts),
+        day_sd=day_sd,
+        change_at=change_at,
+        change_points=change_points,
+        end=end,
+    )
 
 
 @dataclass
@@ -112,207 +252,164 @@ class Outcome:
     """What every rule setting did on one stream."""
 
     per_day: float
+    family: str
     months: float
     is_drop: bool
     alarms: dict[str, int] = field(default_factory=dict)  # null streams
     delays: dict[str, int | None] = field(default_factory=dict)  # drop streams
 
 
-def _poisson(rng: random.Random, mean: float) -> int:
-    if mean > 50:  # noqa: PLR2004 - normal approximation is exact enough beyond this
-        return max(0, round(rng.gauss(mean, math.sqrt(mean))))
-    limit, product, count = math.exp(-mean), rng.random(), 0
-    while product > limit:
-        product *= rng.random()
-        count += 1
-    return count
+def _rising(condition: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+    """Give the indices where a condition turns true (an alert on its rising edge)."""
+    previous = np.concatenate(([False], condition[:-1]))
+    return np.flatnonzero(condition & ~previous)
 
 
-def level_shift(level: float, drop: float) -> float:
-    """Return the latent shift that lowers the mean score of ``level`` by ``drop`` points."""
-    return level_for_mean(mean_score(level) - drop) - level if drop else 0.0
+def _record(outcome: Outcome, name: str, edges: np.ndarray[Any, Any], post: np.ndarray[Any, Any],
+            first: int | None) -> None:  # fmt: skip
+    """Count alarms on a null stream; the ratings after the change to the first alarm otherwise."""
+    if not outcome.is_drop:
+        outcome.alarms[name] = int(edges.size)
+        return
+    after = edges[edges >= (first if first is not None else edges.size + 10**9)]
+    outcome.delays[name] = int(post[after[0]]) if after.size else None
 
 
-def oracle_llr(level: float, shift: float) -> list[list[float]]:
-    """Return ln p1(score) / p0(score) per weekday (Mon..Sun) and score 1..5.
-
-    These are the simulation's own distributions, so a CUSUM on them is the best
-    detector of this change there is: optimal in Lorden's sense for i.i.d. scores,
-    and asymptotically so with the model's small weekday changes of level.
-    """
-    table = []
-    for offset in WEEKDAY_LEVEL:
-        before = box_probabilities(level + offset)
-        after = box_probabilities(level + offset + shift)
-        table.append([math.log(p1 / p0) for p0, p1 in zip(before, after, strict=True)])
-    return table
-
-
-def page_cusum(llrs: list[float], h: float) -> list[int]:
-    """Return where Page's CUSUM crosses ``h``, restarting from zero after each alarm.
-
-    Restarting is the textbook renewal form, so alarms on a null stream occur
-    once per in-control run length, which is what the false-alarm budget counts.
-    """
-    alarms: list[int] = []
-    statistic = 0.0
-    for index, llr in enumerate(llrs):
-        statistic += llr
-        if statistic < 0.0:
-            statistic = 0.0
-        elif statistic >= h:
-            alarms.append(index)
-            statistic = 0.0
-    return alarms
-
-
-def _ratings(scenario: Scenario, rng: random.Random, drop_at: float | None, level: float,
-             end: float) -> Any:  # fmt: skip
-    """Yield (time, score, after_drop) in time order."""
-    shift = level_shift(level, scenario.drop)
-    volume_norm = sum(WEEKDAY_VOLUME) / 7
-    tables = {
-        (day, dropped): list(
-            _cumulative(box_probabilities(level + WEEKDAY_LEVEL[day] + (shift if dropped else 0)))
-        )
-        for day in range(7)
-        for dropped in (False, True)
-    }
-    day = 0
-    while day * DAY < end:
-        weekday = day % 7
-        count = _poisson(rng, scenario.per_day * WEEKDAY_VOLUME[weekday] / volume_norm)
-        for at in sorted(day * DAY + rng.uniform(8, 18) * 3600 for _ in range(count)):
-            if at >= end:
-                return
-            dropped = drop_at is not None and at >= drop_at
-            score = bisect_right(tables[weekday, dropped], rng.random()) + 1
-            yield at, min(score, 5), dropped
-        day += 1
-
-
-def _cumulative(probabilities: list[float]) -> list[float]:
-    total, out = 0.0, []
-    for p in probabilities[:-1]:
-        total += p
-        out.append(total)
-    return out
-
-
-class _Edge:
-    """Rising-edge alarm of one rule setting."""
-
-    __slots__ = ("active", "count", "first_after_drop")
-
-    def __init__(self) -> None:
-        self.active = False
-        self.count = 0
-        self.first_after_drop: int | None = None
-
-    def update(self, condition: bool, post_drop_ratings: int) -> None:  # noqa: FBT001 - hot loop
-        if condition and not self.active:
-            self.count += 1
-            if post_drop_ratings and self.first_after_drop is None:
-                self.first_after_drop = post_drop_ratings
-        self.active = condition
-
-
-def simulate(scenario: Scenario) -> Outcome:  # noqa: C901, PLR0912, PLR0915 - one hot loop, kept together for speed
-    """Run every rule over one stream."""
-    rng = random.Random(scenario.seed)  # noqa: S311 - a reproducible simulation, not secrets
-    level = rng.uniform(-0.2, 0.5)
-    true_mean = mean_score(level)
-    true_negative = sum(box_probabilities(level)[:2])
-    if scenario.drop:
-        drop_at: float | None = (HISTORY_DAYS + rng.uniform(0, DROP_SPREAD_DAYS)) * DAY
-        end = (drop_at or 0) + FOLLOW_DAYS * DAY
-    else:
-        drop_at, end = None, NULL_DAYS * DAY
-    edges: dict[str, _Edge] = {"detector": _Edge()}
-    for d in DIFF_GRID:
-        edges[f"last20@{d}"] = _Edge()
-        edges[f"daily@{d}"] = _Edge()
-    for p in PCT_GRID:
-        edges[f"relative@{p}"] = _Edge()
-    for x in NEG_GRID:
-        edges[f"negative@{x}"] = _Edge()
-    detector = DropState()
-    config = DropConfig()
-    llr_table = oracle_llr(level, level_shift(level, scenario.oracle_drop))
-    llrs: list[float] = []
-    first_post: int | None = None  # index in llrs of the first rating after the drop
-    last20: deque[int] = deque(maxlen=20)
-    recent: deque[tuple[float, int]] = deque()
-    negatives = 0
-    days: list[tuple[int, int]] = []  # (sum, count) per finished day
-    today, day_sum, day_count = 0, 0, 0
-    post = 0
-
-    def close_day() -> None:
-        days.append((day_sum, day_count))
-        mean = day_sum / day_count if day_count else None
-        for d in DIFF_GRID:
-            edges[f"daily@{d}"].update(mean is not None and mean < true_mean - d, post)
-        week = days[-8:-1]
-        week_sum, week_count = sum(s for s, _ in week), sum(c for _, c in week)
-        for p in PCT_GRID:
-            relative = (
-                mean is not None
-                and len(week) == 7  # noqa: PLR2004 - a week of history
-                and week_count > 0
-                and mean < week_sum / week_count * (1 - p)
-            )
-            edges[f"relative@{p}"].update(relative, post)
-
-    for at, score, dropped in _ratings(scenario, rng, drop_at, level, end):
-        while at >= (today + 1) * DAY:
-            close_day()
-            today, day_sum, day_count = today + 1, 0, 0
-        if dropped:
-            post += 1
-            if post > FOLLOW_RATINGS:
-                break
-            if first_post is None:
-                first_post = len(llrs)
-        llrs.append(llr_table[int(at // DAY) % 7][score - 1])
-        day_sum += score
-        day_count += 1
-        detector, signal = update_drop(detector, (score - 1) / 4, at, config)
+def _detector(stream: Stream, first: int | None) -> tuple[list[int], list[int]]:
+    """Run the detector's two statistics; return the indices of their alarms."""
+    span = stream.high - stream.low
+    drop, polar = DropState(), DropState()
+    drop_config, polar_config = DropConfig(), POLARISATION
+    fired_drop: list[int] = []
+    fired_polar: list[int] = []
+    limit = None if first is None else first + FOLLOW_RATINGS
+    for index, (at, score) in enumerate(
+        zip(stream.times.tolist(), stream.scores.tolist(), strict=True)
+    ):
+        if limit is not None and index >= limit:
+            break
+        drop, signal = update_drop(drop, (score - stream.low) / span, at, drop_config)
         if signal is not None and signal.fired:
-            edges["detector"].update(condition=False, post_drop_ratings=post)
-            edges["detector"].update(condition=True, post_drop_ratings=post)
-        last20.append(score)
-        if len(last20) == 20:  # noqa: PLR2004 - the rule's own window
-            mean20 = sum(last20) / 20
-            for d in DIFF_GRID:
-                edges[f"last20@{d}"].update(mean20 < true_mean - d, post)
-        recent.append((at, score))
-        negatives += score <= 2  # noqa: PLR2004 - 1 and 2 are the negative faces
-        while recent[0][0] <= at - DAY:
-            negatives -= recent.popleft()[1] <= 2  # noqa: PLR2004 - as above
-        share = negatives / len(recent)
-        for x in NEG_GRID:
-            edges[f"negative@{x}"].update(
-                len(recent) >= NEG_MIN_ANSWERS and share > true_negative + x, post
-            )
-    else:
-        close_day()
-    months = (end - (drop_at or 0.0) if scenario.drop else end) / DAY / MONTH_DAYS
-    outcome = Outcome(per_day=scenario.per_day, months=months, is_drop=bool(scenario.drop))
-    for name, edge in edges.items():
-        if scenario.drop:
-            outcome.delays[name] = edge.first_after_drop
-        else:
-            outcome.alarms[name] = edge.count
-    for h in ORACLE_GRID:
-        alarms = page_cusum(llrs, h)
-        if not scenario.drop:
-            outcome.alarms[f"oracle@{h:g}"] = len(alarms)
-            continue
-        after = [index for index in alarms if first_post is not None and index >= first_post]
-        delay = after[0] - (first_post or 0) + 1 if after else None
-        outcome.delays[f"oracle@{h:g}"] = delay
+            fired_drop.append(index)
+        served = 0.0 if score <= stream.bottom else 1.0
+        polar, signal = update_drop(polar, served, at, polar_config)
+        if signal is not None and signal.fired:
+            fired_polar.append(index)
+    return fired_drop, fired_polar
+
+
+def oracle_path(stream: Stream, shift_points: float) -> np.ndarray[Any, np.dtype[np.float64]]:
+    """Give the path of the day-model CUSUM told the truth.
+
+    It knows each rating's expected score, the score's standard deviation,
+    the day effects' spread and the size of the change.
+    """
+    var = stream.sd**2
+    from engine.drop import Baseline  # noqa: PLC0415 - the engine's own type, for its increment
+
+    base: Baseline = Baseline(n=10**9, weight=0.0, mean=0.0, var=var, day_var=stream.day_sd**2,
+                              hour_var=0.0)  # fmt: skip
+    k = shift_points / stream.sd / 2.0
+    path = np.zeros(stream.times.size)
+    carry, seg_n, seg_short, statistic = 0.0, 0, 0.0, 0.0
+    day = -1
+    shortfalls = (stream.expected - stream.scores).tolist()
+    for index, (at, shortfall) in enumerate(zip(stream.times.tolist(), shortfalls, strict=True)):
+        today = int(at // DAY)
+        if today != day:
+            day, carry, seg_n, seg_short = today, statistic, 0, 0.0
+        seg_n += 1
+        seg_short += shortfall
+        statistic = carry + segment_increment(seg_short / seg_n, seg_n, base, 0.0, k, learnt=True)
+        if statistic <= 0.0:
+            statistic, carry, seg_n, seg_short = 0.0, 0.0, 0, 0.0
+        path[index] = statistic
+    return path
+
+
+def simulate(scenario: Scenario) -> Outcome:
+    """Run every rule over one stream."""
+    stream = generate(scenario)
+    is_drop = stream.change_at is not None
+    first = (
+        None if stream.change_at is None else int(np.searchsorted(stream.times, stream.change_at))
+    )
+    n = stream.times.size
+    if first is not None:
+        n = min(n, first + FOLLOW_RATINGS)
+    times, scores = stream.times[:n], stream.scores[:n].astype(float)
+    post = np.maximum(np.arange(n) - (first if first is not None else n) + 1, 0)
+    months = ((stream.end - (stream.change_at or 0.0)) / DAY) / MONTH_DAYS
+    outcome = Outcome(scenario.per_day, scenario.family, months, is_drop)
+    fired_drop, fired_polar = _detector(stream, first)
+    _record(
+        outcome, "detector", np.array(sorted({*fired_drop, *fired_polar}), dtype=int), post, first
+    )
+    if not is_drop:
+        outcome.alarms["detector:drop"] = len(fired_drop)
+        outcome.alarms["detector:polarisation"] = len(fired_polar)
+    # last20: the mean of the last 20 ratings.
+    sums = np.concatenate(([0.0], np.cumsum(scores)))
+    mean20 = np.full(n, np.inf)
+    if n >= 20:  # noqa: PLR2004 - the rule's own window
+        mean20[19:] = (sums[20:] - sums[:-20]) / 20
+    for d in DIFF_GRID:
+        _record(outcome, f"last20@{d}", _rising(mean20 < stream.base_mean - d), post, first)
+    # daily and relative: judged at the end of each day, with the ratings up to it.
+    day_of = (times // DAY).astype(int)
+    days = int(day_of[-1]) + 1 if n else 0
+    day_sum = np.bincount(day_of, weights=scores, minlength=days)
+    day_n = np.bincount(day_of, minlength=days)
+    day_end = np.searchsorted(day_of, np.arange(days), side="right") - 1  # last rating of a day
+    with np.errstate(invalid="ignore", divide="ignore"):
+        day_mean = np.where(day_n > 0, day_sum / np.maximum(day_n, 1), np.nan)
+        week_sum = np.convolve(day_sum, np.ones(7))[:days]
+        week_n = np.convolve(day_n, np.ones(7))[:days]
+        trailing = np.full(days, np.nan)
+        trailing[7:] = week_sum[6:-1] / np.maximum(week_n[6:-1], 1)
+        trailing[7:][week_n[6:-1] == 0] = np.nan
+    judged = np.maximum(day_end, 0)
+    for d in DIFF_GRID:
+        condition = (day_n > 0) & (day_mean < stream.base_mean - d)
+        _record(outcome, f"daily@{d}", judged[_rising(condition)], post, first)
+    for p in PCT_GRID:
+        condition = (day_n > 0) & ~np.isnan(trailing) & (day_mean < trailing * (1 - p))
+        _record(outcome, f"relative@{p}", judged[_rising(condition)], post, first)
+    # negative: the bottom-box share of the last 24 hours.
+    negatives = np.concatenate(([0], np.cumsum(stream.scores[:n] <= stream.bottom)))
+    start = np.searchsorted(times, times - DAY, side="right")
+    count = np.arange(n) - start + 1
+    share = (negatives[1:] - negatives[start]) / np.maximum(count, 1)
+    for x in NEG_GRID:
+        condition = (count >= NEG_MIN_ANSWERS) & (share > stream.base_bottom + x)
+        _record(outcome, f"negative@{x}", _rising(condition), post, first)
+    _oracle(outcome, stream, n, first, scenario.family)
     return outcome
+
+
+def _oracle(outcome: Outcome, stream: Stream, n: int, first: int | None, family: str) -> None:
+    """Excursions of the oracle's statistic above each threshold of its grid.
+
+    It looks for the change of the mean the stream's family makes: 0.5 points,
+    or what the polarised share does to the mean. Null streams are judged for
+    both, so that each is calibrated on the same streams.
+    """
+    polarised = POLARISED_SHARE * (stream.base_mean - stream.low)
+    if first is None:
+        for name, change in (("oracle", 0.5), ("oracle-polarisation", polarised)):
+            path = oracle_path(stream, change)[:n]
+            rising = np.diff((np.concatenate(([0.0], path, [0.0])) > 0).astype(int))
+            starts, ends = np.flatnonzero(rising == 1), np.flatnonzero(rising == -1)
+            maxima = np.array([path[a:b].max() for a, b in zip(starts, ends, strict=True)] or [0.0])
+            for h in ORACLE_GRID:
+                outcome.alarms[f"{name}@{h:g}"] = int((maxima >= h).sum())
+        return
+    name = "oracle-polarisation" if family == "polarisation" else "oracle"
+    path = oracle_path(stream, stream.change_points)[first:n]
+    tail = np.maximum.accumulate(path) if path.size else path
+    for h in ORACLE_GRID:
+        at = int(np.searchsorted(tail, h, side="left"))
+        outcome.delays[f"{name}@{h:g}"] = at + 1 if at < tail.size else None
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -323,43 +420,79 @@ def _percentile(values: list[float], q: float) -> float:
     return ordered[position]
 
 
+def poisson_interval(count: int, months: float) -> tuple[float, float]:
+    """Exact (Garwood) 95 % interval of a rate per 100 touchpoint-months."""
+    lower = 0.0 if count == 0 else float(chi2.ppf(0.025, 2 * count)) / 2
+    upper = float(chi2.ppf(0.975, 2 * count + 2)) / 2
+    return 100 * lower / months, 100 * upper / months
+
+
+def _false_alarms(nulls: list[Outcome], name: str) -> tuple[int, float]:
+    return sum(o.alarms[name] for o in nulls), sum(o.months for o in nulls)
+
+
 def summarise(outcomes: list[Outcome], budget: float) -> dict[str, Any]:
-    """Calibrate each rule per volume within the false-alarm budget and tabulate it."""
+    """Calibrate each rule per family and volume within the budget and tabulate it."""
     rows: list[dict[str, Any]] = []
-    for per_day in sorted({o.per_day for o in outcomes}):
-        nulls = [o for o in outcomes if o.per_day == per_day and not o.is_drop]
-        drops = [o for o in outcomes if o.per_day == per_day and o.is_drop]
-        months = sum(o.months for o in nulls)
-        for rule in RULES:
-            settings = [name for name in nulls[0].alarms if name.split("@")[0] == rule]
-            measured = []
-            for name in settings:
-                alarms = sum(o.alarms[name] for o in nulls)
-                delays = [
-                    math.inf if o.delays[name] is None else float(o.delays[name] or 0)
-                    for o in drops
-                ]
-                measured.append((name, 100 * alarms / months, delays))
-            within = [m for m in measured if m[1] <= budget]
-            calibrated = within or [min(measured, key=lambda m: m[1])]
-            name, false_alarms, delays = min(
-                calibrated, key=lambda m: (_percentile(m[2], 0.5), _percentile(m[2], 0.9))
-            )
-            rows.append(
-                {
-                    "per_day": per_day,
-                    "rule": rule,
-                    "setting": name.partition("@")[2] or "defaults",
-                    "within_budget": bool(within),
-                    "median_ratings_to_alert": _percentile(delays, 0.5),
-                    "p90_ratings_to_alert": _percentile(delays, 0.9),
-                    "detected_share": sum(d < math.inf for d in delays) / max(len(delays), 1),
-                    "false_alarms_per_100_months": false_alarms,
-                    "null_months": months,
-                    "drop_streams": len(drops),
-                }
-            )
-    return {"budget_per_100_months": budget, "rows": rows}
+    nulls_table: list[dict[str, Any]] = []
+    volumes = sorted({o.per_day for o in outcomes})
+    for family in NULL_FAMILIES:
+        for per_day in volumes:
+            nulls = [o for o in outcomes if o.per_day == per_day and o.family == family]
+            if not nulls:
+                continue
+            for rule in ("detector", "detector:drop", "detector:polarisation"):
+                count, months = _false_alarms(nulls, rule)
+                low, high = poisson_interval(count, months)
+                nulls_table.append({
+                    "family": family, "per_day": per_day, "rule": rule, "alarms": count,
+                    "months": months, "rate": 100 * count / months, "low": low, "high": high,
+                })  # fmt: skip
+    for family, null_family in DROP_FAMILIES.items():
+        for per_day in volumes:
+            nulls = [o for o in outcomes if o.per_day == per_day and o.family == null_family]
+            drops = [o for o in outcomes if o.per_day == per_day and o.family == family]
+            if not nulls or not drops:
+                continue
+            for rule in RULES:
+                key = (
+                    "oracle-polarisation" if (rule, family) == ("oracle", "polarisation") else rule
+                )
+                row = _calibrated(key, nulls, drops, budget)
+                rows.append(row | {"rule": rule, "family": family})
+    return {"budget_per_100_months": budget, "rows": rows, "nulls": nulls_table}
+
+
+def _calibrated(
+    rule: str, nulls: list[Outcome], drops: list[Outcome], budget: float
+) -> dict[str, Any]:
+    months = sum(o.months for o in nulls)
+    settings = [name for name in nulls[0].alarms if name.split("@")[0] == rule]
+    measured = []
+    for name in settings:
+        alarms = sum(o.alarms[name] for o in nulls)
+        delays = [math.inf if o.delays[name] is None else float(o.delays[name] or 0) for o in drops]
+        measured.append((name, alarms, delays))
+    within = [m for m in measured if 100 * m[1] / months <= budget]
+    calibrated = within or [min(measured, key=lambda m: m[1])]
+    name, alarms, delays = min(
+        calibrated, key=lambda m: (_percentile(m[2], 0.5), _percentile(m[2], 0.9))
+    )
+    low, high = poisson_interval(alarms, months)
+    return {
+        "per_day": nulls[0].per_day,
+        "rule": rule,
+        "setting": name.partition("@")[2] or "defaults",
+        "within_budget": bool(within),
+        "median_ratings_to_alert": _percentile(delays, 0.5),
+        "p90_ratings_to_alert": _percentile(delays, 0.9),
+        "detected_share": sum(d < math.inf for d in delays) / max(len(delays), 1),
+        "false_alarms_per_100_months": 100 * alarms / months,
+        "false_alarms_low": low,
+        "false_alarms_high": high,
+        "null_months": months,
+        "drop_streams": len(drops),
+    }
 
 
 def _format(value: float) -> str:
@@ -367,18 +500,26 @@ def _format(value: float) -> str:
 
 
 def render(summary: dict[str, Any]) -> str:
-    """Render the table as Markdown (it is pasted into docs/alerts.md)."""
-    lines = [
-        (
-            "| ratings/day | rule | setting | median ratings to alert | p90 | detected "
-            "| false alarms / 100 touchpoint-months |"
-        ),
-        "|---:|---|---|---:|---:|---:|---:|",
-    ]
+    """Render the two tables as Markdown (they are pasted into docs/alerts.md)."""
+    nulls_head = (
+        "| null family | ratings/day | alert "
+        "| false alarms / 100 touchpoint-months (95 % interval) | alarms / touchpoint-months |"
+    )
+    lines = [nulls_head, "|---|---:|---|---:|---:|"]
+    lines.extend(
+        f"| {row['family']} | {row['per_day']:g} | {row['rule']} | {row['rate']:.2f} "
+        f"({row['low']:.2f}-{row['high']:.2f}) | {row['alarms']} / {row['months']:.0f} |"
+        for row in summary["nulls"]
+    )
+    drops_head = (
+        "| family | ratings/day | rule | setting | median ratings to alert | p90 | detected "
+        "| false alarms / 100 touchpoint-months |"
+    )
+    lines += ["", drops_head, "|---|---:|---|---|---:|---:|---:|---:|"]
     for row in summary["rows"]:
         flag = "" if row["within_budget"] else " (over budget)"
         lines.append(
-            f"| {row['per_day']:g} | {row['rule']} | {row['setting']} "
+            f"| {row['family']} | {row['per_day']:g} | {row['rule']} | {row['setting']} "
             f"| {_format(row['median_ratings_to_alert'])} | {_format(row['p90_ratings_to_alert'])} "
             f"| {row['detected_share']:.0%} | {row['false_alarms_per_100_months']:.2f}{flag} |"
         )
@@ -389,40 +530,49 @@ def render(summary: dict[str, Any]) -> str:
 class Plan:
     """How many streams of each kind the run simulates."""
 
-    volumes: dict[float, tuple[int, int]]  # per_day -> (null streams, drop streams)
+    volumes: dict[float, tuple[int, int]]  # per_day -> (null streams, change streams) per family
     drop: float = 0.5
     seed: int = 20_260_302
     budget: float = 1.0  # false alarms per 100 touchpoint-months
     workers: int = 2
 
 
-FULL = Plan(volumes={5: (600, 300), 50: (200, 200), 500: (60, 100)})
-QUICK = Plan(volumes={5: (20, 20), 500: (3, 6)}, workers=1)
+FULL = Plan(volumes={2: (100, 40), 5: (80, 40), 50: (30, 30), 500: (8, 12)})
+QUICK = Plan(volumes={5: (3, 3), 50: (1, 2)}, workers=1)
+
+
+def scenarios(plan: Plan) -> list[Scenario]:
+    """Every stream of the plan, with a seed of its own."""
+    out = []
+    for per_day, (nulls, drops) in plan.volumes.items():
+        for f_index, family in enumerate([*NULL_FAMILIES, *DROP_FAMILIES]):
+            count = nulls if family in NULL_FAMILIES else drops
+            for index in range(count):
+                seed = plan.seed + 7919 * index + int(per_day) * 104_729 + 1_000_003 * f_index
+                out.append(Scenario(per_day, family, seed, plan.drop))
+    # The busiest streams first, so that the processes finish together.
+    return sorted(out, key=lambda s: -s.per_day)
 
 
 def run(plan: Plan, progress: TextIO | None = sys.stderr) -> dict[str, Any]:
     """Simulate the plan and return the summary (JSON-able)."""
-    scenarios = [
-        Scenario(per_day, plan.seed + 7919 * index + int(per_day) * 104_729, drop, plan.drop)
-        for per_day, (nulls, drops) in plan.volumes.items()
-        for index, drop in enumerate([0.0] * nulls + [plan.drop] * drops)
-    ]
+    todo = scenarios(plan)
     started = time.monotonic()
     outcomes: list[Outcome] = []
     if plan.workers > 1:
         with ProcessPoolExecutor(plan.workers) as pool:
-            for outcome in pool.map(simulate, scenarios, chunksize=4):
+            for outcome in pool.map(simulate, todo, chunksize=1):
                 outcomes.append(outcome)
-                _report(progress, len(outcomes), len(scenarios), started)
+                _report(progress, len(outcomes), len(todo), started)
     else:
-        for scenario in scenarios:
+        for scenario in todo:
             outcomes.append(simulate(scenario))
-            _report(progress, len(outcomes), len(scenarios), started)
+            _report(progress, len(outcomes), len(todo), started)
     summary = summarise(outcomes, plan.budget)
     summary["plan"] = {
         "drop_points": plan.drop,
         "seed": plan.seed,
-        "streams": {f"{k:g}": {"null": v[0], "drop": v[1]} for k, v in plan.volumes.items()},
+        "streams": {f"{k:g}": {"null": v[0], "change": v[1]} for k, v in plan.volumes.items()},
         "seconds": round(time.monotonic() - started, 1),
     }
     return summary
@@ -453,29 +603,42 @@ def write_json(summary: dict[str, Any], path: Path) -> None:
     path.write_text(json.dumps(clean(summary), indent=2) + "\n", encoding="utf-8")
 
 
+#: The detector's median may be at most this many times the oracle's (step families).
+ORACLE_FACTOR = 1.5
+
+
 def acceptance(summary: dict[str, Any]) -> list[str]:
     """Check the acceptance targets; return what failed (empty when all hold)."""
-    failures: list[str] = []
+    budget = summary["budget_per_100_months"]
+    failures = [
+        f"{row['family']} {row['per_day']:g}/day: {row['rate']:.2f} false alarms "
+        "per 100 touchpoint-months"
+        for row in summary.get("nulls", [])
+        if row["rule"] == "detector" and row["rate"] > budget
+    ]
     rows = summary["rows"]
     for row in rows:
         if row["rule"] != "detector":
             continue
-        if row["median_ratings_to_alert"] > 60:  # noqa: PLR2004 - the acceptance target
+        where = f"{row.get('family', '')} {row['per_day']:g}/day".strip()
+        same = [o for o in rows if o["per_day"] == row["per_day"]
+                and o.get("family") == row.get("family")]  # fmt: skip
+        oracle = next((o for o in same if o["rule"] == "oracle"), None)
+        if (
+            oracle is not None
+            and row.get("family") in {"step", "nps-step"}
+            and row["median_ratings_to_alert"] > ORACLE_FACTOR * oracle["median_ratings_to_alert"]
+        ):
             failures.append(
-                f"{row['per_day']:g}/day: median {_format(row['median_ratings_to_alert'])} "
-                "ratings to alert (target 60)"
+                f"{where}: median {_format(row['median_ratings_to_alert'])} ratings to alert, "
+                f"over {ORACLE_FACTOR}x the oracle's {_format(oracle['median_ratings_to_alert'])}"
             )
-        if row["false_alarms_per_100_months"] > summary["budget_per_100_months"]:
-            failures.append(
-                f"{row['per_day']:g}/day: {row['false_alarms_per_100_months']:.2f} false "
-                "alarms per 100 touchpoint-months"
-            )
-        for other in rows:
-            if other["per_day"] != row["per_day"] or other["rule"] in {"detector", "oracle"}:
+        for other in same:
+            if other["rule"] in {"detector", "oracle"}:
                 continue  # the oracle knows the change; it bounds the detector, not rivals it
             if (
                 other["median_ratings_to_alert"] < row["median_ratings_to_alert"]
                 and other["false_alarms_per_100_months"] <= row["false_alarms_per_100_months"]
             ):
-                failures.append(f"{row['per_day']:g}/day: {other['rule']} is faster")
+                failures.append(f"{where}: {other['rule']} is faster")
     return failures

@@ -41,7 +41,7 @@ def _alerts(args: argparse.Namespace) -> int:
     alerts.write_json(summary, args.json)
     failures = alerts.acceptance(summary)
     print()
-    print(f"drop of {plan.drop} points on a 1-5 scale; seed {plan.seed}; figures in {args.json}")
+    print(f"changes of {plan.drop} points; seed {plan.seed}; figures in {args.json}")
     if failures:
         print("acceptance targets not met: " + "; ".join(failures))
     else:
