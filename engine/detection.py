@@ -30,6 +30,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from functools import lru_cache
 from statistics import NormalDist
 from typing import TYPE_CHECKING, Any
 
@@ -60,6 +61,7 @@ __all__ = [
     "TargetVerdict",
     "Tick",
     "bottom_box",
+    "drop_config_for",
     "kpi_top",
     "kpi_value",
     "kpi_verdict",
@@ -89,7 +91,20 @@ _BOTTOM_TOP = {Scale.CSAT_5: 2, Scale.NPS_11: 6, Scale.CES_7: 2, Scale.SMILEY_4:
 
 #: The polarisation detector's defaults: the drop detector's, on the share of answers
 #: that are not bottom-box (calibrated in docs/alerts.md).
-POLARISATION = DropConfig(min_sd=0.2, threshold_scale=1.7)
+POLARISATION = DropConfig(min_sd=0.2, threshold_scale=2.0)
+
+
+@lru_cache(maxsize=64)
+def drop_config_for(drop: DropConfig, scale: Scale, points: float) -> DropConfig:
+    """Give the drop detector's configuration on a scale: the drop to detect is in points.
+
+    Half a point is 0.125 of the 1-5 range and 0.05 of the 0-10 range; on a
+    J-shaped touchpoint (a large spread) it is fewer standard deviations, so
+    a detector tuned in standard deviations would look for a larger drop.
+    """
+    if drop.shift is not None:
+        return drop
+    return replace(drop, shift=points / (scale.high - scale.low))
 
 
 def bottom_box(scale: Scale, score: int) -> bool:
@@ -319,6 +334,9 @@ class DetectorConfig:
     #: The share of bottom-box answers against its own baseline: a drop that shows as
     #: more citizens failed completely rather than as a lower mean.
     polarisation: DropConfig = field(default_factory=lambda: POLARISATION)
+    #: The drop to detect fastest, in points of the touchpoint's scale, unless ``drop``
+    #: sets its own ``shift``.
+    drop_points: float = 0.5
     target: TargetConfig = field(default_factory=TargetConfig)
     kpi: KpiConfig = field(default_factory=KpiConfig)
     silence: SilenceConfig = field(default_factory=SilenceConfig)
@@ -430,7 +448,8 @@ def step(
         if event.touchpoint_id != state.touchpoint_id or event.scale is not state.scale:
             return state, []
         at = event.answered_at.timestamp()
-        drop, signal = update_drop(state.drop, event.normalised, at, config.drop)
+        drop_config = drop_config_for(config.drop, state.scale, config.drop_points)
+        drop, signal = update_drop(state.drop, event.normalised, at, drop_config)
         served = 0.0 if bottom_box(event.scale, event.score) else 1.0
         polarisation, polarised = update_drop(state.polarisation, served, at, config.polarisation)
         state = replace(state, drop=drop, polarisation=polarisation)

@@ -57,6 +57,9 @@ class DropConfig:
 
     #: Size of drop to detect fastest, in baseline standard deviations (CUSUM k is half).
     shift_sd: float = 0.5
+    #: ... or, when smaller, this in normalised units (0.125 is half a point on 1-5): on a
+    #: J-shaped touchpoint half a point is fewer standard deviations.
+    shift: float | None = None
     #: False alarms tolerated per touchpoint-month; sets the threshold from the rating rate.
     false_alarms_per_month: float = 0.005
     #: Never alert below this threshold. 9 = 3²/(4k): a day within three of its own
@@ -64,6 +67,8 @@ class DropConfig:
     min_threshold: float = 9.0
     #: Ratings in the baseline before the detector speaks at all.
     min_baseline: int = 50
+    #: A day with no closed days before it is judged against its first this many ratings.
+    seed_size: int = 100
     #: Ratings since the statistic last left zero before an alert may fire.
     min_sample: int = 10
     #: Effective memory of the baseline, in days (exponential weights by age).
@@ -89,10 +94,20 @@ class DropConfig:
 
     @property
     def reference(self) -> float:
-        """CUSUM reference value k: half the shift to detect."""
+        """CUSUM reference value k: half the shift to detect, in standard deviations."""
         return self.shift_sd / 2.0
 
-    def threshold(self, ratings_per_day: float, excess: float = 0.0) -> float:
+    def reference_for(self, sd: float) -> float:
+        """Give k for a touchpoint whose ratings have this standard deviation (normalised)."""
+        if self.shift is None or sd <= 0:
+            return self.reference
+        # The smaller of the two shifts: a J-shaped touchpoint's half point is fewer
+        # deviations, and a narrow one's half deviation less than half a point.
+        return round(max(min(self.shift / (2.0 * sd), self.reference), 0.05), 2)
+
+    def threshold(
+        self, ratings_per_day: float, excess: float = 0.0, reference: float | None = None
+    ) -> float:
         """CUSUM threshold h for the false-alarm budget at this rating rate.
 
         ``excess`` is the variance of a day's mean beyond sampling noise, as a
@@ -101,13 +116,15 @@ class DropConfig:
         budget is spread over. Inverts Siegmund's approximation of the
         in-control run length, ARL0 ≈ (exp(2kb) - 2kb - 1) / 2k², b = h + 1.166.
         Rates are rounded to two significant digits so that the inversion is cached.
+        Its floor keeps ``c²/4k`` for ``c = 3`` below it: one day within three
+        of its standard deviations never fires alone.
         """
+        k = self.reference if reference is None else reference
         rate = max(ratings_per_day, 0.1)
         effective = 1.0 / (1.0 / rate + max(excess, 0.0))
         arl0 = float(f"{effective:.2g}") * _DAYS_PER_MONTH / self.false_alarms_per_month
-        return max(
-            self.min_threshold, self.threshold_scale * _siegmund_threshold(self.reference, arl0)
-        )
+        floor = max(self.min_threshold, 9.0 / (4.0 * k))
+        return max(floor, self.threshold_scale * _siegmund_threshold(k, arl0))
 
 
 @lru_cache(maxsize=4096)
@@ -241,12 +258,18 @@ class Baseline:
     weight: float
     mean: float
     var: float  # one rating, within a day
-    day_var: float  # τ²: between days
+    day_var: float  # τ²: between days (0 when judging a day against its own first ratings)
     hour_var: float  # κ: between hours of a day
+    spread: float  # τ² as estimated, for the threshold's rate even when judging within a day
 
     def excess(self) -> float:
-        """Variance of a day's mean beyond sampling noise, as a share of one rating's."""
-        return (self.day_var + self.hour_var / _TYPICAL_HOURS) / self.var
+        """Variance of a day's mean beyond sampling noise, as a share of one rating's.
+
+        A busy touchpoint's ratings are worth ``1 / (1/n + excess)`` independent
+        ones a day; it is the same whether a day is judged against other days
+        or against its own first ratings, so the threshold does not jump.
+        """
+        return (self.spread + self.hour_var / _TYPICAL_HOURS) / self.var
 
 
 def ratings_per_day(state: DropState) -> float:
@@ -303,6 +326,7 @@ def baseline(state: DropState, config: DropConfig) -> Baseline:
         var=var,
         day_var=0.0 if same_day_only else day_var,
         hour_var=hour_var,
+        spread=day_var,
     )
 
 
@@ -356,10 +380,13 @@ def _learn(state: DropState, day: DaySummary, config: DropConfig) -> DropState:
     reference = baseline(state, config) if state.base_weight else None
     tau_num, tau_den = state.tau_num * decay, state.tau_den * decay
     if reference is not None:
-        # The day's mean against the baseline, less what sampling alone explains;
-        # weighted by its precision, so quiet days' noise does not swamp the estimate.
-        effective = n / (1.0 + n * reference.day_var / reference.var)
-        excess = (total / n - reference.mean) ** 2 - reference.var / n
+        # The day's mean against the baseline, less what sampling alone explains (the
+        # day's and the baseline's own); weighted by its precision under the prior, so
+        # quiet days' noise does not swamp the estimate. Weights from the estimate itself
+        # would let one early outlier shrink every later day's weight, and stay.
+        effective = n / (1.0 + n * config.day_sd_prior**2 / reference.var)
+        sampling = reference.var / n + reference.var / reference.weight
+        excess = (total / n - reference.mean) ** 2 - sampling
         tau_num += effective * effective * excess
         tau_den += effective * effective
     return DropState(
@@ -466,7 +493,8 @@ def update_drop(
     rate = _SECONDS_PER_DAY / mean_gap if mean_gap else 0.0
     day = int(at // _SECONDS_PER_DAY)
     base = baseline(state, config)
-    threshold = config.threshold(rate, base.excess())
+    k = config.reference_for(math.sqrt(base.var))
+    threshold = config.threshold(rate, base.excess(), k)
     if state.day is None:
         state = _evolve(state, {"day": day})
     elif day > state.day:
@@ -474,7 +502,9 @@ def update_drop(
         base = baseline(state, config)
     changes = _with_rating(state, value, at)
     changes |= {"mean_gap_seconds": mean_gap, "last_at": last_at}
-    if base.n < config.min_baseline:
+    # Only the open day's first ratings to judge by: take enough of them to be sure of.
+    seeding = state.seed_n and base.weight == state.seed_n and state.seed_n < config.seed_size
+    if base.n < config.min_baseline or seeding:
         changes |= {
             "seed_n": state.seed_n + 1,
             "seed_sum": state.seed_sum + value,
@@ -486,7 +516,6 @@ def update_drop(
     concentration = changes["hour_sq"] / (changes["day_n"] * changes["day_n"])
     shortfall = base.mean - seg_sum / seg_n
     learnt = state.base_n >= config.min_baseline
-    k = config.reference
     if state.firing:
         # The mirror image: evidence that the level is back within the shift of the
         # baseline, ``w·(k - d)``.

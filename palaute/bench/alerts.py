@@ -35,8 +35,15 @@ from typing import TYPE_CHECKING, Any, TextIO
 import numpy as np
 from scipy.stats import chi2
 
-from engine.detection import POLARISATION, DropConfig, DropState, update_drop
+from engine.detection import (
+    POLARISATION,
+    DetectorConfig,
+    DropState,
+    drop_config_for,
+    update_drop,
+)
 from engine.drop import segment_increment
+from schemas.base import Scale
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -57,7 +64,7 @@ HISTORY_DAYS = 28  # before the earliest change
 CHANGE_SPREAD_DAYS = 14  # changes fall uniformly in this span after the history
 FOLLOW_DAYS = 28  # how long after a change a rule may still find it
 DRIFT_DAYS = 28  # a drift reaches its full size after this long
-FOLLOW_RATINGS = 3_000
+FOLLOW_RATINGS = 3_000  # ... or this many ratings, except for a drift, followed for its days
 NULL_DAYS = 84
 HOLIDAY_DAYS = range(56, 63)  # a holiday week in the seasonal family
 POLARISED_SHARE = 0.10  # share of citizens failed completely in the polarisation family
@@ -275,14 +282,24 @@ def _record(outcome: Outcome, name: str, edges: np.ndarray[Any, Any], post: np.n
     outcome.delays[name] = int(post[after[0]]) if after.size else None
 
 
-def _detector(stream: Stream, first: int | None) -> tuple[list[int], list[int]]:
+def _follow(family: str) -> int:
+    """Ratings after the change a rule may take: a drift is followed for all its days."""
+    return 10**9 if family == "drift" else FOLLOW_RATINGS
+
+
+def _detector(
+    stream: Stream, first: int | None, follow: int = FOLLOW_RATINGS
+) -> tuple[list[int], list[int]]:
     """Run the detector's two statistics; return the indices of their alarms."""
     span = stream.high - stream.low
     drop, polar = DropState(), DropState()
-    drop_config, polar_config = DropConfig(), POLARISATION
+    scale = Scale.NPS_11 if stream.high == 10 else Scale.CSAT_5  # noqa: PLR2004 - 0-10
+    defaults = DetectorConfig()
+    drop_config = drop_config_for(defaults.drop, scale, defaults.drop_points)
+    polar_config = POLARISATION
     fired_drop: list[int] = []
     fired_polar: list[int] = []
-    limit = None if first is None else first + FOLLOW_RATINGS
+    limit = None if first is None else first + follow
     for index, (at, score) in enumerate(
         zip(stream.times.tolist(), stream.scores.tolist(), strict=True)
     ):
@@ -307,8 +324,9 @@ def oracle_path(stream: Stream, shift_points: float) -> np.ndarray[Any, np.dtype
     var = stream.sd**2
     from engine.drop import Baseline  # noqa: PLC0415 - the engine's own type, for its increment
 
-    base: Baseline = Baseline(n=10**9, weight=0.0, mean=0.0, var=var, day_var=stream.day_sd**2,
-                              hour_var=0.0)  # fmt: skip
+    day_var = stream.day_sd**2
+    base: Baseline = Baseline(n=10**9, weight=0.0, mean=0.0, var=var, day_var=day_var,
+                              hour_var=0.0, spread=day_var)  # fmt: skip
     k = shift_points / stream.sd / 2.0
     path = np.zeros(stream.times.size)
     carry, seg_n, seg_short, statistic = 0.0, 0, 0.0, 0.0
@@ -336,12 +354,12 @@ def simulate(scenario: Scenario) -> Outcome:
     )
     n = stream.times.size
     if first is not None:
-        n = min(n, first + FOLLOW_RATINGS)
+        n = min(n, first + _follow(scenario.family))
     times, scores = stream.times[:n], stream.scores[:n].astype(float)
     post = np.maximum(np.arange(n) - (first if first is not None else n) + 1, 0)
     months = ((stream.end - (stream.change_at or 0.0)) / DAY) / MONTH_DAYS
     outcome = Outcome(scenario.per_day, scenario.family, months, is_drop)
-    fired_drop, fired_polar = _detector(stream, first)
+    fired_drop, fired_polar = _detector(stream, first, _follow(scenario.family))
     _record(
         outcome, "detector", np.array(sorted({*fired_drop, *fired_polar}), dtype=int), post, first
     )

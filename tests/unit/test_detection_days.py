@@ -181,3 +181,18 @@ def test_polarisation_is_found_when_some_citizens_are_failed_completely() -> Non
     alert = next(alert for _, alert in found if alert.kind is AlertKind.POLARISATION)
     assert alert.after > alert.before
     assert "1-2" in alert.summary
+
+
+def test_the_drop_to_detect_is_half_a_point_of_the_touchpoints_own_scale() -> None:
+    """On a J-shaped 0-10 touchpoint half a point is few standard deviations; look for it."""
+    from engine.detection import drop_config_for  # noqa: PLC0415 - only this test needs it
+
+    config = DetectorConfig()
+    csat = drop_config_for(config.drop, Scale.CSAT_5, config.drop_points)
+    nps = drop_config_for(config.drop, Scale.NPS_11, config.drop_points)
+    assert csat.shift == 0.125
+    assert nps.shift == 0.05
+    # The wider the spread, the smaller k: the same half point is fewer deviations.
+    assert nps.reference_for(0.25) < nps.reference_for(0.1)
+    # ... and a smaller k needs a higher bar for the same false-alarm budget.
+    assert nps.threshold(50, 0.0, 0.1) > nps.threshold(50, 0.0, 0.25)
