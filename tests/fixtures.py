@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import socket
 import subprocess
 import sys
 import uuid
@@ -35,6 +36,11 @@ if TYPE_CHECKING:
 PARTITIONS = 4
 #: The repartition topics of the intake and dispatch stages: ``palaute{suffix}-{name}``.
 REPARTITION_TOPICS = ("contacts-by-citizen", "surveys-by-id")
+#: faust reads these from the environment. A killed worker stays in its consumer
+#: group until its session times out (60 s by default), and its partitions wait
+#: that long for a new owner: a test that kills a worker and starts another sets
+#: them shorter, so the restart costs seconds, not a minute.
+SHORT_SESSION_ENVIRONMENT = {"BROKER_SESSION_TIMEOUT": "8", "BROKER_HEARTBEAT_INTERVAL": "1"}
 
 
 @dataclass(frozen=True)
@@ -111,6 +117,22 @@ def run_suffix(kafka_bootstrap: str, run_topics: RunTopics) -> Iterator[str]:
     suffix = create_run_topics(kafka_bootstrap, run_topics)
     yield suffix
     asyncio.run(delete_run_topics(kafka_bootstrap, suffix))
+
+
+def free_ports(count: int) -> list[int]:
+    """Give ``count`` distinct ports that are free now, for a broker of a test's own.
+
+    The system picks them, so two test processes (pytest-xdist) or two test
+    sessions never pick the same ones, as they could a fixed offset.
+    """
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [int(sock.getsockname()[1]) for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
 
 
 def worker_command(config: Path) -> list[str]:

@@ -38,7 +38,7 @@ from aiosmtpd.smtp import SMTP
 from palaute.demo.run import INTERNAL_TOPICS
 from schemas.deadletter import DeadLetter
 from schemas.surveys import SkipReason, SurveyScheduled, SurveySkipped
-from tests.fixtures import RunTopics
+from tests.fixtures import SHORT_SESSION_ENVIRONMENT, RunTopics
 from tests.fixtures import create_run_topics as create_shared_run_topics
 from tests.integration.dispatch_harness import (
     ACCOUNT_SID,
@@ -129,12 +129,6 @@ def worker_config(
     return path
 
 
-#: faust reads these from the environment. A killed worker stays in its consumer
-#: group until its session times out (60 s by default), and its partitions wait
-#: that long for a new owner: shorter here, so a trial costs seconds, not a minute.
-WORKER_ENVIRONMENT = {"BROKER_SESSION_TIMEOUT": "8", "BROKER_HEARTBEAT_INTERVAL": "1"}
-
-
 class FaultWorker(Worker):
     """``palaute worker`` as a child process, with the fault tests' group timeouts."""
 
@@ -163,7 +157,7 @@ class FaultWorker(Worker):
 
 def new_worker(config: Path) -> FaultWorker:
     """Make a worker process (not started) that logs next to its configuration."""
-    return FaultWorker(config, config.with_suffix(".log"), env=WORKER_ENVIRONMENT)
+    return FaultWorker(config, config.with_suffix(".log"), env=SHORT_SESSION_ENVIRONMENT)
 
 
 def wipe_store(config: Path) -> None:

@@ -31,6 +31,7 @@ from connectors.twilio_sim import FaultMode, SimulatorConfig, TwilioSimulator
 from schemas.deadletter import DeadLetter
 from schemas.surveys import SurveyScheduled
 from schemas.topics import CONTACTS, DEADLETTER, SURVEYS, VAULT
+from tests.fixtures import SHORT_SESSION_ENVIRONMENT
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -121,7 +122,9 @@ channel_preference = ["sms"]
         )
         surveys = Reader(kafka_bootstrap, SURVEYS + run_suffix)
         await surveys.start()
-        worker = Worker(config, tmp_path / "worker.log")
+        # The restarted worker takes over the killed one's partitions when its
+        # session ends: a short session, so that is seconds, not a minute.
+        worker = Worker(config, tmp_path / "worker.log", env=SHORT_SESSION_ENVIRONMENT)
         worker.start()
         try:
             await produce(
