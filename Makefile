@@ -10,6 +10,12 @@ NODE_TOOLS := tests/tooling/node_modules/.installed
 # Kills per kill test of the fault suite (tests/faults) in `make test`; `make faults`
 # runs the full mode documented in docs/guarantees.md.
 FAULT_TRIALS ?= 1
+# Test processes of `make pytest` (pytest-xdist, each with a broker of its own): the
+# broker tests mostly wait on workers, brokers and timers, so two processes nearly
+# halve the run on a 2-core machine. A file's tests stay in one process, in the
+# order collected (the long broker files first, the many short unit files last).
+# PYTEST_WORKERS=0 runs everything in one process.
+PYTEST_WORKERS ?= 2
 
 .PHONY: demo test test-fast lint typecheck pytest faults install node-tools kafka-up kafka-down clean
 
@@ -38,7 +44,8 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 
 pytest: $(STAMP) $(NODE_TOOLS)
-	PALAUTE_FAULT_TRIALS=$(FAULT_TRIALS) $(BIN)/pytest $(PYTEST_ARGS)
+	PALAUTE_FAULT_TRIALS=$(FAULT_TRIALS) $(BIN)/pytest \
+		-n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder $(PYTEST_ARGS)
 
 # Unit, property and the in-memory behaviour suite: no broker, a few minutes.
 test-fast: $(STAMP) $(NODE_TOOLS)

@@ -3,8 +3,11 @@
 The broker is the project's own local Kafka (``palaute kafka``), started once
 per test session on a dedicated port unless ``KAFKA_BOOTSTRAP_SERVERS`` points
 at one already running. Test sessions running at the same time share it; the
-last one to finish stops it. Every test gets its own topics and consumer
-groups (uuid4 names), so no test ever reads another's records.
+last one to finish stops it. Under pytest-xdist (``make pytest`` runs two
+processes) each process has a broker of its own, on a port of its own, so a
+busy test in one never waits on the other's broker. Every test gets its own
+topics and consumer groups (uuid4 names), so no test ever reads another's
+records.
 """
 
 from __future__ import annotations
@@ -42,6 +45,17 @@ TEST_KAFKA_PORT = 39092
 """Away from 9092, so a developer's own broker and its data are never touched."""
 
 
+def broker_port() -> int:
+    """Give this test process's broker port: ``PALAUTE_TEST_KAFKA_PORT``, moved per xdist worker.
+
+    A broker takes two ports (its own and the controller's, the next one up),
+    so xdist worker ``gwN`` takes the pair ``2 * N`` above the configured port.
+    """
+    base = int(os.environ.get("PALAUTE_TEST_KAFKA_PORT", str(TEST_KAFKA_PORT)))
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    return base + 2 * int(worker.removeprefix("gw"))
+
+
 @pytest.fixture(scope="session")
 def kafka_bootstrap() -> Iterator[str]:
     """Yield ``host:port`` of a real broker that takes requests for the whole session."""
@@ -49,7 +63,7 @@ def kafka_bootstrap() -> Iterator[str]:
     if configured:
         yield configured
         return
-    port = int(os.environ.get("PALAUTE_TEST_KAFKA_PORT", str(TEST_KAFKA_PORT)))
+    port = broker_port()
     try:
         settings = load_settings(
             port=port,

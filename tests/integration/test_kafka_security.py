@@ -15,10 +15,8 @@ own reads and topic admin use the broker's plaintext listener.
 from __future__ import annotations
 
 import json
-import os
 import secrets
 import subprocess
-import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -29,11 +27,9 @@ from aiokafka.errors import KafkaConnectionError
 
 from connectors.kafka_client import client_options
 from ops.kafka import LocalKafka, LocalKafkaError, load_settings
-from ops.kafka.process import port_is_free
 from schemas.config import KafkaConfig
 from schemas.topics import RESPONSES
-from tests.conftest import TEST_KAFKA_PORT
-from tests.fixtures import start_worker, stop_process
+from tests.fixtures import free_ports, start_worker, stop_process
 from tests.integration.citizen_harness import read_topic, running_citizen_web
 from tests.integration.smtp_server import running_smtp_sink
 from tests.integration.test_answer_end_to_end import (
@@ -53,10 +49,6 @@ if TYPE_CHECKING:
 
 pytestmark = pytest.mark.integration
 
-#: This module's broker sits just above the session broker's port and controller port.
-PORT_OFFSET = 2
-#: A client connection that used one of these ports as its own keeps it in TIME_WAIT for 60 s.
-PORT_WAIT_SECONDS = 90.0
 SCRAM_USERNAME = "palaute"
 SCORE = 4
 
@@ -129,13 +121,14 @@ def secured_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Secured
     directory = tmp_path_factory.mktemp("secured-kafka")
     ca_file, chain, key = _throwaway_certificates(directory)
     password = secrets.token_hex(16)
-    port = int(os.environ.get("PALAUTE_TEST_KAFKA_PORT", str(TEST_KAFKA_PORT))) + PORT_OFFSET
-    _wait_until_free(range(port, port + 4))
+    # Ports the system gives: a fixed offset from the session broker's port would
+    # meet another pytest-xdist process's broker.
+    port, controller_port, ssl_port, sasl_ssl_port = free_ports(4)
     settings = load_settings(
         port=port,
-        controller_port=port + 1,
-        ssl_port=port + 2,
-        sasl_ssl_port=port + 3,
+        controller_port=controller_port,
+        ssl_port=ssl_port,
+        sasl_ssl_port=sasl_ssl_port,
         state_dir=directory / "state",
         tls_certificate_chain=chain,
         tls_private_key=key,
@@ -151,22 +144,13 @@ def secured_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Secured
     try:
         yield SecuredBroker(
             plaintext=status.bootstrap_servers,
-            ssl=f"127.0.0.1:{port + 2}",
-            sasl_ssl=f"127.0.0.1:{port + 3}",
+            ssl=f"127.0.0.1:{ssl_port}",
+            sasl_ssl=f"127.0.0.1:{sasl_ssl_port}",
             ca_file=ca_file,
             scram_password=password,
         )
     finally:
         broker.down(wipe=True)
-
-
-def _wait_until_free(ports: range) -> None:
-    """Wait out other clients' closed connections that still hold one of our ports."""
-    deadline = time.monotonic() + PORT_WAIT_SECONDS
-    while taken := [port for port in ports if not port_is_free("127.0.0.1", port)]:
-        if time.monotonic() > deadline:
-            pytest.fail(f"ports {taken} stayed taken for {PORT_WAIT_SECONDS:.0f} s", pytrace=False)
-        time.sleep(1)
 
 
 def _worker_config(tmp_path: Path, env: CitizenEnv, smtp_port: int, kafka: dict[str, Any]) -> Path:
