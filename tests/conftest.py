@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import uuid
+from collections import Counter
 from typing import TYPE_CHECKING
 
 import pytest
@@ -54,6 +55,25 @@ def broker_port() -> int:
     base = int(os.environ.get("PALAUTE_TEST_KAFKA_PORT", str(TEST_KAFKA_PORT)))
     worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
     return base + 2 * int(worker.removeprefix("gw"))
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Give every test a node id of its own, or stop: pytest-xdist would lose tests.
+
+    schemathesis makes one test per API operation, named ``test[GET /path]``,
+    but under pytest 9.2 all of them get the test function's node id. One
+    process runs them all; pytest-xdist's file-wise distribution keys the
+    tests by node id and would run one of them and drop the rest unnoticed.
+    """
+    counts = Counter(item.nodeid for item in items)
+    for item in items:
+        if counts[item.nodeid] > 1 and item.parent is not None:
+            # The name, unlike the node id, says which operation the test is for.
+            item._id = item.parent.id.child(item.name)
+    counts = Counter(item.nodeid for item in items)
+    repeated = sorted(nodeid for nodeid, count in counts.items() if count > 1)
+    if repeated:
+        raise pytest.UsageError(f"tests share a node id, so one would not run: {repeated}")
 
 
 @pytest.fixture(scope="session")
