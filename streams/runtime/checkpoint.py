@@ -18,7 +18,9 @@ Both runtimes do a batch the same way:
       as stored, and every stage is idempotent, so what did get through is
       a harmless repeat;
    c. **carry out the effects** the batch asked for (work outside Kafka,
-      such as notifying an alert), if any, through the runtime's wiring;
+      such as notifying an alert), if any, through the runtime's wiring; if
+      that raises, the batch fails as in (b) and is done again, effects and
+      all;
    d. **write the state** changes, each under the record that made it (its
       partition is the state's partition);
    e. **commit** the batch's offsets.
@@ -245,7 +247,11 @@ class Checkpoint:
         if refused:
             raise CheckpointFailedError(type(refused[0]).__name__)
         if self.effects:
-            await io.perform(self.effects)
+            try:
+                await io.perform(self.effects)
+            except Exception as error:
+                # Not skipped: the batch is handled and its effects carried out again.
+                raise CheckpointFailedError(type(error).__name__) from error
         for key, (record, value) in self.writes.items():
             io.write_state(record, key, stored_value(value))
         await io.commit(self.records)

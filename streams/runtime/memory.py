@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from streams.runtime.checkpoint import Checkpoint, forget
+from streams.runtime.checkpoint import Checkpoint, CheckpointFailedError, forget
 from streams.runtime.model import Produce, Record
 
 if TYPE_CHECKING:
@@ -206,6 +206,10 @@ class MemoryRuntime:
                 self.crashes.append(str(crash))
                 for each in self._runners:
                     forget(each.stage, moved=True)
+                continue
+            except CheckpointFailedError:
+                # Nothing stored or committed: the batch is handled again at the next step.
+                forget(runner.stage, moved=False)
                 continue
             self.observations.extend(checkpoint.observations)
         return worked

@@ -8,7 +8,10 @@ After the runtime runs dry and publishes, the figures of every key equal a
 plain recount of the distinct ratings (:func:`engine.ledger.recompute`), the
 alerts are those of the same input without crashes, with the same ids, and
 each alert state was notified, more than once only after a crash of the
-alerting stage.
+alerting stage. The clock stands still, so silence ticks are handled and
+never judged (a restarted worker waits a window before it judges, so
+silence alerts depend on when crashes come: tests/unit/test_metrics_stages.py
+judges silence).
 """
 
 from __future__ import annotations

@@ -257,3 +257,27 @@ async def test_a_scan_sees_the_batchs_earlier_writes_on_top_of_the_store() -> No
     for offset, key in enumerate((b"k1", b"k2")):
         checkpoint.handle(Record("in", 0, offset, key, b"v"), NOW)
     assert stage.seen_in_table == [[("old", "5")], [("k1", "1"), ("old", "5")]]
+
+
+async def test_effects_that_fail_are_carried_out_again_and_nothing_is_stored_before(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An effect that raised must not be taken as done: its state would skip it for ever."""
+    monkeypatch.setattr(checkpoint_module, "RETRY_FIRST_S", 0.001)
+    log = Log()
+    failures = [ConnectionError()]
+
+    async def perform(effects: Sequence[Any]) -> None:
+        log.steps.append(f"perform {list(effects)}")
+        if failures:
+            raise failures.pop()
+
+    log.perform = perform  # type: ignore[method-assign]
+    stage = Remembering()
+    await run_batch(stage, log, _records(b"a"), log, clock=lambda: NOW)
+    assert log.steps.count("perform [b'a']") == 2
+    assert [step for step in log.steps if step.startswith(("state", "commit"))] == [
+        "state t/k=1 by @0",
+        "commit [0]",
+    ]
+    assert stage.forgotten == 1
