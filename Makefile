@@ -19,10 +19,12 @@ PYTEST_WORKERS ?= 2
 
 .PHONY: demo test test-fast lint typecheck pytest faults install node-tools kafka-up kafka-down clean
 
+# pip's own progress shows while it works: the first install takes a minute or two.
 $(STAMP): pyproject.toml
+	@echo "Installing Palaute and its tools into $(VENV) (once; a minute or two)..."
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --progress-bar on -e '.[dev]'
 	@touch $@
 
 install: $(STAMP)

@@ -42,6 +42,7 @@ from ops.kafka import BrokerState, LocalKafka, create_topic, delete_topics, load
 from palaute.demo import citizens
 from palaute.demo.frontoffice import BY_ID, DEGRADED, FrontOffice, broken_records, catalogue_toml
 from palaute.demo.mailsink import MailSink
+from palaute.demo.outbox import Outbox
 from schemas.deadletter import DeadLetter
 from schemas.topics import (
     ALERTS,
@@ -120,6 +121,8 @@ class Tally:
     skipped: Counter[str] = field(default_factory=Counter)  # by reason
     sent: Counter[str] = field(default_factory=Counter)  # by channel
     failed: int = 0
+    #: Send time of each scheduled survey, until it is sent, fails or ends otherwise.
+    unsent: dict[str, str] = field(default_factory=dict)
     answers: Counter[str] = field(default_factory=Counter)  # responses by type
     ratings: dict[str, tuple[str, int]] = field(default_factory=dict)  # id -> touchpoint, score
     #: Records set aside, by where they came from: a stage that repeats a record after
@@ -171,9 +174,16 @@ def _free_port() -> int:
 
 
 def _web_port(wanted: int) -> int:
+    """Keep the wanted port when the web service can bind it.
+
+    The probe binds as aiohttp does, with SO_REUSEADDR: without it, sockets
+    of the last run still in TIME-WAIT after a Ctrl-C make a free port look
+    taken, and every rerun moved off 8080.
+    """
     if wanted == 0:
         return _free_port()
     with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind(("127.0.0.1", wanted))
         except OSError:
@@ -412,12 +422,18 @@ def _record_survey(tally: Tally, data: dict[str, Any]) -> None:
     kind = data.get("type")
     if kind == "SurveyScheduled":
         tally.scheduled[data["channel"]] += 1
+        tally.unsent[data["survey_id"]] = data["send_at"]
     elif kind == "SurveySkipped":
         tally.skipped[data["reason"]] += 1
+        tally.unsent.pop(data["survey_id"], None)
     elif kind == "SurveySent":
         tally.sent[data["channel"]] += 1
+        tally.unsent.pop(data["survey_id"], None)
     elif kind == "SurveyFailed":
         tally.failed += 1
+        tally.unsent.pop(data["survey_id"], None)
+    elif kind == "SurveyExpired":
+        tally.unsent.pop(data["survey_id"], None)
 
 
 def _record_alert(tally: Tally, data: dict[str, Any]) -> dict[str, Any] | None:
@@ -633,6 +649,7 @@ def _summary(tally: Tally, crowd: Citizens) -> None:
         _say(f"  scheduled by {channel:<6} {count:>5}   sent {tally.sent[channel]:>5}")
     for reason, count in tally.skipped.most_common():
         _say(f"  skipped, {reason:<22} {count:>5}")
+    _say(_unsent_line(tally, datetime.now(UTC)))
     _say(f"Citizens answered: {crowd.answered['sms']} by SMS, {crowd.answered['email']} by email")
     _say(f"Responses: {dict(tally.answers)}")
     _say(f"Ratings: {len(tally.ratings)}")
@@ -646,6 +663,20 @@ def _summary(tally: Tally, crowd: Citizens) -> None:
         _say(f"A {found['kind']} alert fired for the degraded touchpoint {DEGRADED}.")
     else:
         _say(f"No alert for {DEGRADED} yet (run longer, or faster with --speed).")
+
+
+def _unsent_line(tally: Tally, now: datetime) -> str:
+    """Say how many scheduled surveys were not sent when the demo stopped, and why."""
+    if not tally.unsent:
+        return f"Every scheduled survey was sent or closed ({tally.failed} failed)."
+    waiting = sum(1 for send_at in tally.unsent.values() if datetime.fromisoformat(send_at) > now)
+    behind = len(tally.unsent) - waiting
+    return (
+        f"Not sent when the demo stopped: {len(tally.unsent)} scheduled surveys: "
+        f"{waiting} not yet due (their send delay had not passed), {behind} due but still "
+        f"queued (the dispatcher was behind; on a loaded machine, try --speed 0.5); "
+        f"{tally.failed} failed"
+    )
 
 
 def _start_children(children: list[Child], config: Path, directory: Path, ports: Ports) -> None:
@@ -671,8 +702,11 @@ async def _run(options: DemoOptions, bootstrap: str, suffix: str, directory: Pat
     )
     sim_url = await simulator.start("127.0.0.1", 0)
     crowd_ref: list[Citizens] = []
+    outbox = Outbox(lambda: simulator.messages)
+    outbox_url = await outbox.start()
 
     def deliver(message: EmailMessage) -> None:
+        outbox.keep(message)
         if crowd_ref:
             crowd_ref[0].mail(message)
 
@@ -695,6 +729,7 @@ async def _run(options: DemoOptions, bootstrap: str, suffix: str, directory: Pat
         dashboard = await _dashboard(ports.base_url)
         if dashboard is not None:
             _say(f"Dashboard: {dashboard} (any user name; password {ports.operator_token})")
+        _say(f"Outbox: {outbox_url} (each SMS and email as its citizen got it; links work)")
         _say(
             f"Front office opens: about {BASE_RATE * options.speed:.0f} contacts a second over "
             f"{len(BY_ID)} touchpoints; {DEGRADED} degrades after "
@@ -721,6 +756,7 @@ async def _run(options: DemoOptions, bootstrap: str, suffix: str, directory: Pat
             _say(f"{child.name} stopped.")
         await simulator.stop()
         await sink.stop()
+        await outbox.stop()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(signum)
     _summary(demo.tally, crowd)
@@ -765,12 +801,15 @@ def run_demo(options: DemoOptions) -> int:
     finally:
         # Cleaning up is not interrupted by another Ctrl-C: that would leave a broker behind.
         signal.signal(signal.SIGINT, signal.SIG_IGN)
+        if not options.keep_kafka and bootstrap is not None:
+            # The run's topics hold its made-up contact details and take room on disk
+            # (about 40 MB a run): gone, whether the broker stays up or not.
+            with contextlib.suppress(Exception):
+                _delete_run_topics(bootstrap, suffix)
+                _say("The demo's topics are deleted (keep them with --keep-kafka).")
         if not was_up and not options.keep_kafka:
             kafka.down()
             _say("Kafka stopped (it was started by the demo; keep it with --keep-kafka).")
-        elif not options.keep_kafka and bootstrap is not None:
-            with contextlib.suppress(Exception):
-                _delete_run_topics(bootstrap, suffix)
         with contextlib.suppress(OSError):
             shutil.rmtree(directory)
         signal.signal(signal.SIGINT, signal.default_int_handler)

@@ -114,6 +114,11 @@ def test_demo_shows_the_alert_for_the_degraded_touchpoint_and_stops_what_it_star
     assert int(answered.group(1)) > 0
     assert int(answered.group(2)) > 0
     assert "Kafka stopped" in output
+    # The outbox shows what citizens got; the summary says what was not sent, and why;
+    # the run's topics, with their made-up contact details, are gone.
+    assert re.search(r"Outbox: http://127\.0\.0\.1:\d+/ ", output), output[:3000]
+    assert re.search(r"(Not sent when the demo stopped|Every scheduled survey was sent)", summary)
+    assert "The demo's topics are deleted" in output
     _assert_nothing_left(port, output)
     # No phone number or address reaches the terminal.
     assert "+35840" not in output
