@@ -35,6 +35,8 @@ ACCOUNT_SID = "AC" + "2e" * 16
 AUTH_TOKEN = "contract-auth-token"
 SENDER = "+358451234567"
 SERVICE = "MG" + "3d" * 16
+#: An alphanumeric sender ID, as an organisation configures it.
+SENDER_ID = "Helsinki"
 CITIZEN = "+358401234567"
 OPTED_OUT = "+46701234567"
 
@@ -102,6 +104,9 @@ async def recorded() -> AsyncIterator[list[RecordedExchange]]:
         first = await by_number.send(CITIZEN, "Miten onnistuimme? Vastaa 1-5.", None)
         await by_service.send(CITIZEN, "Hur lyckades vi? 👍", "http://127.0.0.1:9/status")
         await by_number.send(CITIZEN, "ä" * 200, None)
+        # An organisation's own senders: an alphanumeric sender ID, a Messaging Service.
+        await by_number.send(CITIZEN, "Helsingin kaupunki: Vastaa 1-5.", None, sender_id=SENDER_ID)
+        await by_number.send(CITIZEN, "Espoo: Vastaa 1-5.", None, messaging_service_sid=SERVICE)
         for fault in (FaultMode.HTTP_429, FaultMode.HTTP_503, FaultMode.HTTP_500):
             sim.inject_fault(fault, count=1)
             with pytest.raises(SmsError):
@@ -117,7 +122,7 @@ async def recorded() -> AsyncIterator[list[RecordedExchange]]:
         fetched = await client.messages(first.sid).fetch_async()
         assert fetched.sid == first.sid
         listed = await client.messages.list_async(to=CITIZEN, limit=20)
-        assert len(listed) == 3
+        assert len(listed) == 5
         with pytest.raises(Exception, match=r"20404|not found"):
             await client.messages("SM" + "0" * 32).fetch_async()
         yield list(sim.exchanges)
@@ -163,6 +168,24 @@ def test_every_request_the_client_sent_matches_the_spec(
     """The simulator must accept only what Twilio accepts, so the client is really exercised."""
     for exchange in recorded:
         openapi.validate_request(_request(exchange))
+
+
+def test_an_organisations_own_sender_replaces_the_accounts_in_the_request(
+    recorded: list[RecordedExchange],
+) -> None:
+    """The alphanumeric sender ID goes as From, a Messaging Service without one."""
+    creates = [
+        parse_qs(exchange.body.decode())
+        for exchange in recorded
+        if exchange.method == "POST" and exchange.path.endswith("/Messages.json")
+    ]
+    by_body = {form["Body"][0]: form for form in creates if "Body" in form}
+    alphanumeric = by_body["Helsingin kaupunki: Vastaa 1-5."]
+    assert alphanumeric["From"] == [SENDER_ID]
+    assert "MessagingServiceSid" not in alphanumeric
+    service = by_body["Espoo: Vastaa 1-5."]
+    assert service["MessagingServiceSid"] == [SERVICE]
+    assert "From" not in service
 
 
 def test_every_success_response_matches_the_spec(

@@ -370,3 +370,31 @@ def test_the_honeypot_link_is_in_the_html_only_hidden_from_people_and_keyboards(
     assert "display:none" in tag.group(0)
     assert dict(_parse(content).anchors)[honeypot] == ""
     assert honeypot not in content.text
+
+
+def test_the_email_names_the_organisation_service_privacy_notice_and_logo() -> None:
+    """A survey mail from an unnamed sender with no privacy notice looks like phishing."""
+    asker = Asker(
+        "Espoon kaupunki",
+        service="Terveysasema",
+        privacy_url="https://www.espoo.fi/tietosuoja",
+        logo_url="https://www.espoo.fi/logo.svg",
+    )
+    content = render_email(
+        QUESTIONS[Language.FI], Language.FI, Scale.CSAT_5, _links(Scale.CSAT_5), asker
+    )
+    assert content.subject == "Espoon kaupunki: kysymys palvelustamme"
+    assert "Palvelu: Terveysasema" in content.text
+    assert "Tietosuojaseloste: https://www.espoo.fi/tietosuoja" in content.text
+    assert '<a href="https://www.espoo.fi/tietosuoja"' in content.html
+    assert '<img src="https://www.espoo.fi/logo.svg" alt="Espoon kaupunki"' in content.html
+    reminder = render_email(
+        QUESTIONS[Language.FI],
+        Language.FI,
+        Scale.CSAT_5,
+        _links(Scale.CSAT_5),
+        asker,
+        reminder=True,
+    )
+    assert reminder.subject == "Muistutus: Espoon kaupunki kysyy palvelustamme"
+    assert reminder.text != content.text
