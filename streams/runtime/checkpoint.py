@@ -32,6 +32,36 @@ before the offsets say the records are done; an effect is carried out
 before the state that remembers it is written, so it happens at least
 once, and more than once only when a crash comes in between.
 
+4. Only a batch that asked for **commands** (work outside Kafka that must
+   never repeat: the dispatcher's call to Twilio or the SMTP relay; an
+   effect, by contrast, may) goes on, in
+   :meth:`Checkpoint.carry_out`:
+
+   f. **wait until the state is durable**: the changelog writes of (d) are
+      acknowledged by the broker, so no restart can find the state as it
+      was before the batch;
+   g. **carry out each command**, in the order asked, with the stage's
+      executor, and produce and await what it gives back: the outcome, as a
+      record the stage reads and handles in turn like any other.
+
+   Whatever the stage stored at (d) is therefore on the broker before any
+   command begins, and a command is never carried out twice: a crash before
+   (g) leaves it undone, a crash during or after it leaves the outcome
+   record on its way or lost. A stage whose commands must not repeat (the
+   dispatcher) stores its intent at (d) and, on finding an intent whose
+   outcome never came back, ends it without carrying it out again
+   (:mod:`streams.stages.dispatch`).
+
+5. Before the next batch is taken, the runtime hands the stage, in a
+   checkpoint of its own in this same order, the outcome records of (g)
+   that went to the stage's own input (:func:`fed_back`; their copy on
+   the topic is handled again later, which an idempotent stage ignores),
+   and then every record whose output asked for it (``again``): a stage
+   that does one command at a time knows its outcome and goes on at once,
+   instead of waiting for its input to bring them back. The runtimes stop
+   asking again after a time budget (:data:`AGAIN_WITHIN_S`), so a
+   partition is still handed over promptly in a rebalance.
+
 A stage that keeps parsed state in memory (:class:`~streams.runtime.model.Forgetful`)
 is told to forget it whenever memory may be ahead of the store: after a
 handler raised (the batch's earlier records are then handled again from the
@@ -52,14 +82,16 @@ from streams.runtime.deadletters import HANDLER_FAILED, dead_letter_headers, han
 from streams.runtime.model import Forgetful, Output, Produce, Record, Rejection, stored_value
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable, Iterable, Sequence
+    from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping, Sequence
 
-    from streams.runtime.model import Deferred, ScanView, Stage, StateView
+    from streams.runtime.model import Deferred, Executor, ScanView, Stage, StateView
 
 log = logging.getLogger(__name__)
 
 #: The role of the dead-letter topic among a stage's outputs.
 DEADLETTER = "deadletter"
+#: How long a runtime goes on handling records again that asked for it, per batch.
+AGAIN_WITHIN_S = 1.0
 #: Back-off between attempts at a batch whose records were refused.
 RETRY_FIRST_S = 0.2
 RETRY_MAX_S = 5.0
@@ -88,6 +120,13 @@ class CheckpointIO(Protocol):
 
     async def commit(self, records: Sequence[Record]) -> None:
         """Commit the offsets of the batch's records."""
+
+
+class CommandIO(CheckpointIO, Protocol):
+    """What a runtime provides for a batch with commands: a wait for durable state."""
+
+    async def durable(self) -> None:
+        """Return once every state change written so far is acknowledged by its changelog."""
 
 
 class _Overlay:
@@ -154,6 +193,10 @@ class Checkpoint:
     rejections: list[tuple[Record, Rejection, str | None, str]] = field(default_factory=list)
     #: Each record handled, when, and how its handler failed (if it did).
     inputs: list[_Input] = field(default_factory=list)
+    commands: list[Any] = field(default_factory=list)
+    again: list[Record] = field(default_factory=list)
+    #: The outcome records the commands' executor gave, as produced.
+    outcomes: list[Produce] = field(default_factory=list)
 
     def handle(self, record: Record, now: datetime) -> None:
         """Handle one record; a failure or a rejection makes it a dead letter."""
@@ -200,6 +243,7 @@ class Checkpoint:
             forget(self.stage, moved=False)
             self.produced, self.writes, self.observations = [], {}, []
             self.effects, self.rejections = [], []
+            self.commands, self.again = [], []
             for entry in self.inputs:
                 if entry.failure is not None:
                     rejection, kind = entry.failure
@@ -215,6 +259,9 @@ class Checkpoint:
             self.writes[key] = (record, value)
         self.observations.extend(output.observations)
         self.effects.extend(output.effects)
+        self.commands.extend(output.commands)
+        if output.again:
+            self.again.append(record)
         if output.rejection is not None:
             self._set_aside(record, output.rejection, None, now, self.stage.label)
         for aside in output.set_aside:
@@ -256,6 +303,51 @@ class Checkpoint:
             io.write_state(record, key, stored_value(value))
         await io.commit(self.records)
 
+    async def carry_out(self, io: CommandIO, execute: Executor | None) -> None:
+        """Once the state is durable, carry out each command and produce its outcome records.
+
+        An outcome record that is refused is not retried: the command is not
+        repeated either, and the stage that asked for it ends the intent it
+        stored when no outcome comes back.
+        """
+        if not self.commands:
+            return
+        if execute is None:
+            log.error(
+                "%s: %d commands and no executor; none is carried out",
+                self.stage.label,
+                len(self.commands),
+            )
+            return
+        await io.durable()
+        for command in self.commands:
+            produced = await execute(command)
+            self.outcomes.extend(produced)
+            sent = [ack for record in produced if (ack := await io.produce(record)) is not None]
+            outcomes = await io.acknowledged(sent)
+            refused = [outcome for outcome in outcomes if isinstance(outcome, BaseException)]
+            if refused:
+                log.warning(
+                    "%s: the outcome of a command was not acknowledged (%s)",
+                    self.stage.label,
+                    type(refused[0]).__name__,
+                )
+
+
+def fed_back(
+    checkpoint: Checkpoint, topics: Mapping[str, str], sources: Collection[str]
+) -> list[Record]:
+    """Give the outcome records a checkpoint produced to a partition of its own input.
+
+    They are handed over with the offset -1: their place on the topic is
+    not known here, and they are handled again when read from it.
+    """
+    return [
+        Record(topics[p.topic], p.partition, -1, p.key, p.value, p.headers)
+        for p in checkpoint.outcomes
+        if p.partition is not None and topics[p.topic] in sources
+    ]
+
 
 async def run_batch(
     stage: Stage,
@@ -265,12 +357,14 @@ async def run_batch(
     *,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     at_record: Callable[[Record], None] = lambda _record: None,
+    execute: Executor | None = None,
 ) -> Checkpoint:
     """Handle and commit one batch, again and again until its records are acknowledged.
 
     ``at_record`` is called before each record is handled: a store that finds
     a key in the partition of the record being processed (faust's) is told
-    which record that is.
+    which record that is. The batch's commands are carried out once, after
+    the commit, by ``execute`` (its IO must then be a :class:`CommandIO`).
     """
     delay = RETRY_FIRST_S
     while True:
@@ -292,4 +386,6 @@ async def run_batch(
             await asyncio.sleep(delay)
             delay = min(delay * 2, RETRY_MAX_S)
             continue
+        if checkpoint.commands:
+            await checkpoint.carry_out(cast("CommandIO", io), execute)
         return checkpoint

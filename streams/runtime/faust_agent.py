@@ -19,7 +19,17 @@ consumer; the worker's producer is idempotent with ``acks=all``
 * *commit*: the agent returns to faust, which acks the batch's events;
   faust flushes the producer (changelog writes included) before it commits
   acked offsets, and commits nothing once a stop has begun
-  (:class:`streams.app.StopSafeConsumer`).
+  (:class:`streams.app.StopSafeConsumer`);
+* *wait until the state is durable* (a batch with commands only): the
+  producer is flushed, its send buffer (where table writes wait for the
+  changelog) drained and every record acknowledged;
+* *carry out the commands*: the agent awaits the stage's executor before it
+  takes the next batch, so a partition is handed over in a rebalance only
+  once the command in hand has finished and its outcome is produced;
+* *fed back and again*: the commands' outcome records for this stage's
+  input, then the records that asked for it, are handled in the next
+  checkpoint, under the event of their partition in the batch; records
+  ask again for at most :data:`~streams.runtime.checkpoint.AGAIN_WITHIN_S`.
 
 A stage with several tables is given them as :class:`Tables`, its state
 keys ``<table>/<key>``. A stage that keeps parsed state in memory
@@ -30,13 +40,14 @@ partitions are revoked or assigned: the tables are the truth again.
 from __future__ import annotations
 
 import functools
+import time
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, cast
 
 from connectors import telemetry
 from streams.acks import acknowledged
 from streams.producer import DirectProducer
-from streams.runtime.checkpoint import forget, run_batch
+from streams.runtime.checkpoint import AGAIN_WITHIN_S, fed_back, forget, run_batch
 from streams.runtime.deadletters import kafka_headers
 from streams.runtime.model import Forgetful, Record
 from streams.runtime.overrides.events import at_event
@@ -48,7 +59,7 @@ if TYPE_CHECKING:
     import faust
     from faust.types import EventT
 
-    from streams.runtime.model import Produce, Stage
+    from streams.runtime.model import Executor, Produce, Stage
 
 
 class _NoState:
@@ -105,7 +116,7 @@ class _FaustIO:
         producer: DirectProducer,
         table: Any,
         topics: Mapping[str, str],
-        events: Mapping[tuple[str, int, int], EventT[bytes]],
+        events: _Events,
         *,
         perform: Callable[[Sequence[Any]], Awaitable[None]],
     ) -> None:
@@ -139,9 +150,44 @@ class _FaustIO:
         # commits acked offsets only after flushing the producer.
         del records
 
+    async def durable(self) -> None:
+        # The idempotent producer's flush drains the buffer that holds table
+        # writes, then waits for every record's acknowledgement.
+        await self._app.producer.flush()
 
-def _at_record(events: Mapping[tuple[str, int, int], EventT[bytes]], record: Record) -> None:
+
+class _Events:
+    """The faust event of each record of a batch; a fed-back record takes its partition's."""
+
+    def __init__(self, records: Sequence[Record], events: Sequence[EventT[bytes]]) -> None:
+        self._by_offset = {
+            (record.topic, record.partition, record.offset): event
+            for record, event in zip(records, events, strict=True)
+        }
+        self._by_partition = {
+            (record.topic, record.partition): event
+            for record, event in zip(records, events, strict=True)
+        }
+
+    def __getitem__(self, place: tuple[str, int, int]) -> EventT[bytes]:
+        event = self._by_offset.get(place)
+        return self._by_partition[place[0], place[1]] if event is None else event
+
+
+def _at_record(events: _Events, record: Record) -> None:
     at_event(events[record.topic, record.partition, record.offset])
+
+
+async def _again(
+    checkpoint: Callable[[list[Record]], Awaitable[list[Record]]], pending: list[Record]
+) -> None:
+    """Hand the stage its fed-back outcomes and what asked again, within the time budget."""
+    budget_ends = time.monotonic() + AGAIN_WITHIN_S
+    while pending:
+        if time.monotonic() > budget_ends:
+            # Out of time: outcomes are still folded in, nothing asks again.
+            pending = [record for record in pending if record.offset < 0]
+        pending = await checkpoint(pending) if pending else []
 
 
 def record_of(event: EventT[bytes]) -> Record:
@@ -169,6 +215,7 @@ def run_stage(
     observe: Callable[[Any], None] = lambda _observation: None,
     perform: Callable[[Sequence[Any]], Awaitable[None]] = _no_effects,
     after: Callable[[Sequence[EventT[bytes]]], Awaitable[None]] | None = None,
+    execute: Executor | None = None,
 ) -> None:
     """Add an agent that runs ``stage`` on ``source`` in the checkpoint order.
 
@@ -176,7 +223,9 @@ def run_stage(
     the effects the stage asks for (see :mod:`streams.runtime.checkpoint`).
     ``after`` is given each batch's events once its checkpoint is done,
     before faust acknowledges them (the shared readers' handlers that are
-    not stages yet, see :mod:`streams.shared`).
+    not stages yet, see :mod:`streams.shared`). ``execute`` carries out the
+    stage's commands, after the checkpoint, with the table's writes
+    acknowledged (:meth:`~streams.runtime.checkpoint.Checkpoint.carry_out`).
     """
     producer = DirectProducer(app)
     state = table if table is not None else _NoState()
@@ -190,24 +239,30 @@ def run_stage(
         app.on_partitions_revoked.connect(receiver, weak=False)
         app.on_partitions_assigned.connect(receiver, weak=False)
 
+    source_name = source.get_topic_name()
+
+    async def checkpoint(records: list[Record], events: _Events) -> list[Record]:
+        """Handle and commit one batch, carry out its commands; give what goes next."""
+        io = _FaustIO(app, producer, table, topics, events, perform=perform)
+        done = await run_batch(
+            stage,
+            state,
+            records,
+            io,
+            at_record=functools.partial(_at_record, events),
+            execute=execute,
+        )
+        report_checkpoint(done, observe)
+        return [*fed_back(done, topics, (source_name,)), *done.again]
+
     async def agent(stream: faust.StreamT[bytes]) -> None:
         # faust's StreamT does not declare take_events; its Stream, which agents get, does.
         batches = cast("faust.Stream[bytes]", stream).take_events
         async for events in batches(batch, within=within):
             records = [record_of(event) for event in events]
-            by_offset = {
-                (record.topic, record.partition, record.offset): e
-                for record, e in zip(records, events, strict=True)
-            }
-            io = _FaustIO(app, producer, table, topics, by_offset, perform=perform)
-            checkpoint = await run_batch(
-                stage,
-                state,
-                records,
-                io,
-                at_record=functools.partial(_at_record, by_offset),
-            )
-            report_checkpoint(checkpoint, observe)
+            by_offset = _Events(records, events)
+            pending = await checkpoint(records, by_offset)
+            await _again(functools.partial(checkpoint, events=by_offset), pending)
             if after is not None:
                 await after(events)
             telemetry.agent_progress(stage.name, datetime.now(UTC))

@@ -7,13 +7,20 @@ runs every stage, a batch at a time, until no stage has anything left.
 
 A crash can be injected at every step of a checkpoint (``handled``, after
 each produced record ``produced``, ``acknowledged``, ``performed`` when the
-batch had effects, ``state-written``, ``committed``): the stage then loses
-what it had not committed, as a killed worker does (its read positions go
-back to the committed offsets, its uncommitted batch is gone, and every
-stage forgets what it kept in memory), while produced records stay on their
-topics, effects stay done and written state stays in its store, as on Kafka.
-A stage may read several topics; its store's keys may name tables
-(``<table>/<key>``, see :class:`~streams.runtime.model.ScanView`).
+batch had effects, ``state-written``, ``committed``, and after each command
+carried out, before its outcome is produced, ``executed``): the stage then
+loses what it had not committed, as a killed worker does (its read positions
+go back to the committed offsets, its uncommitted batch and the commands it
+had not carried out are gone, and every stage forgets what it kept in
+memory), while produced records stay on their topics, effects stay done and
+written state stays in its store, as on Kafka. Each crash counts as a
+restart of every stage (:meth:`MemoryRuntime.restarts`). A stage may read
+several topics; its store's keys may name tables (``<table>/<key>``, see
+:class:`~streams.runtime.model.ScanView`).
+
+A stage with commands is given its executor when it is added; the test
+provides it (a deterministic recorder of sends, say), and the runtime calls
+it at the checkpoint's step (g), as the Kafka runtime does.
 """
 
 from __future__ import annotations
@@ -23,16 +30,27 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from streams.runtime.checkpoint import Checkpoint, CheckpointFailedError, forget
+from streams.runtime.checkpoint import Checkpoint, CheckpointFailedError, fed_back, forget
 from streams.runtime.model import Produce, Record
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 
-    from streams.runtime.model import Stage
+    from streams.runtime.model import Executor, Stage
 
+#: How often a record that asks for it is handled again before the next batch
+#: (the Kafka runtime's time budget, counted in rounds: the clock stands still here).
+AGAIN_ROUNDS = 100
 #: The steps of a checkpoint at which a crash can be injected.
-STEPS = ("handled", "produced", "acknowledged", "performed", "state-written", "committed")
+STEPS = (
+    "handled",
+    "produced",
+    "acknowledged",
+    "performed",
+    "state-written",
+    "committed",
+    "executed",
+)
 
 
 class InjectedCrashError(Exception):
@@ -92,6 +110,9 @@ class _Runner:
     topics: Mapping[str, str]
     committed: dict[tuple[str, int], int] = field(default_factory=dict)
     store: dict[str, str] = field(default_factory=dict)
+    execute: Executor | None = None
+    observe: Callable[[Any], None] | None = None
+    restarts: int = 0
 
     def get(self, key: str) -> str | None:
         return self.store.get(key)
@@ -136,8 +157,30 @@ class _IO:
     async def commit(self, records: Sequence[Record]) -> None:
         self._step("state-written")
         for record in records:
-            self._runner.committed[record.topic, record.partition] = record.offset + 1
+            # A record handled again never moves a position back; a fed-back
+            # outcome has no offset of its own.
+            position = self._runner.committed.get((record.topic, record.partition), 0)
+            self._runner.committed[record.topic, record.partition] = max(
+                position, record.offset + 1
+            )
         self._step("committed")
+
+    async def durable(self) -> None:
+        # Written state is in the store at once.
+        return
+
+
+class _Executing:
+    """The stage's executor, with the crash hook after each command it carries out."""
+
+    def __init__(self, io: _IO, execute: Executor) -> None:
+        self._io = io
+        self._execute = execute
+
+    async def __call__(self, command: Any) -> Sequence[Produce]:
+        produced = await self._execute(command)
+        self._io._step("executed")  # noqa: SLF001 - the same hook as every other step
+        return produced
 
 
 async def _perform_nothing(stage: Stage, effects: Sequence[Any]) -> None:
@@ -166,10 +209,26 @@ class MemoryRuntime:
         self.observations: list[Any] = []
         self._runners: list[_Runner] = []
 
-    def add(self, stage: Stage, source: str | Sequence[str], topics: Mapping[str, str]) -> None:
-        """Run ``stage`` on the topic(s) ``source``; ``topics`` maps its output roles to topics."""
+    def add(
+        self,
+        stage: Stage,
+        source: str | Sequence[str],
+        topics: Mapping[str, str],
+        *,
+        execute: Executor | None = None,
+        observe: Callable[[Any], None] | None = None,
+    ) -> None:
+        """Run ``stage`` on the topic(s) ``source``; ``topics`` maps its output roles to topics.
+
+        ``execute`` carries out the stage's commands; ``observe`` is told each
+        observation of a committed batch, as the Kafka runtime tells it.
+        """
         sources = (source,) if isinstance(source, str) else tuple(source)
-        self._runners.append(_Runner(stage, sources, topics))
+        self._runners.append(_Runner(stage, sources, topics, execute=execute, observe=observe))
+
+    def restarts(self, name: str) -> int:
+        """Tell how often the stage of this name crashed and started again."""
+        return next(runner.restarts for runner in self._runners if runner.stage.name == name)
 
     def state(self, name: str) -> dict[str, str]:
         """Give the store of the stage of this name."""
@@ -193,26 +252,46 @@ class MemoryRuntime:
             if not batch:
                 continue
             worked = True
-            checkpoint = Checkpoint(runner.stage, runner)
             try:
-                for record in batch:
-                    checkpoint.handle(record, self.clock())
-                if self.crash(runner.stage.name, "handled"):
-                    raise InjectedCrashError(f"{runner.stage.name} at handled")  # noqa: TRY301 - one path for every step's crash
-                await checkpoint.commit(_IO(self, runner))
+                pending = await self._checkpoint(runner, batch)
+                for _ in range(AGAIN_ROUNDS):
+                    if not pending:
+                        break
+                    pending = await self._checkpoint(runner, pending)
+                pending = [record for record in pending if record.offset < 0]
+                if pending:  # out of rounds: outcomes are still folded in
+                    await self._checkpoint(runner, pending)
             except InjectedCrashError as crash:
                 # The worker died: its uncommitted batch is gone and is read again,
                 # and every stage starts again from its store.
                 self.crashes.append(str(crash))
                 for each in self._runners:
                     forget(each.stage, moved=True)
-                continue
+                    each.restarts += 1
             except CheckpointFailedError:
                 # Nothing stored or committed: the batch is handled again at the next step.
                 forget(runner.stage, moved=False)
-                continue
-            self.observations.extend(checkpoint.observations)
         return worked
+
+    async def _checkpoint(self, runner: _Runner, batch: list[Record]) -> list[Record]:
+        """Handle, commit and carry out one batch; give the outcomes and what asks again."""
+        checkpoint = Checkpoint(runner.stage, runner)
+        for record in batch:
+            checkpoint.handle(record, self.clock())
+        if self.crash(runner.stage.name, "handled"):
+            raise InjectedCrashError(f"{runner.stage.name} at handled")
+        io = _IO(self, runner)
+        await checkpoint.commit(io)
+        self._observe(runner, checkpoint.observations)
+        execute = None if runner.execute is None else _Executing(io, runner.execute)
+        await checkpoint.carry_out(io, execute)
+        return [*fed_back(checkpoint, runner.topics, runner.sources), *checkpoint.again]
+
+    def _observe(self, runner: _Runner, observations: Sequence[Any]) -> None:
+        self.observations.extend(observations)
+        if runner.observe is not None:
+            for observation in observations:
+                runner.observe(observation)
 
     async def run_until_idle(self, max_steps: int = 100_000) -> None:
         """Step until no stage has a record left; fail rather than loop forever."""

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping
+    from collections.abc import Iterable, Mapping, Sequence
     from datetime import datetime
 
 Header = tuple[str, bytes | None]
@@ -94,6 +94,18 @@ class Output:
     #: out after the batch's records are acknowledged and before its state is
     #: written: at least once, and again only if the batch is handled again.
     effects: tuple[Any, ...] = ()
+    #: Work outside Kafka that must never repeat (a survey's provider call),
+    #: each a value the stage's executor understands: carried out at most once,
+    #: after the batch's records are acknowledged and its state is durable,
+    #: and what each one's executor gives back is produced
+    #: (:meth:`~streams.runtime.checkpoint.Checkpoint.carry_out`).
+    commands: tuple[Any, ...] = ()
+    #: Hand this record to the stage again, in a checkpoint of its own, as soon
+    #: as this one is done (commands included): there is more to do than one
+    #: checkpoint may do (the scheduler's one send at a time). The runtime does
+    #: so within a time budget, before the next batch; past it, the stage's own
+    #: input must bring it back (the scheduler's next tick).
+    again: bool = False
 
 
 NOTHING = Output()
@@ -145,3 +157,15 @@ class Stage(Protocol):
 
     def handle(self, state: StateView, record: Record, now: datetime) -> Output:
         """Handle one record. Pure: everything it wants done is in the output."""
+
+
+class Executor(Protocol):
+    """Carries out a stage's command; gives the records that tell its outcome.
+
+    Those records are produced like any other, usually back onto the stage's
+    own input, so the stage folds the outcome in as it handles any record.
+    An executor does not raise: a failed call is an outcome too.
+    """
+
+    async def __call__(self, command: Any) -> Sequence[Produce]:
+        """Carry out one command."""

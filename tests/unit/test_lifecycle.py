@@ -44,7 +44,9 @@ from schemas.config import TouchpointConfig
 from schemas.responses import AnswerVia, RatingReceived
 from schemas.surveys import SkipReason, SurveyScheduled, SurveySent, SurveySkipped
 from schemas.vault import ContactDetails
-from streams.dispatch import DueIndex, decode_entry, encode_entry, outcome_of
+from streams.scheduling import DueIndex
+from streams.sending import outcome_of
+from streams.stages.dispatch_records import decode_entry, encode_entry
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 SEND_AT = T0 + timedelta(minutes=10)

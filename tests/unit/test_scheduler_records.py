@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from streams.dispatch import ECHO_HEADER, is_echo, tick_run, tick_value
+from streams.stages.dispatch_records import ECHO_HEADER, is_echo, tick_run, tick_value
 
 
 def test_a_tick_names_the_run_that_wrote_it() -> None:
