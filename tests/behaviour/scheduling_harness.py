@@ -32,8 +32,9 @@ from schemas.surveys import SkipReason, SurveyLifecycleEvent, SurveyScheduled, S
 from schemas.topics import TopicNames
 from schemas.vault import ContactDetails
 from streams.runtime.checkpoint import DEADLETTER
+from streams.runtime.fanout import FanOut
 from streams.runtime.memory import MemoryBroker, MemoryRuntime
-from streams.runtime.model import NOTHING, Output, Produce
+from streams.runtime.model import Produce
 from streams.scheduling import Pacer, RunAgenda
 from streams.sending import Deliveries
 from streams.stages.dispatch import (
@@ -41,11 +42,11 @@ from streams.stages.dispatch import (
     RESPONSES,
     SURVEYS,
     VAULT,
+    ForwardAnswers,
     ForwardDetails,
+    ForwardSurveyEvents,
     ScheduleSurveys,
-    answer_to_forward,
     retry_policy,
-    survey_to_forward,
 )
 from streams.stages.dispatch_records import SendSurvey, tick_value
 
@@ -54,7 +55,6 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from engine.lifecycle import ProviderOutcome
-    from streams.runtime.model import Record, StateView
     from tests.integration.dispatch_harness import Reader, Worker
 
 CITIZEN = "ab" * 32
@@ -221,23 +221,6 @@ class RecordingSenders:
         return counts
 
 
-class _Forward:
-    """What the worker's shared readers do for the scheduler, as a stage of the memory runtime."""
-
-    label = "scheduler"
-
-    def __init__(self, name: str, choose: Callable[[bytes | None], Any]) -> None:
-        self.name = name
-        self._choose = choose
-
-    def handle(self, state: StateView, record: Record, now: datetime) -> Output:
-        del state, now
-        key = self._choose(record.value)
-        if not isinstance(key, bytes):
-            return NOTHING
-        return Output(produce=(Produce(BY_SURVEY, key, record.value),))
-
-
 class MemoryScheduling:
     """The scheduler on the in-memory runtime, with its own clock, ticks and a send recorder."""
 
@@ -272,8 +255,11 @@ class MemoryScheduling:
             observe=self.agenda.observe,
         )
         self.runtime.add(ForwardDetails(), TOPICS[VAULT], TOPICS)
-        self.runtime.add(_Forward("surveys-reader", survey_to_forward), TOPICS[SURVEYS], TOPICS)
-        self.runtime.add(_Forward("responses-reader", answer_to_forward), TOPICS[RESPONSES], TOPICS)
+        # The worker's shared readers, with the scheduler's parts.
+        for role, part in (("surveys", ForwardSurveyEvents()), ("responses", ForwardAnswers())):
+            reader = FanOut(f"{role}-reader")
+            reader.add(part, {BY_SURVEY: TOPICS[BY_SURVEY], DEADLETTER: TOPICS[DEADLETTER]})
+            self.runtime.add(reader, TOPICS[role], reader.topics)
         self._restarts = 0
         self._phones = 0
 

@@ -32,7 +32,7 @@ from schemas.surveys import SurveyScheduled, SurveySent
 from schemas.vault import ContactDetails
 from streams.runtime.model import Record
 from streams.scheduling import DueIndex, Pacer, RunAgenda
-from streams.stages.dispatch import ScheduleSurveys
+from streams.stages.dispatch import BY_SURVEY, SURVEYS, ScheduleSurveys
 from streams.stages.dispatch_records import (
     ECHO_HEADER,
     Composer,
@@ -283,7 +283,7 @@ def test_a_tick_sends_one_survey_stores_its_intent_with_it_and_asks_to_go_again(
     assert stored is not None
     assert '"phase":"dispatching"' in stored
     kinds = [(p.topic, b"SurveyDispatching" in (p.value or b"")) for p in output.produce]
-    assert kinds == [("by_survey", True), ("surveys", True)]  # the echo first
+    assert kinds == [(BY_SURVEY, True), (SURVEYS, True)]  # the echo first
     assert Ticked(0, "run-1") in output.observations
     waiting = [o for o in output.observations if isinstance(o, Due) and o.when == T0]
     assert [o.survey_id for o in waiting] == [
