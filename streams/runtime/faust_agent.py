@@ -239,7 +239,8 @@ def run_stage(
         app.on_partitions_revoked.connect(receiver, weak=False)
         app.on_partitions_assigned.connect(receiver, weak=False)
 
-    source_name = source.get_topic_name()
+    # A source may name several topics (the metrics stage reads two).
+    sources = tuple(source.topics)
 
     async def checkpoint(records: list[Record], events: _Events) -> list[Record]:
         """Handle and commit one batch, carry out its commands; give what goes next."""
@@ -253,7 +254,7 @@ def run_stage(
             execute=execute,
         )
         report_checkpoint(done, observe)
-        return [*fed_back(done, topics, (source_name,)), *done.again]
+        return [*fed_back(done, topics, sources), *done.again]
 
     async def agent(stream: faust.StreamT[bytes]) -> None:
         # faust's StreamT does not declare take_events; its Stream, which agents get, does.
