@@ -494,6 +494,10 @@ REPLY_TEXT_KEYS: tuple[str, ...] = (
     "reply_ask_again",
     "reply_no_open_survey",
 )
+#: The placeholders any phrase may use (each phrase fills only its own; see docs/messages.md).
+_TEXT_PLACEHOLDERS: dict[str, object] = dict.fromkeys(
+    ("organisation", "question", "link", "dash", "service"), ""
+) | dict.fromkeys(("low", "high", "score"), 0)
 #: Every citizen-visible phrase the catalogue's ``texts`` may replace.
 TEXT_KEYS: tuple[str, ...] = MESSAGE_TEXT_KEYS + PAGE_TEXT_KEYS + REPLY_TEXT_KEYS
 
@@ -639,6 +643,14 @@ class TouchpointConfig(Section):
                     f"texts.{language.value}: unknown key {', '.join(unknown)} "
                     "(see docs/messages.md for the keys)"
                 )
+            for key, text in phrases.items():
+                try:
+                    text.format(**_TEXT_PLACEHOLDERS)
+                except (KeyError, IndexError, ValueError):
+                    raise ValueError(
+                        f"texts.{language.value}.{key} has a placeholder no message fills, or a "
+                        "lone brace (double it for a literal one; see docs/messages.md)"
+                    ) from None
         return texts
 
     @field_validator("follow_up_statements")

@@ -138,3 +138,10 @@ def test_a_sami_citizen_without_sami_texts_gets_a_wholly_finnish_message() -> No
     assert "Miten onnistuimme?" in email.text
     with_sami = touchpoint.model_copy(update={"texts": {Language.SE: _all_sami()}})
     assert message_language(with_sami, Language.SE) is Language.SE
+
+
+@pytest.mark.parametrize("text", ["{organisation}: {kysymys} {link}", "Vastaa {low}-{high} {"])
+def test_a_text_with_a_placeholder_no_message_fills_is_refused(text: str) -> None:
+    """Found at start-up, not as a survey that cannot be built at send time."""
+    with pytest.raises(ValueError, match=r"texts\.fi\.sms has a placeholder"):
+        TouchpointConfig.model_validate({"texts": {"fi": {"sms": text}}})
