@@ -83,6 +83,9 @@ class SurveyAnswers:
     score: int | None = None
     seen: tuple[str, ...] = ()
     pending: tuple[str, ...] = field(default=())  # RatingReceived JSON
+    #: When the survey was sent, if SurveySent came before its facts (SurveyScheduled):
+    #: kept so that the order of the two, or a replay of both, gives the same ratings.
+    sent_early: datetime | None = None
 
     def to_json(self) -> str:
         """Serialise for a table that stores strings."""
@@ -109,6 +112,7 @@ class SurveyAnswers:
                 "score": self.score,
                 "seen": list(self.seen),
                 "pending": list(self.pending),
+                "sent_early": None if self.sent_early is None else self.sent_early.isoformat(),
             }
         )
 
@@ -140,6 +144,11 @@ class SurveyAnswers:
             score=data["score"],
             seen=tuple(data["seen"]),
             pending=tuple(data["pending"]),
+            sent_early=(
+                None
+                if data.get("sent_early") is None
+                else datetime.fromisoformat(data["sent_early"])
+            ),
         )
 
 
@@ -150,6 +159,10 @@ class JoinResult:
     state: SurveyAnswers
     ratings: tuple[Rating, ...] = ()
     refusals: tuple[Refusal, ...] = ()
+
+
+def _instant(text: str | None) -> datetime | None:
+    return None if text is None else datetime.fromisoformat(text)
 
 
 def on_scheduled(
@@ -163,17 +176,22 @@ def on_scheduled(
         scale=event.scale,
         send_at=event.send_at,
         expires_at=event.expires_at,
-        sent_at=None if state.survey is None else state.survey.sent_at,
+        sent_at=state.sent_early if state.survey is None else state.survey.sent_at,
         service=event.service,
         touchpoint_channel=event.touchpoint_channel,
     )
-    return _drain(replace(state, survey=facts), touchpoint)
+    return _drain(replace(state, survey=facts, sent_early=None), touchpoint)
 
 
 def on_sent(state: SurveyAnswers, event: SurveySent) -> SurveyAnswers:
-    """Learn when the survey was sent: answer times are measured from it."""
+    """Learn when the survey was sent: answer times are measured from it.
+
+    Before the survey's facts are known, the time waits for them: the two
+    arrive in either order (a replay after a crash brings SurveySent again
+    after SurveyScheduled), and either order must give the same ratings.
+    """
     if state.survey is None:
-        return state
+        return replace(state, sent_early=event.occurred_at)
     return replace(state, survey=replace(state.survey, sent_at=event.occurred_at))
 
 

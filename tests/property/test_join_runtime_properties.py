@@ -160,6 +160,18 @@ def _once(records: list[bytes]) -> list[str]:
     crash_at=[False, True],
     batch_size=8,
 )
+# SurveySent before SurveyScheduled, and a crash once the state is written: the
+# batch is handled again from the stored state, and the answer time must still be
+# measured from the send, as in one pass (it was measured from send_at).
+@example(
+    sent=[
+        ("sent", 0, _sent(0)),
+        ("scheduled", 0, _scheduled(0)),
+        ("answer", 0, _answer(0, 0, 1, confirmed=True, late=False)),
+    ],
+    crash_at=[False, False, True],
+    batch_size=2,
+)
 async def test_every_countable_answer_is_one_counted_rating_per_survey(
     sent: list[tuple[str, int, bytes]],
     crash_at: list[bool],
