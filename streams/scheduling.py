@@ -220,13 +220,21 @@ class RunAgenda:
         self._token = tokens()
         #: A send was admitted in the batch being handled.
         self._granted = False
+        #: Partitions are being revoked: nothing is due until they are assigned again.
+        self._paused = False
 
     def run(self) -> str:
         """Give this run's token."""
         return self._token
 
     def due(self, partition: int, now: datetime, limit: int) -> list[str]:
-        """Give the surveys that may be due, rebuilding the index first if it is stale."""
+        """Give the surveys that may be due, rebuilding the index first if it is stale.
+
+        Nothing is due while a rebalance is under way: the partitions may be
+        another worker's by now, and the index is rebuilt once they are assigned.
+        """
+        if self._paused:
+            return []
         if not self.index.fresh:
             self.index.rebuild(self._entries(), self._actives(), self._policy)
         return self.index.take(partition, now, limit)
@@ -247,11 +255,13 @@ class RunAgenda:
             self._granted = False
 
     def revoked(self) -> None:
-        """Forget the index: the partitions may no longer be ours."""
+        """Forget the index and act on nothing: the partitions may no longer be ours."""
         self.index.clear()
+        self._paused = True
 
     def restart(self) -> None:
         """Begin a new run: a new token and an index rebuilt at the next tick."""
         self.index.clear()
         self._token = self._tokens()
         self._granted = False
+        self._paused = False

@@ -306,3 +306,16 @@ def test_the_due_index_gives_ids_in_hand_again_until_they_are_settled() -> None:
     index.settle(0, "sv-2", None)
     assert index.take(0, T0, 10) == []
     assert index.take(0, T0 + timedelta(hours=1), 10) == ["sv-1"]
+
+
+def test_nothing_is_due_from_a_revocation_until_the_next_assignment() -> None:
+    """During a rebalance the partitions may be another worker's: the agenda hands out nothing."""
+    store = _Store([_ready("sv-1")])
+    runs = iter(["run-1", "run-2"])
+    agenda = RunAgenda(POLICY, _pacer(), store.values.items, lambda: {0}, tokens=lambda: next(runs))
+    assert agenda.due(0, T0, 10) == ["sv-1"]
+    agenda.revoked()
+    assert agenda.due(0, T0, 10) == []
+    agenda.restart()
+    assert agenda.run() == "run-2"
+    assert agenda.due(0, T0, 10) == ["sv-1"]
