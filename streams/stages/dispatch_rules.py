@@ -55,14 +55,14 @@ if TYPE_CHECKING:
 #: The stage label of the scheduler's dead letters and counters.
 LABEL = "scheduler"
 #: Output roles, which the runtime maps onto topics: the stage's own input
-#: (echoes, follow-up ticks, outcomes), the surveys, responses and vault topics.
+#: (echoes, outcomes), the surveys, responses and vault topics.
 BY_SURVEY = "surveys-by-id"
 SURVEYS = "surveys"
 RESPONSES = "responses"
 VAULT = "vault"
-#: Surveys one tick hands to the provider; more wait for a follow-up tick.
+#: Surveys one checkpoint hands to the provider; a tick with more due goes again.
 SENDS_PER_TICK = 1
-#: Surveys one tick looks at; more wait for a follow-up tick.
+#: Surveys one tick looks at; a tick with more due goes again.
 ACTS_PER_TICK = 500
 UNREADABLE = "unreadable_survey_record"
 UNREADABLE_REASON = "not a survey lifecycle event or contact details of a known version"
