@@ -124,7 +124,7 @@ def consumer_state(app: Any) -> str:
 
 
 #: The reason code under which a stage dead-letters a record its handler raised on
-#: (``streams.containment.HANDLER_FAILED``): a failure, not a record refused by validation.
+#: (``streams.runtime.deadletters.HANDLER_FAILED``): a failure, not a record refused by validation.
 HANDLER_FAILED: Final = "handler_failed"
 #: Outcomes of ``palaute_events_processed`` that mean a stage handled a record.
 HANDLED_OUTCOMES: Final = frozenset({"ok", "duplicate"})
@@ -191,7 +191,7 @@ class StageFailures:
     """Tell which stages keep failing: their records end as failures and none is handled.
 
     A stage whose handler raises on a record dead-letters it and goes on
-    (``streams.containment``), so its agent keeps making progress and its
+    (``streams.runtime.checkpoint``), so its agent keeps making progress and its
     consumer lag stays at zero: neither the stall check nor the lag shows
     anything wrong while every record is set aside. Here the counters are
     sampled over time (at every idle check and every /healthz request), and

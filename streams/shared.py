@@ -10,19 +10,15 @@ the records to an internal topic of its own. One reader per topic,
 ``<role>-reader``, hands every record to each stage in turn.
 
 A stage takes part with a pure :class:`~streams.runtime.fanout.Part`
-(:func:`forward`): the reader is then a
-:class:`~streams.runtime.fanout.FanOut` on the stream runtime, so what the
-parts forward is produced and acknowledged before the offset is committed,
-and a part that fails sets the record aside under its own stage's label.
-A stage not yet written as a part adds an async handler under its own
-:class:`~streams.containment.Containment` (:func:`read`); the reader calls
-those once the batch's checkpoint is done, before the batch is acknowledged.
+(:func:`forward`): the reader is a :class:`~streams.runtime.fanout.FanOut`
+on the stream runtime, so what the parts forward is produced and
+acknowledged before the offset is committed, and a part that fails sets
+the record aside under its own stage's label.
 """
 
 from __future__ import annotations
 
 import weakref
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from streams.runtime.checkpoint import DEADLETTER
@@ -30,51 +26,20 @@ from streams.runtime.fanout import FanOut
 from streams.runtime.faust_agent import run_stage
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable, Mapping, Sequence
+    from collections.abc import Mapping
 
     import faust
-    from faust.types import EventT
 
-    from streams.containment import Containment
     from streams.runtime.fanout import Part
-
-    Handler = Callable[[EventT[bytes]], Awaitable[None]]
-
-
-@dataclass
-class Reader:
-    """The one reader of a topic: the stages' parts, and the handlers not yet parts."""
-
-    fanout: FanOut
-    handlers: list[tuple[Handler, Containment]] = field(default_factory=list)
-
-    async def after(self, events: Sequence[EventT[bytes]]) -> None:
-        """Give every event to each handler in turn, each under its stage's containment."""
-        for event in events:
-            for handler, guard in self.handlers:
-                await guard.run(event.message, handler, event)
 
 
 #: Each app's readers, by topic name.
-_READERS: weakref.WeakKeyDictionary[faust.App, dict[str, Reader]] = weakref.WeakKeyDictionary()
+_READERS: weakref.WeakKeyDictionary[faust.App, dict[str, FanOut]] = weakref.WeakKeyDictionary()
 
 
 def reader_name(role: str) -> str:
     """Name the agent that reads the topic of ``role`` (``surveys`` …) for every stage."""
     return f"{role}-reader"
-
-
-def _reader(app: faust.App, role: str, topic_name: str, deadletter: str) -> Reader:
-    """Give the topic's reader; the first stage to read the topic adds its agent."""
-    readers = _READERS.setdefault(app, {})
-    reader = readers.get(topic_name)
-    if reader is None:
-        fanout = FanOut(reader_name(role))
-        fanout.topics[DEADLETTER] = deadletter
-        reader = readers[topic_name] = Reader(fanout)
-        topic = app.topic(topic_name, key_serializer="raw", value_serializer="raw")
-        run_stage(app, fanout, topic, topics=fanout.topics, after=reader.after)
-    return reader
 
 
 def forward(
@@ -90,17 +55,13 @@ def forward(
 
     ``role`` names the reader (``<role>-reader``), so it must be the same
     for every stage reading the topic; ``topics`` maps the part's output
-    roles to topic names.
+    roles to topic names. The first stage to read a topic adds its agent.
     """
-    _reader(app, role, topic_name, deadletter).fanout.add(part, topics)
-
-
-def read(
-    app: faust.App,
-    role: str,
-    topic_name: str,
-    handler: Handler,
-    guard: Containment,
-) -> None:
-    """Have ``handler`` called with every record of ``topic_name`` (a stage not yet a part)."""
-    _reader(app, role, topic_name, guard.deadletter_topic).handlers.append((handler, guard))
+    readers = _READERS.setdefault(app, {})
+    reader = readers.get(topic_name)
+    if reader is None:
+        reader = readers[topic_name] = FanOut(reader_name(role))
+        reader.topics[DEADLETTER] = deadletter
+        topic = app.topic(topic_name, key_serializer="raw", value_serializer="raw")
+        run_stage(app, reader, topic, topics=reader.topics)
+    reader.add(part, topics)

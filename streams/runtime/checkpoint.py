@@ -358,6 +358,8 @@ async def run_batch(
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     at_record: Callable[[Record], None] = lambda _record: None,
     execute: Executor | None = None,
+    transient: Callable[[BaseException], bool] = lambda _error: False,
+    on_retry: Callable[[str], None] = lambda _error_class: None,
 ) -> Checkpoint:
     """Handle and commit one batch, again and again until its records are acknowledged.
 
@@ -365,6 +367,10 @@ async def run_batch(
     a key in the partition of the record being processed (faust's) is told
     which record that is. The batch's commands are carried out once, after
     the commit, by ``execute`` (its IO must then be a :class:`CommandIO`).
+    A commit that fails with an error ``transient`` calls the broker's, not
+    the batch's, fault (a lost connection, a timeout) is tried again like a
+    refused record, for as long as it takes; ``on_retry`` is told the
+    error's class each time, for the retry counter.
     """
     delay = RETRY_FIRST_S
     while True:
@@ -374,13 +380,17 @@ async def run_batch(
             checkpoint.handle(record, clock())
         try:
             await checkpoint.commit(io)
-        except CheckpointFailedError as error:
+        except Exception as error:
+            if not isinstance(error, CheckpointFailedError) and not transient(error):
+                raise
             forget(stage, moved=False)
+            kind = str(error) if isinstance(error, CheckpointFailedError) else type(error).__name__
+            on_retry(kind)
             log.warning(
                 "%s: a batch of %d records was not acknowledged (%s); handling it again in %.1f s",
                 stage.label,
                 len(records),
-                error,
+                kind,
                 delay,
             )
             await asyncio.sleep(delay)

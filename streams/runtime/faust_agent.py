@@ -51,7 +51,8 @@ from streams.runtime.checkpoint import AGAIN_WITHIN_S, fed_back, forget, run_bat
 from streams.runtime.deadletters import kafka_headers
 from streams.runtime.model import Forgetful, Record
 from streams.runtime.overrides.events import at_event
-from streams.runtime.reporting import report_checkpoint
+from streams.runtime.reporting import report_checkpoint, retry_counter
+from streams.runtime.transient import is_transient
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
@@ -214,16 +215,13 @@ def run_stage(
     within: float = 0.01,
     observe: Callable[[Any], None] = lambda _observation: None,
     perform: Callable[[Sequence[Any]], Awaitable[None]] = _no_effects,
-    after: Callable[[Sequence[EventT[bytes]]], Awaitable[None]] | None = None,
     execute: Executor | None = None,
 ) -> None:
     """Add an agent that runs ``stage`` on ``source`` in the checkpoint order.
 
     ``table`` is a faust table or :class:`Tables`; ``perform`` carries out
     the effects the stage asks for (see :mod:`streams.runtime.checkpoint`).
-    ``after`` is given each batch's events once its checkpoint is done,
-    before faust acknowledges them (the shared readers' handlers that are
-    not stages yet, see :mod:`streams.shared`). ``execute`` carries out the
+    ``execute`` carries out the
     stage's commands, after the checkpoint, with the table's writes
     acknowledged (:meth:`~streams.runtime.checkpoint.Checkpoint.carry_out`).
     """
@@ -252,6 +250,8 @@ def run_stage(
             io,
             at_record=functools.partial(_at_record, events),
             execute=execute,
+            transient=is_transient,
+            on_retry=retry_counter(stage.label),
         )
         report_checkpoint(done, observe)
         return [*fed_back(done, topics, sources), *done.again]
@@ -264,8 +264,6 @@ def run_stage(
             by_offset = _Events(records, events)
             pending = await checkpoint(records, by_offset)
             await _again(functools.partial(checkpoint, events=by_offset), pending)
-            if after is not None:
-                await after(events)
             telemetry.agent_progress(stage.name, datetime.now(UTC))
 
     app.agent(source, name=stage.name)(agent)

@@ -20,3 +20,14 @@ def report_checkpoint(checkpoint: Checkpoint, observe: Callable[[Any], None]) ->
         telemetry.count_event(label, telemetry.Outcome.DEAD_LETTERED)
     for observation in checkpoint.observations:
         observe(observation)
+
+
+def retry_counter(label: str) -> Callable[[str], None]:
+    """Count each attempt at a batch again under the stage's label and the error's class."""
+    stage = telemetry.Stage(label) if label in telemetry.Stage.__members__.values() else None
+
+    def count(error_class: str) -> None:
+        if stage is not None:
+            telemetry.record_stage_retry(stage, error_class)
+
+    return count

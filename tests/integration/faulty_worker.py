@@ -5,8 +5,9 @@ Usage: ``python faulty_worker.py STAGE=MARKER[,STAGE=MARKER…] worker --config 
 ``STAGE`` is a stage's name or label (``intake``, ``intake-decide``,
 ``scheduler`` …). Only the handler is replaced, for a record whose value
 holds the stage's marker, by one that raises: the worker, its stages, the
-runtime and the per-record containment are the real ones, so a test sees
-what a bug in that stage's handler would do.
+runtime and its per-record containment are the real ones, so a test sees
+what a bug in that stage's handler would do. A stage's part of a shared
+reader (its forwarder) is matched by its label.
 """
 
 from __future__ import annotations
@@ -15,8 +16,8 @@ import sys
 from typing import Any
 
 from palaute.cli import main
-from streams import containment
 from streams.runtime import checkpoint
+from streams.runtime.fanout import FanOut
 
 
 class InjectedFaultError(RuntimeError):
@@ -34,6 +35,20 @@ class _Broken:
         raise InjectedFaultError
 
 
+class _BrokenPart:
+    """A shared reader's part whose handler raises on a marked record."""
+
+    def __init__(self, part: Any, marker: bytes) -> None:
+        self.label = part.label
+        self._part = part
+        self._marker = marker
+
+    def handle(self, record: Any, now: Any) -> Any:
+        if self._marker in (record.value or b""):
+            raise InjectedFaultError
+        return self._part.handle(record, now)
+
+
 def _marker(faults: dict[str, bytes], names: tuple[str, ...], record: Any) -> bool:
     value = record.value or b""
     return any(name in faults and faults[name] in value for name in names)
@@ -41,21 +56,20 @@ def _marker(faults: dict[str, bytes], names: tuple[str, ...], record: Any) -> bo
 
 def inject(faults: dict[str, bytes]) -> None:
     """Make the stages named in ``faults`` fail on every record that holds their marker."""
-    run = containment.Containment.run
     handle = checkpoint.Checkpoint.handle
 
-    async def guarded_run(
-        self: containment.Containment, record: Any, handler: Any, *args: Any
-    ) -> Any:
-        if _marker(faults, (self.stage.value,), record):
-
-            async def broken(*_args: Any) -> None:
-                raise InjectedFaultError
-
-            return await run(self, record, broken)
-        return await run(self, record, handler, *args)
-
     def checkpoint_handle(self: checkpoint.Checkpoint, record: Any, now: Any) -> None:
+        if isinstance(self.stage, FanOut):
+            parts = self.stage.parts
+            self.stage.parts = [
+                _BrokenPart(part, faults[part.label]) if part.label in faults else part
+                for part in parts
+            ]
+            try:
+                handle(self, record, now)
+            finally:
+                self.stage.parts = parts
+            return
         if not _marker(faults, (self.stage.name, self.stage.label), record):
             handle(self, record, now)
             return
@@ -66,7 +80,6 @@ def inject(faults: dict[str, bytes]) -> None:
         finally:
             self.stage = real
 
-    containment.Containment.run = guarded_run  # type: ignore[method-assign]
     checkpoint.Checkpoint.handle = checkpoint_handle  # type: ignore[method-assign]
 
 

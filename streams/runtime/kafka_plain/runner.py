@@ -49,7 +49,8 @@ from streams.runtime.checkpoint import (
 )
 from streams.runtime.deadletters import kafka_headers
 from streams.runtime.model import Record
-from streams.runtime.reporting import report_checkpoint
+from streams.runtime.reporting import report_checkpoint, retry_counter
+from streams.runtime.transient import is_transient
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -301,6 +302,8 @@ class StageRunner:
                     records,
                     io,
                     at_record=functools.partial(_at_record, self._store),
+                    transient=is_transient,
+                    on_retry=retry_counter(self.stage.label),
                 )
             except BaseException:
                 # Not committed: read the batch again rather than go on past it.
