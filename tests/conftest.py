@@ -42,8 +42,10 @@ if TYPE_CHECKING:
 settings.register_profile("palaute", deadline=None)
 settings.load_profile("palaute")
 
-TEST_KAFKA_PORT = 39092
-"""Away from 9092, so a developer's own broker and its data are never touched."""
+TEST_KAFKA_PORT = 29092
+"""Away from 9092, so a developer's own broker and its data are never touched, and below
+Linux's ephemeral range (32768-60999): a port in it can be held, in TIME_WAIT, by any
+client connection that happened to get it, and the broker then cannot start."""
 
 
 def broker_port() -> int:
