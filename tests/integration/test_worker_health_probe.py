@@ -38,7 +38,7 @@ DEADLINE_SECONDS = 180.0
 #: Runs the real worker with one fault in its intake (``stuck`` or ``failing``).
 FAULTY_WORKER = """
 import asyncio, sys
-import streams.runtime.faust_agent
+import streams.runtime.kafka_plain.runner as runner
 import streams.stages.intake
 from palaute.cli import main
 
@@ -48,10 +48,15 @@ if sys.argv[2] == "failing":
 
     streams.stages.intake.decide = decide
 else:
-    async def acknowledged(app, sent):
-        await asyncio.Event().wait()
+    real = runner._PlainIO.acknowledged
 
-    streams.runtime.faust_agent.acknowledged = acknowledged
+    async def acknowledged(self, sent):
+        # The deciding stage (the one with the citizens' history) never hears back.
+        if self._store is not None:
+            await asyncio.Event().wait()
+        return await real(self, sent)
+
+    runner._PlainIO.acknowledged = acknowledged
 sys.exit(main(["worker", "--config", sys.argv[1]]))
 """
 

@@ -23,11 +23,14 @@ from prometheus_client.parser import text_string_to_metric_families
 from schemas.config import load_settings
 from schemas.topics import ALERTS, CONTACTS, DEADLETTER, METRICS, RATINGS, RESPONSES, SURVEYS, VAULT
 from streams.app import create_app
+from streams.runtime import kafka_plain
 from streams.web import agent_inputs
 from tests.fixtures import RunTopics, start_worker, stop_process
 
 if TYPE_CHECKING:
     from pathlib import Path
+
+    from faust.types import AppT
 
 pytestmark = pytest.mark.integration
 
@@ -186,6 +189,12 @@ async def _wait_until(worker: Worker, what: str, check: object) -> None:
         await asyncio.sleep(0.5)
 
 
+def _stages_and_inputs(app: AppT) -> tuple[set[str], frozenset[str]]:
+    """Name faust's agents and the stages on plain aiokafka, and every topic they read."""
+    every_input = {**agent_inputs(app), **kafka_plain.stage_inputs(app)}
+    return set(every_input), frozenset().union(*every_input.values())
+
+
 @pytest.mark.slow
 async def test_worker_serves_metrics_and_stays_healthy_while_idle(
     kafka_bootstrap: str, run_suffix: str, tmp_path: Path
@@ -194,9 +203,9 @@ async def test_worker_serves_metrics_and_stays_healthy_while_idle(
     port = _free_port()
     config = _config(tmp_path, kafka_bootstrap, run_suffix, port)
     app = create_app(load_settings(config))
-    agents = set(app.agents)
-    inputs: frozenset[str] = frozenset().union(*agent_inputs(app).values())
-    assert {"intake", "intake-decide", "alerting"} <= agents
+    # faust's agents and the stages on plain aiokafka (the intake's) all report progress.
+    agents, inputs = _stages_and_inputs(app)
+    assert {"intake", "intake-decide", "alerting", "surveys-reader"} <= agents
     worker = Worker(config, tmp_path / "worker.log", port)
     try:
         async with aiohttp.ClientSession() as session:

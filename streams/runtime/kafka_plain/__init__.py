@@ -11,6 +11,11 @@ of the faust app (:mod:`.service`); one stage's consumer, batches and
 rebalances are in :mod:`.runner`, its state in :mod:`.store`.
 """
 
-from streams.runtime.kafka_plain.service import declared_topics, owned_partitions, run_stage
+from streams.runtime.kafka_plain.service import (
+    declared_topics,
+    owned_partitions,
+    run_stage,
+    stage_inputs,
+)
 
-__all__ = ["declared_topics", "owned_partitions", "run_stage"]
+__all__ = ["declared_topics", "owned_partitions", "run_stage", "stage_inputs"]

@@ -272,7 +272,7 @@ class StageRunner:
                     telemetry.agent_progress(self.stage.name, datetime.now(UTC))
                 else:
                     await self._take(consumer, epoch, fetched)
-                self._publish_lag(consumer)
+                await self._publish_lag(consumer)
             except (CommitFailedError, IllegalStateError) as error:
                 # Rebalanced away meanwhile: the partition's next owner handles the batch again.
                 log.warning("%s: offsets not committed (%s)", self.stage.name, type(error).__name__)
@@ -318,13 +318,21 @@ class StageRunner:
         """Give the input partitions this worker owns in the stage's group."""
         return [] if self._consumer is None else sorted(self._consumer.assignment())
 
-    def _publish_lag(self, consumer: AIOKafkaConsumer) -> None:
-        """Publish how many records of each owned partition wait (the consumer's last fetch)."""
+    async def _publish_lag(self, consumer: AIOKafkaConsumer) -> None:
+        """Publish how many records of each owned partition wait (the consumer's last fetch).
+
+        A partition none of whose records this worker has handled yet (an idle
+        one) waits from the consumer's position: its figure is published too,
+        so the lag alert sees every owned partition.
+        """
         for tp in consumer.assignment():
             end = consumer.highwater(tp)
+            if end is None:
+                continue
             done = self._done.get(tp)
-            if end is not None and done is not None:
-                telemetry.set_consumer_lag(tp.topic, tp.partition, max(end - done, 0))
+            if done is None:
+                done = await consumer.position(tp)
+            telemetry.set_consumer_lag(tp.topic, tp.partition, max(end - done, 0))
 
     async def _recover(self, consumer: AIOKafkaConsumer) -> None:
         """Seed offsets and read the changelog of the partitions assigned, until it works."""

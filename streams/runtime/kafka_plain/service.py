@@ -138,6 +138,16 @@ def declared_topics(app: AppT) -> list[DeclaredTopic]:
     return [] if runtime is None else list(runtime.declared)
 
 
+def stage_inputs(app: AppT) -> dict[str, frozenset[str]]:
+    """Map each of the app's stages on plain aiokafka to the topic it reads.
+
+    They report progress and lag as faust's agents do, under these names.
+    """
+    runtime = _registered(app)
+    runners = [] if runtime is None else runtime.runners
+    return {runner.stage.name: frozenset({runner.source}) for runner in runners}
+
+
 def owned_partitions(app: AppT) -> list[tuple[str, int]]:
     """List the input partitions the app's plain stages own (their lag is theirs to publish)."""
     runtime = _registered(app)
