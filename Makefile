@@ -49,9 +49,9 @@ pytest: $(STAMP) $(NODE_TOOLS)
 	PALAUTE_FAULT_TRIALS=$(FAULT_TRIALS) $(BIN)/pytest \
 		-n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder $(PYTEST_ARGS)
 
-# Unit, property and the in-memory behaviour suite: no broker, a few minutes.
+# Unit, property and the in-memory behaviour suite: no broker, about a minute.
 test-fast: $(STAMP) $(NODE_TOOLS)
-	$(BIN)/pytest -m "not integration" tests/unit tests/property tests/behaviour
+	$(BIN)/pytest -n $(PYTEST_WORKERS) -m "not integration" tests/unit tests/property tests/behaviour
 
 faults: $(STAMP)
 	PALAUTE_FAULT_TRIALS=20 $(BIN)/pytest tests/faults

@@ -80,11 +80,12 @@ from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from streams.runtime.deadletters import HANDLER_FAILED, dead_letter_headers, handler_failed
 from streams.runtime.model import Forgetful, Output, Produce, Record, Rejection, stored_value
+from streams.runtime.overlay import Overlay
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping, Sequence
+    from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 
-    from streams.runtime.model import Deferred, Executor, ScanView, Stage, StateView
+    from streams.runtime.model import Deferred, Executor, Stage, StateView
 
 log = logging.getLogger(__name__)
 
@@ -127,35 +128,6 @@ class CommandIO(CheckpointIO, Protocol):
 
     async def durable(self) -> None:
         """Return once every state change written so far is acknowledged by its changelog."""
-
-
-class _Overlay:
-    """The stage's state with this batch's writes on top, so one record sees the last."""
-
-    def __init__(
-        self, base: StateView, writes: dict[str, tuple[Record, str | Deferred | None]]
-    ) -> None:
-        self._base = base
-        self._writes = writes
-
-    def get(self, key: str) -> str | None:
-        if key in self._writes:
-            return stored_value(self._writes[key][1])
-        return self._base.get(key)
-
-    def scan(self, table: str) -> Iterable[tuple[str, str]]:
-        """Give a table's stored entries with the batch's writes on top (a ScanView's scan)."""
-        # Only a stage whose state is a ScanView scans.
-        entries = dict(cast("ScanView", self._base).scan(table))
-        prefix = f"{table}/"
-        for key, (_record, value) in self._writes.items():
-            if key.startswith(prefix):
-                stored = stored_value(value)
-                if stored is None:
-                    entries.pop(key[len(prefix) :], None)
-                else:
-                    entries[key[len(prefix) :]] = stored
-        return entries.items()
 
 
 @dataclass
@@ -214,7 +186,7 @@ class Checkpoint:
         """Handle one record and take its output; False (and why, in ``entry``) if it raised."""
         record = entry.record
         try:
-            output = self.stage.handle(_Overlay(self.state, self.writes), record, entry.now)
+            output = self.stage.handle(Overlay(self.state, self.writes), record, entry.now)
         except Exception as error:  # noqa: BLE001 - containment is the point
             kind = type(error).__name__
             log.warning(

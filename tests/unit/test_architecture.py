@@ -76,6 +76,8 @@ PURE_STREAM_MODULES = [
     ),
     "streams.runtime.model",
     "streams.runtime.checkpoint",
+    "streams.runtime.overlay",
+    "streams.runtime.fanout",
     "streams.runtime.deadletters",
     "streams.runtime.memory",
 ]
