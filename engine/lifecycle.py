@@ -214,15 +214,16 @@ class SurveyState:
             if data["details"] is None
             else ContactDetails.model_validate(data["details"]),
             attempts=int(data["attempts"]),
-            retry_at=_instant(data["retry_at"]),
-            attempt_at=_instant(data.get("attempt_at")),
+            retry_at=stored_instant(data["retry_at"]),
+            attempt_at=stored_instant(data.get("attempt_at")),
             reminded=bool(data["reminded"]),
-            finished_at=_instant(data["finished_at"]),
-            not_before=_instant(data.get("not_before")),
+            finished_at=stored_instant(data["finished_at"]),
+            not_before=stored_instant(data.get("not_before")),
         )
 
 
-def _instant(value: str | None) -> datetime | None:
+def stored_instant(value: str | None) -> datetime | None:
+    """Read back a time a state's JSON kept as ISO 8601 text, or None."""
     return None if value is None else datetime.fromisoformat(value)
 
 

@@ -26,6 +26,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
+from engine.lifecycle import stored_instant
 from schemas.base import Language, Scale, SurveyChannel
 from schemas.contacts import TouchpointChannel
 from schemas.responses import Rating, RatingReceived
@@ -144,11 +145,7 @@ class SurveyAnswers:
             score=data["score"],
             seen=tuple(data["seen"]),
             pending=tuple(data["pending"]),
-            sent_early=(
-                None
-                if data.get("sent_early") is None
-                else datetime.fromisoformat(data["sent_early"])
-            ),
+            sent_early=stored_instant(data.get("sent_early")),
         )
 
 
@@ -159,10 +156,6 @@ class JoinResult:
     state: SurveyAnswers
     ratings: tuple[Rating, ...] = ()
     refusals: tuple[Refusal, ...] = ()
-
-
-def _instant(text: str | None) -> datetime | None:
-    return None if text is None else datetime.fromisoformat(text)
 
 
 def on_scheduled(
