@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from datetime import date, time, timedelta
 from functools import lru_cache
 from pathlib import Path
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Annotated, Any, Literal, Self
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -39,6 +40,7 @@ from pydantic import (
     FilePath,
     HttpUrl,
     IPvAnyNetwork,
+    PrivateAttr,
     SecretStr,
     TypeAdapter,
     ValidationError,
@@ -56,11 +58,12 @@ from pydantic_settings import (
 )
 
 from schemas.base import Identifier, Language, Scale, ShortText, SurveyChannel
+from schemas.catalogue import Catalogue, LiveCatalogue
 from schemas.contacts import EmailAddress, PhoneNumber
 from schemas.topics import TopicNames
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Mapping
 
 ENV_PREFIX = "PALAUTE_"
 ENV_NESTED_DELIMITER = "__"
@@ -1021,6 +1024,8 @@ class Settings(BaseSettings):
     dispatch: DispatchConfig = Field(default_factory=DispatchConfig)
     opendata: OpenDataConfig = Field(default_factory=OpenDataConfig)
 
+    _catalogue: LiveCatalogue | None = PrivateAttr(default=None)
+
     @classmethod
     def settings_customise_sources(
         cls,
@@ -1084,16 +1089,39 @@ class Settings(BaseSettings):
         """The topics of this deployment: every name with ``[streams] topic_suffix``."""
         return TopicNames.with_suffix(self.streams.topic_suffix)
 
+    @property
+    def catalogue(self) -> LiveCatalogue:
+        """The catalogue this process runs on now: read it here, never from a copy.
+
+        ``defaults``, ``touchpoints`` and ``alerts.csat_targets`` above are the
+        file's catalogue, the seed; the catalogue topic's versions replace it
+        in this holder while the process runs (:mod:`connectors.catalogue`).
+        """
+        live = self._catalogue
+        if live is None:
+            live = LiveCatalogue(
+                Catalogue(
+                    defaults=self.defaults,
+                    touchpoints=MappingProxyType(dict(self.touchpoints)),
+                    csat_targets=MappingProxyType(dict(self.alerts.csat_targets)),
+                )
+            )
+            self._catalogue = live
+        return live
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
+        """Copy the settings; the copy's catalogue is its own, seeded from its own fields."""
+        copied = super().model_copy(update=update, deep=deep)
+        copied._catalogue = None  # noqa: SLF001 - the copy's own private attribute
+        return copied
+
     def touchpoint(self, touchpoint_id: str) -> tuple[TouchpointConfig, bool]:
-        """Look up a touchpoint's configuration, and tell whether it is in the catalogue.
+        """Look up a touchpoint in the live catalogue, and tell whether it is in it.
 
         An unknown touchpoint gets ``[defaults]`` and ``False``: the caller counts
         and reports it instead of dropping the contact.
         """
-        known = self.touchpoints.get(touchpoint_id)
-        if known is not None:
-            return known, True
-        return self.defaults, False
+        return self.catalogue.touchpoint(touchpoint_id)
 
 
 @dataclass(frozen=True, slots=True)

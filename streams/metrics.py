@@ -87,6 +87,7 @@ from streams.stages.rollups import CombineRollups
 from streams.stores import table_store_options
 
 if TYPE_CHECKING:
+    from schemas.catalogue import Catalogue
     from schemas.config import Settings
     from schemas.topics import TopicNames
 
@@ -126,6 +127,30 @@ def observe(observation: Any) -> None:
         log.info("alert %s %s on %s", alert.alert_id, alert.state.value, alert.touchpoint_id)
 
 
+class KpiTargetGauge:
+    """Keep ``palaute_touchpoint_kpi_target`` equal to the catalogue version in force.
+
+    A target removed, or a touchpoint gone from the catalogue, withdraws its
+    series rather than leaving the old target on the dashboards.
+    """
+
+    def __init__(self) -> None:
+        self._published: set[str] = set()
+
+    def __call__(self, catalogue: Catalogue) -> None:
+        """Publish the targets of ``catalogue`` and withdraw any no longer there."""
+        targets = {
+            touchpoint_id: touchpoint.kpi_target
+            for touchpoint_id, touchpoint in catalogue.touchpoints.items()
+            if touchpoint.kpi_target is not None
+        }
+        for touchpoint_id in self._published - targets.keys():
+            telemetry.set_kpi_target(touchpoint_id, None)
+        for touchpoint_id, target in targets.items():
+            telemetry.set_kpi_target(touchpoint_id, target)
+        self._published = set(targets)
+
+
 def register(app: faust.App, settings: Settings, names: TopicNames) -> None:
     """Add the metrics and roll-up stages, their tables, the forwarder and the two timers."""
     raw: dict[str, Any] = {"key_serializer": "raw", "value_serializer": "raw"}
@@ -157,8 +182,9 @@ def register(app: faust.App, settings: Settings, names: TopicNames) -> None:
     def partition_of(owner: str) -> int:
         return key_partition(owner.encode(), partitions)
 
-    for touchpoint_id, touchpoint in settings.touchpoints.items():
-        telemetry.set_kpi_target(touchpoint_id, touchpoint.kpi_target)
+    publish_kpi_targets = KpiTargetGauge()
+    publish_kpi_targets(settings.catalogue.current)
+    settings.catalogue.subscribe(publish_kpi_targets)
 
     topics = {
         BY_KEY: by_key.get_topic_name(),

@@ -79,7 +79,7 @@ def setup(
                 answers=answers,
                 texts=lambda touchpoint: (
                     (
-                        settings.defaults
+                        settings.catalogue.defaults
                         if touchpoint is None
                         else settings.touchpoint(touchpoint)[0]
                     ).texts

@@ -94,7 +94,7 @@ class Dashboard:
         )
 
     def _known(self, touchpoint_id: str) -> bool:
-        return touchpoint_id in self.settings.touchpoints or any(
+        return touchpoint_id in self.settings.catalogue.touchpoints or any(
             key == touchpoint_id for key, _ in self.board.metrics
         )
 
@@ -136,7 +136,7 @@ class Dashboard:
         return _html(body.replace("<main>", f"<main>{back}", 1))
 
     def _name(self, touchpoint_id: str) -> str:
-        entry = self.settings.touchpoints.get(touchpoint_id)
+        entry = self.settings.catalogue.touchpoints.get(touchpoint_id)
         return entry.name if entry is not None and entry.name else touchpoint_id
 
     def _live(self, language: str, touchpoint_id: str | None) -> str:
@@ -187,13 +187,13 @@ def overview_document(board: Board, settings: Settings) -> dict[str, Any]:
     """Give the overview as JSON: the latest figures per touchpoint and window, and alerts."""
     touchpoints = []
     for touchpoint_id in board.touchpoints():
-        entry = settings.touchpoints.get(touchpoint_id)
+        entry = settings.catalogue.touchpoints.get(touchpoint_id)
         touchpoints.append(
             {
                 "touchpoint_id": touchpoint_id,
                 "name": None if entry is None else entry.name,
                 "kpi_target": None if entry is None else entry.kpi_target,
-                "csat_target": settings.alerts.csat_targets.get(touchpoint_id),
+                "csat_target": settings.catalogue.csat_targets.get(touchpoint_id),
                 "windows": {
                     window: metrics.model_dump(mode="json")
                     for (key, window), metrics in board.metrics.items()

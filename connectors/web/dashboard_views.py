@@ -151,18 +151,18 @@ def sparkline(points: Sequence[TrendPoint], language: str, low: float, high: flo
 
 
 def _target(settings: Settings, touchpoint_id: str, language: str) -> str:
-    entry = settings.touchpoints.get(touchpoint_id)
+    entry = settings.catalogue.touchpoints.get(touchpoint_id)
     parts = []
     if entry is not None and entry.kpi_target is not None:
         parts.append(number(entry.kpi_target, language))
-    csat = settings.alerts.csat_targets.get(touchpoint_id)
+    csat = settings.catalogue.csat_targets.get(touchpoint_id)
     if csat is not None:
         parts.append(percent(csat, language))
     return " / ".join(parts) or "\N{EN DASH}"
 
 
 def _name(settings: Settings, touchpoint_id: str) -> str:
-    entry = settings.touchpoints.get(touchpoint_id)
+    entry = settings.catalogue.touchpoints.get(touchpoint_id)
     return entry.name if entry is not None and entry.name else touchpoint_id
 
 

@@ -214,7 +214,7 @@ class OpenData:
         board = board_of(request.app, self.settings)
         catalogue = {
             touchpoint_id: entry.name
-            for touchpoint_id, entry in self.settings.touchpoints.items()
+            for touchpoint_id, entry in self.settings.catalogue.touchpoints.items()
             if not entry.sensitive
         }
         scores = open_scores(

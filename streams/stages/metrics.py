@@ -174,6 +174,7 @@ class CountMetrics:
         #: Detector entries as stored in the table, parsed (see :meth:`entry`).
         self.detectors: dict[str, DetectorEntry] = {}
         self._default, self._configs = detector_configs(settings)
+        self._configs_version = settings.catalogue.version
         self._is_holiday: Callable[[date], bool] = settings.policy.holiday_calendar()
         self._window = settings.alerts.silence_window
         #: Silence is judged from one window after the start or the last move.
@@ -202,7 +203,14 @@ class CountMetrics:
         )
 
     def config(self, touchpoint_id: str) -> DetectorConfig:
-        """Give a touchpoint's detector configuration (with its targets, if it has any)."""
+        """Give a touchpoint's detector configuration (with its targets, if it has any).
+
+        Built again from the catalogue version in force when it has changed,
+        so a target edited while the worker runs judges the next rating.
+        """
+        if self._configs_version != self._settings.catalogue.version:
+            self._configs_version = self._settings.catalogue.version
+            self._default, self._configs = detector_configs(self._settings)
         return self._configs.get(touchpoint_id, self._default)
 
     def entry(self, state: ScanView, touchpoint_id: str, scale: Scale) -> DetectorEntry:
@@ -357,7 +365,7 @@ class CountMetrics:
             work.alerts(alerts)
 
     def _scale_of(self, touchpoint_id: str) -> Scale:
-        return self._settings.touchpoints.get(touchpoint_id, self._settings.defaults).scale
+        return self._settings.catalogue.touchpoint(touchpoint_id)[0].scale
 
 
 class ForwardActivity:

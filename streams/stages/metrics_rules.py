@@ -180,7 +180,11 @@ def activity_config(settings: Settings) -> ActivityConfig:
 
 
 def detector_configs(settings: Settings) -> tuple[DetectorConfig, dict[str, DetectorConfig]]:
-    """Build the detector's configuration: the default, and each touchpoint's with targets."""
+    """Build the detector's configuration: the default, and each touchpoint's with targets.
+
+    The targets come from the catalogue version in force; the stage builds
+    them again when a new version is put in force (:meth:`CountMetrics.config`).
+    """
     alerts = settings.alerts
     default = DetectorConfig(
         dashboard_url=alerts.dashboard_url,
@@ -190,10 +194,11 @@ def detector_configs(settings: Settings) -> tuple[DetectorConfig, dict[str, Dete
         ),
     )
     configs: dict[str, DetectorConfig] = {}
-    for touchpoint_id in sorted({*alerts.csat_targets, *settings.touchpoints}):
-        touchpoint = settings.touchpoints.get(touchpoint_id)
+    catalogue = settings.catalogue.current
+    for touchpoint_id in sorted({*catalogue.csat_targets, *catalogue.touchpoints}):
+        touchpoint = catalogue.touchpoints.get(touchpoint_id)
         kpi_target = None if touchpoint is None else touchpoint.kpi_target
-        csat_target = alerts.csat_targets.get(touchpoint_id)
+        csat_target = catalogue.csat_targets.get(touchpoint_id)
         if kpi_target is None and csat_target is None:
             continue
         configs[touchpoint_id] = replace(
