@@ -386,12 +386,23 @@ class SecretsConfig(Section):
 
     pseudonymisation_key: Key
     link_signing_key: Key
+    csrf_key: Key | None = Field(
+        default=None,
+        description="Signs the operators' form tokens against cross-site request forgery. "
+        "Unset: each web process draws its own at start, so open forms fail after a restart "
+        "and several web processes behind one address need this set to one shared key.",
+    )
 
     @model_validator(mode="after")
     def _distinct(self) -> Self:
         # One leaked key must not give away the other.
         if self.pseudonymisation_key.get_secret_value() == self.link_signing_key.get_secret_value():
             raise ValueError("pseudonymisation_key and link_signing_key must differ")
+        if self.csrf_key is not None and self.csrf_key.get_secret_value() in {
+            self.pseudonymisation_key.get_secret_value(),
+            self.link_signing_key.get_secret_value(),
+        }:
+            raise ValueError("csrf_key must differ from the other keys")
         return self
 
 

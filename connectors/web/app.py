@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from aiohttp import web
 
-from connectors.web import alerts, citizen, dashboard, health, ingress, openapi, opendata
+from connectors.web import alerts, citizen, csrf, dashboard, health, ingress, openapi, opendata
 from connectors.web.errors import ApiError, error_response
 from connectors.web.limits import forwarded_for
 
@@ -129,6 +129,7 @@ def create_web_app(
     )
     app.on_response_prepare.append(_security_headers)
     contacts = topic_names.contacts if topic_names is not None else settings.topics.contacts
+    csrf.setup(app, settings)
     ingress.setup(app, settings, producer=producer, contacts_topic=contacts)
     health.setup(app, stalled_after=stalled_after)
     alerts.setup(app, settings, producer=producer)
