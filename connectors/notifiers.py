@@ -28,6 +28,8 @@ import json
 import logging
 import random
 import time
+from dataclasses import dataclass
+from datetime import UTC
 from email.message import EmailMessage
 from typing import TYPE_CHECKING, Protocol
 
@@ -36,11 +38,13 @@ import aiosmtplib
 
 from connectors.email import mail_error_for
 from connectors.errors import ConnectorError
+from engine.alert_text import AlertWords, explain
 from schemas.alerts import AlertState
 
 if TYPE_CHECKING:
     import ssl
     from collections.abc import Awaitable, Callable
+    from datetime import tzinfo
 
     from schemas.alerts import ScoreDropAlert
     from schemas.config import SmtpConfig
@@ -84,26 +88,51 @@ class AlertNotifier(Protocol):
         ...
 
 
-def summary_text(alert: ScoreDropAlert) -> str:
+def _same_name(touchpoint_id: str, _language: str) -> str:
+    return touchpoint_id
+
+
+@dataclass(frozen=True, slots=True)
+class AlertWording:
+    """How notifications tell an alert: the language, the time zone and touchpoint names.
+
+    The same :func:`engine.alert_text.explain` writes the dashboard's alerts,
+    so a person reads the same sentence in the mail, the chat and the page.
+    """
+
+    language: str = "en"
+    zone: tzinfo = UTC
+    name: Callable[[str, str], str] = _same_name
+
+    def words(self, alert: ScoreDropAlert) -> AlertWords:
+        """Tell the alert in this wording's language."""
+        touchpoint = self.name(alert.touchpoint_id, self.language)
+        return explain(alert, self.language, zone=self.zone, touchpoint=touchpoint)
+
+
+_DASHBOARD = {"fi": "Hallintanäkymä", "sv": "Översikt", "en": "Dashboard"}
+
+
+def summary_text(alert: ScoreDropAlert, wording: AlertWording | None = None) -> str:
     """Summarise an alert in one message that Slack and Teams render as is.
 
     Plain text with the link on its own, so both render it and both make the
-    link clickable; no markup that one of them would show literally.
+    link clickable; no markup that one of them would show literally. The
+    ``[FIRING]``/``[RESOLVED]`` tag stays in English for mail filters.
     """
+    wording = wording or AlertWording()
     head = "RESOLVED" if alert.state is AlertState.RESOLVED else "FIRING"
-    kind = f"{alert.severity.value} {alert.kind.value}"
-    lines = [
-        f"[{head}] {kind} alert on touchpoint {alert.touchpoint_id}",
-        alert.summary,
-    ]
+    words = wording.words(alert)
+    lines = [f"[{head}] {words.lines()[0]}", *words.lines()[1:]]
     if alert.dashboard_url:
-        lines.append(f"Dashboard: {alert.dashboard_url}")
+        label = _DASHBOARD.get(wording.language, _DASHBOARD["en"])
+        lines.append(f"{label}: {alert.dashboard_url}")
     return "\n".join(lines)
 
 
-def webhook_body(alert: ScoreDropAlert) -> bytes:
+def webhook_body(alert: ScoreDropAlert, wording: AlertWording | None = None) -> bytes:
     """Serialise every field of the alert plus ``text``, the chat-friendly summary."""
-    payload = {**alert.model_dump(mode="json"), "text": summary_text(alert)}
+    payload = {**alert.model_dump(mode="json"), "text": summary_text(alert, wording)}
     return json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
 
 
@@ -143,7 +172,9 @@ class WebhookNotifier:
         base_delay: float = 0.5,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         clock: Callable[[], float] = time.time,
+        wording: AlertWording | None = None,
     ) -> None:
+        self._wording = wording or AlertWording()
         self._url = url
         self._secret = secret
         self._timeout = aiohttp.ClientTimeout(total=timeout)
@@ -154,7 +185,7 @@ class WebhookNotifier:
 
     async def notify(self, alert: ScoreDropAlert) -> None:
         """Deliver with retries; raise WebhookRejectedError or WebhookUnavailableError."""
-        body = webhook_body(alert)
+        body = webhook_body(alert, self._wording)
         delays = backoff_delays(self._attempts, base=self._base_delay)
         last = "no attempt"
         async with aiohttp.ClientSession(timeout=self._timeout) as session:
@@ -191,8 +222,14 @@ class EmailNotifier:
     name = "email"
 
     def __init__(
-        self, smtp: SmtpConfig, to: str, *, tls_context: ssl.SSLContext | None = None
+        self,
+        smtp: SmtpConfig,
+        to: str,
+        *,
+        tls_context: ssl.SSLContext | None = None,
+        wording: AlertWording | None = None,
     ) -> None:
+        self._wording = wording or AlertWording()
         self._smtp = smtp
         self._to = to
         self._tls_context = tls_context
@@ -203,12 +240,13 @@ class EmailNotifier:
         message = EmailMessage()
         message["From"] = self._smtp.sender
         message["To"] = self._to
+        words = self._wording.words(alert)
         message["Subject"] = (
-            f"[Palaute {head}] {alert.kind.value} on {alert.touchpoint_id} ({alert.severity.value})"
+            f"[Palaute {head}] {words.title}: {words.touchpoint} ({words.severity})"
         )
         message["Auto-Submitted"] = "auto-generated"
         message["X-Palaute-Alert-Id"] = alert.alert_id
-        message.set_content(summary_text(alert) + "\n\n" + _details(alert))
+        message.set_content(summary_text(alert, self._wording) + "\n\n" + _details(alert))
         return message
 
     async def notify(self, alert: ScoreDropAlert) -> None:

@@ -71,13 +71,16 @@ class ScoreDropAlert(Event):
 
 
 class AlertAcknowledged(Event):
-    """An operator acknowledged an alert, with a comment."""
+    """An operator acknowledged an alert, with a comment, possibly assigning it to someone."""
 
     type: Literal["AlertAcknowledged"] = "AlertAcknowledged"
     alert_id: Identifier
     touchpoint_id: Identifier
     acknowledged_by: Annotated[str, Field(min_length=1, max_length=100)]
     comment: Annotated[str, Field(max_length=1000)] = ""
+    assigned_to: Annotated[str, Field(min_length=1, max_length=100)] | None = Field(
+        default=None, description="Who follows the alert up: a name or handle, never an address."
+    )
     acknowledged_at: Timestamp
 
 

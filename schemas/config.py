@@ -895,6 +895,11 @@ class AlertsConfig(Section):
     )
     webhook_timeout: Duration = timedelta(seconds=10)
     webhook_attempts: Annotated[int, Field(ge=1, le=10)] = 5
+    language: Literal["fi", "sv", "en"] = Field(
+        default="fi",
+        description="Language of the alert email and the webhook's text; times are in "
+        "[policy] time_zone.",
+    )
     dashboard_url: Annotated[str, Field(max_length=400)] | None = Field(
         default="/dashboard/touchpoints/{touchpoint_id}",
         description="Link in every alert; {touchpoint_id} is replaced.",

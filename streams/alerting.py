@@ -23,7 +23,14 @@ from typing import TYPE_CHECKING, Any
 import faust
 
 from connectors import telemetry
-from connectors.notifiers import AlertNotifier, EmailNotifier, WebhookNotifier, notify_all
+from connectors.notifiers import (
+    AlertNotifier,
+    AlertWording,
+    EmailNotifier,
+    WebhookNotifier,
+    notify_all,
+)
+from engine.alert_text import touchpoint_name
 from streams.runtime.checkpoint import DEADLETTER
 from streams.runtime.faust_agent import run_stage
 from streams.stages.alerting import Acknowledged, DeliverAlerts, Notify, Seen
@@ -45,11 +52,18 @@ def notifiers(settings: Settings) -> list[AlertNotifier]:
     """Build the notifiers the configuration asks for (possibly none)."""
     found: list[AlertNotifier] = []
     alerts = settings.alerts
+    catalogue = settings.catalogue
+
+    def name(touchpoint_id: str, language: str) -> str:
+        entry = catalogue.touchpoints.get(touchpoint_id)
+        return touchpoint_name(entry, touchpoint_id, language)
+
+    wording = AlertWording(alerts.language, settings.policy.zone, name)
     if alerts.ops_email is not None:
         if settings.smtp is None:
             log.warning("[alerts] ops_email is set but [smtp] is not: alerts are not mailed")
         else:
-            found.append(EmailNotifier(settings.smtp, alerts.ops_email))
+            found.append(EmailNotifier(settings.smtp, alerts.ops_email, wording=wording))
     if alerts.webhook_url is not None and alerts.webhook_secret is not None:
         found.append(
             WebhookNotifier(
@@ -57,6 +71,7 @@ def notifiers(settings: Settings) -> list[AlertNotifier]:
                 alerts.webhook_secret.get_secret_value().encode(),
                 timeout=alerts.webhook_timeout.total_seconds(),
                 attempts=alerts.webhook_attempts,
+                wording=wording,
             )
         )
     return found

@@ -6,10 +6,12 @@ has it. The checks, in order:
 
 1. **who** — ``Authorization: Bearer TOKEN`` whose SHA-256 is one of
    ``[web] ops_token_sha256``, else 401 (no tokens configured: always 401);
-2. **what** — a JSON object ``{"by": "...", "comment": "..."}``, else 400 or
-   422 naming the fields. ``by`` names the operator and may not be an email
-   address; the comment is redacted of phone numbers, addresses and identity
-   codes, because alerts carry pseudonymous keys only;
+2. **what** — a JSON object ``{"by": "...", "comment": "...", "assigned_to":
+   "..."}`` (``by`` required), else 400 or 422 naming the fields and the body
+   wanted. ``by`` names the operator and ``assigned_to`` whoever follows the
+   alert up; neither may be an email address. The comment is redacted of
+   phone numbers, addresses and identity codes, because alerts carry
+   pseudonymous keys only;
 3. **which** — an alert seen on the alerts topic, else 404.
 
 The web service learns the alerts by reading the alerts topic from the
@@ -54,6 +56,10 @@ MAX_TOKEN_LENGTH: Final = 256
 MAX_BODY_BYTES: Final = 8 * 1024
 RETRY_AFTER: Final = 5
 _CHALLENGE: Final = {"WWW-Authenticate": 'Bearer realm="palaute-operations"'}
+BODY_WANTED: Final = (
+    'send a JSON object such as {"by": "your name", "comment": "what is being done", '
+    '"assigned_to": "who follows up"}, with "by" required'
+)
 _ALERT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,127}$")
 
 
@@ -64,6 +70,9 @@ class AckRequest(BaseModel):
 
     by: Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[^@]+$")]
     comment: Annotated[str, Field(max_length=1000)] = ""
+    assigned_to: Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[^@]+$")] | None = (
+        None
+    )
 
 
 class AlertDirectory(Protocol):
@@ -199,7 +208,11 @@ class AlertAcknowledgements:
                 401, "unauthorized", "missing or unknown operator token", headers=_CHALLENGE
             )
         ack = _body(await request.read())
-        alert_id = request.match_info["alert_id"]
+        event = await self.acknowledge(request.match_info["alert_id"], ack)
+        return web.json_response(event.model_dump(mode="json"), status=202)
+
+    async def acknowledge(self, alert_id: str, ack: AckRequest) -> AlertAcknowledged:
+        """Look the alert up and store its acknowledgement (any form of the same rules)."""
         touchpoint_id = (
             self.directory.touchpoint_of(alert_id) if _ALERT_ID.match(alert_id) else None
         )
@@ -217,10 +230,11 @@ class AlertAcknowledgements:
             touchpoint_id=touchpoint_id,
             acknowledged_by=ack.by,
             comment=redact(ack.comment).text[:1000],
+            assigned_to=ack.assigned_to,
             acknowledged_at=datetime.now(UTC),
         )
         await self._produce(event)
-        return web.json_response(event.model_dump(mode="json"), status=202)
+        return event
 
     async def _produce(self, event: AlertAcknowledged) -> None:
         try:
@@ -246,7 +260,12 @@ def _body(raw: bytes) -> AckRequest:
         raise ApiError(413, "payload_too_large", f"the limit is {MAX_BODY_BYTES} bytes")
     value = parse_json(raw, max_bytes=MAX_BODY_BYTES)
     if isinstance(value, Rejected):
-        raise ApiError(400, "invalid_body", value.reason, errors=value.errors)
+        raise ApiError(400, "invalid_body", f"{value.reason}; {BODY_WANTED}", errors=value.errors)
+    return ack_request(value)
+
+
+def ack_request(value: object) -> AckRequest:
+    """Validate an acknowledgement from JSON or a form, naming every field at fault (422)."""
     try:
         return AckRequest.model_validate(value)
     except ValidationError as error:
@@ -261,7 +280,7 @@ def _body(raw: bytes) -> AckRequest:
             for detail in error.errors(include_url=False, include_input=False)
         )
         raise ApiError(
-            422, "invalid_acknowledgement", "the body is not valid", errors=errors
+            422, "invalid_acknowledgement", f"the body is not valid; {BODY_WANTED}", errors=errors
         ) from None
 
 

@@ -105,7 +105,8 @@ async def test_the_webhook_body_is_signed_and_carries_a_chat_text(receiver: Rece
     payload = json.loads(body)
     assert payload["alert_id"] == "drop-0123456789abcdef0123"
     assert payload["state"] == "firing"
-    assert payload["text"].startswith("[FIRING] critical drop alert on touchpoint phone-service")
+    assert payload["text"].startswith("[FIRING] Mean score dropped: phone-service (urgent, active)")
+    assert "fell from 4.30 to 3.40 over the latest 40 answers" in payload["text"]
     assert "https://ops.example/dashboard/touchpoints/phone-service" in payload["text"]
 
 
@@ -136,7 +137,7 @@ async def test_the_alert_email_reaches_the_operations_mailbox(smtp_sink: SmtpSin
     [mail] = smtp_sink.received
     assert mail.rcpt_tos == ("ops@example.fi",)
     message = mail.message()
-    assert message["Subject"] == "[Palaute FIRING] drop on phone-service (critical)"
+    assert message["Subject"] == "[Palaute FIRING] Mean score dropped: phone-service (urgent)"
     body = message.get_content()
-    assert "mean score dropped: 3.40" in body
+    assert "The mean score fell from 4.30 to 3.40 over the latest 40 answers." in body
     assert "drop-0123456789abcdef0123" in body

@@ -6,10 +6,17 @@ import hashlib
 import hmac
 import json
 from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 import pytest
 
-from connectors.notifiers import backoff_delays, signature, summary_text, webhook_body
+from connectors.notifiers import (
+    AlertWording,
+    backoff_delays,
+    signature,
+    summary_text,
+    webhook_body,
+)
 from schemas.alerts import AlertKind, AlertState, Evidence, ScoreDropAlert, Severity
 
 
@@ -37,8 +44,25 @@ def test_the_chat_text_says_the_state_the_touchpoint_and_the_link(
     """Someone reading a chat notification must see at once what happened where."""
     text = summary_text(_alert(state))
     first, *rest = text.splitlines()
-    assert first == f"{head} warning drop alert on touchpoint walk-in"
+    assert first.startswith(f"{head} Mean score dropped: walk-in (warning, ")
     assert rest[-1] == "Dashboard: https://ops.example/tp/walk-in"
+
+
+def test_the_chat_text_is_the_pages_plain_words_in_the_configured_language() -> None:
+    """The webhook and the email tell the alert as the dashboard does: named, local, Finnish."""
+    alert = _alert(AlertState.FIRING).model_copy(update={"before": 4.2, "after": 3.6})
+    wording = AlertWording("fi", ZoneInfo("Europe/Helsinki"), lambda _tp, _lang: "Asiakaspalvelu")
+    lines = summary_text(alert, wording).splitlines()
+    assert lines == [
+        "[FIRING] Keskiarvo laski: Asiakaspalvelu (varoitus, käynnissä)",
+        (
+            "Keskiarvo laski 4,20:stä 3,60:een viimeisimmissä 25 vastauksessa. "
+            "Muutos on liian suuri ja pitkäkestoinen ollakseen tavallista vaihtelua."
+        ),
+        "Alkoi 2.3.2026 klo 14.00.",
+        "Hallintanäkymä: https://ops.example/tp/walk-in",
+    ]
+    assert json.loads(webhook_body(alert, wording))["text"] == "\n".join(lines)
 
 
 def test_an_alert_without_a_dashboard_has_no_link_line() -> None:
