@@ -326,6 +326,10 @@ class Schedule:
     history: CitizenHistory
     superseded: tuple[SurveyRecord, ...] = field(default=())
     contact_source: str | None = None
+    #: The contact's operational context, carried to the Rating for the breakdowns.
+    team: str | None = None
+    case_type: str | None = None
+    queue_wait_seconds: int | None = None
 
     def contact_details(self, citizen: Citizen, stored_at: datetime) -> ContactDetails:
         """Give the vault record for this survey: the chosen channel's detail only.
@@ -359,6 +363,9 @@ class Schedule:
             expires_at=self.expires_at,
             service=self.service,
             touchpoint_channel=self.touchpoint_channel,
+            team=self.team,
+            case_type=self.case_type,
+            queue_wait_seconds=self.queue_wait_seconds,
         )
 
     def superseded_events(self, occurred_at: datetime) -> tuple[SurveySkipped, ...]:
@@ -618,4 +625,7 @@ def decide(  # noqa: PLR0911 - one return per rule reads best as a rule table
         contact_source=identity.source,
         service=contact.data.touchpoint.service,
         touchpoint_channel=contact.data.touchpoint.channel,
+        team=contact.data.contact.context.team,
+        case_type=contact.data.contact.context.case_type,
+        queue_wait_seconds=contact.data.contact.context.queue_wait_seconds,
     )

@@ -14,8 +14,10 @@ sent) and its answers (RatingReceived) in any order:
   again, or the same answer id again (a retry), changes nothing.
 
 A Rating's service and touchpoint channel are the contact's, carried by
-SurveyScheduled; surveys scheduled before SurveyScheduled carried them fall
-back to the :class:`TouchpointFacts` the caller gives from the catalogue.
+SurveyScheduled, and so are its team, case type and queue wait (for the
+breakdowns; absent when the contact named none); surveys scheduled before
+SurveyScheduled carried them fall back to the :class:`TouchpointFacts` the
+caller gives from the catalogue.
 """
 
 from __future__ import annotations
@@ -65,6 +67,10 @@ class SurveyFacts:
     sent_at: datetime | None = None
     service: str | None = None  # the contact's; None in surveys scheduled before it was carried
     touchpoint_channel: TouchpointChannel | None = None
+    #: The contact's context for the breakdowns; None when not given or not yet carried.
+    team: str | None = None
+    case_type: str | None = None
+    queue_wait_seconds: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +111,9 @@ class SurveyAnswers:
                 "touchpoint_channel": (
                     None if facts.touchpoint_channel is None else facts.touchpoint_channel.value
                 ),
+                "team": facts.team,
+                "case_type": facts.case_type,
+                "queue_wait_seconds": facts.queue_wait_seconds,
             }
         return json.dumps(
             {
@@ -138,6 +147,9 @@ class SurveyAnswers:
                     if raw.get("touchpoint_channel") is None
                     else TouchpointChannel(raw["touchpoint_channel"])
                 ),
+                team=raw.get("team"),
+                case_type=raw.get("case_type"),
+                queue_wait_seconds=raw.get("queue_wait_seconds"),
             )
         return cls(
             survey=survey,
@@ -172,6 +184,9 @@ def on_scheduled(
         sent_at=state.sent_early if state.survey is None else state.survey.sent_at,
         service=event.service,
         touchpoint_channel=event.touchpoint_channel,
+        team=event.team,
+        case_type=event.case_type,
+        queue_wait_seconds=event.queue_wait_seconds,
     )
     return _drain(replace(state, survey=facts, sent_early=None), touchpoint)
 
@@ -225,6 +240,9 @@ def on_answer(  # noqa: PLR0911 - one early answer per refusal reads as the rule
         normalised=survey.scale.normalise(answer.score),
         answered_after_seconds=max(0.0, (answer.received_at - started).total_seconds()),
         answered_at=answer.received_at,
+        team=survey.team,
+        case_type=survey.case_type,
+        queue_wait_seconds=survey.queue_wait_seconds,
     )
     new = replace(state, revision=revision, score=answer.score, seen=seen)
     return JoinResult(new, ratings=(rating,))

@@ -59,6 +59,7 @@ from pydantic_settings import (
 
 from schemas.base import Identifier, Language, Scale, ShortText, SurveyChannel
 from schemas.catalogue import Catalogue, LiveCatalogue
+from schemas.config_console import BreakdownsConfig
 from schemas.contacts import EmailAddress, PhoneNumber
 from schemas.topics import TopicNames
 
@@ -1039,6 +1040,7 @@ class Settings(BaseSettings):
     alerts: AlertsConfig = Field(default_factory=AlertsConfig)
     dispatch: DispatchConfig = Field(default_factory=DispatchConfig)
     opendata: OpenDataConfig = Field(default_factory=OpenDataConfig)
+    breakdowns: BreakdownsConfig = Field(default_factory=BreakdownsConfig)
 
     _catalogue: LiveCatalogue | None = PrivateAttr(default=None)
 

@@ -142,10 +142,14 @@ class Touchpoint(Event):
     stage: ServicePathStage = ServicePathStage.SERVICE
 
 
-class ContactContext(Event):
-    """Operational context an alert can show later; none of it identifies the citizen."""
+#: The longest queue a contact may report: a week; longer is a clock or unit error.
+MAX_QUEUE_WAIT_SECONDS = 7 * 24 * 3600
 
-    queue_wait_seconds: int | None = Field(default=None, ge=0, le=7 * 24 * 3600)
+
+class ContactContext(Event):
+    """Operational context the breakdowns show; none of it identifies the citizen."""
+
+    queue_wait_seconds: int | None = Field(default=None, ge=0, le=MAX_QUEUE_WAIT_SECONDS)
     team: ShortText | None = None
     case_type: ShortText | None = None
 

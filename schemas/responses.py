@@ -18,10 +18,11 @@ from schemas.base import (
     Identifier,
     Language,
     Scale,
+    ShortText,
     SurveyChannel,
     Timestamp,
 )
-from schemas.contacts import TouchpointChannel
+from schemas.contacts import MAX_QUEUE_WAIT_SECONDS, TouchpointChannel
 
 #: Rounding slack when checking a normalised score against its raw score.
 _TOLERANCE = 1e-9
@@ -139,6 +140,18 @@ class Rating(Event):
     normalised: float = Field(ge=0.0, le=1.0, description="Score mapped onto 0..1.")
     answered_after_seconds: float = Field(ge=0.0)
     answered_at: Timestamp
+    team: ShortText | None = Field(
+        default=None, description="The contact's team, as the front office named it."
+    )
+    case_type: ShortText | None = Field(
+        default=None, description="The contact's case type, as the front office named it."
+    )
+    queue_wait_seconds: int | None = Field(
+        default=None,
+        ge=0,
+        le=MAX_QUEUE_WAIT_SECONDS,
+        description="How long the citizen queued before the contact.",
+    )
 
     @model_validator(mode="after")
     def _score_on_scale(self) -> Self:

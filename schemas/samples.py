@@ -144,6 +144,9 @@ SAMPLES: dict[str, Callable[[datetime], BaseModel]] = {
         send_at=now + timedelta(minutes=30),
         reminder_at=now + timedelta(days=1),
         expires_at=now + timedelta(days=3),
+        team="Neuvonta A",
+        case_type="asumistuki",
+        queue_wait_seconds=240,
     ),
     "survey-skipped": lambda now: SurveySkipped(
         **_survey_fields(now),  # type: ignore[arg-type]
@@ -234,6 +237,9 @@ SAMPLES: dict[str, Callable[[datetime], BaseModel]] = {
         normalised=0.75,
         answered_after_seconds=1260.0,
         answered_at=now,
+        team="Neuvonta A",
+        case_type="asumistuki",
+        queue_wait_seconds=240,
     ),
     "touchpoint-metrics": lambda now: TouchpointMetrics(
         key=TOUCHPOINT_ID,

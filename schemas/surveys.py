@@ -22,7 +22,7 @@ from schemas.base import (
     SurveyChannel,
     Timestamp,
 )
-from schemas.contacts import TouchpointChannel
+from schemas.contacts import MAX_QUEUE_WAIT_SECONDS, TouchpointChannel
 
 
 class SkipReason(StrEnum):
@@ -79,6 +79,21 @@ class SurveyScheduled(SurveyEvent):
         default=None,
         description="How the citizen met the touchpoint; absent in records written before "
         "it was carried.",
+    )
+    team: ShortText | None = Field(
+        default=None,
+        description="The contact's team (contact.context.team), for the breakdowns; absent "
+        "when the contact named none or in records written before it was carried.",
+    )
+    case_type: ShortText | None = Field(
+        default=None,
+        description="The contact's case type (contact.context.case_type), for the breakdowns.",
+    )
+    queue_wait_seconds: int | None = Field(
+        default=None,
+        ge=0,
+        le=MAX_QUEUE_WAIT_SECONDS,
+        description="How long the citizen queued (contact.context.queue_wait_seconds).",
     )
 
 

@@ -22,7 +22,7 @@ from engine.policy import (
 )
 from schemas.base import Language, Scale, SurveyChannel
 from schemas.config import PolicyConfig, TouchpointConfig
-from schemas.contacts import ContactCompleted, TouchpointChannel
+from schemas.contacts import ContactCompleted, ContactContext, TouchpointChannel
 from schemas.surveys import SkipReason, SurveyScheduled, SurveySkipped
 
 HELSINKI = ZoneInfo("Europe/Helsinki")
@@ -535,3 +535,24 @@ def test_old_format_ids_give_way_to_new_ones_within_the_bound() -> None:
     third = run(contact("c-4", non_disclosure=True), third, policy=policy).history
     assert third.legacy_contact_ids == ()
     assert len(third.event_prints) == len(third.contact_prints) == 3
+
+
+def test_the_contacts_context_reaches_the_scheduled_survey() -> None:
+    """Team, case type and queue wait feed the breakdowns; the survey carries them on."""
+    event = contact()
+    context = ContactContext(team="Neuvonta A", case_type="asumistuki", queue_wait_seconds=95)
+    data = event.data.model_copy(
+        update={"contact": event.data.contact.model_copy(update={"context": context})}
+    )
+    event = event.model_copy(update={"data": data})
+    decision = run(event)
+    assert isinstance(decision, Schedule)
+    scheduled = decision.scheduled_event(NOW)
+    assert (scheduled.team, scheduled.case_type, scheduled.queue_wait_seconds) == (
+        "Neuvonta A",
+        "asumistuki",
+        95,
+    )
+    plain = run(contact())
+    assert isinstance(plain, Schedule)
+    assert plain.scheduled_event(NOW).team is None

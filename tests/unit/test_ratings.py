@@ -182,3 +182,29 @@ def test_the_contacts_touchpoint_survives_the_json_form_and_old_state_still_read
     restored = SurveyAnswers.from_json(json.dumps(old))
     assert restored.survey is not None
     assert (restored.survey.service, restored.survey.touchpoint_channel) == (None, None)
+
+
+def test_a_rating_carries_its_contacts_team_case_type_and_queue_wait() -> None:
+    """The breakdowns read them from the Rating: the join must not lose them, even stored."""
+    scheduled = _scheduled().model_copy(
+        update={"team": "Neuvonta A", "case_type": "asumistuki", "queue_wait_seconds": 240}
+    )
+    state = on_scheduled(SurveyAnswers(), scheduled, TOUCHPOINT).state
+    state = SurveyAnswers.from_json(state.to_json())
+    (rating,) = on_answer(state, _answer(4), TOUCHPOINT).ratings
+    assert (rating.team, rating.case_type, rating.queue_wait_seconds) == (
+        "Neuvonta A",
+        "asumistuki",
+        240,
+    )
+
+
+def test_a_survey_stored_before_the_context_was_carried_still_joins() -> None:
+    """State written by an older worker has no team keys; its ratings simply have none."""
+    stored = json.loads(on_scheduled(SurveyAnswers(), _scheduled(), TOUCHPOINT).state.to_json())
+    for key in ("team", "case_type", "queue_wait_seconds"):
+        del stored["survey"][key]
+    (rating,) = on_answer(
+        SurveyAnswers.from_json(json.dumps(stored)), _answer(5), TOUCHPOINT
+    ).ratings
+    assert (rating.team, rating.case_type, rating.queue_wait_seconds) == (None, None, None)
