@@ -25,6 +25,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "events",
     "schemas",
     "config",
+    "catalogue",
     "worker",
     "web",
     "twilio_sim",

@@ -880,6 +880,10 @@ class MetricsConfig(Section):
     )
 
 
+#: Target share of top-two answers per touchpoint (the catalogue's ``[alerts] csat_targets``).
+CsatTargets = dict[Identifier, Annotated[float, Field(ge=0.0, le=1.0)]]
+
+
 class AlertsConfig(Section):
     """Where alerts go, and per-touchpoint detector settings.
 
@@ -905,7 +909,7 @@ class AlertsConfig(Section):
         default="/dashboard/touchpoints/{touchpoint_id}",
         description="Link in every alert; {touchpoint_id} is replaced.",
     )
-    csat_targets: dict[Identifier, Annotated[float, Field(ge=0.0, le=1.0)]] = Field(
+    csat_targets: CsatTargets = Field(
         default_factory=dict,
         description="Target share of top-two answers per touchpoint, for target-breach alerts.",
     )
@@ -1015,6 +1019,49 @@ class DispatchConfig(Section):
     )
 
 
+#: What a touchpoint never inherits from ``[defaults]``: its own names would name every one.
+NOT_INHERITED = frozenset({"name", "service"})
+
+
+def inherit_defaults(data: Any) -> Any:
+    """Fill each catalogue entry's missing fields from ``[defaults]``, as written in TOML.
+
+    Shared by the configuration and the catalogue topic's changes, so that
+    an entry means the same wherever it is written.
+    """
+    if not isinstance(data, dict):
+        return data
+    defaults = data.get("defaults")
+    touchpoints = data.get("touchpoints")
+    if not isinstance(defaults, dict) or not isinstance(touchpoints, dict):
+        return data
+    inherited = {key: value for key, value in defaults.items() if key not in NOT_INHERITED}
+    merged = {
+        touchpoint_id: {**inherited, **entry} if isinstance(entry, dict) else entry
+        for touchpoint_id, entry in touchpoints.items()
+    }
+    return {**data, "touchpoints": merged}
+
+
+def check_send_windows(
+    defaults: TouchpointConfig, touchpoints: Mapping[str, TouchpointConfig], policy: PolicyConfig
+) -> None:
+    """Refuse send windows wholly in quiet hours: nothing in them would ever be sent."""
+    entries = {"defaults": defaults} | {
+        f"touchpoints.{toml_path((key,))}": entry for key, entry in touchpoints.items()
+    }
+    closed = [
+        where
+        for where, entry in entries.items()
+        if entry.send_window is not None and not policy.window_can_open(entry.send_window)
+    ]
+    if closed:
+        raise ValueError(
+            f"send_window lies wholly in quiet hours, so nothing would ever be sent: "
+            f"{', '.join(closed)}"
+        )
+
+
 class Settings(BaseSettings):
     """Everything a Palaute process is configured with."""
 
@@ -1069,37 +1116,11 @@ class Settings(BaseSettings):
         An operator who lowers ``defaults.sampling_rate`` expects every
         touchpoint that does not say otherwise to follow.
         """
-        if not isinstance(data, dict):
-            return data
-        defaults = data.get("defaults")
-        touchpoints = data.get("touchpoints")
-        if not isinstance(defaults, dict) or not isinstance(touchpoints, dict):
-            return data
-        # A touchpoint's own names are never inherited: they would name every touchpoint.
-        inherited = {
-            key: value for key, value in defaults.items() if key not in {"name", "service"}
-        }
-        merged = {
-            touchpoint_id: {**inherited, **entry} if isinstance(entry, dict) else entry
-            for touchpoint_id, entry in touchpoints.items()
-        }
-        return {**data, "touchpoints": merged}
+        return inherit_defaults(data)
 
     @model_validator(mode="after")
     def _windows_outside_quiet_hours(self) -> Self:
-        entries = {"defaults": self.defaults} | {
-            f"touchpoints.{toml_path((key,))}": entry for key, entry in self.touchpoints.items()
-        }
-        closed = [
-            where
-            for where, entry in entries.items()
-            if entry.send_window is not None and not self.policy.window_can_open(entry.send_window)
-        ]
-        if closed:
-            raise ValueError(
-                f"send_window lies wholly in quiet hours, so nothing would ever be sent: "
-                f"{', '.join(closed)}"
-            )
+        check_send_windows(self.defaults, self.touchpoints, self.policy)
         return self
 
     @property
@@ -1221,7 +1242,8 @@ def _unknown_setting(location: tuple[int | str, ...]) -> str:
     return "unknown setting (see palaute config reference)"
 
 
-def _problems(error: ValidationError) -> list[ConfigProblem]:
+def config_problems(error: ValidationError) -> list[ConfigProblem]:
+    """Say each validation error as a problem at its TOML path, in an operator's words."""
     problems = []
     for detail in error.errors(include_url=False, include_input=False):
         location = tuple(detail["loc"])
@@ -1286,7 +1308,7 @@ def load_settings(path: Path | None) -> Settings:
     try:
         return Settings()
     except ValidationError as exc:
-        raise ConfigError(source, _problems(exc)) from None
+        raise ConfigError(source, config_problems(exc)) from None
     except SettingsError as exc:
         raise ConfigError(source, [ConfigProblem("environment", str(exc))]) from None
     finally:

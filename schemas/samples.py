@@ -19,6 +19,7 @@ from schemas.alerts import (
     Severity,
 )
 from schemas.base import Language, Scale, SurveyChannel
+from schemas.catalogue_records import CatalogueAction, CatalogueChanged, TouchpointEntry
 from schemas.contacts import (
     Citizen,
     Consent,
@@ -261,6 +262,29 @@ SAMPLES: dict[str, Callable[[datetime], BaseModel]] = {
         acknowledged_by="ops-duty",
         comment="Two agents off sick; extra staff from 13:00.",
         acknowledged_at=now,
+    ),
+    "catalogue-changed": lambda now: CatalogueChanged(
+        change_id="5f0c3b9e2d8a4c7f9e1b6a2d4c8e0f13",
+        at=now,
+        by="Aino Virtanen",
+        action=CatalogueAction.EDIT,
+        base_version=41,
+        touchpoints={
+            TOUCHPOINT_ID: TouchpointEntry(
+                entry={
+                    "name": "Puhelinpalvelu",
+                    "send_delay": "5m",
+                    "kpi_target": 4.3,
+                    "questions": {
+                        "fi": "Miten onnistuimme puhelussa?",
+                        "sv": "Hur lyckades vi under samtalet?",
+                        "en": "How did we do on the call?",
+                    },
+                },
+                csat_target=0.8,
+            )
+        },
+        comment="New question after the spring survey review.",
     ),
     "dead-letter": lambda now: DeadLetter(
         stage="intake",

@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from schemas.alerts import AlertAcknowledged, ScoreDropAlert
+from schemas.catalogue_records import CatalogueChanged
 from schemas.contacts import ContactCompleted
 from schemas.deadletter import DeadLetter
 from schemas.metrics import TouchpointMetrics
@@ -43,6 +44,7 @@ RATINGS = "palaute.ratings.v1"
 METRICS = "palaute.metrics.v1"
 ALERTS = "palaute.alerts.v1"
 DEADLETTER = "palaute.deadletter.v1"
+CATALOGUE = "palaute.catalogue.v1"
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +65,7 @@ class TopicNames:
     metrics: str = METRICS
     alerts: str = ALERTS
     deadletter: str = DEADLETTER
+    catalogue: str = CATALOGUE
 
     @classmethod
     def with_suffix(cls, suffix: str) -> TopicNames:
@@ -80,6 +83,8 @@ class TopicSpec:
     messages: tuple[type[Any], ...]
     compacted: bool = False
     retention: str = "7 days"
+    #: Partitions when the order of every record matters (else the deployment's number).
+    partitions: int | None = None
 
     def configs(self) -> dict[str, str]:
         """Give the topic configuration to create it with, from ``compacted`` and ``retention``.
@@ -178,6 +183,16 @@ TOPICS: tuple[TopicSpec, ...] = (
         "the reason in palaute.dlq.* headers.",
         messages=(DeadLetter,),
         retention="30 days",
+    ),
+    TopicSpec(
+        CATALOGUE,
+        key="change:<change id>, one key per change",
+        description="The touchpoint catalogue, one versioned change per record, in one "
+        "partition; every worker and web process applies each change as it is written.",
+        messages=(CatalogueChanged,),
+        compacted=True,
+        retention="forever (every change is the catalogue's history)",
+        partitions=1,
     ),
 )
 

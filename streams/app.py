@@ -44,7 +44,7 @@ import faust
 
 from connectors.kafka_client import client_options
 from schemas.topics import TopicNames
-from streams import alerting, dispatch, intake, metrics, responses, web
+from streams import alerting, catalogue, dispatch, intake, metrics, responses, web
 from streams.runtime.overrides import refetch
 from streams.runtime.overrides.app import PalauteApp
 from streams.runtime.overrides.recovery import PalauteTableManager
@@ -121,6 +121,7 @@ def create_app(
         TableManager=PalauteTableManager,
     )
     web.register(app, settings)
+    catalogue.register(app, settings, names)
     intake.register(app, settings, names)
     responses.register(app, settings, names)
     metrics.register(app, settings, names)

@@ -92,7 +92,7 @@ def public_topics(settings: Settings) -> list[TopicPlan]:
         plans.append(
             TopicPlan(
                 spec.name + streams.topic_suffix,
-                streams.partitions,
+                spec.partitions or streams.partitions,
                 streams.replication_factor,
                 configs,
             )

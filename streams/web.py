@@ -374,7 +374,8 @@ def register(app: AppT, settings: Settings) -> None:
                 failing=failing_stages(now),
                 stalled_after=stalled_after,
             )
-            return self.json(health.body, status=health.status)
+            body = {**health.body, "catalogue_version": settings.catalogue.version}
+            return self.json(body, status=health.status)
 
     app.page("/metrics", name="palaute-metrics")(MetricsPage)
     app.page("/healthz", name="palaute-healthz")(HealthPage)

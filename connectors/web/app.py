@@ -15,17 +15,31 @@ import logging
 import re
 from datetime import timedelta
 from importlib.metadata import version
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, cast
 
 from aiohttp import web
 
-from connectors.web import alerts, citizen, csrf, dashboard, health, ingress, openapi, opendata
+from connectors.catalogue import CatalogueFollower
+from connectors.web import (
+    alerts,
+    catalogue_routes,
+    citizen,
+    csrf,
+    dashboard,
+    health,
+    ingress,
+    openapi,
+    opendata,
+)
+from connectors.web.alerts import OperatorTokens
+from connectors.web.catalogue_api import CatalogueService
 from connectors.web.errors import ApiError, error_response
 from connectors.web.limits import forwarded_for
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
+    from connectors.catalogue import ChangeProducer
     from connectors.web.ingress import ContactProducer
     from connectors.web.open_surveys import SurveyIndex
     from schemas.config import Settings
@@ -131,7 +145,13 @@ def create_web_app(
     contacts = topic_names.contacts if topic_names is not None else settings.topics.contacts
     csrf.setup(app, settings)
     ingress.setup(app, settings, producer=producer, contacts_topic=contacts)
-    health.setup(app, stalled_after=stalled_after)
+    health.setup(app, stalled_after=stalled_after, catalogue=settings.catalogue)
+    follower = CatalogueFollower(settings.kafka, settings.topics.catalogue, settings.catalogue)
+    catalogue_routes.setup(
+        app,
+        CatalogueService(follower, cast("ChangeProducer", producer), settings.policy),
+        OperatorTokens(settings.web.ops_token_sha256),
+    )
     alerts.setup(app, settings, producer=producer)
     citizen.setup(app, settings, producer=producer, index=survey_index)
     dashboard.setup(app, settings)

@@ -137,6 +137,27 @@ def prepare_topics(app: faust.App, settings: Settings) -> StartProblem | None:
     return None
 
 
+def load_catalogue(app: faust.App, settings: Settings) -> StartProblem | None:
+    """Read the catalogue topic before faust starts, as :func:`prepare_topics` runs."""
+    from streams import catalogue  # noqa: PLC0415 - as create_app
+
+    def in_thread() -> None:
+        asyncio.run(catalogue.load(catalogue.follower_of(app), settings))
+
+    try:
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="palaute-catalogue") as pool:
+            pool.submit(in_thread).result()
+    except (TimeoutError, KafkaError) as error:
+        servers = ", ".join(settings.kafka.bootstrap_servers)
+        return StartProblem(
+            f"cannot start the worker: the catalogue topic at {servers} could not be read "
+            f"({type(error).__name__})",
+            EXIT_NO_BROKER,
+        )
+    print(f"catalogue version {settings.catalogue.version} in force", file=sys.stderr)
+    return None
+
+
 def run(args: argparse.Namespace) -> int:
     """Load the settings, build the app and run it until stopped."""
     try:
@@ -152,7 +173,7 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as error:  # e.g. Kafka security settings the worker cannot use
         print(f"cannot start the worker: {error}", file=sys.stderr)
         return 1
-    problem = prepare_topics(app, settings)
+    problem = prepare_topics(app, settings) or load_catalogue(app, settings)
     if problem is not None:
         print(problem.message, file=sys.stderr)
         return problem.exit_code

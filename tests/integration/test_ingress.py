@@ -313,7 +313,8 @@ async def test_metrics_parse_as_prometheus_text_and_health_is_ok(service: Servic
     assert "palaute_events_processed" in names
     health = await client.get("/healthz")
     assert health.status == 200
-    assert await health.json() == {"status": "ok"}
+    # No catalogue topic in this run: the file's catalogue, version 0.
+    assert await health.json() == {"status": "ok", "catalogue_version": 0}
     assert health.headers["X-Content-Type-Options"] == "nosniff"
     assert health.headers["Referrer-Policy"] == "no-referrer"
 

@@ -242,7 +242,8 @@ async def test_worker_serves_metrics_and_stays_healthy_while_idle(
                 await asyncio.sleep(1.0)
             assert answers
             assert [a for a in answers if a[0] != 200] == [], worker.tail()
-            assert json.loads(answers[-1][1]) == {"status": "ok"}
+            # The topic was empty: the file's catalogue is its first version.
+            assert json.loads(answers[-1][1]) == {"status": "ok", "catalogue_version": 1}
             assert content_type.startswith("application/json")
 
             status, content_type, text = await _get(session, worker.base + "/metrics")

@@ -24,7 +24,8 @@ from aiohttp import web
 from pydantic import BaseModel
 
 from connectors.web import health
-from schemas.config import ENV_NESTED_DELIMITER, ENV_PREFIX, Settings
+from schemas.catalogue import Catalogue, LiveCatalogue
+from schemas.config import ENV_NESTED_DELIMITER, ENV_PREFIX, Settings, TouchpointConfig
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -85,7 +86,8 @@ def config_check(config: Path, env: Mapping[str, str]) -> subprocess.CompletedPr
 def web_routes() -> set[str]:
     """Collect the paths the web service's health module serves (probes must use one)."""
     app = web.Application()
-    health.setup(app, stalled_after=timedelta(minutes=5))
+    empty = LiveCatalogue(Catalogue(defaults=TouchpointConfig(), touchpoints={}))
+    health.setup(app, stalled_after=timedelta(minutes=5), catalogue=empty)
     return {resource.canonical for resource in app.router.resources()}
 
 

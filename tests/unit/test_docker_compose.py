@@ -265,7 +265,7 @@ def test_kafka_init_creates_every_topic_as_specified(
     partitions = config["streams"]["partitions"]
     for spec in TOPICS:
         command = created[spec.name]
-        assert int(option(command, "--partitions")) == partitions
+        assert int(option(command, "--partitions")) == (spec.partitions or partitions)
         assert int(option(command, "--replication-factor")) == 1
         settings = [command[i + 1] for i, arg in enumerate(command) if arg == "--config"]
         compacting = any(s.startswith("cleanup.policy=compact") for s in settings)

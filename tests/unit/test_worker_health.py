@@ -374,16 +374,20 @@ async def test_the_web_service_health_names_its_stalled_follower_and_why(tele: T
     from aiohttp.test_utils import TestClient, TestServer  # noqa: PLC0415
 
     from connectors.web import health  # noqa: PLC0415
+    from schemas.catalogue import Catalogue, LiveCatalogue  # noqa: PLC0415
+    from schemas.config import TouchpointConfig  # noqa: PLC0415
 
     tele.agent_progress("open-surveys", datetime.now(UTC) - timedelta(minutes=10))
     app = web.Application()
-    health.setup(app, stalled_after=STALLED_AFTER)
+    live = LiveCatalogue(Catalogue(defaults=TouchpointConfig(), touchpoints={}, version=7))
+    health.setup(app, stalled_after=STALLED_AFTER, catalogue=live)
     async with TestClient(TestServer(app, host="127.0.0.1")) as client:
         answer = await client.get("/healthz")
         body = await answer.json()
     assert answer.status == 503
     assert body["stalled_agents"] == ["open-surveys"]
     assert "open-surveys" in body["reason"]
+    assert body["catalogue_version"] == 7
 
 
 def test_a_partition_whose_records_wait_unmoved_is_stuck_though_its_agent_progresses() -> None:
