@@ -5,8 +5,9 @@ cookie) with every request to this service, including a form that another
 site submits. A form POST is therefore accepted only when all of these hold:
 
 1. **the browser says it is same-origin**: ``Sec-Fetch-Site``, when sent, is
-   ``same-origin`` (or ``none``, typed by the person); ``Origin``, when sent,
-   is this service's own (``[web] public_base_url`` or the request's host);
+   ``same-origin`` (or ``none``, typed by the person); from a browser too old
+   to send it, ``Origin``, when sent, is this service's own (``[web]
+   public_base_url`` or the request's host);
 2. **the form carries a token this service signed** for the same operator:
    ``nonce.issued.mac`` where ``mac`` is HMAC-SHA256 over the subject, the
    nonce and the time of issue. The subject is whatever identifies the signed
@@ -152,10 +153,14 @@ class CsrfGuard:
     def check_origin(self, headers: Mapping[str, str], own_origin: str) -> None:
         """Raise :class:`CsrfRejected` when the browser says the request came from elsewhere."""
         fetch_site = headers.get("Sec-Fetch-Site")
-        if fetch_site is not None and fetch_site.lower() not in _SAME_SITE_FETCHES:
-            raise CsrfRejected(
-                "cross_site_request", f"the browser reports a {fetch_site} request; refused"
-            )
+        if fetch_site is not None:
+            # The browser's own word, which no page can forge; it decides alone, because
+            # a page sent with Referrer-Policy: no-referrer posts its forms with Origin: null.
+            if fetch_site.lower() not in _SAME_SITE_FETCHES:
+                raise CsrfRejected(
+                    "cross_site_request", f"the browser reports a {fetch_site} request; refused"
+                )
+            return
         origin = headers.get(hdrs.ORIGIN)
         if origin is not None and origin_of(origin) not in {*self._origins, origin_of(own_origin)}:
             raise CsrfRejected("origin_mismatch", "the request comes from another site's page")

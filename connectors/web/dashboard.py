@@ -10,7 +10,11 @@ Routes (all under ``/dashboard``, none public):
 - ``GET /dashboard/events`` — server-sent events: ``update`` with the page's
   live region re-rendered whenever the board changes (``?touchpoint=`` for
   the detail page);
-- ``GET /dashboard/api/overview`` — the same figures as JSON.
+- ``GET /dashboard/api/overview`` — the same figures as JSON;
+- ``GET /dashboard/alerts`` — firing, acknowledged and resolved alerts, each
+  open one with a form to acknowledge it with a comment and assign it
+  (``POST /dashboard/alerts/{alert_id}/ack``, CSRF-checked, see
+  :mod:`connectors.web.dashboard_alerts`).
 
 Access: the operators' tokens of ``[web] ops_token_sha256`` (the ones that
 acknowledge alerts), either as ``Authorization: Bearer TOKEN`` for programs
@@ -18,7 +22,7 @@ or through HTTP Basic authentication for browsers, with any user name and the
 token as the password. Basic needs no form, cookie or session key, and the
 browser's own dialog is accessible; it must run over HTTPS outside
 localhost, as ``public_base_url`` already requires. Anything else is 401
-with a Basic challenge. Language: ``?lang=fi|en``, else Accept-Language.
+with a Basic challenge. Language: ``?lang=fi|sv|en``, else Accept-Language.
 """
 
 from __future__ import annotations
@@ -36,9 +40,11 @@ from urllib.parse import quote
 import orjson
 from aiohttp import hdrs, web
 
+from connectors.web import dashboard_alerts
 from connectors.web import dashboard_views as views
-from connectors.web.alerts import OperatorTokens
+from connectors.web.alerts import ACKNOWLEDGEMENTS, OperatorTokens, ack_request
 from connectors.web.board import BOARD, Board, board_of
+from connectors.web.csrf import CSRF, CsrfRejected, credential_subject, rejection_response
 from connectors.web.errors import ApiError
 
 if TYPE_CHECKING:
@@ -57,6 +63,19 @@ DASHBOARD_CSP: Final = (
 KEEP_ALIVE: Final = 15.0
 SETTLE: Final = 0.25
 _STOPPING: Final = web.AppKey("dashboard_stopping", asyncio.Event)
+
+
+def basic_user(request: web.Request) -> str | None:
+    """Give the user name of HTTP Basic credentials, the default name of who acknowledges."""
+    scheme, _, credentials = request.headers.get(hdrs.AUTHORIZATION, "").partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        decoded = base64.b64decode(credentials.strip(), validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    user = decoded.partition(":")[0].strip()
+    return user[:100] or None
 
 
 def presented_token(authorization: str) -> str | None:
@@ -82,11 +101,59 @@ class Dashboard:
         self.board = board
         self.tokens = OperatorTokens(settings.web.ops_token_sha256)
 
-    def authorise(self, request: web.Request) -> None:
-        """Refuse with 401 unless an operator's token came with the request."""
+    def authorise(self, request: web.Request) -> str:
+        """Refuse with 401 unless an operator's token came; name the operator for CSRF tokens."""
         token = presented_token(request.headers.get(hdrs.AUTHORIZATION, ""))
-        if not self.tokens.authenticate(token):
+        if token is None or not self.tokens.authenticate(token):
             raise ApiError(401, "unauthorized", "operator credential required", headers=CHALLENGE)
+        return credential_subject(token)
+
+    async def alerts(self, request: web.Request) -> web.Response:
+        """GET /dashboard/alerts: firing, acknowledged and resolved alerts, with the forms."""
+        subject = self.authorise(request)
+        language = self._language(request)
+        guard = request.app[CSRF]
+        token = guard.token_for(request, subject)
+        by = "" if (user := basic_user(request)) is None or "@" in user else user
+        body = views.page(
+            title=dashboard_alerts.TEXT[language]["alerts_title"],
+            language=language,
+            live=dashboard_alerts.alerts_page(self.board, self.settings, language, token, by),
+            switch_href="/dashboard/alerts",
+            events=None,
+        )
+        response = _html(body)
+        guard.set_cookie(response, token)
+        return response
+
+    async def acknowledge(self, request: web.Request) -> web.StreamResponse:
+        """POST /dashboard/alerts/{alert_id}/ack: the form's acknowledgement, then back (303)."""
+        subject = self.authorise(request)
+        language = self._language(request)
+        try:
+            await request.app[CSRF].check(request, subject)
+        except CsrfRejected as rejected:
+            return rejection_response(
+                request, rejected, language, f"/dashboard/alerts?lang={language}"
+            )
+        form = await request.post()
+        fields = {
+            name: value.strip()
+            for name in ("by", "comment", "assigned_to")
+            if isinstance(value := form.get(name), str) and value.strip()
+        }
+        alert_id = request.match_info["alert_id"]
+        try:
+            event = await request.app[ACKNOWLEDGEMENTS].acknowledge(alert_id, ack_request(fields))
+        except ApiError as error:
+            if "text/html" not in request.headers.get(hdrs.ACCEPT, ""):
+                raise
+            return dashboard_alerts.not_saved(error, language)
+        # The board learns it from the alerts topic too; applying it now shows it at once.
+        self.board.apply(event)
+        await self.board.notify()
+        location = f"/dashboard/alerts?lang={language}#alert-{quote(alert_id, safe='')}"
+        raise web.HTTPSeeOther(location)
 
     def _language(self, request: web.Request) -> str:
         return views.choose_language(
@@ -102,12 +169,11 @@ class Dashboard:
         """GET /dashboard."""
         self.authorise(request)
         language = self._language(request)
-        other = "en" if language == "fi" else "fi"
         body = views.page(
             title=views.TEXT[language]["title"],
             language=language,
             live=views.overview_live(self.board, self.settings, language),
-            switch_href=f"/dashboard?lang={other}",
+            switch_href="/dashboard",
             events=f"/dashboard/events?lang={language}",
         )
         return _html(body)
@@ -119,14 +185,14 @@ class Dashboard:
         if not self._known(touchpoint_id):
             raise ApiError(404, "unknown_touchpoint", "no figures or configuration for it")
         language = self._language(request)
-        other = "en" if language == "fi" else "fi"
         quoted = quote(touchpoint_id, safe="")
-        name = html.escape(self._name(touchpoint_id))
+        shown = views.name_of(self.settings, touchpoint_id, language)
+        name = html.escape(shown)
         body = views.page(
-            title=views.TEXT[language]["detail_title"].format(name=self._name(touchpoint_id)),
+            title=views.TEXT[language]["detail_title"].format(name=shown),
             language=language,
             live=views.detail_live(self.board, self.settings, touchpoint_id, language),
-            switch_href=f"/dashboard/touchpoints/{quoted}?lang={other}",
+            switch_href=f"/dashboard/touchpoints/{quoted}",
             events=f"/dashboard/events?lang={language}&touchpoint={quoted}",
         )
         back = (
@@ -134,10 +200,6 @@ class Dashboard:
             f'<span class="muted">{name}</span></p>'
         )
         return _html(body.replace("<main>", f"<main>{back}", 1))
-
-    def _name(self, touchpoint_id: str) -> str:
-        entry = self.settings.catalogue.touchpoints.get(touchpoint_id)
-        return entry.name if entry is not None and entry.name else touchpoint_id
 
     def _live(self, language: str, touchpoint_id: str | None) -> str:
         if touchpoint_id is None:
@@ -231,6 +293,8 @@ def setup(app: web.Application, settings: Settings) -> None:
     app.router.add_get("/dashboard", dashboard.overview)
     app.router.add_get("/dashboard/touchpoints/{touchpoint_id}", dashboard.touchpoint)
     app.router.add_get("/dashboard/events", dashboard.events)
+    app.router.add_get("/dashboard/alerts", dashboard.alerts)
+    app.router.add_post("/dashboard/alerts/{alert_id}/ack", dashboard.acknowledge)
     app.router.add_get("/dashboard/api/overview", dashboard.api_overview)
     app.router.add_get("/static/dashboard.js", _static("dashboard.js", "text/javascript"))
     app.router.add_get("/static/dashboard.css", _static("dashboard.css", "text/css"))

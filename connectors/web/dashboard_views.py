@@ -9,10 +9,12 @@ update over server-sent events shows exactly what a reload would.
 from __future__ import annotations
 
 import html
+import re
 from typing import TYPE_CHECKING, Final
 from urllib.parse import quote
 
-from schemas.alerts import AlertState, ScoreDropAlert
+from connectors.web.dashboard_alerts import alert_list, alerting_touchpoints
+from engine.alert_text import touchpoint_name
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -21,7 +23,9 @@ if TYPE_CHECKING:
     from schemas.config import Settings
     from schemas.metrics import TouchpointMetrics
 
-LANGUAGES: Final = ("fi", "en")
+LANGUAGES: Final = ("fi", "sv", "en")
+#: How each language names itself, for the language links.
+LANGUAGE_NAMES: Final = {"fi": "Suomeksi", "sv": "På svenska", "en": "In English"}
 TEXT: Final[dict[str, dict[str, str]]] = {
     "fi": {
         "title": "Palaute \N{EN DASH} toiminnan näkymä",
@@ -35,13 +39,6 @@ TEXT: Final[dict[str, dict[str, str]]] = {
         "alerts": "Hälytykset",
         "no_alerts": "Ei hälytyksiä.",
         "no_figures": "Ei lukuja vielä.",
-        "firing": "käynnissä",
-        "resolved": "päättynyt",
-        "evidence": "Näyttö",
-        "baseline": "lähtötaso",
-        "recent": "viimeaikainen",
-        "sample": "otos",
-        "acknowledged": "kuitattu: {by}",
         "distribution": "Vastausten jakauma ({window})",
         "score": "Arvosana",
         "count": "Vastauksia",
@@ -49,10 +46,36 @@ TEXT: Final[dict[str, dict[str, str]]] = {
         "no_comments": "Ei kommentteja.",
         "back": "Kaikki kosketuspisteet",
         "updated": "Päivitetty",
-        "language": "In English",
         "trend_label": "Keskiarvo {first} → {last}, {points} mittausta",
         "no_trend": "Ei kehitystietoa",
         "live": "Näkymä päivittyy itsestään.",
+        "languages": "Kieli",
+        "alerting": "Hälytys käynnissä",
+    },
+    "sv": {
+        "title": "Palaute \N{EN DASH} driftöversikt",
+        "detail_title": "Kontaktpunkt {name}",
+        "touchpoints": "Kontaktpunkter",
+        "touchpoint": "Kontaktpunkt",
+        "target": "KPI-mål",
+        "response_rate": "Svarsfrekvens ({window})",
+        "trend": "Medelvärdets utveckling ({window})",
+        "window": "Period {window}: medelvärde, svar, nöjda",
+        "alerts": "Larm",
+        "no_alerts": "Inga larm.",
+        "no_figures": "Inga siffror ännu.",
+        "distribution": "Svarens fördelning ({window})",
+        "score": "Betyg",
+        "count": "Svar",
+        "comments": "Senaste kommentarer (kontaktuppgifter borttagna)",
+        "no_comments": "Inga kommentarer.",
+        "back": "Alla kontaktpunkter",
+        "updated": "Uppdaterad",
+        "trend_label": "Medelvärde {first} → {last}, {points} mätningar",
+        "no_trend": "Ingen utveckling ännu",
+        "live": "Vyn uppdateras automatiskt.",
+        "languages": "Språk",
+        "alerting": "Larm pågår",
     },
     "en": {
         "title": "Palaute \N{EN DASH} operations dashboard",
@@ -66,13 +89,6 @@ TEXT: Final[dict[str, dict[str, str]]] = {
         "alerts": "Alerts",
         "no_alerts": "No alerts.",
         "no_figures": "No figures yet.",
-        "firing": "firing",
-        "resolved": "resolved",
-        "evidence": "Evidence",
-        "baseline": "baseline",
-        "recent": "recent",
-        "sample": "sample",
-        "acknowledged": "acknowledged by {by}",
         "distribution": "Distribution of answers ({window})",
         "score": "Score",
         "count": "Answers",
@@ -80,19 +96,22 @@ TEXT: Final[dict[str, dict[str, str]]] = {
         "no_comments": "No comments.",
         "back": "All touchpoints",
         "updated": "Updated",
-        "language": "Suomeksi",
         "trend_label": "Mean {first} → {last} over {points} readings",
         "no_trend": "No trend yet",
         "live": "This view updates by itself.",
+        "languages": "Language",
+        "alerting": "Alert active",
     },
 }
+ALERTING: Final = ' class="alerting"'
+TEXT_NAV: Final = {"fi": "Päävalikko", "sv": "Huvudmeny", "en": "Main menu"}
 SPARK_WIDTH: Final = 120
 SPARK_HEIGHT: Final = 28
 SPARK_MARGIN: Final = 0.25
 
 
 def choose_language(query: str | None, accept_language: str) -> str:
-    """Use ?lang= when given, else the first of fi/en the browser names, else Finnish."""
+    """Use ?lang= when given, else the first of fi/sv/en the browser names, else Finnish."""
     if query in LANGUAGES:
         return query
     for part in accept_language.split(","):
@@ -107,14 +126,14 @@ def number(value: float | None, language: str, digits: int = 2) -> str:
     if value is None:
         return "\N{EN DASH}"
     text = f"{value:.{digits}f}"
-    return text.replace(".", ",") if language == "fi" else text
+    return text if language == "en" else text.replace(".", ",")
 
 
 def percent(value: float | None, language: str) -> str:
     """Format a share as a whole percentage."""
     if value is None:
         return "\N{EN DASH}"
-    return f"{value * 100:.0f} %" if language == "fi" else f"{value * 100:.0f}%"
+    return f"{value * 100:.0f}%" if language == "en" else f"{value * 100:.0f}\N{NO-BREAK SPACE}%"
 
 
 def primary_window(windows: Sequence[str]) -> str | None:
@@ -161,9 +180,10 @@ def _target(settings: Settings, touchpoint_id: str, language: str) -> str:
     return " / ".join(parts) or "\N{EN DASH}"
 
 
-def _name(settings: Settings, touchpoint_id: str) -> str:
+def name_of(settings: Settings, touchpoint_id: str, language: str) -> str:
+    """Name a touchpoint in the page's language where the catalogue has it."""
     entry = settings.catalogue.touchpoints.get(touchpoint_id)
-    return entry.name if entry is not None and entry.name else touchpoint_id
+    return touchpoint_name(entry, touchpoint_id, language)
 
 
 def _figures(metrics: TouchpointMetrics, language: str) -> str:
@@ -174,11 +194,17 @@ def _figures(metrics: TouchpointMetrics, language: str) -> str:
     )
 
 
-def _window_cell(metrics: TouchpointMetrics | None, language: str) -> str:
+def _cell(label: str, content: str) -> str:
+    """Render a cell that names its column, for the stacked layout of narrow screens."""
+    return f'<td data-label="{html.escape(label)}">{content}</td>'
+
+
+def _window_cell(metrics: TouchpointMetrics | None, language: str, label: str = "") -> str:
     if metrics is None:
-        return "<td>\N{EN DASH}</td>"
+        return _cell(label, "\N{EN DASH}")
     return (
-        f'<td data-window="{html.escape(metrics.window)}" data-count="{metrics.count}" '
+        f'<td data-label="{html.escape(label)}" '
+        f'data-window="{html.escape(metrics.window)}" data-count="{metrics.count}" '
         f'data-mean="{"" if metrics.mean is None else metrics.mean}" '
         f'data-csat="{"" if metrics.csat_share is None else metrics.csat_share}">'
         f"{_figures(metrics, language)}</td>"
@@ -198,24 +224,41 @@ def overview_table(board: Board, settings: Settings, language: str) -> str:
         for window in windows
     )
     rows = []
+    alerting = alerting_touchpoints(board)
     for touchpoint_id in touchpoints:
         cells = "".join(
-            _window_cell(board.metrics.get((touchpoint_id, window)), language) for window in windows
+            _window_cell(
+                board.metrics.get((touchpoint_id, window)),
+                language,
+                text["window"].format(window=window),
+            )
+            for window in windows
         )
         primary = board.metrics.get((touchpoint_id, main))
         low, high = (primary.scale.low, primary.scale.high) if primary is not None else (0.0, 1.0)
         trend = sparkline(board.trends.get((touchpoint_id, main), []), language, low, high)
         link = f"/dashboard/touchpoints/{quote(touchpoint_id, safe='')}?lang={language}"
+        flag = (
+            f' <span class="flag">\N{WARNING SIGN} {text["alerting"]}</span>'
+            if touchpoint_id in alerting
+            else ""
+        )
+        name = html.escape(name_of(settings, touchpoint_id, language))
         rows.append(
-            f'<tr data-touchpoint="{html.escape(touchpoint_id)}"><th scope="row">'
-            f'<a href="{html.escape(link)}">{html.escape(_name(settings, touchpoint_id))}</a> '
+            f'<tr data-touchpoint="{html.escape(touchpoint_id)}"{ALERTING if flag else ""}>'
+            '<th scope="row">'
+            f'<a href="{html.escape(link)}">{name}</a>{flag} '
             f'<span class="muted">{html.escape(touchpoint_id)}</span></th>'
-            f"<td>{_target(settings, touchpoint_id, language)}</td>{cells}"
-            f"<td>{percent(None if primary is None else primary.response_rate, language)}</td>"
-            f"<td>{trend}</td></tr>"
+            f"{_cell(text['target'], _target(settings, touchpoint_id, language))}{cells}"
+            + _cell(
+                text["response_rate"].format(window=main),
+                percent(None if primary is None else primary.response_rate, language),
+            )
+            + f"{_cell(text['trend'].format(window=main), trend)}</tr>"
         )
     return (
-        f'<table><caption class="visually-hidden">{text["touchpoints"]}</caption><thead><tr>'
+        f'<table class="stack"><caption class="visually-hidden">{text["touchpoints"]}</caption>'
+        "<thead><tr>"
         f'<th scope="col">{text["touchpoint"]}</th><th scope="col">{text["target"]}</th>'
         f'{head}<th scope="col">{html.escape(text["response_rate"].format(window=main))}</th>'
         f'<th scope="col">{html.escape(text["trend"].format(window=main))}</th></tr></thead>'
@@ -223,53 +266,11 @@ def overview_table(board: Board, settings: Settings, language: str) -> str:
     )
 
 
-def alert_list(board: Board, language: str, touchpoint_id: str | None = None) -> str:
-    """Render the alerts with their evidence, firing ones first."""
-    text = TEXT[language]
-    alerts = board.touchpoint_alerts(touchpoint_id)
-    if not alerts:
-        return f"<p>{text['no_alerts']}</p>"
-    return '<ul class="alerts">' + "".join(_alert(board, a, language) for a in alerts) + "</ul>"
-
-
-def _alert(board: Board, alert: ScoreDropAlert, language: str) -> str:
-    text = TEXT[language]
-    state = text["firing"] if alert.state is AlertState.FIRING else text["resolved"]
-    evidence = alert.evidence
-    facts = [
-        f"{evidence.method}",
-        f"{text['baseline']} {number(alert.before, language)}",
-        f"{text['recent']} {number(alert.after, language)}",
-        f"{text['sample']} {alert.sample_size}",
-    ]
-    if evidence.statistic is not None:
-        facts.append(f"statistic {number(evidence.statistic, language, 3)}")
-    if evidence.threshold is not None:
-        facts.append(f"threshold {number(evidence.threshold, language, 3)}")
-    if evidence.probability is not None:
-        facts.append(f"p {number(evidence.probability, language, 3)}")
-    ack = board.acks.get(alert.alert_id)
-    acked = (
-        f'<p class="ack">{html.escape(text["acknowledged"].format(by=ack.acknowledged_by))}'
-        f"{': ' + html.escape(ack.comment) if ack.comment else ''}</p>"
-        if ack is not None
-        else ""
-    )
-    return (
-        f'<li class="alert {alert.state.value} {alert.severity.value}" '
-        f'data-alert-id="{html.escape(alert.alert_id)}">'
-        f"<p><strong>{html.escape(alert.touchpoint_id)}</strong> \N{EN DASH} {alert.kind.value}, "
-        f"{alert.severity.value}, {state} ({alert.started_at:%Y-%m-%d %H:%M} UTC)</p>"
-        f"<p>{html.escape(alert.summary)}</p>"
-        f"<p>{text['evidence']}: {html.escape(', '.join(facts))}</p>{acked}</li>"
-    )
-
-
 def overview_live(board: Board, settings: Settings, language: str) -> str:
     """Render the overview's live region: alerts, then the touchpoints table."""
     text = TEXT[language]
     return (
-        f"<h2>{text['alerts']}</h2>{alert_list(board, language)}"
+        f"<h2>{text['alerts']}</h2>{alert_list(board, settings, language)}"
         f"<h2>{text['touchpoints']}</h2>{overview_table(board, settings, language)}"
     )
 
@@ -331,25 +332,58 @@ def detail_live(board: Board, settings: Settings, touchpoint_id: str, language: 
     return (
         f'<ul class="figures">{figures}</ul><p>{text["target"]}: '
         f"{_target(settings, touchpoint_id, language)}</p>{chart}"
-        f"<h2>{text['alerts']}</h2>{alert_list(board, language, touchpoint_id)}"
+        f"<h2>{text['alerts']}</h2>{alert_list(board, settings, language, touchpoint_id)}"
         f"<h2>{text['comments']}</h2>{comment_list}"
     )
 
 
-def page(*, title: str, language: str, live: str, switch_href: str, events: str) -> str:
-    """Render a whole dashboard page around its live region."""
+def language_links(language: str, here: str) -> str:
+    """Link to this page in the two other languages, each named in its own language."""
+    joiner = "&" if "?" in here else "?"
+    links = "".join(
+        f'<li><a href="{html.escape(f"{here}{joiner}lang={code}")}" lang="{code}" '
+        f'hreflang="{code}">{LANGUAGE_NAMES[code]}</a></li>'
+        for code in LANGUAGES
+        if code != language
+    )
+    return f'<ul class="languages">{links}</ul>'
+
+
+def page(
+    *,
+    title: str,
+    language: str,
+    live: str,
+    switch_href: str,
+    events: str | None,
+) -> str:
+    """Render a whole dashboard page around its live region (live only with ``events``).
+
+    ``switch_href`` is this page's address; its ``lang`` parameter is replaced
+    in the language links.
+    """
     text = TEXT[language]
-    other = "en" if language == "fi" else "fi"
+    here = re.sub(r"[?&]lang=[a-z]*", "", switch_href)
+    nav = (
+        f'<nav aria-label="{TEXT_NAV[language]}"><ul class="nav">'
+        f'<li><a href="/dashboard?lang={language}">{text["touchpoints"]}</a></li>'
+        f'<li><a href="/dashboard/alerts?lang={language}">{text["alerts"]}</a></li></ul>'
+        f"{language_links(language, here)}</nav>"
+    )
+    status = (
+        f'<p class="muted">{text["live"]} <span id="updated" role="status" '
+        f'data-label="{text["updated"]}"></span></p>'
+        if events
+        else ""
+    )
+    source = f' data-events="{html.escape(events)}"' if events else ""
     return (
         f'<!doctype html><html lang="{language}"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>{html.escape(title)}</title>"
         '<link rel="stylesheet" href="/static/dashboard.css">'
         '<script src="/static/dashboard.js" defer></script></head>'
-        f'<body><header><p><a href="{html.escape(switch_href)}" lang="{other}" '
-        f'hreflang="{other}">{text["language"]}</a></p></header>'
-        f"<main><h1>{html.escape(title)}</h1>"
-        f'<p class="muted">{text["live"]} <span id="updated" role="status" '
-        f'data-label="{text["updated"]}"></span></p>'
-        f'<div id="live" data-events="{html.escape(events)}">{live}</div></main></body></html>'
+        f"<body><header>{nav}</header>"
+        f"<main><h1>{html.escape(title)}</h1>{status}"
+        f'<div id="live"{source}>{live}</div></main></body></html>'
     )

@@ -49,7 +49,11 @@ TOKEN = secrets.token_urlsafe(32)
 TOPICS = (CONTACTS, SURVEYS, VAULT, RESPONSES, COMMENTS, RATINGS, METRICS, ALERTS, DEADLETTER)
 CATALOGUE: dict[str, dict[str, Any]] = {
     "phone-service": {"name": "Puhelinpalvelu", "kpi_target": 4.2},
-    "health-centre": {"name": "Terveysasema", "kpi_target": 4.0},
+    "health-centre": {
+        "name": "Terveysasema",
+        "kpi_target": 4.0,
+        "service": {"fi": "Terveysasema", "sv": "Hälsostationen", "en": "Health centre"},
+    },
     "library-desk": {"name": "Kirjaston palvelutiski"},
     "social-office": {"name": "Sosiaalitoimisto", "kpi_target": 3.8},
     "web-booking": {"name": "Ajanvaraus verkossa"},

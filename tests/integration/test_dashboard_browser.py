@@ -141,8 +141,8 @@ async def test_an_operator_sees_every_touchpoint_the_alert_and_live_updates_acce
     (shown_alert,) = result["alerts"]
     assert shown_alert["id"] == alert.alert_id
     assert "firing" in shown_alert["classes"]
-    assert "cusum" in shown_alert["text"]
-    assert "fell from 4.4 to 2.9" in shown_alert["text"]
+    assert "The mean score fell from 4.40 to 2.90 over the latest 31 answers" in shown_alert["text"]
+    assert "Puhelinpalvelu" in shown_alert["text"]
     assert "n=3" in result["late"]
     assert result["detail"]["alerts"] == 1
     assert result["detail"]["distribution"] == [

@@ -92,6 +92,10 @@ def test_origins_compare_as_browsers_write_them(url: str, origin: str) -> None:
         ({"Sec-Fetch-Site": "cross-site"}, "cross_site_request"),
         ({"Sec-Fetch-Site": "same-site"}, "cross_site_request"),
         ({"Origin": "https://evil.example"}, "origin_mismatch"),
+        (
+            {"Sec-Fetch-Site": "cross-site", "Origin": "https://palaute.example.fi"},
+            "cross_site_request",
+        ),
         ({"Origin": "null"}, "origin_mismatch"),
     ],
 )
@@ -112,6 +116,9 @@ def test_the_browsers_word_on_where_a_request_came_from_is_believed(
         {"Sec-Fetch-Site": "same-origin", "Origin": "https://palaute.example.fi"},
         {"Sec-Fetch-Site": "none"},
         {"Origin": "http://internal:8080"},
+        # A page under Referrer-Policy: no-referrer posts with Origin: null; the fetch
+        # metadata still tells.
+        {"Sec-Fetch-Site": "same-origin", "Origin": "null"},
     ],
 )
 def test_own_pages_and_old_browsers_pass_the_origin_check(headers: dict[str, str]) -> None:

@@ -145,10 +145,18 @@ def test_the_token_comes_from_bearer_or_the_basic_password(header: str, token: s
 
 @pytest.mark.parametrize(
     ("query", "accept", "language"),
-    [("en", "fi", "en"), (None, "en-GB,en;q=0.9", "en"), (None, "sv,de", "fi"), ("xx", "", "fi")],
+    [
+        ("en", "fi", "en"),
+        ("sv", "fi", "sv"),
+        (None, "en-GB,en;q=0.9", "en"),
+        (None, "sv-FI,fi;q=0.8", "sv"),
+        (None, "de,sv", "sv"),
+        (None, "de", "fi"),
+        ("xx", "", "fi"),
+    ],
 )
 def test_the_language_is_the_query_then_the_browser_then_finnish(
     query: str | None, accept: str, language: str
 ) -> None:
-    """Operators read the dashboard in Finnish or English as they choose."""
+    """Operators read the dashboard in Finnish, Swedish or English as they choose."""
     assert choose_language(query, accept) == language
