@@ -6,6 +6,11 @@ out in UCS-2. The SMS is composed exactly as the dispatcher composes it
 (:func:`engine.outbound.compose_sms`), with a link as long as any survey's
 (the public base URL and a 16-character survey code) and the organisation of
 the touchpoint, so that what passes here is what citizens are billed for.
+
+Where the catalogue names no service (``[defaults]``, for touchpoints it
+does not list), the SMS names the service the contact came with, which the
+dispatcher shortens if it would not fit; the check counts a name of
+:data:`CONTACT_SERVICE_ROOM` characters there, so that some of it always fits.
 """
 
 from __future__ import annotations
@@ -14,11 +19,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from connectors.sms_segments import SmsEncoding, SmsSegments, count_segments, non_gsm7_characters
-from engine.outbound import compose_sms, longest_sms_link
+from engine.outbound import asker_for, compose_sms, longest_sms_link, message_language
 from schemas.base import Language, SurveyChannel
 
 if TYPE_CHECKING:
     from schemas.config import Settings, TouchpointConfig
+
+#: Characters of a contact's own service name every SMS must have room for.
+CONTACT_SERVICE_ROOM = 12
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,9 +39,16 @@ class SmsCost:
     body: str
     cost: SmsSegments
 
+    names_both: bool = True
+
     def describe(self) -> str:
         """Say what is wrong with this SMS, or that nothing is."""
         what = f"the {self.language.value} {'reminder' if self.reminder else 'survey'} SMS"
+        if not self.names_both:
+            return (
+                f"{self.where}: {what} does not name both the organisation and the service; "
+                "keep {organisation} and {service} in its texts"
+            )
         if self.cost.encoding is SmsEncoding.UCS2:
             culprits = non_gsm7_characters(self.body)
             return (
@@ -43,8 +58,9 @@ class SmsCost:
         if self.cost.segments > 1:
             return (
                 f"{self.where}: {what} takes {self.cost.segments} segments "
-                f"({self.cost.units} of 160 characters); shorten the question or the "
-                "organisation's name, or leave out the stop word"
+                f"({self.cost.units} of 160 characters); give the touchpoint or the "
+                "organisation a shorter sms_name, shorten the question, or leave out the "
+                "stop word"
             )
         return f"{self.where}: {what} fits one segment ({self.cost.units} of 160 characters)"
 
@@ -66,6 +82,10 @@ def survey_sms_costs(settings: Settings) -> list[SmsCost]:
             continue
         reminders = (False, True) if touchpoint.reminder_delay is not None else (False,)
         for language in Language:
+            used = message_language(touchpoint, language)
+            contacts = None if touchpoint.sms_service_in(used) else "x" * CONTACT_SERVICE_ROOM
+            asker = asker_for(touchpoint, used, settings.dispatch.organisation, contacts)
+            names = (asker.sms_organisation or asker.organisation, asker.sms_service or "")
             for reminder in reminders:
                 body = compose_sms(
                     touchpoint,
@@ -73,8 +93,11 @@ def survey_sms_costs(settings: Settings) -> list[SmsCost]:
                     link,
                     settings.dispatch.organisation,
                     reminder=reminder,
+                    service=contacts,
                 )
-                costs.append(SmsCost(where, language, reminder, body, count_segments(body)))
+                named = all(name in body for name in names if name)
+                cost = count_segments(body)
+                costs.append(SmsCost(where, language, reminder, body, cost, names_both=named))
     return costs
 
 
@@ -83,5 +106,5 @@ def sms_over_budget(settings: Settings) -> list[str]:
     return [
         cost.describe()
         for cost in survey_sms_costs(settings)
-        if cost.cost.segments > 1 or cost.cost.encoding is SmsEncoding.UCS2
+        if cost.cost.segments > 1 or cost.cost.encoding is SmsEncoding.UCS2 or not cost.names_both
     ]

@@ -8,13 +8,10 @@ the catalogue gives every phrase and the question in Sámi, and otherwise the
 whole message in Finnish, said to be Finnish (:func:`text_language`), never a
 Sámi question inside Finnish phrases.
 
-Every SMS names the organisation first, so that it is not taken for phishing,
-and must fit one GSM-7 segment (160 septets) with its link: the link carries
-a 16-character survey code (:meth:`engine.tokens.TokenSigner.survey_code`),
-and ``palaute config check`` counts every touchpoint's messages. The SMS
-writes the scale as ``1-5`` with a hyphen-minus: an en dash is outside GSM-7
-and would turn the whole message into UCS-2, which holds 70 characters per
-segment instead of 160. Emails use the typographic en dash.
+Every message names the organisation and the service, so that it is not
+taken for phishing. The SMS is written by :mod:`engine.sms_text`, with the
+shorter names the catalogue may give for it; emails here use the typographic
+en dash, which the SMS never does (it is outside GSM-7).
 
 Everything here is pure: links are made by the caller (with engine.tokens) and
 passed in, so this module never sees a key or a clock.
@@ -50,16 +47,18 @@ BUTTON_TEXT_COLOUR = "#ffffff"
 class _Wording:
     """The fixed phrases of one language; ``{low}``/``{high}`` are the scale's ends.
 
-    The SMS templates take ``{organisation}``, ``{question}``, ``{low}``,
-    ``{high}`` and ``{link}``; ``sms_link_only`` is for senders that take no
-    replies (an alphanumeric sender ID).
+    The SMS templates take ``{organisation}``, ``{service}``, ``{question}``,
+    ``{low}``, ``{high}`` and ``{link}``; ``sms_link_only`` is for senders that
+    take no replies (an alphanumeric sender ID).
     """
 
     sms: str
     sms_large: str  # when the top of the scale has two digits (0-10)
     sms_reminder: str
     sms_link_only: str
+    sms_link_only_reminder: str
     sms_stop: str  # the line that says how to stop, where the organisation wants it
+    sms_unknown_service: str  # stands for the service when nothing names it
     subject: str
     reminder_subject: str
     greeting: str
@@ -77,11 +76,15 @@ class _Wording:
 
 _WORDING: dict[Language, _Wording] = {
     Language.FI: _Wording(
-        sms="{organisation}: {question}\nVastaa numerolla {low}-{high} tai {link}",
-        sms_large="{organisation}: {question}\nVastaa numerolla {low}-{high} tai {link}",
-        sms_reminder="{organisation} muistuttaa: {question}\nVastaa {low}-{high} tai {link}",
-        sms_link_only="{organisation}: {question}\nVastaa {low}-{high}: {link}",
+        sms="{organisation}\n{service}: {question}\nVastaa {low}-{high} tai {link}",
+        sms_large="{organisation}\n{service}: {question}\nVastaa {low}-{high} tai {link}",
+        sms_reminder="{organisation}\n{service}: {question}\nVastaa vielä {low}-{high} tai {link}",
+        sms_link_only="{organisation}\n{service}: {question}\nVastaa {low}-{high}: {link}",
+        sms_link_only_reminder=(
+            "{organisation}\n{service}: {question}\nVastaa vielä {low}-{high}: {link}"
+        ),
         sms_stop="Lopetus: LOPETA",
+        sms_unknown_service="Palaute",
         subject="{organisation}: kysymys palvelustamme",
         reminder_subject="Muistutus: {organisation} kysyy palvelustamme",
         greeting="Hei,",
@@ -108,11 +111,15 @@ _WORDING: dict[Language, _Wording] = {
         },
     ),
     Language.SV: _Wording(
-        sms="{organisation}: {question}\nSvara med en siffra {low}-{high} eller {link}",
-        sms_large="{organisation}: {question}\nSvara med ett tal {low}-{high} eller {link}",
-        sms_reminder="Påminnelse, {organisation}: {question}\nSvara {low}-{high} eller {link}",
-        sms_link_only="{organisation}: {question}\nSvara {low}-{high}: {link}",
+        sms="{organisation}\n{service}: {question}\nSvara {low}-{high} eller {link}",
+        sms_large="{organisation}\n{service}: {question}\nSvara {low}-{high} eller {link}",
+        sms_reminder="{organisation}\n{service}: {question}\nSvara ännu {low}-{high} eller {link}",
+        sms_link_only="{organisation}\n{service}: {question}\nSvara {low}-{high}: {link}",
+        sms_link_only_reminder=(
+            "{organisation}\n{service}: {question}\nSvara ännu {low}-{high}: {link}"
+        ),
         sms_stop="Avsluta: SLUTA",
+        sms_unknown_service="Respons",
         subject="{organisation}: en fråga om vår service",
         reminder_subject="Påminnelse: {organisation} frågar om vår service",
         greeting="Hej,",
@@ -139,11 +146,17 @@ _WORDING: dict[Language, _Wording] = {
         },
     ),
     Language.EN: _Wording(
-        sms="{organisation}: {question}\nReply with a number {low}-{high} or {link}",
-        sms_large="{organisation}: {question}\nReply with a number {low}-{high} or {link}",
-        sms_reminder="Reminder from {organisation}: {question}\nReply {low}-{high} or {link}",
-        sms_link_only="{organisation}: {question}\nAnswer {low}-{high}: {link}",
+        sms="{organisation}\n{service}: {question}\nReply {low}-{high} or {link}",
+        sms_large="{organisation}\n{service}: {question}\nReply {low}-{high} or {link}",
+        sms_reminder=(
+            "{organisation}\n{service}: {question}\nReminder: reply {low}-{high} or {link}"
+        ),
+        sms_link_only="{organisation}\n{service}: {question}\nAnswer {low}-{high}: {link}",
+        sms_link_only_reminder=(
+            "{organisation}\n{service}: {question}\nReminder: answer {low}-{high}: {link}"
+        ),
         sms_stop="To stop: STOP",
+        sms_unknown_service="Feedback",
         subject="{organisation}: one question about our service",
         reminder_subject="Reminder: {organisation} asks about our service",
         greeting="Hello,",
@@ -175,8 +188,6 @@ FALLBACKS: dict[Language, Language] = {Language.SE: Language.FI}
 #: every field of the wording but ``ends``, whose two words for the touchpoint's
 #: scale are ``low_end`` and ``high_end``.
 TEXT_KEYS: tuple[str, ...] = MESSAGE_TEXT_KEYS
-#: Placeholders each SMS template may use.
-SMS_PLACEHOLDERS = frozenset({"organisation", "question", "low", "high", "link"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,6 +197,12 @@ class Asker:
     ``replies`` is False for a sender that takes no SMS replies (an
     alphanumeric sender ID): the SMS then points to the link only and shows
     no stop word, which could not be sent back.
+
+    The SMS names both with the names the catalogue gives for it:
+    ``sms_organisation`` (else ``organisation``) and ``sms_service`` (else a
+    word that stands for it). ``sms_service_is_contacts`` says the service's
+    name came with the contact, so no configuration check has counted it:
+    the SMS may shorten it to stay in one segment.
     """
 
     organisation: str
@@ -194,6 +211,9 @@ class Asker:
     logo_url: str | None = None
     stop_word: bool = False
     replies: bool = True
+    sms_organisation: str | None = None
+    sms_service: str | None = None
+    sms_service_is_contacts: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -255,56 +275,6 @@ def wording_for(
     return dataclasses.replace(base, ends=ends, **given)
 
 
-def check_sms_template(template: str) -> None:
-    """Refuse an SMS template with a placeholder this module does not fill."""
-    try:
-        template.format(**dict.fromkeys(SMS_PLACEHOLDERS, ""))
-    except (KeyError, IndexError, ValueError):
-        raise ValueError(
-            "an SMS text may use only the placeholders "
-            + ", ".join("{" + name + "}" for name in sorted(SMS_PLACEHOLDERS))
-        ) from None
-
-
-def render_sms(
-    question: str,
-    language: Language,
-    scale: Scale,
-    page_url: str,
-    *,
-    asker: Asker,
-    reminder: bool = False,
-    texts: Mapping[Language, Mapping[str, str]] | None = None,
-) -> str:
-    """Render the survey SMS: the organisation, the question, how to answer, the link.
-
-    ``language`` is the citizen's; the question must already be in
-    :func:`text_language`'s language. The caller keeps it to one segment
-    (``palaute config check`` counts every touchpoint's).
-    """
-    wording = wording_for(language, scale, texts)
-    question = _one_line(question, "question")
-    organisation = _one_line(asker.organisation, "organisation")
-    _check_url(page_url)
-    if not asker.replies:
-        template = wording.sms_link_only
-    elif reminder:
-        template = wording.sms_reminder
-    else:
-        template = wording.sms_large if scale.high > 9 else wording.sms  # noqa: PLR2004 -- two digits
-    check_sms_template(template)
-    body = template.format(
-        organisation=organisation,
-        question=question,
-        low=scale.low,
-        high=scale.high,
-        link=page_url,
-    )
-    if asker.stop_word and asker.replies:
-        body = f"{body}\n{wording.sms_stop}"
-    return body
-
-
 def render_email(
     question: str,
     language: Language,
@@ -325,18 +295,18 @@ def render_email(
     asker = organisation if isinstance(organisation, Asker) else Asker(organisation)
     used = text_language(language, texts)
     wording = wording_for(language, scale, texts)
-    question = _one_line(question, "question")
-    name = _one_line(asker.organisation, "organisation")
-    service = None if asker.service is None else _one_line(asker.service, "service")
+    question = one_line(question, "question")
+    name = one_line(asker.organisation, "organisation")
+    service = None if asker.service is None else one_line(asker.service, "service")
     expected = list(range(scale.low, scale.high + 1))
     if sorted(links.score_urls) != expected:
         raise ValueError(f"score links must cover exactly {scale.low}..{scale.high}")
     hidden = () if links.honeypot_url is None else (links.honeypot_url,)
     extra = tuple(url for url in (asker.privacy_url, asker.logo_url) if url is not None)
     for url in (*links.score_urls.values(), links.page_url, links.unsubscribe_url, *hidden):
-        _check_url(url)
+        check_url(url)
     for url in extra:
-        _check_url(url)
+        check_url(url)
 
     low_label, high_label = wording.ends[scale]
     labels = {score: str(score) for score in expected}
@@ -471,7 +441,7 @@ font-family:Arial,Helvetica,sans-serif;font-size:16px;line-height:1.5">
 """
 
 
-def _one_line(value: str, what: str) -> str:
+def one_line(value: str, what: str) -> str:
     """Strip a configured text and refuse line breaks, which would break headers and layout."""
     value = value.strip()
     if not value:
@@ -481,7 +451,7 @@ def _one_line(value: str, what: str) -> str:
     return value
 
 
-def _check_url(url: str) -> None:
+def check_url(url: str) -> None:
     """Links are our own http(s) URLs; anything else (javascript:, data:) is a bug."""
     if not url.startswith(("https://", "http://")) or any(
         char.isspace() or _is_control(char) for char in url

@@ -24,12 +24,13 @@ from engine.messages import (
     EmailContent,
     SurveyLinks,
     render_email,
-    render_sms,
     text_language,
 )
+from engine.sms_text import render_sms
 from engine.tokens import SURVEY_CODE_LENGTH, TokenPayload, TokenPurpose, TokenSigner
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from datetime import datetime
 
     from schemas.base import Language
@@ -107,13 +108,23 @@ def asker_for(
 
     ``service`` is the contact's own service (SurveyScheduled.service); the
     touchpoint's configured service name in the language wins over it, and
-    the touchpoint's name stands in when neither is known.
+    the touchpoint's name stands in when neither is known. The SMS names the
+    service from the catalogue first (``sms_name``, ``service``, ``name``),
+    whose length ``palaute config check`` counts, and the contact's only when
+    the catalogue names none.
     """
     configured = (touchpoint.service or {}).get(language)
     service_name = configured or service or touchpoint.name
+    sms_service = touchpoint.sms_service_in(language)
+    contacts = sms_service is None and service is not None
     organisation = touchpoint.organisation
     if organisation is None:
-        return Asker(organisation=fallback_organisation, service=service_name)
+        return Asker(
+            organisation=fallback_organisation,
+            service=service_name,
+            sms_service=sms_service or service,
+            sms_service_is_contacts=contacts,
+        )
     return Asker(
         organisation=organisation.name_in(language),
         service=service_name,
@@ -121,6 +132,9 @@ def asker_for(
         logo_url=None if organisation.logo_url is None else str(organisation.logo_url),
         stop_word=organisation.stop_word_in_sms,
         replies=organisation.sms_sender_id is None,
+        sms_organisation=organisation.sms_name_in(language),
+        sms_service=sms_service or service,
+        sms_service_is_contacts=contacts,
     )
 
 
@@ -164,8 +178,13 @@ def survey_sms(
     organisation: str,
     *,
     reminder: bool = False,
+    fits: Callable[[str], bool] | None = None,
 ) -> SmsText:
-    """Write the SMS: who asks, the touchpoint's question, how to answer, the code link."""
+    """Write the SMS: who asks, for which service, the question, how to answer, the code link.
+
+    ``fits`` says whether a text goes out in one segment (see
+    :func:`engine.sms_text.render_sms`).
+    """
     used = message_language(touchpoint, scheduled.language)
     body = render_sms(
         touchpoint.question(used),
@@ -175,6 +194,7 @@ def survey_sms(
         asker=asker_for(touchpoint, used, organisation, scheduled.service),
         reminder=reminder,
         texts=touchpoint.texts,
+        fits=fits,
     )
     sender = touchpoint.organisation
     return SmsText(

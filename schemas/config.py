@@ -29,6 +29,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Annotated, Any, Literal, Self
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import gsm0338  # noqa: F401 - registers the "gsm03.38" codec
 import holidays
 from pydantic import (
     AfterValidator,
@@ -429,6 +430,8 @@ DEFAULT_QUESTIONS: dict[Language, str] = {
 }
 
 REQUIRED_LANGUAGES = (Language.FI, Language.SV, Language.EN)
+#: The GSM 03.38 codec's name (the gsm0338 package): the alphabet of a one-segment SMS.
+_GSM_CODEC = "gsm03.38"
 
 
 def _in_language(texts: str | dict[Language, str], language: Language) -> str:
@@ -445,7 +448,9 @@ MESSAGE_TEXT_KEYS: tuple[str, ...] = (
     "sms_large",
     "sms_reminder",
     "sms_link_only",
+    "sms_link_only_reminder",
     "sms_stop",
+    "sms_unknown_service",
     "subject",
     "reminder_subject",
     "greeting",
@@ -517,6 +522,51 @@ _TEXT_PLACEHOLDERS: dict[str, object] = dict.fromkeys(
 TEXT_KEYS: tuple[str, ...] = MESSAGE_TEXT_KEYS + PAGE_TEXT_KEYS + REPLY_TEXT_KEYS
 
 
+#: The most characters of an ``sms_name``: what the SMS budget can spare for a name.
+SMS_NAME_MAX = 30
+
+
+def _gsm7_only(value: str) -> str:
+    """Refuse a name the SMS could not carry in GSM-7: one such letter makes it UCS-2.
+
+    UCS-2 holds 70 characters a segment instead of 160, so a name meant to
+    keep the SMS short must not be the thing that doubles its price.
+    """
+    if not value.isprintable():
+        raise PydanticCustomError(
+            "control_characters", "contains control characters (line breaks, tabs or similar)"
+        )
+    try:
+        value.encode(_GSM_CODEC)
+    except UnicodeEncodeError as error:
+        raise PydanticCustomError(
+            "not_gsm7",
+            "contains '{culprit}', outside the SMS alphabet (GSM 03.38): the SMS would go out "
+            "in UCS-2, 70 characters a segment",
+            {"culprit": value[error.start : error.end]},
+        ) from None
+    return value
+
+
+#: A short name for the SMS, in GSM-7 (Sámi names may be given under ``se`` in any letters).
+SmsName = Annotated[str, Field(min_length=1, max_length=SMS_NAME_MAX)]
+
+
+def _check_sms_name(value: str | dict[Language, str] | None) -> None:
+    """Every SMS name but a Sámi one must be GSM-7 (Sámi letters are outside it anyway)."""
+    if isinstance(value, str):
+        _gsm7_only(value)
+    elif isinstance(value, dict):
+        missing = [language.value for language in REQUIRED_LANGUAGES if language not in value]
+        if missing:
+            raise ValueError(f"missing in {', '.join(missing)} (fi, sv and en needed)")
+        for language, name in value.items():
+            if language is not Language.SE:
+                _gsm7_only(name)
+            elif not name.isprintable():
+                raise PydanticCustomError("control_characters", "contains control characters")
+
+
 class OrganisationConfig(Section):
     """Who asks: named in every SMS, email and page, so that a survey is not taken for phishing.
 
@@ -552,6 +602,19 @@ class OrganisationConfig(Section):
         description='End every survey SMS with how to stop the surveys ("Lopetus: LOPETA"); '
         "palaute config check tells whether the messages still fit one segment.",
     )
+    sms_name: SmsName | dict[Language, SmsName] | None = Field(
+        default=None,
+        description=f"A shorter name for the SMS (at most {SMS_NAME_MAX} characters, GSM-7): "
+        "one text, or per language. Without it, the SMS names the organisation by its name.",
+    )
+
+    @field_validator("sms_name")
+    @classmethod
+    def _sms_name_gsm7(
+        cls, value: str | dict[Language, str] | None
+    ) -> str | dict[Language, str] | None:
+        _check_sms_name(value)
+        return value
 
     @field_validator("name", "privacy_url")
     @classmethod
@@ -571,6 +634,12 @@ class OrganisationConfig(Section):
     def name_in(self, language: Language) -> str:
         """Give the name in ``language`` (else Finnish)."""
         return _in_language(self.name, language)
+
+    def sms_name_in(self, language: Language) -> str:
+        """Give the name the SMS uses in ``language``: the short one, else the name."""
+        if self.sms_name is None:
+            return self.name_in(language)
+        return _in_language(self.sms_name, language)
 
     def privacy_in(self, language: Language) -> str:
         """Give the privacy notice's address in ``language`` (else Finnish)."""
@@ -623,6 +692,12 @@ class TouchpointConfig(Section):
         "without it, the contact's service (as the front office sent it), else the "
         "touchpoint's name.",
     )
+    sms_name: SmsName | dict[Language, SmsName] | None = Field(
+        default=None,
+        description=f"The service's name in the SMS (at most {SMS_NAME_MAX} characters, "
+        "GSM-7): one text, or per language. Without it, the SMS names the service by "
+        "`service`, else `name`, else the contact's service.",
+    )
     follow_up_statements: list[ShortText | dict[Language, ShortText]] = Field(
         default_factory=list,
         max_length=MAX_FOLLOW_UP_STATEMENTS,
@@ -668,6 +743,14 @@ class TouchpointConfig(Section):
                     ) from None
         return texts
 
+    @field_validator("sms_name")
+    @classmethod
+    def _sms_name_gsm7(
+        cls, value: str | dict[Language, str] | None
+    ) -> str | dict[Language, str] | None:
+        _check_sms_name(value)
+        return value
+
     @field_validator("follow_up_statements")
     @classmethod
     def _statement_languages(
@@ -706,6 +789,16 @@ class TouchpointConfig(Section):
     def language_for(self, preferred: Language) -> Language:
         """Serve the citizen's language when the touchpoint has it, else Finnish."""
         return preferred if preferred in self.questions else Language.FI
+
+    def sms_service_in(self, language: Language) -> str | None:
+        """Name the service in an SMS of ``language`` from the catalogue, if it can.
+
+        The short ``sms_name``, else the service's name in the language, else
+        the touchpoint's name; None when the catalogue names no service.
+        """
+        if self.sms_name is not None:
+            return _in_language(self.sms_name, language)
+        return (self.service or {}).get(language) or self.name
 
     def statements(self, language: Language) -> tuple[str, ...]:
         """Give the follow-up statements in a language (else Finnish, else any given)."""
@@ -1020,7 +1113,7 @@ class DispatchConfig(Section):
 
 
 #: What a touchpoint never inherits from ``[defaults]``: its own names would name every one.
-NOT_INHERITED = frozenset({"name", "service"})
+NOT_INHERITED = frozenset({"name", "service", "sms_name"})
 
 
 def inherit_defaults(data: Any) -> Any:

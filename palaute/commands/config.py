@@ -133,7 +133,8 @@ en = "How satisfied were you with the service?"
 [defaults.organisation]
 # Who asks: named first in every SMS and in every email and answer page, so that
 # a survey is not taken for phishing. A touchpoint may have its own organisation.
-# Keep the name short: every SMS must fit one segment (palaute config check counts).
+# Every SMS must fit one segment (palaute config check counts): a long name can have
+# a shorter one for the SMS, e.g. sms_name = {{ fi = "Helsinki", sv = "Helsingfors" ... }}.
 name = {{ fi = "Helsingin kaupunki", sv = "Helsingfors stad", en = "City of Helsinki" }}
 # The privacy notice: one address, or {{ fi = "...", sv = "...", en = "..." }}.
 privacy_url = "https://palaute.example.fi/tietosuoja"
@@ -145,6 +146,8 @@ stop_word_in_sms = true
 
 [touchpoints.phone-service-helsinki]
 name = "Puhelinpalvelu"
+# The service as every SMS, email and answer page names it, in the citizen's language.
+service = {{ fi = "Puhelinpalvelu", sv = "Telefontjänsten", en = "Phone service" }}
 send_delay = "5m"
 sampling_rate = 0.5
 reminder_delay = "1d"
@@ -157,6 +160,9 @@ en = "How did we do on the call?"
 
 [touchpoints.health-centre-visit]
 name = "Terveysaseman vastaanotto"
+# A shorter name of the service for the SMS (at most 30 characters), so that it fits
+# one segment; the email and the answer page name the [...service] below.
+sms_name = {{ fi = "Terveysasema", sv = "Hälsostation", en = "Health centre" }}
 scale = "nps-11"
 # As wellbeing services areas do: the next day after 12:00.
 send_window = {{ days_after = 1, not_before = 12:00:00 }}
@@ -164,9 +170,14 @@ kpi_target = 30                   # NPS
 follow_up_statements = ["Sain ajan riittävän nopeasti."]
 
 [touchpoints.health-centre-visit.questions]
-fi = "Kuinka todennäköisesti suosittelisit terveysasemaa?"
-sv = "Hur troligt är det att du rekommenderar stationen?"
-en = "How likely are you to recommend the health centre?"
+fi = "Kuinka todennäköisesti suosittelisit meitä?"
+sv = "Hur troligt är det att du rekommenderar oss?"
+en = "How likely are you to recommend us?"
+
+[touchpoints.health-centre-visit.service]
+fi = "Terveysaseman vastaanotto"
+sv = "Mottagning vid hälsostationen"
+en = "Health centre appointment"
 
 [touchpoints.child-protection-meeting]
 name = "Lastensuojelun tapaaminen"

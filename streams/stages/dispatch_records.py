@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import TypeAdapter, ValidationError
 
+from connectors.sms_segments import count_segments
 from engine.lifecycle import Accepted, Refused, SurveyState, Transient, Unknown
 from engine.outbound import status_callback_url, survey_email, survey_sms
 from schemas.base import SurveyChannel
@@ -227,6 +228,11 @@ class SendSurvey:
     message: SmsMessage | EmailMessage
 
 
+def fits_one_segment(body: str) -> bool:
+    """Whether an SMS goes out unconcatenated: the one segment citizens are billed for."""
+    return count_segments(body).fits_one_segment
+
+
 @dataclass(frozen=True, slots=True)
 class Composer:
     """What composing a message takes: the catalogue, the link signer and the public address."""
@@ -264,6 +270,7 @@ def compose(
                 composer.base_url,
                 composer.settings.dispatch.organisation,
                 reminder=reminder,
+                fits=fits_one_segment,
             )
             return SmsMessage(
                 to=details.phone,

@@ -407,13 +407,15 @@ def test_twilio_opt_out_maps_to_an_opt_out_refusal() -> None:
     assert outcome == Refused("recipient has unsubscribed", "21610", opted_out=True)
 
 
-def test_the_sms_carries_the_organisation_the_reply_instruction_and_the_survey_code() -> None:
-    """The SMS is answered by reply or by one tap; both, and who asks, must be in it."""
+def test_the_sms_carries_the_organisation_the_service_the_reply_instruction_and_the_code() -> None:
+    """The SMS is answered by reply or by one tap; both, and who asks about what, must be in it."""
     survey = scheduled()
-    text = survey_sms(survey, TouchpointConfig(), SIGNER, "https://palaute.example.fi", "Kela")
-    question, reply = text.body.split("\n")
-    assert question == "Kela: " + TouchpointConfig().question(Language.SV)
-    assert reply.startswith("Svara med en siffra 1-5 eller https://palaute.example.fi/r/")
+    touchpoint = TouchpointConfig(name="Puhelinpalvelu")
+    text = survey_sms(survey, touchpoint, SIGNER, "https://palaute.example.fi", "Kela")
+    organisation, question, reply = text.body.split("\n")
+    assert organisation == "Kela"
+    assert question == "Puhelinpalvelu: " + TouchpointConfig().question(Language.SV)
+    assert reply.startswith("Svara 1-5 eller https://palaute.example.fi/r/")
     assert reply.rsplit("/", 1)[1] == SIGNER.survey_code("sv-1")
     assert (text.sender_id, text.messaging_service_sid) == (None, None)
     assert status_callback_url("https://p.example.fi/") == "https://p.example.fi/twilio/status"

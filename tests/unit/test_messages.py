@@ -16,9 +16,9 @@ from engine.messages import (
     EmailContent,
     SurveyLinks,
     render_email,
-    render_sms,
     text_language,
 )
+from engine.sms_text import SHORTENED, render_sms, shortened_names
 from engine.tokens import SigningKey, TokenPayload, TokenPurpose, TokenSigner
 from schemas.base import Language, Scale
 
@@ -36,13 +36,14 @@ QUESTIONS = {
 }
 OR = {Language.FI: "tai", Language.SV: "eller", Language.EN: "or", Language.SE: "tai"}
 REPLY_HINTS = {
-    Language.FI: "Vastaa numerolla 1-5",
-    Language.SV: "Svara med en siffra 1-5",
-    Language.EN: "Reply with a number 1-5",
-    Language.SE: "Vastaa numerolla 1-5",
+    Language.FI: "Vastaa 1-5",
+    Language.SV: "Svara 1-5",
+    Language.EN: "Reply 1-5",
+    Language.SE: "Vastaa 1-5",
 }
 ORGANISATION = "Espoon kaupunki"
-ASKER = Asker(ORGANISATION)
+SERVICE = "Asiakaspalvelu"
+ASKER = Asker(ORGANISATION, sms_service=SERVICE)
 #: An SMS link as the dispatcher makes it: the base and a 16-character survey code.
 SMS_LINK = f"{BASE}/r/{SIGNER.survey_code(SURVEY_ID)}"
 GREETINGS = {Language.FI: "Hei,", Language.SV: "Hej,", Language.EN: "Hello,"}
@@ -110,14 +111,18 @@ def _parse(content: EmailContent) -> _Anchors:
 
 
 @pytest.mark.parametrize("language", list(Language))
-def test_the_sms_has_question_reply_hint_and_link_in_the_citizens_language(
+def test_the_sms_names_who_asks_the_service_the_question_the_reply_hint_and_the_link(
     language: Language,
 ) -> None:
-    """A citizen must see what to answer, how, and where, in a language they read."""
+    """A citizen must see who asks about which service, what to answer, how, and where."""
     question = QUESTIONS[text_language(language)]  # Sámi without Sámi texts: all Finnish
     sms = render_sms(question, language, Scale.CSAT_5, SMS_LINK, asker=ASKER)
     hint = REPLY_HINTS[language]
-    assert sms.splitlines() == [f"{ORGANISATION}: {question}", f"{hint} {OR[language]} {SMS_LINK}"]
+    assert sms.splitlines() == [
+        ORGANISATION,
+        f"{SERVICE}: {question}",
+        f"{hint} {OR[language]} {SMS_LINK}",
+    ]
 
 
 @pytest.mark.parametrize("language", [Language.FI, Language.SV, Language.EN])
@@ -133,37 +138,106 @@ def test_a_typical_sms_fits_one_gsm7_segment(language: Language) -> None:
     assert segments.segments == 1
 
 
-@pytest.mark.parametrize(("length", "stop_word"), [(60, False), (45, True)])
+@pytest.mark.parametrize(("length", "stop_word"), [(49, False), (33, True)])
 def test_the_sms_leaves_room_for_the_finnish_question_budget(
     length: int, *, stop_word: bool
 ) -> None:
     """The budget the touchpoint catalogue can promise its question writers.
 
-    With an organisation name of 20 characters, the first message and the
-    reminder, on 0-10, and an https link on a 22-character host: 60 characters
-    for the question, 45 when the SMS also says how to stop.
+    With an organisation name of 20 characters, a service name of 20, the
+    first message and the reminder, on 0-10, and an https link on a
+    26-character base: 49 characters for the question, 33 when the SMS also
+    says how to stop; one more and the reminder takes two segments.
     """
     question = ("Miten onnistuimme äsken palvelussamme, kerro meille" + "x" * 60)[:length]
-    asker = Asker("Helsingin kaupunki 2", stop_word=stop_word)
+    asker = Asker("Helsingin kaupunki 2", sms_service="Terveysaseman palvel", stop_word=stop_word)
     for reminder in (False, True):
         sms = render_sms(
             question, Language.FI, Scale.NPS_11, SMS_LINK, asker=asker, reminder=reminder
         )
         assert count_segments(sms).segments == 1, sms
+    longer = render_sms(
+        question + "x", Language.FI, Scale.NPS_11, SMS_LINK, asker=asker, reminder=True
+    )
+    assert count_segments(longer).segments == 2, longer
+
+
+def test_the_sms_names_the_short_names_the_catalogue_gives_for_it() -> None:
+    """A long official name would take the room of the question; the SMS has its own."""
+    asker = Asker(
+        "Pirkanmaan hyvinvointialue",
+        service="Terveysaseman vastaanotto",
+        sms_organisation="Pirha",
+        sms_service="Terveysasema",
+    )
+    sms = render_sms(QUESTIONS[Language.FI], Language.FI, Scale.CSAT_5, SMS_LINK, asker=asker)
+    assert sms.startswith("Pirha\nTerveysasema: ")
+    assert "hyvinvointialue" not in sms
+
+
+@pytest.mark.parametrize("language", [Language.FI, Language.SV, Language.EN])
+def test_an_sms_without_a_known_service_says_it_asks_for_feedback(language: Language) -> None:
+    """An old survey with no service recorded still reads as a sentence, not '{service}: '."""
+    sms = render_sms(QUESTIONS[language], language, Scale.CSAT_5, SMS_LINK, asker=Asker("Kela"))
+    unknown = {Language.FI: "Palaute", Language.SV: "Respons", Language.EN: "Feedback"}
+    assert sms.splitlines()[1] == f"{unknown[language]}: {QUESTIONS[language]}"
+
+
+def test_a_contacts_own_service_name_is_shortened_until_the_sms_fits() -> None:
+    """A name the check never counted must not double the bill; what is left still names it."""
+    long_name = "Sosiaali- ja terveyspalvelujen yhteinen asiakasneuvonta ja ajanvaraus"
+    asker = Asker("Helsingin kaupunki", sms_service=long_name, sms_service_is_contacts=True)
+
+    def fits(body: str) -> bool:
+        return count_segments(body).fits_one_segment
+
+    question = "Kuinka tyytyväinen olit saamaasi palveluun tänään?"
+    full = render_sms(question, Language.FI, Scale.NPS_11, SMS_LINK, asker=asker, reminder=True)
+    assert not fits(full)
+    sms = render_sms(
+        question, Language.FI, Scale.NPS_11, SMS_LINK, asker=asker, reminder=True, fits=fits
+    )
+    assert fits(sms)
+    named = sms.splitlines()[1].split(": ")[0]
+    assert named.endswith(SHORTENED)
+    assert long_name.startswith(named.removesuffix(SHORTENED))
+    # A name from the catalogue is the check's to report, never cut behind its back.
+    configured = replace(asker, sms_service_is_contacts=False)
+    assert (
+        render_sms(
+            question,
+            Language.FI,
+            Scale.NPS_11,
+            SMS_LINK,
+            asker=configured,
+            reminder=True,
+            fits=fits,
+        )
+        == full
+    )
+
+
+def test_shortened_names_get_shorter_and_always_leave_something() -> None:
+    """Each try is shorter than the last, so the loop ends with a name that fits or the least."""
+    names = list(shortened_names("Asiakasneuvonta ja ajanvaraus"))
+    assert names[0] == "Asiakasneuvonta ja" + SHORTENED
+    lengths = [len(name) for name in names]
+    assert lengths == sorted(lengths, reverse=True)
+    assert all(len(name) > len(SHORTENED) for name in names)
 
 
 @pytest.mark.parametrize(
     ("language", "hint"),
     [
-        (Language.FI, "Vastaa numerolla 0-10"),
-        (Language.SV, "Svara med ett tal 0-10"),
-        (Language.EN, "Reply with a number 0-10"),
+        (Language.FI, "Vastaa 0-10"),
+        (Language.SV, "Svara 0-10"),
+        (Language.EN, "Reply 0-10"),
     ],
 )
 def test_the_reply_hint_follows_the_scale(language: Language, hint: str) -> None:
     """An NPS survey asks for 0-10; a 1-5 hint would make valid answers look wrong."""
     sms = render_sms(QUESTIONS[language], language, Scale.NPS_11, SMS_LINK, asker=ASKER)
-    assert sms.splitlines()[1].startswith(hint + " ")
+    assert sms.splitlines()[2].startswith(hint + " ")
 
 
 def test_the_sms_never_uses_the_en_dash() -> None:
@@ -175,7 +249,7 @@ def test_the_sms_never_uses_the_en_dash() -> None:
                 language,
                 Scale.CES_7,
                 SMS_LINK,
-                asker=Asker(ORGANISATION, stop_word=True),
+                asker=replace(ASKER, stop_word=True),
                 reminder=reminder,
             )
             assert EN_DASH not in sms

@@ -11,8 +11,9 @@ import pytest
 from connectors.sms_budget import sms_over_budget, survey_sms_costs
 from connectors.sms_segments import SmsEncoding, count_segments
 from connectors.web.open_surveys import SurveyIndex
-from engine.outbound import message_language, survey_sms
+from engine.outbound import asker_for, message_language, survey_sms
 from engine.policy import survey_id_for
+from engine.sms_text import SHORTENED
 from engine.tokens import SigningKey, TokenSigner
 from schemas.base import Language, Scale, SurveyChannel
 from schemas.config import OrganisationConfig, Settings, TouchpointConfig, load_settings
@@ -31,8 +32,19 @@ def _example(base: str, monkeypatch: pytest.MonkeyPatch) -> Settings:
     return load_settings(EXAMPLE)
 
 
-def _scheduled(touchpoint_id: str, language: Language, scale: Scale) -> SurveyScheduled:
+#: What a front office may call its service: longer than any SMS has room for.
+CONTACT_SERVICE = "Sosiaali- ja terveyspalvelujen neuvonta ja ajanvaraus"
+
+
+def _fits(body: str) -> bool:
+    return count_segments(body).fits_one_segment
+
+
+def _scheduled(
+    touchpoint_id: str, language: Language, scale: Scale, service: str | None = None
+) -> SurveyScheduled:
     return SurveyScheduled(
+        service=service,
         survey_id=survey_id_for("/crm", f"{touchpoint_id}-{language.value}-{scale.value}"),
         citizen_key="a" * 40,
         contact_id="contact-1",
@@ -49,24 +61,29 @@ def _scheduled(touchpoint_id: str, language: Language, scale: Scale) -> SurveySc
 
 
 def _cases(settings: Settings) -> list[tuple[str, TouchpointConfig]]:
-    """Every touchpoint that sends SMS, and [defaults] on every scale."""
-    cases = [
-        (touchpoint_id, touchpoint)
+    """Every touchpoint that sends SMS and [defaults], each on every scale."""
+    entries = {
+        touchpoint_id: touchpoint
         for touchpoint_id, touchpoint in settings.touchpoints.items()
         if not touchpoint.sensitive
-    ]
-    cases += [
-        (f"unknown-{scale.value}", settings.defaults.model_copy(update={"scale": scale}))
+    } | {"not-in-the-catalogue": settings.defaults}
+    return [
+        (touchpoint_id, touchpoint.model_copy(update={"scale": scale}))
+        for touchpoint_id, touchpoint in entries.items()
         for scale in Scale
     ]
-    return cases
 
 
 @pytest.mark.parametrize("base", BASES)
-def test_every_example_sms_is_one_gsm7_segment_names_the_organisation_and_links(
+def test_every_example_sms_is_one_gsm7_segment_names_the_organisation_and_service_and_links(
     base: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A second segment doubles the bill; an SMS without a sender's name looks like phishing."""
+    """Two segments double the bill; an SMS without who asks about what looks like phishing.
+
+    Every touchpoint of the example and [defaults] (a touchpoint the catalogue
+    does not list, whose service comes with the contact), on every scale, in
+    every language, as the first message and as the reminder.
+    """
     settings = _example(base, monkeypatch)
     index = SurveyIndex(secret=b"p" * 32, codes=SIGNER.survey_codes)
     checked = 0
@@ -74,8 +91,9 @@ def test_every_example_sms_is_one_gsm7_segment_names_the_organisation_and_links(
         organisation = touchpoint.organisation
         assert organisation is not None
         for language in Language:
-            survey = _scheduled(touchpoint_id, language, touchpoint.scale)
+            survey = _scheduled(touchpoint_id, language, touchpoint.scale, CONTACT_SERVICE)
             index.apply(survey)
+            written_in = message_language(touchpoint, language)
             for reminder in (False, True):
                 sms = survey_sms(
                     survey,
@@ -84,18 +102,27 @@ def test_every_example_sms_is_one_gsm7_segment_names_the_organisation_and_links(
                     base,
                     settings.dispatch.organisation,
                     reminder=reminder,
+                    fits=_fits,
                 )
                 cost = count_segments(sms.body)
                 assert cost.encoding is SmsEncoding.GSM7, sms.body
                 assert cost.segments == 1, sms.body
-                written_in = message_language(touchpoint, language)
-                assert organisation.name_in(written_in) in sms.body
+                first, second = sms.body.splitlines()[:2]
+                assert first == organisation.name_in(written_in), sms.body
+                service = second.split(": ")[0]
+                configured = touchpoint.sms_service_in(written_in)
+                if configured is not None:
+                    assert service == configured, sms.body
+                else:  # the contact's own name, shortened to fit
+                    assert service.endswith(SHORTENED), sms.body
+                    assert CONTACT_SERVICE.startswith(service.removesuffix(SHORTENED)), sms.body
+                    assert len(service) > len(SHORTENED) + 5, sms.body
                 (link,) = re.findall(re.escape(base) + r"/r/(\S+)", sms.body)
                 found = index.by_code(link)
                 assert found is not None
                 assert found[0].survey_id == survey.survey_id
                 checked += 1
-    assert checked >= 2 * 4 * 6
+    assert checked == 3 * len(Scale) * len(Language) * 2
 
 
 def test_config_check_finds_nothing_to_report_in_the_example(
@@ -148,11 +175,13 @@ def test_config_check_says_when_sami_texts_make_the_sms_ucs2(
         "Sámi",
     )
     sami |= {
-        "sms": "{organisation}: {question} {low}-{high} {link}",
-        "sms_large": "{organisation}: {question} {low}-{high} {link}",
-        "sms_reminder": "{organisation}: {question} {low}-{high} {link}",
-        "sms_link_only": "{organisation}: {question} {link}",
+        "sms": "{organisation}, {service}: {question} {low}-{high} {link}",
+        "sms_large": "{organisation}, {service}: {question} {low}-{high} {link}",
+        "sms_reminder": "{organisation}, {service}: {question} {low}-{high} {link}",
+        "sms_link_only": "{organisation}, {service}: {question} {link}",
+        "sms_link_only_reminder": "{organisation}, {service}: {question} {link}",
         "sms_stop": "LOPETA",
+        "sms_unknown_service": "Máhcahat",
     }
     touchpoint = phone.model_copy(
         update={
@@ -179,10 +208,121 @@ def test_an_alphanumeric_sender_gets_the_link_only_wording_without_a_stop_word()
     sms = survey_sms(
         _scheduled("tp", Language.FI, Scale.CSAT_5), touchpoint, SIGNER, BASES[1], "Palaute"
     )
+    again = survey_sms(
+        _scheduled("tp", Language.FI, Scale.CSAT_5),
+        touchpoint,
+        SIGNER,
+        BASES[1],
+        "Palaute",
+        reminder=True,
+    )
     assert sms.sender_id == "Helsinki"
-    assert "numerolla" not in sms.body
-    assert "LOPETA" not in sms.body
-    assert sms.body.startswith("Helsingin kaupunki: ")
+    for body in (sms.body, again.body):
+        assert " tai " not in body
+        assert "LOPETA" not in body
+        assert body.startswith("Helsingin kaupunki\n")
+    assert again.body != sms.body
+
+
+def _with_phone_service(settings: Settings, **changes: object) -> Settings:
+    phone = settings.touchpoints["phone-service-helsinki"]
+    changed = TouchpointConfig.model_validate(phone.model_dump() | changes)
+    return settings.model_copy(update={"touchpoints": {"phone-service-helsinki": changed}})
+
+
+def test_config_check_reports_a_service_name_too_long_for_the_sms_and_sms_name_mends_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A long official name is no reason to pay twice: the check names it, sms_name fixes it."""
+    settings = _example(BASES[1], monkeypatch)
+    long_names = {
+        "fi": "Sosiaali- ja terveyspalvelujen puhelinneuvonta",
+        "sv": "Social- och hälsovårdstjänsternas telefonrådgivning",
+        "en": "Social and health services telephone advice",
+    }
+    report = sms_over_budget(_with_phone_service(settings, service=long_names))
+    prefix = "touchpoints.phone-service-helsinki: the "
+    assert {line.removeprefix(prefix)[:2] for line in report} == {"fi", "sv", "en", "se"}
+    assert all("sms_name" in line for line in report)
+    mended = _with_phone_service(
+        settings,
+        service=long_names,
+        sms_name={"fi": "Puhelinneuvonta", "sv": "Telefonrådgivning", "en": "Phone advice"},
+    )
+    assert sms_over_budget(mended) == []
+    body = next(
+        cost.body
+        for cost in survey_sms_costs(mended)
+        if cost.language is Language.SV and cost.where == "touchpoints.phone-service-helsinki"
+    )
+    assert body.splitlines()[1].startswith("Telefonrådgivning: ")
+
+
+def test_config_check_reports_an_sms_text_that_leaves_out_the_service(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A replaced wording that drops who asks or about what brings the phishing look back."""
+    settings = _example(BASES[0], monkeypatch)
+    texts = {"fi": {"sms": "{organisation}: {question} Vastaa {low}-{high} tai {link}"}}
+    report = sms_over_budget(_with_phone_service(settings, texts=texts))
+    # Sámi without Sámi texts is written in Finnish, with the same wording.
+    assert report == [
+        f"touchpoints.phone-service-helsinki: the {language} survey SMS does not name both "
+        "the organisation and the service; keep {organisation} and {service} in its texts"
+        for language in ("fi", "se")
+    ]
+
+
+def test_the_organisations_sms_name_replaces_its_long_name_in_the_sms_only() -> None:
+    """The email and page have room for the official name; the SMS names the short one."""
+    organisation = OrganisationConfig(
+        name="Pirkanmaan hyvinvointialue",
+        sms_name="Pirha",
+        privacy_url="https://palaute.example.fi/tietosuoja",  # type: ignore[arg-type]
+    )
+    touchpoint = TouchpointConfig(organisation=organisation, name="Terveysasema")
+    survey = _scheduled("tp", Language.FI, Scale.CSAT_5)
+    sms = survey_sms(survey, touchpoint, SIGNER, BASES[1], "Palaute")
+    assert sms.body.startswith("Pirha\nTerveysasema: ")
+    assert asker_for(touchpoint, Language.FI, "Palaute").organisation == organisation.name_in(
+        Language.FI
+    )
+
+
+@pytest.mark.parametrize(
+    ("sms_name", "error"),
+    [
+        ("Terveysasema ja hammashoitola Kalliossa", "at most 30 characters"),
+        ("Dearvvašvuođaguovddáš", "outside the SMS alphabet"),
+        ("Terveys\nasema", "control characters"),
+        ({"fi": "Terveysasema"}, "missing in sv, en"),
+    ],
+)
+def test_an_sms_name_that_could_not_keep_the_sms_short_is_refused(
+    sms_name: object, error: str
+) -> None:
+    """Found by the configuration check, not on the bill: too long, UCS-2 or a line break."""
+    with pytest.raises(ValueError, match=error):
+        TouchpointConfig.model_validate({"sms_name": sms_name})
+    with pytest.raises(ValueError, match=error):
+        OrganisationConfig.model_validate(
+            {"name": "Helsinki", "privacy_url": "https://p.example.fi", "sms_name": sms_name}
+        )
+
+
+def test_a_sami_sms_name_may_use_sami_letters() -> None:
+    """A Sámi SMS is UCS-2 anyway; the Sámi name need not pretend otherwise."""
+    touchpoint = TouchpointConfig.model_validate(
+        {
+            "sms_name": {
+                "fi": "Terveysasema",
+                "sv": "Hälsostation",
+                "en": "Health centre",
+                "se": "Dearvvašvuođaguovddáš",
+            }
+        }
+    )
+    assert touchpoint.sms_service_in(Language.SE) == "Dearvvašvuođaguovddáš"
 
 
 def test_the_stop_word_is_shown_only_where_the_organisation_wants_it() -> None:

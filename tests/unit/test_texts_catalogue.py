@@ -8,9 +8,10 @@ from typing import TYPE_CHECKING
 import pytest
 
 from engine import messages, pages_text
-from engine.messages import Asker, render_email, render_sms, text_language
+from engine.messages import Asker, render_email, text_language
 from engine.pages_text import page_language, page_text
 from engine.replies import REPLY_KEYS, ReplyKind, reply_text
+from engine.sms_text import render_sms
 from schemas.base import Language, Scale
 from schemas.config import (
     MESSAGE_TEXT_KEYS,
@@ -80,10 +81,11 @@ def test_sms_email_page_and_reply_phrases_follow_the_catalogue() -> None:
 def _all_sami() -> dict[str, str]:
     sami = dict.fromkeys((*MESSAGE_TEXT_KEYS, *PAGE_TEXT_KEYS, *REPLY_TEXT_KEYS), "Giitu")
     return sami | {
-        "sms": "{organisation}: {question} {low}-{high} {link}",
-        "sms_large": "{organisation}: {question} {low}-{high} {link}",
-        "sms_reminder": "{organisation}: {question} {low}-{high} {link}",
-        "sms_link_only": "{organisation}: {question} {link}",
+        "sms": "{organisation}, {service}: {question} {low}-{high} {link}",
+        "sms_large": "{organisation}, {service}: {question} {low}-{high} {link}",
+        "sms_reminder": "{organisation}, {service}: {question} {low}-{high} {link}",
+        "sms_link_only": "{organisation}, {service}: {question} {link}",
+        "sms_link_only_reminder": "{organisation}, {service}: {question} {link}",
         "subject": "{organisation}",
         "reminder_subject": "{organisation}",
         "choose": "{low}-{high}",
