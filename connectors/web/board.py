@@ -17,7 +17,10 @@ Memory bounds, by design:
   to be forgotten) takes its comment off the board;
 - ratings: the latest revision of each survey answered in the open-data
   period (``[opendata] days``), about 200 bytes each: a million answers a
-  month cost about 200 MiB; older ones are pruned as they age.
+  month cost about 200 MiB; older ones are pruned as they age. With each,
+  the breakdown groups it counts in (one shared tuple per combination);
+- statements: the latest answer to each follow-up statement of each survey
+  in the same period (the responses topic), about 150 bytes each.
 """
 
 from __future__ import annotations
@@ -36,16 +39,19 @@ from aiokafka.errors import KafkaError
 from pydantic import TypeAdapter, ValidationError
 
 from connectors.kafka_client import client_options, topic_partitions
+from engine.breakdowns import NOTHING_LISTED, groups_of
+from engine.group_figures import GroupAnswer, StatementAnswer
 from engine.opendata import Answer
 from schemas.alerts import AlertAcknowledged, AlertEvent, AlertState, ScoreDropAlert
 from schemas.metrics import Dimension, TouchpointMetrics
-from schemas.responses import CommentReceived, Rating
+from schemas.responses import CommentReceived, Rating, StatementAnswered
 from schemas.topics import comment_key
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable
 
     from schemas.config import KafkaConfig, Settings
+    from schemas.config_console import BreakdownsConfig
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +96,13 @@ class Board:
     acks: dict[str, AlertAcknowledged] = field(default_factory=dict)
     comments: dict[str, deque[Comment]] = field(default_factory=dict)
     answers: dict[str, Answer] = field(default_factory=dict)
+    breakdowns: BreakdownsConfig = NOTHING_LISTED
+    groups: dict[str, tuple[tuple[str, str], ...]] = field(default_factory=dict)
+    statements: dict[tuple[str, int], StatementAnswer] = field(default_factory=dict)
     version: int = 0
+    _shared_groups: dict[tuple[tuple[str, str], ...], tuple[tuple[str, str], ...]] = field(
+        default_factory=dict
+    )
     _revisions: dict[str, int] = field(default_factory=dict)
     _touchpoint_of_survey: OrderedDict[str, str] = field(default_factory=OrderedDict)
     _pending: OrderedDict[str, list[Comment]] = field(default_factory=OrderedDict)
@@ -108,6 +120,8 @@ class Board:
             self._comment(event)
         elif isinstance(event, Rating):
             self._rating(event)
+        elif isinstance(event, StatementAnswered):
+            self._statement(event)
         else:
             return
         self.version += 1
@@ -187,6 +201,34 @@ class Board:
         self.answers[event.survey_id] = Answer(
             event.touchpoint_id, event.scale, event.score, event.answered_at
         )
+        groups = groups_of(event, self.breakdowns)
+        self.groups[event.survey_id] = self._shared_groups.setdefault(groups, groups)
+
+    def _statement(self, event: StatementAnswered) -> None:
+        key = (event.survey_id, event.statement_index)
+        known = self.statements.get(key)
+        if known is not None and known.received_at > event.received_at:
+            return
+        self.statements[key] = StatementAnswer(
+            event.statement_index, event.score, event.received_at
+        )
+
+    def group_answers(self, touchpoint_id: str) -> list[GroupAnswer]:
+        """Give the touchpoint's latest answers with the groups each counts in."""
+        return [
+            GroupAnswer(self.groups.get(survey, ()), answer.scale, answer.score, answer.answered_at)
+            for survey, answer in self.answers.items()
+            if answer.touchpoint_id == touchpoint_id
+        ]
+
+    def statement_answers(self, touchpoint_id: str) -> list[StatementAnswer]:
+        """Give the touchpoint's latest statement answers (of surveys whose rating was seen)."""
+        touchpoint_of = self._touchpoint_of_survey
+        return [
+            answer
+            for (survey, _), answer in self.statements.items()
+            if touchpoint_of.get(survey) == touchpoint_id
+        ]
 
     def prune(self, now: datetime) -> int:
         """Forget answers older than the period; return how many."""
@@ -195,6 +237,10 @@ class Board:
         for survey in old:
             del self.answers[survey]
             self._revisions.pop(survey, None)
+            self.groups.pop(survey, None)
+        stale = [key for key, answer in self.statements.items() if answer.received_at < since]
+        for key in stale:
+            del self.statements[key]
         return len(old)
 
     def touchpoints(self) -> list[str]:
@@ -238,6 +284,7 @@ _DECODERS: Final[tuple[tuple[bytes, Callable[[bytes], object]], ...]] = (
     (b'"AlertAcknowledged"', _ALERTS.validate_json),
     (b'"CommentReceived"', CommentReceived.model_validate_json),
     (b'"Rating"', Rating.model_validate_json),
+    (b'"StatementAnswered"', StatementAnswered.model_validate_json),
 )
 
 
@@ -354,16 +401,16 @@ def board_of(app: web.Application, settings: Settings) -> Board:
     """Give the app's board, made (and followed while the app runs) on first use.
 
     The ratings topic is always followed (the public feed needs it); the
-    metrics, alerts and comments topics only when operators are configured,
-    because only the dashboard shows them.
+    metrics, alerts, comments and responses (follow-up statements) topics
+    only when operators are configured, because only the dashboard shows them.
     """
     if BOARD in app:
         return app[BOARD]
-    board = Board(period=timedelta(days=settings.opendata.days))
+    board = Board(period=timedelta(days=settings.opendata.days), breakdowns=settings.breakdowns)
     names = settings.topics
     topics = [names.ratings]
     if settings.web.ops_token_sha256:
-        topics += [names.metrics, names.alerts, names.comments]
+        topics += [names.metrics, names.alerts, names.comments, names.responses]
     follower = BoardFollower(settings.kafka, board, topics, lambda: datetime.now(UTC))
     app[BOARD] = board
     app[FOLLOWER] = follower

@@ -40,7 +40,7 @@ from urllib.parse import quote
 import orjson
 from aiohttp import hdrs, web
 
-from connectors.web import dashboard_alerts
+from connectors.web import console, dashboard_alerts
 from connectors.web import dashboard_views as views
 from connectors.web.alerts import ACKNOWLEDGEMENTS, OperatorTokens, ack_request
 from connectors.web.board import BOARD, Board, board_of
@@ -160,7 +160,8 @@ class Dashboard:
             request.query.get("lang"), request.headers.get(hdrs.ACCEPT_LANGUAGE, "")
         )
 
-    def _known(self, touchpoint_id: str) -> bool:
+    def known(self, touchpoint_id: str) -> bool:
+        """Tell whether a touchpoint has figures or is in the catalogue."""
         return touchpoint_id in self.settings.catalogue.touchpoints or any(
             key == touchpoint_id for key, _ in self.board.metrics
         )
@@ -182,7 +183,7 @@ class Dashboard:
         """GET /dashboard/touchpoints/{touchpoint_id}."""
         self.authorise(request)
         touchpoint_id = request.match_info["touchpoint_id"]
-        if not self._known(touchpoint_id):
+        if not self.known(touchpoint_id):
             raise ApiError(404, "unknown_touchpoint", "no figures or configuration for it")
         language = self._language(request)
         quoted = quote(touchpoint_id, safe="")
@@ -211,7 +212,7 @@ class Dashboard:
         self.authorise(request)
         language = self._language(request)
         touchpoint_id = request.query.get("touchpoint")
-        if touchpoint_id is not None and not self._known(touchpoint_id):
+        if touchpoint_id is not None and not self.known(touchpoint_id):
             raise ApiError(404, "unknown_touchpoint", "no figures or configuration for it")
         response = web.StreamResponse(
             headers={
@@ -296,6 +297,9 @@ def setup(app: web.Application, settings: Settings) -> None:
     app.router.add_get("/dashboard/alerts", dashboard.alerts)
     app.router.add_post("/dashboard/alerts/{alert_id}/ack", dashboard.acknowledge)
     app.router.add_get("/dashboard/api/overview", dashboard.api_overview)
+    console.setup(
+        app, console.Console(settings, dashboard.board, dashboard.authorise, dashboard.known)
+    )
     app.router.add_get("/static/dashboard.js", _static("dashboard.js", "text/javascript"))
     app.router.add_get("/static/dashboard.css", _static("dashboard.css", "text/css"))
 
