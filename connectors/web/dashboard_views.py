@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Final
 from urllib.parse import quote
 
 from connectors.web.dashboard_alerts import alert_list, alerting_touchpoints
-from engine.alert_text import touchpoint_name
+from engine.alert_text import local_time, touchpoint_name
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -322,7 +322,9 @@ def detail_live(board: Board, settings: Settings, touchpoint_id: str, language: 
     comment_list = (
         '<ul class="comments">'
         + "".join(
-            f"<li><time>{c.received_at:%Y-%m-%d %H:%M}</time> {html.escape(c.text)}</li>"
+            f'<li><time datetime="{c.received_at.isoformat()}">'
+            f"{local_time(c.received_at, settings.policy.zone, language)}</time> "
+            f"{html.escape(c.text)}</li>"
             for c in comments
         )
         + "</ul>"
