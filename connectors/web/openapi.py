@@ -13,6 +13,7 @@ from typing import Any
 from aiohttp import web
 from pydantic.json_schema import models_json_schema
 
+from connectors.web.openapi_catalogue import catalogue_paths, catalogue_schemas
 from schemas.contacts import ContactCompleted
 
 _REF = "#/components/schemas/{model}"
@@ -180,7 +181,8 @@ def build_openapi(version: str) -> dict[str, Any]:
             "title": "Palaute web service",
             "version": version,
             "description": "HTTP ingress of contact-completed events for front-office systems "
-            "that cannot speak Kafka, and the service's health and metrics.",
+            "that cannot speak Kafka, the touchpoint catalogue's API, and the service's health "
+            "and metrics.",
         },
         "paths": {
             "/v1/contacts": {
@@ -251,6 +253,7 @@ def build_openapi(version: str) -> dict[str, Any]:
                 }
             },
             **_open_data_paths(),
+            **catalogue_paths(),
             "/dashboard/api/overview": {
                 "get": {
                     "operationId": "dashboardOverview",
@@ -291,6 +294,7 @@ def build_openapi(version: str) -> dict[str, Any]:
                 "OpenFeed": _OPEN_FEED,
                 "OpenScore": _OPEN_SCORE,
                 **_contact_schemas(),
+                **catalogue_schemas(),
             },
             "securitySchemes": {
                 "bearer": {"type": "http", "scheme": "bearer"},
