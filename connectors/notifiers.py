@@ -31,7 +31,7 @@ import time
 from dataclasses import dataclass
 from datetime import UTC
 from email.message import EmailMessage
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Final, Protocol
 
 import aiohttp
 import aiosmtplib
@@ -246,7 +246,9 @@ class EmailNotifier:
         )
         message["Auto-Submitted"] = "auto-generated"
         message["X-Palaute-Alert-Id"] = alert.alert_id
-        message.set_content(summary_text(alert, self._wording) + "\n\n" + _details(alert))
+        message.set_content(
+            summary_text(alert, self._wording) + "\n\n" + _details(alert, self._wording)
+        )
         return message
 
     async def notify(self, alert: ScoreDropAlert) -> None:
@@ -271,18 +273,29 @@ class EmailNotifier:
             raise error from None
 
 
-def _details(alert: ScoreDropAlert) -> str:
-    rows = [
-        ("alert id", alert.alert_id),
-        ("state", alert.state.value),
-        ("started", alert.started_at.isoformat()),
-        ("resolved", alert.resolved_at.isoformat() if alert.resolved_at else "-"),
-        ("before", "-" if alert.before is None else f"{alert.before:g}"),
-        ("after", "-" if alert.after is None else f"{alert.after:g}"),
-        ("sample size", str(alert.sample_size)),
-        ("method", alert.evidence.method),
-    ]
-    return "\n".join(f"{label}: {value}" for label, value in rows)
+_DETAILS: Final = {
+    "fi": ("hälytyksen tunnus", "tila", "alkoi", "päättyi", "ennen", "jälkeen", "vastauksia"),
+    "sv": ("larmets id", "status", "började", "slutade", "före", "efter", "svar"),
+    "en": ("alert id", "state", "started", "resolved", "before", "after", "sample size"),
+}
+
+
+def _details(alert: ScoreDropAlert, wording: AlertWording) -> str:
+    """List the alert's identifiers and raw figures under the text, for the follow-up."""
+    labels = _DETAILS.get(wording.language, _DETAILS["en"])
+    zone = wording.zone
+    values = (
+        alert.alert_id,
+        wording.words(alert).state,
+        alert.started_at.astimezone(zone).isoformat(timespec="minutes"),
+        alert.resolved_at.astimezone(zone).isoformat(timespec="minutes")
+        if alert.resolved_at
+        else "-",
+        "-" if alert.before is None else f"{alert.before:g}",
+        "-" if alert.after is None else f"{alert.after:g}",
+        str(alert.sample_size),
+    )
+    return "\n".join(f"{label}: {value}" for label, value in zip(labels, values, strict=True))
 
 
 async def notify_all(notifiers: list[AlertNotifier], alert: ScoreDropAlert) -> dict[str, str]:

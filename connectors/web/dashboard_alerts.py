@@ -90,6 +90,8 @@ TEXT: Final[dict[str, dict[str, str]]] = {
         "back": "Back to the alerts",
     },
 }
+#: Resolved alerts shown on the overview and a touchpoint's page (all on the alerts page).
+RESOLVED_SHOWN: Final = 5
 _SYMBOL: Final = {
     "firing": "\N{WARNING SIGN}",
     "acknowledged": "\N{CHECK MARK}",
@@ -152,6 +154,9 @@ def alert_list(
     """Render the alerts of the overview or a touchpoint, firing first, with a link to act."""
     text = TEXT[language]
     alerts = board.touchpoint_alerts(touchpoint_id)
+    # Open alerts all, resolved ones only the latest few: the alerts page has the rest.
+    resolved = [a for a in alerts if a.state is AlertState.RESOLVED][:RESOLVED_SHOWN]
+    alerts = [a for a in alerts if a.state is AlertState.FIRING] + resolved
     link = (
         f'<p><a href="/dashboard/alerts?lang={language}">{text["all_alerts"]}</a></p>'
         if alerts

@@ -7,6 +7,7 @@ import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
 
 import pytest
 from aiohttp import web
@@ -14,6 +15,7 @@ from aiohttp import web
 from connectors.notifiers import (
     SIGNATURE_HEADER,
     TIMESTAMP_HEADER,
+    AlertWording,
     EmailNotifier,
     WebhookNotifier,
     WebhookRejectedError,
@@ -141,3 +143,21 @@ async def test_the_alert_email_reaches_the_operations_mailbox(smtp_sink: SmtpSin
     body = message.get_content()
     assert "The mean score fell from 4.30 to 3.40 over the latest 40 answers." in body
     assert "drop-0123456789abcdef0123" in body
+
+
+async def test_a_finnish_alert_email_is_finnish_throughout(smtp_sink: SmtpSink) -> None:
+    """The configured language names the touchpoint and writes local times, details included."""
+    smtp = SmtpConfig(
+        host=smtp_sink.host, port=smtp_sink.port, security="none", sender="palaute@example.fi"
+    )
+    wording = AlertWording("fi", ZoneInfo("Europe/Helsinki"), lambda _tp, _lang: "Puhelinpalvelu")
+    await EmailNotifier(smtp, "ops@example.fi", wording=wording).notify(_alert())
+    [mail] = smtp_sink.received
+    message = mail.message()
+    assert message["Subject"] == "[Palaute FIRING] Keskiarvo laski: Puhelinpalvelu (kiireellinen)"
+    body = message.get_content()
+    assert "Keskiarvo laski 4,30:stä 3,40:een viimeisimmissä 40 vastauksessa." in body
+    assert "Alkoi 2.3.2026 klo 14.00." in body
+    assert "alkoi: 2026-03-02T14:00+02:00" in body
+    for english in ("state", "started", "sample", "method", "cusum", "critical", "firing:"):
+        assert english not in body.lower()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from connectors.web.board import Board
-from connectors.web.dashboard_alerts import alerts_page
+from connectors.web.dashboard_alerts import RESOLVED_SHOWN, alerts_page
 from connectors.web.dashboard_views import detail_live, overview_live, page
 from schemas.alerts import (
     AlertAcknowledged,
@@ -129,3 +129,28 @@ def test_comment_times_are_local() -> None:
     board.apply(CommentReceived(answer_id="a", survey_id="s1", text="Jonotin", received_at=AT))
     html = detail_live(board, SETTINGS, "health-centre", "fi")
     assert "7.12.2026 klo 14.05</time> Jonotin" in html
+
+
+def test_the_overview_shows_open_alerts_and_only_the_latest_resolved() -> None:
+    """Two hundred resolved alerts would bury the one that is firing; the alerts page has them."""
+    board = _board()
+    for number in range(RESOLVED_SHOWN + 3):
+        board.apply(
+            ScoreDropAlert(
+                alert_id=f"drop-library-{number}",
+                touchpoint_id="library",
+                kind=AlertKind.DROP,
+                state=AlertState.RESOLVED,
+                severity=Severity.WARNING,
+                started_at=AT,
+                resolved_at=AT,
+                sample_size=20,
+                evidence=Evidence(method="cusum"),
+                summary="back",
+            )
+        )
+    live = overview_live(board, SETTINGS, "en")
+    assert live.count('data-state="resolved"') == RESOLVED_SHOWN
+    assert live.count('data-state="firing"') == 1
+    assert 'href="/dashboard/alerts?lang=en">All alerts and acknowledgements' in live
+    assert alerts_page(board, SETTINGS, "en", "t", "").count('data-state="resolved"') == 8
