@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import BaseModel, SecretStr
 from pydantic_core import PydanticUndefined
 
+from schemas.catalogue_reference import CATALOGUE_REFERENCE
 from schemas.config import ENV_NESTED_DELIMITER, ENV_PREFIX, Settings
 
 _COLLECTIONS = {"touchpoints": "<touchpoint id>", "sources": "<system>"}
@@ -121,4 +122,5 @@ def reference_markdown() -> str:
             _section(model, f"{name}.{_COLLECTIONS[name]}", "", lines)
         else:
             _section(model, name, f"{ENV_PREFIX}{name}", lines)
+    lines.extend(CATALOGUE_REFERENCE.splitlines())
     return "\n".join(lines).rstrip() + "\n"
