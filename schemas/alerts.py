@@ -71,12 +71,20 @@ class ScoreDropAlert(Event):
 
 
 class AlertAcknowledged(Event):
-    """An operator acknowledged an alert, with a comment, possibly assigning it to someone."""
+    """An operator acknowledged an alert, with a comment, possibly assigning it to someone.
+
+    It is also the audit trail's record: ``acknowledged_by`` is the name
+    shown; ``acknowledged_by_subject`` the lasting identifier of who it was:
+    the identity provider's subject of a signed-in person, or ``token:`` and
+    the first digits of a program's token digest (absent on acknowledgements
+    written before sign-in existed).
+    """
 
     type: Literal["AlertAcknowledged"] = "AlertAcknowledged"
     alert_id: Identifier
     touchpoint_id: Identifier
     acknowledged_by: Annotated[str, Field(min_length=1, max_length=100)]
+    acknowledged_by_subject: Annotated[str, Field(min_length=1, max_length=255)] | None = None
     comment: Annotated[str, Field(max_length=1000)] = ""
     assigned_to: Annotated[str, Field(min_length=1, max_length=100)] | None = Field(
         default=None, description="Who follows the alert up: a name or handle, never an address."

@@ -58,6 +58,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from schemas.accounts import OidcConfig
 from schemas.base import Identifier, Language, Scale, ShortText, SurveyChannel
 from schemas.catalogue import Catalogue, LiveCatalogue
 from schemas.config_console import BreakdownsConfig
@@ -311,6 +312,12 @@ class WebConfig(Section):
             "limits, is the rightmost address of the chain that is not one of them. Empty: the TCP "
             "peer is the client.",
         )
+    )
+
+    oidc: OidcConfig | None = Field(
+        default=None,
+        description="Sign-in with an OpenID Connect identity provider, and the staff's roles "
+        "(docs/administration.md). Unset: the operator tokens only.",
     )
 
     @field_validator("public_base_url")

@@ -4,14 +4,19 @@ The acknowledgement is an event like any other: AlertAcknowledged on the
 alerts topic, keyed by the alert's touchpoint, answered 202 once the broker
 has it. The checks, in order:
 
-1. **who** — ``Authorization: Bearer TOKEN`` whose SHA-256 is one of
-   ``[web] ops_token_sha256``, else 401 (no tokens configured: always 401);
+1. **who** — the operator role or higher (:mod:`connectors.web.access`): a
+   signed-in person, or ``Authorization: Bearer TOKEN`` whose SHA-256 is one
+   of ``[web] ops_token_sha256``; else 401, or 403 for a viewer. A request
+   carried by a browser's cookie or Basic credentials must also pass the
+   CSRF check;
 2. **what** — a JSON object ``{"by": "...", "comment": "...", "assigned_to":
-   "..."}`` (``by`` required), else 400 or 422 naming the fields and the body
-   wanted. ``by`` names the operator and ``assigned_to`` whoever follows the
-   alert up; neither may be an email address. The comment is redacted of
-   phone numbers, addresses and identity codes, because alerts carry
-   pseudonymous keys only;
+   "..."}``, else 400 or 422 naming the fields and the body wanted. The
+   event records who did it: a signed-in person's name and subject from the
+   session (``by`` is then not needed and ignored); for a token, ``by``
+   (required) and ``token:`` with the token digest's first characters.
+   ``assigned_to`` names whoever follows the alert up; neither may be an
+   email address. The comment is redacted of phone numbers, addresses and
+   identity codes, because alerts carry pseudonymous keys only;
 3. **which** — an alert seen on the alerts topic, else 404.
 
 The web service learns the alerts by reading the alerts topic from the
@@ -24,21 +29,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
-import hmac
 import logging
 import re
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated, Any, Final, Protocol
 
 import orjson
-from aiohttp import hdrs, web
+from aiohttp import web
 from aiokafka import AIOKafkaConsumer
 from aiokafka.errors import KafkaError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from connectors.kafka_client import client_options, topic_partitions
+from connectors.web.access import ACCESS, Principal
 from connectors.web.errors import ApiError
+from schemas.accounts import Role
 from schemas.alerts import AlertAcknowledged
 from schemas.decoding import FieldError, Rejected, parse_json
 from schemas.redaction import redact
@@ -52,7 +57,6 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 PATH: Final = "/v1/alerts/{alert_id}/ack"
-MAX_TOKEN_LENGTH: Final = 256
 MAX_BODY_BYTES: Final = 8 * 1024
 RETRY_AFTER: Final = 5
 _CHALLENGE: Final = {"WWW-Authenticate": 'Bearer realm="palaute-operations"'}
@@ -68,7 +72,7 @@ class AckRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    by: Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[^@]+$")]
+    by: Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[^@]+$")] | None = None
     comment: Annotated[str, Field(max_length=1000)] = ""
     assigned_to: Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[^@]+$")] | None = (
         None
@@ -167,52 +171,54 @@ class KafkaAlertDirectory:
             await consumer.stop()
 
 
-class OperatorTokens:
-    """The operators' bearer tokens, known by their SHA-256 only."""
-
-    def __init__(self, digests: list[str]) -> None:
-        self._digests = list(digests)
-
-    def authenticate(self, presented: str | None) -> bool:
-        """Tell whether the token is one of the configured ones (constant time each)."""
-        if not presented or len(presented) > MAX_TOKEN_LENGTH:
-            return False
-        digest = hashlib.sha256(presented.encode()).hexdigest()
-        found = False
-        for known in self._digests:
-            found |= hmac.compare_digest(digest, known)
-        return found
-
-
 class AlertAcknowledgements:
     """The state behind the endpoint: tokens, the directory, the producer and the topic."""
 
     def __init__(
         self,
-        tokens: OperatorTokens,
         directory: AlertDirectory,
         *,
         producer: ContactProducer,
         alerts_topic: str,
     ) -> None:
-        self.tokens = tokens
         self.directory = directory
         self.producer = producer
         self.topic = alerts_topic
 
     async def handle(self, request: web.Request) -> web.Response:
         """Authenticate, validate, look up, produce, then answer 202."""
-        scheme, _, token = request.headers.get(hdrs.AUTHORIZATION, "").partition(" ")
-        if scheme.lower() != "bearer" or not self.tokens.authenticate(token.strip()):
+        access = request.app[ACCESS]
+        principal = access.identify(request)
+        if principal is None:
             raise ApiError(
                 401, "unauthorized", "missing or unknown operator token", headers=_CHALLENGE
             )
+        if not principal.may(Role.OPERATOR):
+            raise ApiError(403, "forbidden", "acknowledging alerts needs the operator role")
+        await access.check_form(request, principal)
         ack = _body(await request.read())
-        event = await self.acknowledge(request.match_info["alert_id"], ack)
+        event = await self.acknowledge(request.match_info["alert_id"], ack, principal)
         return web.json_response(event.model_dump(mode="json"), status=202)
 
-    async def acknowledge(self, alert_id: str, ack: AckRequest) -> AlertAcknowledged:
-        """Look the alert up and store its acknowledgement (any form of the same rules)."""
+    async def acknowledge(
+        self, alert_id: str, ack: AckRequest, who: Principal
+    ) -> AlertAcknowledged:
+        """Look the alert up and store its acknowledgement, recording who made it.
+
+        ``who`` must already hold the operator role (:meth:`Access.require`)
+        and, for a form, have passed the CSRF check.
+        """
+        if who.signed_in:
+            by = who.actor.name
+        elif ack.by is None:
+            raise ApiError(
+                422,
+                "invalid_acknowledgement",
+                f"the body is not valid; {BODY_WANTED}",
+                errors=(FieldError("by", "missing", "Field required"),),
+            )
+        else:
+            by = ack.by
         touchpoint_id = (
             self.directory.touchpoint_of(alert_id) if _ALERT_ID.match(alert_id) else None
         )
@@ -228,7 +234,8 @@ class AlertAcknowledgements:
         event = AlertAcknowledged(
             alert_id=alert_id,
             touchpoint_id=touchpoint_id,
-            acknowledged_by=ack.by,
+            acknowledged_by=by,
+            acknowledged_by_subject=who.actor.subject,
             comment=redact(ack.comment).text[:1000],
             assigned_to=ack.assigned_to,
             acknowledged_at=datetime.now(UTC),
@@ -296,14 +303,13 @@ def setup(
 ) -> None:
     """Add the route; follow the alerts topic while the app runs if operators are configured."""
     alerts_topic = _alerts_topic(settings)
-    tokens = OperatorTokens(settings.web.ops_token_sha256)
     if directory is None:
         followed = KafkaAlertDirectory(settings.kafka, alerts_topic)
         if settings.web.ops_token_sha256:
             app.cleanup_ctx.append(_following(followed))
         directory = followed
     app[ACKNOWLEDGEMENTS] = AlertAcknowledgements(
-        tokens, directory, producer=producer, alerts_topic=alerts_topic
+        directory, producer=producer, alerts_topic=alerts_topic
     )
     app.router.add_post(PATH, _post)
 

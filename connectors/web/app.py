@@ -21,6 +21,7 @@ from aiohttp import web
 
 from connectors.catalogue import CatalogueFollower
 from connectors.web import (
+    access,
     alerts,
     catalogue_routes,
     citizen,
@@ -31,7 +32,7 @@ from connectors.web import (
     openapi,
     opendata,
 )
-from connectors.web.alerts import OperatorTokens
+from connectors.web.access import OperatorTokens
 from connectors.web.catalogue_api import CatalogueService
 from connectors.web.errors import ApiError, error_response
 from connectors.web.limits import forwarded_for
@@ -144,6 +145,7 @@ def create_web_app(
     app.on_response_prepare.append(_security_headers)
     contacts = topic_names.contacts if topic_names is not None else settings.topics.contacts
     csrf.setup(app, settings)
+    access.setup(app, settings)
     ingress.setup(app, settings, producer=producer, contacts_topic=contacts)
     health.setup(app, stalled_after=stalled_after, catalogue=settings.catalogue)
     follower = CatalogueFollower(settings.kafka, settings.topics.catalogue, settings.catalogue)

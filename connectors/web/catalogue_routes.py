@@ -21,8 +21,7 @@ import orjson
 from aiohttp import hdrs, web
 
 from connectors.web import catalogue_api as api
-from connectors.web.alerts import OperatorTokens
-from connectors.web.dashboard import CHALLENGE, presented_token
+from connectors.web.access import CHALLENGE, OperatorTokens, presented_token
 from connectors.web.errors import ApiError
 
 if TYPE_CHECKING:

@@ -16,13 +16,15 @@ Routes (all under ``/dashboard``, none public):
   (``POST /dashboard/alerts/{alert_id}/ack``, CSRF-checked, see
   :mod:`connectors.web.dashboard_alerts`).
 
-Access: the operators' tokens of ``[web] ops_token_sha256`` (the ones that
-acknowledge alerts), either as ``Authorization: Bearer TOKEN`` for programs
-or through HTTP Basic authentication for browsers, with any user name and the
-token as the password. Basic needs no form, cookie or session key, and the
-browser's own dialog is accessible; it must run over HTTPS outside
-localhost, as ``public_base_url`` already requires. Anything else is 401
-with a Basic challenge. Language: ``?lang=fi|sv|en``, else Accept-Language.
+Access: the viewer role or higher (:mod:`connectors.web.access`): a person
+signed in with the organisation's identity provider, or the operators'
+tokens of ``[web] ops_token_sha256``, either as ``Authorization: Bearer
+TOKEN`` for programs or through HTTP Basic authentication for browsers, with
+any user name and the token as the password. Basic must run over HTTPS
+outside localhost, as ``public_base_url`` already requires. A browser
+without either is sent to sign in when sign-in is configured; anything else
+is 401 with a Basic challenge. Acknowledging needs the operator role.
+Language: ``?lang=fi|sv|en``, else Accept-Language.
 """
 
 from __future__ import annotations
@@ -40,12 +42,16 @@ from urllib.parse import quote
 import orjson
 from aiohttp import hdrs, web
 
-from connectors.web import console, dashboard_alerts
+from connectors.web import console, csrf, dashboard_alerts, pages_accounts
 from connectors.web import dashboard_views as views
-from connectors.web.alerts import ACKNOWLEDGEMENTS, OperatorTokens, ack_request
+from connectors.web.access import ACCESS, Principal
+from connectors.web.access import CHALLENGE as CHALLENGE  # noqa: PLC0414 - re-exported
+from connectors.web.access import presented_token as presented_token  # noqa: PLC0414
+from connectors.web.alerts import ACKNOWLEDGEMENTS, ack_request
 from connectors.web.board import BOARD, Board, board_of
-from connectors.web.csrf import CSRF, CsrfRejected, credential_subject, rejection_response
+from connectors.web.csrf import CSRF, CsrfRejected, rejection_response
 from connectors.web.errors import ApiError
+from schemas.accounts import Role
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -55,7 +61,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 STATIC_DIR: Final = Path(__file__).parent / "static"
-CHALLENGE: Final = {"WWW-Authenticate": 'Basic realm="palaute-operations", charset="UTF-8"'}
 DASHBOARD_CSP: Final = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
     "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
@@ -78,43 +83,27 @@ def basic_user(request: web.Request) -> str | None:
     return user[:100] or None
 
 
-def presented_token(authorization: str) -> str | None:
-    """Take the token out of a Bearer or Basic (password part) Authorization header."""
-    scheme, _, credentials = authorization.partition(" ")
-    if scheme.lower() == "bearer":
-        return credentials.strip() or None
-    if scheme.lower() == "basic":
-        try:
-            decoded = base64.b64decode(credentials.strip(), validate=True).decode()
-        except (binascii.Error, UnicodeDecodeError):
-            return None
-        _, colon, password = decoded.partition(":")
-        return password if colon else None
-    return None
-
-
 class Dashboard:
     """The handlers, around the board, the settings and the operators' tokens."""
 
     def __init__(self, settings: Settings, board: Board) -> None:
         self.settings = settings
         self.board = board
-        self.tokens = OperatorTokens(settings.web.ops_token_sha256)
 
-    def authorise(self, request: web.Request) -> str:
-        """Refuse with 401 unless an operator's token came; name the operator for CSRF tokens."""
-        token = presented_token(request.headers.get(hdrs.AUTHORIZATION, ""))
-        if token is None or not self.tokens.authenticate(token):
-            raise ApiError(401, "unauthorized", "operator credential required", headers=CHALLENGE)
-        return credential_subject(token)
+    def authorise(self, request: web.Request, role: Role = Role.VIEWER) -> Principal:
+        """Let in a signed-in person or the token holding ``role``; else 401, sign-in or 403."""
+        return request.app[ACCESS].require(request, role)
 
     async def alerts(self, request: web.Request) -> web.Response:
         """GET /dashboard/alerts: firing, acknowledged and resolved alerts, with the forms."""
-        subject = self.authorise(request)
+        principal = self.authorise(request)
         language = self._language(request)
         guard = request.app[CSRF]
-        token = guard.token_for(request, subject)
-        by = "" if (user := basic_user(request)) is None or "@" in user else user
+        token = guard.token_for(request, principal.csrf_subject)
+        if principal.signed_in:
+            by = principal.actor.name
+        else:
+            by = "" if (user := basic_user(request)) is None or "@" in user else user
         body = views.page(
             title=dashboard_alerts.TEXT[language]["alerts_title"],
             language=language,
@@ -122,16 +111,16 @@ class Dashboard:
             switch_href="/dashboard/alerts",
             events=None,
         )
-        response = _html(body)
+        response = self._respond(request, principal, body, language, token)
         guard.set_cookie(response, token)
         return response
 
     async def acknowledge(self, request: web.Request) -> web.StreamResponse:
         """POST /dashboard/alerts/{alert_id}/ack: the form's acknowledgement, then back (303)."""
-        subject = self.authorise(request)
+        principal = self.authorise(request, Role.OPERATOR)
         language = self._language(request)
         try:
-            await request.app[CSRF].check(request, subject)
+            await request.app[CSRF].check(request, principal.csrf_subject)
         except CsrfRejected as rejected:
             return rejection_response(
                 request, rejected, language, f"/dashboard/alerts?lang={language}"
@@ -144,7 +133,9 @@ class Dashboard:
         }
         alert_id = request.match_info["alert_id"]
         try:
-            event = await request.app[ACKNOWLEDGEMENTS].acknowledge(alert_id, ack_request(fields))
+            event = await request.app[ACKNOWLEDGEMENTS].acknowledge(
+                alert_id, ack_request(fields), principal
+            )
         except ApiError as error:
             if "text/html" not in request.headers.get(hdrs.ACCEPT, ""):
                 raise
@@ -168,7 +159,7 @@ class Dashboard:
 
     async def overview(self, request: web.Request) -> web.Response:
         """GET /dashboard."""
-        self.authorise(request)
+        principal = self.authorise(request)
         language = self._language(request)
         body = views.page(
             title=views.TEXT[language]["title"],
@@ -177,11 +168,11 @@ class Dashboard:
             switch_href="/dashboard",
             events=f"/dashboard/events?lang={language}",
         )
-        return _html(body)
+        return self._respond(request, principal, body, language)
 
     async def touchpoint(self, request: web.Request) -> web.Response:
         """GET /dashboard/touchpoints/{touchpoint_id}."""
-        self.authorise(request)
+        principal = self.authorise(request)
         touchpoint_id = request.match_info["touchpoint_id"]
         if not self.known(touchpoint_id):
             raise ApiError(404, "unknown_touchpoint", "no figures or configuration for it")
@@ -200,7 +191,29 @@ class Dashboard:
             f'<p><a href="/dashboard?lang={language}">{views.TEXT[language]["back"]}</a> '
             f'<span class="muted">{name}</span></p>'
         )
-        return _html(body.replace("<main>", f"<main>{back}", 1))
+        return self._respond(
+            request, principal, body.replace("<main>", f"<main>{back}", 1), language
+        )
+
+    def _respond(
+        self,
+        request: web.Request,
+        principal: Principal,
+        body: str,
+        language: str,
+        token: str | None = None,
+    ) -> web.Response:
+        """Send a page; a signed-in person's pages say who they are and let them sign out."""
+        if not principal.signed_in:
+            return _html(body)
+        access = request.app[ACCESS]
+        token = token or access.form_token(request, principal)
+        bar = pages_accounts.account_bar(
+            language, principal.actor.name, principal.actor.role.value, csrf.hidden_field(token)
+        )
+        response = _html(body.replace("</header>", f"{bar}</header>", 1))
+        access.csrf_cookie(response, token)
+        return response
 
     def _live(self, language: str, touchpoint_id: str | None) -> str:
         if touchpoint_id is None:

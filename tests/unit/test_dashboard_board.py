@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from connectors.web.access import presented_token
 from connectors.web.board import COMMENTS_KEPT, RESOLVED_KEPT, Board, decode
-from connectors.web.dashboard import presented_token
 from connectors.web.dashboard_views import choose_language
 from schemas.alerts import AlertKind, AlertState, Evidence, ScoreDropAlert, Severity
 from schemas.base import Language, Scale, SurveyChannel
