@@ -42,6 +42,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from connectors.kafka_client import client_options, topic_partitions
 from connectors.web.access import ACCESS, Principal
+from connectors.web.access import OperatorTokens as OperatorTokens  # noqa: PLC0414 - re-exported
 from connectors.web.errors import ApiError
 from schemas.accounts import Role
 from schemas.alerts import AlertAcknowledged
