@@ -159,6 +159,24 @@ async def test_an_acknowledgement_is_published_keyed_by_the_alerts_touchpoint(
     assert ack.comment.startswith("Looking into it")
 
 
+async def test_the_readmes_example_works_and_a_bodyless_post_says_which_body_is_wanted(
+    service: Service, kafka_bootstrap: str
+) -> None:
+    """A POST without a body used to answer invalid_body and nothing more."""
+    client, topic = service
+    path = f"/v1/alerts/{ALERT.alert_id}/ack"
+    bare = await client.post(path, headers=_auth())
+    assert bare.status == 400
+    refusal = await bare.json()
+    assert refusal["error"] == "invalid_body"
+    assert '{"by": "your name"' in refusal["message"]
+    readme = {"by": "päivystäjä", "comment": "Jonotilanne tarkistettu", "assigned_to": "Tiimi A"}
+    response = await client.post(path, json=readme, headers=_auth())
+    assert response.status == 202, await response.text()
+    [ack] = await _acknowledgements(kafka_bootstrap, topic)
+    assert (ack.acknowledged_by, ack.assigned_to) == ("päivystäjä", "Tiimi A")
+
+
 Case = tuple[dict[str, str], str, dict[str, Any], int, str]
 
 
@@ -171,6 +189,13 @@ Case = tuple[dict[str, str], str, dict[str, Any], int, str]
         (_auth(), ALERT.alert_id, {"comment": "no name"}, 422, "invalid_acknowledgement"),
         (_auth(), ALERT.alert_id, {"by": "ops@example.fi"}, 422, "invalid_acknowledgement"),
         (_auth(), ALERT.alert_id, {"by": "ops", "extra": 1}, 422, "invalid_acknowledgement"),
+        (
+            _auth(),
+            ALERT.alert_id,
+            {"by": "ops", "assigned_to": "a@b.fi"},
+            422,
+            "invalid_acknowledgement",
+        ),
     ],
 )
 async def test_bad_acknowledgements_are_refused_with_a_reason(
