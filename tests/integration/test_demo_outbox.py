@@ -62,7 +62,10 @@ async def test_a_newcomer_opens_a_survey_email_from_the_outbox_and_answers_it(
         sms = {
             "direction": "outbound-api",
             "to": "+358401234567",
-            "body": f"Testikaupunki: Miten onnistuimme?\nVastaa 1-5 tai {env.sms_link('x')}",
+            "body": (
+                f"Testikaupunki\nPuhelinpalvelu: Miten onnistuimme?\n"
+                f"Vastaa 1-5 tai {env.sms_link('x')}"
+            ),
             "num_segments": "1",
         }
         outbox = Outbox(lambda: [sms])

@@ -69,10 +69,16 @@ CONTACT_COUNT = 2000
 CITIZEN_COUNT = 100
 SIGNER = TokenSigner([SigningKey("k1", LINK_SIGNING_KEY.encode())])
 LINK = re.compile(re.escape(PUBLIC_BASE_URL) + r"/([ru])/([A-Za-z0-9_-]+)")
-REPLY_WORDS = {"fi": "\nVastaa ", "sv": "\nSvara ", "en": "\nReply "}
+#: The reply instruction's line, in the first message and in the reminder.
+REPLY_LINE = {
+    "fi": re.compile(r"^Vastaa (vielä )?\d+-\d+ tai "),
+    "sv": re.compile(r"^Svara (ännu )?\d+-\d+ eller "),
+    "en": re.compile(r"^(Reminder: r|R)eply \d+-\d+ or "),
+}
 
 TOUCHPOINTS = """
 [touchpoints.tp-0]
+name = "Puhelinpalvelu"
 send_delay = "0s"
 
 [touchpoints.tp-1]
@@ -102,6 +108,7 @@ sampling_rate = 0.3
 scale = "smiley-4"
 
 [touchpoints.tp-7]
+sms_name = { fi = "Asiointipiste", sv = "Servicepunkt", en = "Service point" }
 send_delay = "0s"
 channel_preference = ["sms", "email"]
 reminder_delay = "2s"
@@ -124,6 +131,11 @@ messaging_service_sid = "MG0123456789abcdef0123456789abcdef"
 
 #: Who asks, named first in every SMS.
 ORGANISATION = "Espoon kaupunki"
+#: The service as the SMS names it where the catalogue names it (else the contact's).
+SMS_SERVICES = {
+    "tp-0": {"fi": "Puhelinpalvelu", "sv": "Puhelinpalvelu", "en": "Puhelinpalvelu"},
+    "tp-7": {"fi": "Asiointipiste", "sv": "Servicepunkt", "en": "Service point"},
+}
 
 
 def _extra() -> str:
@@ -389,8 +401,8 @@ async def test_every_citizen_gets_exactly_the_messages_the_policy_decides(  # no
     assert Counter(m["to"] for m in texts) == expected_sms
     assert Counter(rcpt for mail in delivered for rcpt in mail.rcpt_tos) == expected_mail
 
-    # Every SMS: one segment as Twilio bills it, the organisation, the reply
-    # instruction in the survey's language and the survey's code link.
+    # Every SMS: one segment as Twilio bills it, the organisation, the service,
+    # the reply instruction in the survey's language and the survey's code link.
     seen_surveys: Counter[str] = Counter()
     bodies: dict[str, list[str]] = {}
     by_code = {SIGNER.survey_code(survey_id): survey_id for survey_id in scheduled}
@@ -402,9 +414,17 @@ async def test_every_citizen_gets_exactly_the_messages_the_policy_decides(  # no
         kind, code = links[0]
         assert kind == "r"
         survey = scheduled[by_code[code]]
-        assert ORGANISATION in text["body"]
+        organisation, named = text["body"].split("\n")[:2]
+        assert organisation == ORGANISATION
+        service = named.split(": ")[0]
+        written_in = text_language(survey.language).value
+        if survey.touchpoint_id in SMS_SERVICES:
+            assert service == SMS_SERVICES[survey.touchpoint_id][written_in], text["body"]
+        else:  # the contact's own service, shortened only if it would not fit
+            assert survey.service is not None
+            assert survey.service.startswith(service.removesuffix("...")), text["body"]
         assert text["messaging_service_sid"] == "MG0123456789abcdef0123456789abcdef"
-        assert REPLY_WORDS[text_language(survey.language).value] in text["body"]
+        assert REPLY_LINE[written_in].match(text["body"].split("\n")[2]), text["body"]
         seen_surveys[survey.survey_id] += 1
         bodies.setdefault(survey.survey_id, []).append(text["body"])
     # A reminder has its own words: it is never the first message again.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import replace
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
@@ -11,6 +12,7 @@ import numpy as np
 
 from palaute.bench.alerts import (
     DROP_FAMILIES,
+    MIN_BASELINE,
     NULL_FAMILIES,
     ORACLE_GRID,
     QUICK,
@@ -22,6 +24,10 @@ from palaute.bench.alerts import (
     poisson_interval,
     render,
     run,
+    scenarios,
+    self_starting_path,
+    self_starting_reference,
+    simulate,
     write_json,
 )
 from palaute.cli import main
@@ -140,3 +146,49 @@ def test_the_simulation_is_reproducible(tmp_path: Path) -> None:
     write_json({"rows": quick()["rows"]}, first)
     write_json({"rows": run(QUICK, progress=None)["rows"]}, second)
     assert first.read_text(encoding="utf-8") == second.read_text(encoding="utf-8")
+
+
+def test_calibration_streams_are_nulls_the_detector_does_not_run_on() -> None:
+    """A threshold chosen on 22 touchpoint-months may alarm 27 times in 100: more nulls fix it."""
+    plan = replace(QUICK, volumes={5: (1, 1)}, calibration=3)
+    extra = [s for s in scenarios(plan) if s.calibration]
+    # Only the null families the changes happen on, up to the plan's count.
+    assert sorted({s.family for s in extra}) == sorted(set(DROP_FAMILIES.values()))
+    assert len(extra) == 2 * len(set(DROP_FAMILIES.values()))
+    assert len({s.seed for s in scenarios(plan)}) == len(scenarios(plan))
+    outcome = simulate(extra[0])
+    assert not any(name.startswith("detector") for name in outcome.alarms)
+    assert any(name.startswith("oracle@") for name in outcome.alarms)
+    assert any(name.startswith("self-start@") for name in outcome.alarms)
+    # The detector's false alarms are counted on its own null streams only.
+    summary = quick()
+    nulls = {row["family"]: row["months"] for row in summary["nulls"] if row["per_day"] == 5}
+    detector = next(r for r in summary["rows"] if r["rule"] == "detector" and r["per_day"] == 5
+                    and r["family"] == "step")  # fmt: skip
+    oracle = next(r for r in summary["rows"] if r["rule"] == "oracle" and r["per_day"] == 5
+                  and r["family"] == "step")  # fmt: skip
+    assert detector["null_months"] == nulls["seasonal"]
+    assert oracle["null_months"] > detector["null_months"]
+
+
+def test_the_self_starting_bound_learns_the_level_from_days_a_week_old() -> None:
+    """The bound must face what the detector faces: no level before it has one, none from today."""
+    stream = generate(Scenario(50, "step", 13))
+    reference = self_starting_reference(stream)
+    days = (stream.times // DAY).astype(int)
+    learnt = np.array([(days <= d - 8).sum() for d in days])
+    assert np.isnan(reference[learnt < MIN_BASELINE]).all()
+    assert not np.isnan(reference[learnt >= MIN_BASELINE]).any()
+    path = self_starting_path(stream, stream.change_points)
+    assert not path[learnt < MIN_BASELINE].any()
+    # Ratings of the last week do not move the level a rating is judged by; older ones do.
+    today = int(days[-1])
+    for span, moves in (((today - 7, today), False), ((today - 9, today - 8), True)):
+        changed = replace(stream, scores=stream.scores.copy())
+        changed.scores[(days >= span[0]) & (days <= span[1])] = stream.low
+        last = days == today
+        assert np.allclose(self_starting_reference(changed)[last], reference[last]) is not moves
+    # Told the seasonality but not the level, it still finds the step, after the change only.
+    assert stream.change_at is not None
+    first = int(np.searchsorted(stream.times, stream.change_at))
+    assert path[first:].max() > 3 * max(path[:first].max(), 1.0)
