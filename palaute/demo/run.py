@@ -497,6 +497,8 @@ def _show_alert(alert: dict[str, Any], base_url: str) -> None:
     _say(f"    evidence ({evidence.get('method')}): {shown}")
     if where:
         _say(f"    {base_url + where if where.startswith('/') else where}")
+    if alert["state"] == "firing":
+        _say(f"    acknowledge it with a comment: {base_url}/dashboard/alerts")
     _say("")
 
 
