@@ -32,6 +32,7 @@ from schemas.contacts import (
     TouchpointChannel,
 )
 from schemas.deadletter import DeadLetter
+from schemas.history import HistoryCounts, Period
 from schemas.metrics import TouchpointMetrics
 from schemas.responses import (
     AnswerVia,
@@ -254,6 +255,16 @@ SAMPLES: dict[str, Callable[[datetime], BaseModel]] = {
         surveys_sent=130,
         response_rate=0.323,
         median_answer_seconds=540.0,
+    ),
+    "history-counts": lambda now: HistoryCounts(
+        touchpoint_id=TOUCHPOINT_ID,
+        dimension="all",
+        value="all",
+        scale=Scale.CSAT_5,
+        period=Period.DAY,
+        start=now.date().isoformat(),
+        scores={"1": 2, "2": 3, "3": 9, "4": 31, "5": 47},
+        sent=260,
     ),
     "score-drop-alert": _alert,
     "alert-acknowledged": lambda now: AlertAcknowledged(

@@ -14,6 +14,7 @@ from schemas.alerts import AlertAcknowledged, ScoreDropAlert
 from schemas.catalogue_records import CatalogueChanged
 from schemas.contacts import ContactCompleted
 from schemas.deadletter import DeadLetter
+from schemas.history import HistoryCounts
 from schemas.metrics import TouchpointMetrics
 from schemas.responses import (
     CommentReceived,
@@ -42,6 +43,7 @@ RESPONSES = "palaute.responses.v1"
 COMMENTS = "palaute.comments.v1"
 RATINGS = "palaute.ratings.v1"
 METRICS = "palaute.metrics.v1"
+HISTORY = "palaute.history.v1"
 ALERTS = "palaute.alerts.v1"
 DEADLETTER = "palaute.deadletter.v1"
 CATALOGUE = "palaute.catalogue.v1"
@@ -63,6 +65,7 @@ class TopicNames:
     comments: str = COMMENTS
     ratings: str = RATINGS
     metrics: str = METRICS
+    history: str = HISTORY
     alerts: str = ALERTS
     deadletter: str = DEADLETTER
     catalogue: str = CATALOGUE
@@ -168,6 +171,15 @@ TOPICS: tuple[TopicSpec, ...] = (
         messages=(TouchpointMetrics,),
         compacted=True,
         retention="latest value per key",
+    ),
+    TopicSpec(
+        HISTORY,
+        key="<touchpoint>|<dimension>|<value>|<scale>|<d or h>|<day or UTC hour>",
+        description="Answers per score and surveys sent per touchpoint and group, per day "
+        "(13 months) and per hour (the last fortnight), latest per key.",
+        messages=(HistoryCounts,),
+        compacted=True,
+        retention="400 days",
     ),
     TopicSpec(
         ALERTS,

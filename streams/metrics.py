@@ -43,6 +43,13 @@ one its key ``touchpoint:<id>`` hashes to (:func:`streams.partitioning.touchpoin
    partition's touchpoints, so every table write stays in its partition;
    for one silence window after a start or a move it does not judge).
 
+5. ``metrics-history`` (:class:`~streams.stages.history.CountHistory`)
+   reads ``<app>-history-by-key``, where the metrics stage hands on every
+   rating and send it counts (in the touchpoint's partition), and keeps the
+   daily and hourly counts in the table ``history-counts`` (with
+   ``history-answers`` and ``history-sent`` remembering what it counted),
+   publishing each changed bucket to the history topic.
+
 Progress is reported under each agent's own name. Records that cannot be
 read go to the dead-letter topic (stage ``metrics``).
 """
@@ -61,9 +68,18 @@ from streams.partitioning import copartitioned, key_partition
 from streams.producer import DirectProducer
 from streams.runtime.checkpoint import DEADLETTER
 from streams.runtime.faust_agent import Tables, run_stage
+from streams.stages.history import (
+    ANSWERS_TABLE,
+    COUNTS_TABLE,
+    HISTORY,
+    SENT_TABLE,
+    CountHistory,
+    history_feed_topic,
+)
 from streams.stages.metrics import (
     ALERTS,
     BY_KEY,
+    HISTORY_FEED,
     METRICS,
     ROLLUP,
     Counted,
@@ -87,6 +103,9 @@ from streams.stages.rollups import CombineRollups
 from streams.stores import table_store_options
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from schemas.base import Scale
     from schemas.catalogue import Catalogue
     from schemas.config import Settings
     from schemas.topics import TopicNames
@@ -164,6 +183,9 @@ def register(app: faust.App, settings: Settings, names: TopicNames) -> None:
     rollup_parts = app.topic(
         f"{app.conf.id}-metrics-rollup", internal=True, partitions=partitions, **raw
     )
+    history_feed = app.topic(
+        history_feed_topic(app.conf.id), internal=True, partitions=partitions, **raw
+    )
     string_table: dict[str, Any] = {
         "default": None,
         "partitions": partitions,
@@ -191,6 +213,7 @@ def register(app: faust.App, settings: Settings, names: TopicNames) -> None:
         METRICS: names.metrics,
         ALERTS: names.alerts,
         ROLLUP: rollup_parts.get_topic_name(),
+        HISTORY_FEED: history_feed.get_topic_name(),
         DEADLETTER: names.deadletter,
     }
     stage = CountMetrics(
@@ -199,6 +222,7 @@ def register(app: faust.App, settings: Settings, names: TopicNames) -> None:
         partition_of=partition_of,
         # The consumer's live metadata says, so this stays out of the pure stage.
         counted_where_it_lands=lambda: copartitioned(app, names.ratings, partitions),
+        feeds_history=True,
     )
     run_stage(
         app,
@@ -221,6 +245,8 @@ def register(app: faust.App, settings: Settings, names: TopicNames) -> None:
         observe=observe,
     )
 
+    _add_history(app, settings, names, history_feed, partition_of, string_table)
+
     producer = DirectProducer(app)
     shared.forward(
         app,
@@ -233,6 +259,42 @@ def register(app: faust.App, settings: Settings, names: TopicNames) -> None:
 
     publishers = ((by_key, stage), (rollup_parts, combine))
     _add_timers(app, settings, producer, publishers, by_key)
+
+
+def _add_history(  # noqa: PLR0917 - what the metrics stage's wiring shares with it
+    app: faust.App,
+    settings: Settings,
+    names: TopicNames,
+    feed: faust.TopicT,
+    partition_of: Callable[[str], int],
+    string_table: dict[str, Any],
+) -> None:
+    """Add the history stage on what the metrics stage hands on, with its three tables."""
+    tables = Tables(
+        {
+            name: app.Table(name, **string_table)
+            for name in (COUNTS_TABLE, ANSWERS_TABLE, SENT_TABLE)
+        }
+    )
+
+    def scale_of(touchpoint_id: str) -> Scale:
+        return settings.catalogue.touchpoint(touchpoint_id)[0].scale
+
+    stage = CountHistory(
+        partition_of=partition_of,
+        time_zone=settings.policy.zone,
+        scale_of=scale_of,
+        breakdowns=settings.breakdowns,
+    )
+    run_stage(
+        app,
+        stage,
+        feed,
+        topics={HISTORY: names.history, DEADLETTER: names.deadletter},
+        table=tables,
+        batch=METRICS_BATCH,
+        within=METRICS_BATCH_WAIT_S,
+    )
 
 
 def _add_timers(

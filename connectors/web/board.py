@@ -1,6 +1,6 @@
 """What the dashboard and the open-data feed know, rebuilt from Kafka at start-up.
 
-The web process reads the metrics, alerts, comments and ratings topics from
+The web process reads the metrics, alerts, comments, history and ratings topics from
 the beginning, without a consumer group, into memory and keeps following
 them, so a restart needs nothing but Kafka.
 
@@ -15,6 +15,8 @@ Memory bounds, by design:
   when written), and up to :data:`PENDING_KEPT` comments whose survey's rating
   has not been seen yet; a tombstone on the comments topic (a citizen asked
   to be forgotten) takes its comment off the board;
+- history: the daily and hourly counts of the history topic (see
+  :mod:`connectors.web.history`), so the console can compare a year with the last;
 - ratings: the latest revision of each survey answered in the open-data
   period (``[opendata] days``), about 200 bytes each: a million answers a
   month cost about 200 MiB; older ones are pruned as they age. With each,
@@ -39,10 +41,12 @@ from aiokafka.errors import KafkaError
 from pydantic import TypeAdapter, ValidationError
 
 from connectors.kafka_client import client_options, topic_partitions
+from connectors.web.history import History
 from engine.breakdowns import NOTHING_LISTED, groups_of
 from engine.group_figures import GroupAnswer, StatementAnswer
 from engine.opendata import Answer
 from schemas.alerts import AlertAcknowledged, AlertEvent, AlertState, ScoreDropAlert
+from schemas.history import HistoryCounts
 from schemas.metrics import Dimension, TouchpointMetrics
 from schemas.responses import CommentReceived, Rating, StatementAnswered
 from schemas.topics import comment_key
@@ -63,6 +67,8 @@ SURVEYS_MAPPED: Final = 200_000
 RETRY_AFTER: Final = 5.0
 PRUNE_EVERY: Final = timedelta(minutes=5)
 STOP_WITHIN: Final = 10.0
+#: The ``|`` in a history topic key (see :func:`schemas.history.history_key`).
+HISTORY_KEY_BARS: Final = 5
 
 _ALERTS: TypeAdapter[ScoreDropAlert | AlertAcknowledged] = TypeAdapter(AlertEvent)
 
@@ -99,6 +105,7 @@ class Board:
     breakdowns: BreakdownsConfig = NOTHING_LISTED
     groups: dict[str, tuple[tuple[str, str], ...]] = field(default_factory=dict)
     statements: dict[tuple[str, int], StatementAnswer] = field(default_factory=dict)
+    history: History = field(default_factory=History)
     version: int = 0
     _shared_groups: dict[tuple[tuple[str, str], ...], tuple[tuple[str, str], ...]] = field(
         default_factory=dict
@@ -122,6 +129,8 @@ class Board:
             self._rating(event)
         elif isinstance(event, StatementAnswered):
             self._statement(event)
+        elif isinstance(event, HistoryCounts):
+            self.history.apply(event)
         else:
             return
         self.version += 1
@@ -150,8 +159,14 @@ class Board:
         """Take the comment under a tombstoned key off the board; False if none was shown.
 
         Only the comments topic has keys of the form ``<survey id>|<answer id>``,
-        so a tombstone of any other followed topic finds nothing here.
+        so a tombstone of any other followed topic finds nothing here; a
+        history key has five (``<touchpoint>|<dimension>|…``) and names a bucket.
         """
+        if key.count("|") == HISTORY_KEY_BARS:
+            found = self.history.forget(key)
+            if found:
+                self.version += 1
+            return found
         survey_id = key.partition("|")[0]
         found = False
         pending = self._pending.get(survey_id)
@@ -285,6 +300,7 @@ _DECODERS: Final[tuple[tuple[bytes, Callable[[bytes], object]], ...]] = (
     (b'"CommentReceived"', CommentReceived.model_validate_json),
     (b'"Rating"', Rating.model_validate_json),
     (b'"StatementAnswered"', StatementAnswered.model_validate_json),
+    (b'"HistoryCounts"', HistoryCounts.model_validate_json),
 )
 
 
@@ -401,7 +417,7 @@ def board_of(app: web.Application, settings: Settings) -> Board:
     """Give the app's board, made (and followed while the app runs) on first use.
 
     The ratings topic is always followed (the public feed needs it); the
-    metrics, alerts, comments and responses (follow-up statements) topics
+    metrics, alerts, comments, responses (follow-up statements) and history topics
     only when operators are configured, because only the dashboard shows them.
     """
     if BOARD in app:
@@ -410,7 +426,7 @@ def board_of(app: web.Application, settings: Settings) -> Board:
     names = settings.topics
     topics = [names.ratings]
     if settings.web.ops_token_sha256:
-        topics += [names.metrics, names.alerts, names.comments, names.responses]
+        topics += [names.metrics, names.alerts, names.comments, names.responses, names.history]
     follower = BoardFollower(settings.kafka, board, topics, lambda: datetime.now(UTC))
     app[BOARD] = board
     app[FOLLOWER] = follower

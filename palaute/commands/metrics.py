@@ -19,7 +19,7 @@ import asyncio
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from schemas.config import ConfigError, load_settings
 
@@ -28,10 +28,21 @@ if TYPE_CHECKING:
     from collections.abc import Callable
     from datetime import datetime
 
+    from schemas.base import SurveyChannel
     from schemas.config import Settings
     from schemas.responses import Rating
 
 PROGRESS_EVERY = 10_000
+
+
+class Sent(NamedTuple):
+    """A SurveySent as the rebuild needs it, and the record as it was read."""
+
+    touchpoint_id: str
+    survey_id: str
+    channel: SurveyChannel
+    sent_at: datetime
+    value: bytes
 
 
 def register(subparsers: argparse._SubParsersAction[Any]) -> None:
@@ -77,12 +88,13 @@ async def rebuild(settings: Settings, *, to_topic: str | None = None, dry_run: b
     from aiokafka.errors import KafkaError  # noqa: PLC0415 - see above
 
     from engine.ledger import recompute  # noqa: PLC0415 - see above
+    from palaute.commands.history_rebuild import rebuild_history  # noqa: PLC0415 - see above
     from schemas.topics import METRICS, RATINGS, SURVEYS  # noqa: PLC0415 - see above
 
     suffix = settings.streams.topic_suffix
     started = time.monotonic()
     ratings: list[Rating] = []
-    sent: list[tuple[str, str, datetime]] = []
+    sent: list[Sent] = []
     counts = {"rejected": 0}
     try:
         await _read(settings, RATINGS + suffix, _ratings_into(ratings, counts))
@@ -90,7 +102,9 @@ async def rebuild(settings: Settings, *, to_topic: str | None = None, dry_run: b
     except KafkaError as error:
         print(f"palaute metrics rebuild: Kafka failed: {error}", file=sys.stderr)
         return 1
-    figures = recompute(ratings, sent, settings.metrics.windows)
+    figures = recompute(
+        ratings, ((s.touchpoint_id, s.survey_id, s.sent_at) for s in sent), settings.metrics.windows
+    )
     keys = {key.rsplit(":", 1)[0] for key in figures}
     target = to_topic or METRICS + suffix
     if not dry_run:
@@ -107,14 +121,26 @@ async def rebuild(settings: Settings, *, to_topic: str | None = None, dry_run: b
         f"{where}",
         flush=True,
     )
+    try:
+        summary = await rebuild_history(
+            settings, ratings, sent, _read, dry_run=dry_run, to_topic=to_topic
+        )
+    except KafkaError as error:
+        print(f"palaute metrics rebuild: Kafka failed: {error}", file=sys.stderr)
+        return 1
+    print(summary, flush=True)
     return 0
 
 
-def _ratings_into(found: list[Rating], counts: dict[str, int]) -> Callable[[bytes], None]:
+def _ratings_into(
+    found: list[Rating], counts: dict[str, int]
+) -> Callable[[bytes | None, bytes | None], None]:
     from schemas.decoding import Rejected, decode_event  # noqa: PLC0415 - light, kept local
     from schemas.responses import Rating  # noqa: PLC0415 - light, kept local
 
-    def take(value: bytes) -> None:
+    def take(_key: bytes | None, value: bytes | None) -> None:
+        if value is None:
+            return
         event = decode_event(value, expect="Rating")
         if isinstance(event, Rating):
             found.append(event)
@@ -124,24 +150,28 @@ def _ratings_into(found: list[Rating], counts: dict[str, int]) -> Callable[[byte
     return take
 
 
-def _sends_into(found: list[tuple[str, str, datetime]]) -> Callable[[bytes], None]:
+def _sends_into(found: list[Sent]) -> Callable[[bytes | None, bytes | None], None]:
     from schemas.surveys import SurveySent  # noqa: PLC0415 - light, kept local
 
-    def take(value: bytes) -> None:
+    def take(_key: bytes | None, value: bytes | None) -> None:
         # The live stage counts exactly the records it can read as SurveySent.
-        if b'"SurveySent"' not in value:
+        if value is None or b'"SurveySent"' not in value:
             return
         try:
             event = SurveySent.model_validate_json(value)
         except ValueError:
             return
-        found.append((event.touchpoint_id, event.survey_id, event.occurred_at))
+        found.append(
+            Sent(event.touchpoint_id, event.survey_id, event.channel, event.occurred_at, value)
+        )
 
     return take
 
 
-async def _read(settings: Settings, topic: str, take: Callable[[bytes], None]) -> None:
-    """Read a topic from the beginning up to its end offsets as of now."""
+async def _read(
+    settings: Settings, topic: str, take: Callable[[bytes | None, bytes | None], None]
+) -> int:
+    """Read a topic from the beginning up to its end offsets as of now; give how many records."""
     from aiokafka import AIOKafkaConsumer  # noqa: PLC0415 - heavy, used here only
 
     from connectors.kafka_client import client_options, topic_partitions  # noqa: PLC0415 - as above
@@ -149,7 +179,7 @@ async def _read(settings: Settings, topic: str, take: Callable[[bytes], None]) -
     partitions = await topic_partitions(settings.kafka, topic)
     if not partitions:
         print(f"{topic}: no such topic; nothing read", file=sys.stderr)
-        return
+        return 0
     consumer = AIOKafkaConsumer(
         **client_options(settings.kafka), enable_auto_commit=False, auto_offset_reset="earliest"
     )
@@ -164,8 +194,7 @@ async def _read(settings: Settings, topic: str, take: Callable[[bytes], None]) -
             batches = await consumer.getmany(*remaining, timeout_ms=1_000, max_records=5_000)
             for tp, records in batches.items():
                 for record in records:
-                    if record.value is not None:
-                        take(record.value)
+                    take(record.key, record.value)
                     read += 1
                     if read % PROGRESS_EVERY == 0:
                         print(f"{topic}: {read} records read", file=sys.stderr, flush=True)
@@ -177,6 +206,7 @@ async def _read(settings: Settings, topic: str, take: Callable[[bytes], None]) -
         print(f"{topic}: {read} records read", file=sys.stderr, flush=True)
     finally:
         await consumer.stop()
+    return read
 
 
 async def _write(settings: Settings, topic: str, figures: dict[str, Any]) -> None:

@@ -21,6 +21,9 @@ one its key ``touchpoint:<id>`` hashes to (``partition_of``):
   twice (:func:`detect`); a touchpoint with a CSAT or KPI target gets a
   second step with its last week's answers after each rating. Alerts are
   produced keyed by touchpoint; the entry is stored once per batch.
+* **history**: with ``feeds_history``, each rating and send it counts
+  (replays too) is handed on to the history stage's input in the same
+  partition (:mod:`streams.stages.history`);
 * a **publish tick** on partition *p* publishes the figures of the keys of
   *p* that changed (:func:`figures_records`) and their roll-up parts;
 * a **silence tick** on partition *p* judges the silence of the touchpoints
@@ -79,6 +82,8 @@ BY_KEY = "by_key"
 METRICS = "metrics"
 ALERTS = "alerts"
 ROLLUP = "rollup"
+#: Every rating and send counted here, for the history stage (:mod:`streams.stages.history`).
+HISTORY_FEED = "history_feed"
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,8 +169,10 @@ class CountMetrics:
         ratings_topic: str,
         partition_of: Callable[[str], int],
         counted_where_it_lands: Callable[[], bool] = lambda: True,
+        feeds_history: bool = False,
     ) -> None:
         self._settings = settings
+        self._feeds_history = feeds_history
         self._ratings_topic = ratings_topic
         self._partition_of = partition_of
         self._here = counted_where_it_lands
@@ -272,6 +279,7 @@ class CountMetrics:
                 work.observations.append(Counted(owner))
         elif signal is not None:
             if signal is Signal.DELIVERIES:
+                self._feed(work, owner, value, record.partition)
                 sent = SurveySent.model_validate_json(value)
                 at = (sent.survey_id, sent.occurred_at)
                 self.ledgers.count(state, work.writes, owner, value, None, at, record.partition)
@@ -294,6 +302,7 @@ class CountMetrics:
         now: datetime,
     ) -> None:
         """Count a rating in its touchpoint's ledger and feed it to the touchpoint's detector."""
+        self._feed(work, owner, value, partition)
         self.ledgers.count(state, work.writes, owner, value, rating, None, partition)
         work.observations.append(Counted(owner))
         entry = self.entry(state, rating.touchpoint_id, rating.scale)
@@ -311,6 +320,11 @@ class CountMetrics:
         work.alerts(alerts)
         # Serialised once per batch, when the runtime writes the state.
         work.writes[table_key(DETECTOR_TABLE, rating.touchpoint_id)] = entry
+
+    def _feed(self, work: _Work, owner: str, value: bytes, partition: int) -> None:
+        """Hand a rating or send on to the history stage, replays too (it recognises them)."""
+        if self._feeds_history:
+            work.produce.append(Produce(HISTORY_FEED, owner.encode(), value, partition))
 
     def _publish(self, state: ScanView, work: _Work, partition: int) -> None:
         """Publish the changed keys of one partition, and their changed roll-up parts.

@@ -5,7 +5,9 @@ replayed records and some sends. One touchpoint's mean drops from 4.3 to
 3.4 halfway and recovers after a quarter of its ratings. The figures on the
 metrics topic must equal a plain recomputation written here (not the
 engine's), exactly one alert must fire, for that touchpoint, and resolve, and
-the rebuild must publish the very same figures as the live path.
+the rebuild must publish the very same figures as the live path. The daily
+counts on the history topic must equal the same plain recomputation per
+Helsinki day, and the rebuild's recount must equal them too.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from aiohttp import web
@@ -30,7 +33,16 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from connectors.notifiers import SIGNATURE_HEADER, TIMESTAMP_HEADER, signature
 from palaute.commands import metrics as metrics_command
 from schemas.alerts import ScoreDropAlert
-from schemas.topics import ALERTS, CONTACTS, DEADLETTER, METRICS, RATINGS, SURVEYS, VAULT
+from schemas.topics import (
+    ALERTS,
+    CONTACTS,
+    DEADLETTER,
+    HISTORY,
+    METRICS,
+    RATINGS,
+    SURVEYS,
+    VAULT,
+)
 from streams.partitioning import key_partition, touchpoint_partition
 from tests.fixtures import RunTopics, start_worker, stop_process
 
@@ -211,6 +223,38 @@ def expected_figures(traffic_: Traffic) -> dict[str, dict[str, Any]]:
     return figures
 
 
+def expected_days(traffic_: Traffic) -> dict[str, dict[str, Any]]:
+    """Recount each touchpoint's Helsinki days (the whole, ``all/all``), without the engine."""
+    zone = ZoneInfo("Europe/Helsinki")
+    latest: dict[str, dict[str, Any]] = {}
+    for record in traffic_.ratings:
+        current = latest.get(record["survey_id"])
+        if current is None or current["revision"] < record["revision"]:
+            latest[record["survey_id"]] = record
+    days: dict[str, dict[str, Any]] = {}
+
+    def day(record: dict[str, Any], field_name: str) -> dict[str, Any]:
+        local = datetime.fromisoformat(record[field_name]).astimezone(zone).date().isoformat()
+        key = f"{record['touchpoint_id']}|all|all|csat-5|d|{local}"
+        return days.setdefault(key, {"scores": {}, "sent": 0})
+
+    for record in latest.values():
+        scores = day(record, "answered_at")["scores"]
+        scores[str(record["score"])] = scores.get(str(record["score"]), 0) + 1
+    for send in traffic_.sends:
+        day(send, "occurred_at")["sent"] += 1
+    return days
+
+
+def _days_on(latest: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Give the whole-touchpoint days of a history topic, as :func:`expected_days` does."""
+    return {
+        key: {"scores": value["scores"], "sent": value["sent"]}
+        for key, value in latest.items()
+        if "|all|all|" in key and "|d|" in key
+    }
+
+
 def _matches(actual: dict[str, Any], expected: dict[str, Any]) -> bool:
     if actual["count"] != expected["count"]:
         return False
@@ -279,7 +323,10 @@ class LatestReader:
         for batch in batches.values():
             for record in batch:
                 self.records.append(record)
-                self.latest[record.key.decode()] = json.loads(record.value)
+                if record.value is None:  # a tombstone
+                    self.latest.pop(record.key.decode(), None)
+                else:
+                    self.latest[record.key.decode()] = json.loads(record.value)
 
     async def stop(self) -> None:
         """Close the consumer."""
@@ -337,9 +384,9 @@ async def _produce(
 def run_topics() -> RunTopics:
     """Create the metrics run's topics, and the one the rebuild writes to."""
     return RunTopics(
-        bases=(CONTACTS, SURVEYS, VAULT, DEADLETTER, RATINGS, METRICS, ALERTS),
+        bases=(CONTACTS, SURVEYS, VAULT, DEADLETTER, RATINGS, METRICS, ALERTS, HISTORY),
         internal=(),
-        extra=(METRICS + "{suffix}-rebuilt",),
+        extra=(METRICS + "{suffix}-rebuilt", METRICS + "{suffix}-rebuilt.history"),
         partitions=PARTITIONS,
     )
 
@@ -385,6 +432,7 @@ async def test_metrics_equal_a_recomputation_and_one_alert_fires_and_resolves(
         metrics, alerts = await _run_worker_twice(
             config, kafka_bootstrap, run_suffix, produced, hooks
         )
+    history = await _history_settled(kafka_bootstrap, HISTORY + run_suffix, produced)
 
     # The final figures: every key and window, as recomputed here.
     assert len(expected) == (20 + 3 + 3) * len(WINDOWS)
@@ -419,6 +467,47 @@ async def test_metrics_equal_a_recomputation_and_one_alert_fires_and_resolves(
     rebuilt = await _rebuild(config, kafka_bootstrap, METRICS + run_suffix + "-rebuilt", capsys)
     assert f"{len(expected)} figures" in rebuilt.summary
     assert rebuilt.latest == metrics.latest
+    # And recounts the very history the live path counted, every group, day and hour.
+    assert f"recounted {len(history)} buckets" in rebuilt.summary
+    recounted = await _read_latest(kafka_bootstrap, METRICS + run_suffix + "-rebuilt.history")
+    assert recounted == history
+
+
+async def _read_latest(bootstrap: str, topic: str) -> dict[str, dict[str, Any]]:
+    """Read a topic to its end; give the latest value per key."""
+    reader = LatestReader(bootstrap, topic)
+    await reader.start()
+    try:
+        ends = await reader.consumer.end_offsets(list(reader.consumer.assignment()))
+        deadline = time.monotonic() + 120
+        while [tp for tp, end in ends.items() if await reader.consumer.position(tp) < end]:
+            assert time.monotonic() < deadline, f"{topic} could not be read to its end"
+            await reader.poll()
+    finally:
+        await reader.stop()
+    return reader.latest
+
+
+async def _history_settled(
+    bootstrap: str, topic: str, produced: Traffic
+) -> dict[str, dict[str, Any]]:
+    """Wait for the history topic's days to equal the plain recount; give every bucket."""
+    expected = expected_days(produced)
+    reader = LatestReader(bootstrap, topic)
+    await reader.start()
+    try:
+        deadline = time.monotonic() + DEADLINE_SECONDS
+        while _days_on(reader.latest) != expected:
+            assert time.monotonic() < deadline, (
+                f"{len(expected)} days expected, {len(_days_on(reader.latest))} on the topic"
+            )
+            await reader.poll()
+        for _ in range(3):  # time for a wrong late record to show
+            await reader.poll()
+    finally:
+        await reader.stop()
+    assert _days_on(reader.latest) == expected
+    return reader.latest
 
 
 async def _run_worker_twice(
