@@ -139,6 +139,7 @@ def prepare_topics(app: faust.App, settings: Settings) -> StartProblem | None:
 
 def load_catalogue(app: faust.App, settings: Settings) -> StartProblem | None:
     """Read the catalogue topic before faust starts, as :func:`prepare_topics` runs."""
+    from connectors.catalogue import CatalogueUnavailableError  # noqa: PLC0415 - as create_app
     from streams import catalogue  # noqa: PLC0415 - as create_app
 
     def in_thread() -> None:
@@ -147,7 +148,7 @@ def load_catalogue(app: faust.App, settings: Settings) -> StartProblem | None:
     try:
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="palaute-catalogue") as pool:
             pool.submit(in_thread).result()
-    except (TimeoutError, KafkaError) as error:
+    except (TimeoutError, KafkaError, CatalogueUnavailableError) as error:
         servers = ", ".join(settings.kafka.bootstrap_servers)
         return StartProblem(
             f"cannot start the worker: the catalogue topic at {servers} could not be read "

@@ -28,7 +28,7 @@ from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
 from palaute.commands.worker import EXIT_TOPICS_MISSING
 from schemas.config import StreamsConfig, load_settings
-from schemas.topics import CONTACTS, SURVEYS, TOPICS, VAULT
+from schemas.topics import CATALOGUE, CONTACTS, SURVEYS, TOPICS, VAULT
 from streams.app import create_app
 from streams.topics_setup import worker_topics
 from tests.fixtures import RunTopics, start_worker, stop_process
@@ -201,6 +201,8 @@ async def test_a_worker_on_a_new_app_id_decides_its_first_contact_within_a_minut
         assert all(name.startswith(app_id) for name in set(plans) - public)
         assert set(found) == set(plans), sorted(set(found) ^ set(plans))
         documented = dict.fromkeys(public | own, DEFAULT_PARTITIONS)
+        # The catalogue's versions are in the order of one partition.
+        documented[CATALOGUE + run_suffix] = 1
         assert {name: found[name] for name in documented} == documented
         assert found[app_id + "-__assignor-__leader"] == 1
 
