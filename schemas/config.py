@@ -61,7 +61,7 @@ from pydantic_settings import (
 from schemas.accounts import OidcConfig
 from schemas.base import Identifier, Language, Scale, ShortText, SurveyChannel
 from schemas.catalogue import Catalogue, LiveCatalogue
-from schemas.config_console import BreakdownsConfig
+from schemas.config_console import BreakdownsConfig, DigestConfig
 from schemas.contacts import EmailAddress, PhoneNumber
 from schemas.topics import TopicNames
 
@@ -1188,6 +1188,7 @@ class Settings(BaseSettings):
     dispatch: DispatchConfig = Field(default_factory=DispatchConfig)
     opendata: OpenDataConfig = Field(default_factory=OpenDataConfig)
     breakdowns: BreakdownsConfig = Field(default_factory=BreakdownsConfig)
+    digest: DigestConfig = Field(default_factory=DigestConfig)
 
     _catalogue: LiveCatalogue | None = PrivateAttr(default=None)
 

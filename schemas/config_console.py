@@ -119,9 +119,13 @@ class BreakdownsConfig(_Section):
 class DigestTeam(_Section):
     """One team's weekly digest: who reads it, in which language, about which touchpoints."""
 
-    recipients: Annotated[list[EmailAddress], Field(min_length=1, max_length=50)]
-    language: Literal["fi", "sv", "en"] = "fi"
-    touchpoints: Annotated[list[Identifier], Field(min_length=1, max_length=500)]
+    recipients: Annotated[list[EmailAddress], Field(min_length=1, max_length=50)] = Field(
+        description="The team's addresses; one message goes to all of them."
+    )
+    language: Literal["fi", "sv", "en"] = Field(default="fi", description="The message's language.")
+    touchpoints: Annotated[list[Identifier], Field(min_length=1, max_length=500)] = Field(
+        description="The touchpoints the team looks after, in the order the message lists them."
+    )
     name: ShortText | None = Field(default=None, description="How the email greets the team.")
 
 

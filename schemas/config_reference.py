@@ -18,7 +18,7 @@ from pydantic_core import PydanticUndefined
 from schemas.catalogue_reference import CATALOGUE_REFERENCE
 from schemas.config import ENV_NESTED_DELIMITER, ENV_PREFIX, Settings
 
-_COLLECTIONS = {"touchpoints": "<touchpoint id>", "sources": "<system>"}
+_COLLECTIONS = {"touchpoints": "<touchpoint id>", "sources": "<system>", "teams": "<team id>"}
 
 
 def _section_model(annotation: Any) -> type[BaseModel] | None:
