@@ -10,17 +10,21 @@ catalogue when the topic holds a newer one.
 from __future__ import annotations
 
 import asyncio
+import logging
 import weakref
 from typing import TYPE_CHECKING
 
 from connectors.catalogue import CatalogueFollower, now, seed_change
 from connectors.kafka_client import client_options
+from schemas.catalogue_document import seed_entries
 
 if TYPE_CHECKING:
     import faust
 
     from schemas.config import Settings
     from schemas.topics import TopicNames
+
+log = logging.getLogger(__name__)
 
 _FOLLOWERS: weakref.WeakKeyDictionary[faust.App, CatalogueFollower] = weakref.WeakKeyDictionary()
 
@@ -57,3 +61,18 @@ async def load(follower: CatalogueFollower, settings: Settings) -> None:
         await follower.load(producer, seed_change(settings, now()))
     finally:
         await producer.stop()
+    if file_differs(follower, settings):
+        log.warning(
+            "the configuration file's catalogue differs from version %d on the catalogue "
+            "topic, which is in force; `palaute catalogue import --dry-run` shows how",
+            follower.log.version,
+        )
+
+
+def file_differs(follower: CatalogueFollower, settings: Settings) -> bool:
+    """Tell whether the file's catalogue is other than the topic's (an import not yet done)."""
+    log_ = follower.log
+    if log_.version == 0:
+        return False
+    topic = (log_.defaults, log_.entries(), log_.csat_targets())
+    return seed_entries(settings) != topic

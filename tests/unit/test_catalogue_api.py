@@ -156,3 +156,13 @@ async def test_unknown_touchpoints_and_bad_bodies_are_4xx() -> None:
     with pytest.raises(ApiError) as bad_id:
         await api.create_touchpoint(service, {"id": "has space", "touchpoint": {}}, by="A")
     assert bad_id.value.status == 422
+
+
+async def test_the_worker_is_told_when_its_file_and_the_topic_differ() -> None:
+    """An operator who edited the file but never imported it must hear that it is not in force."""
+    from streams.catalogue import file_differs  # noqa: PLC0415 - the worker's start-up check
+
+    service, settings, _topic = _service()
+    assert not file_differs(service.follower, settings)
+    await api.edit_touchpoint(service, PHONE, {"touchpoint": {"name": "Puhelin"}}, by="Aino")
+    assert file_differs(service.follower, settings)
