@@ -42,6 +42,7 @@ class HistoryEntry:
     version: int
     at: datetime
     by: str
+    by_subject: str | None
     action: CatalogueAction
     comment: str
     changes: tuple[FieldChange, ...]
@@ -150,6 +151,7 @@ class CatalogueLog:
                     version=version,
                     at=change.at,
                     by=change.by,
+                    by_subject=change.by_subject,
                     action=change.action,
                     comment=change.comment,
                     changes=changes,

@@ -57,6 +57,11 @@ class CatalogueChanged(Event):
     change_id: Identifier
     at: Timestamp
     by: Author
+    by_subject: Annotated[str, Field(min_length=1, max_length=255)] | None = Field(
+        default=None,
+        description="The signed-in person's subject at the identity provider, or token: and "
+        "the first digits of a program's token digest; none for the seed and the command line.",
+    )
     action: CatalogueAction
     base_version: Annotated[int, Field(ge=0)]
     defaults: dict[str, Any] | None = Field(

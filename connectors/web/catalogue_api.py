@@ -1,8 +1,9 @@
 """The catalogue's operations as plain functions: list, get, create, edit, retire, roll back.
 
-The HTTP routes (:mod:`connectors.web.catalogue_routes`) and any page that
-edits the catalogue call these, each naming who acts (``by``): whoever
-authenticated the request says who that is. Every change is validated as
+The HTTP routes (:mod:`connectors.web.catalogue_routes`) and the admin page
+(:mod:`connectors.web.admin`) call these, each naming who acts (``by``):
+whoever authenticated the request says who that is, a signed-in person as
+an :class:`~schemas.accounts.Actor` (name and subject both recorded). Every change is validated as
 ``palaute config check`` validates the file, against the catalogue as this
 process runs it, before anything is written; a change that does not
 validate is refused with 422 and every problem at its TOML path. A change
@@ -23,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from connectors.catalogue import CatalogueUnavailableError, now
 from connectors.web.errors import ApiError
 from engine.catalogue import Applied, HistoryEntry
+from schemas.accounts import Actor
 from schemas.catalogue_document import raw_document, validate_document, written
 from schemas.catalogue_records import CatalogueAction, CatalogueChanged, TouchpointEntry
 from schemas.config import ConfigError
@@ -93,7 +95,7 @@ def get_touchpoint(service: CatalogueService, touchpoint_id: str) -> dict[str, A
 
 
 async def create_touchpoint(
-    service: CatalogueService, body: Mapping[str, Any], *, by: str
+    service: CatalogueService, body: Mapping[str, Any], *, by: str | Actor
 ) -> dict[str, Any]:
     """Add a touchpoint: ``{"id", "touchpoint": {...}, "csat_target"?, "comment"?}``."""
     touchpoint_id = body.get("id")
@@ -108,7 +110,7 @@ async def create_touchpoint(
 
 
 async def edit_touchpoint(
-    service: CatalogueService, touchpoint_id: str, body: Mapping[str, Any], *, by: str
+    service: CatalogueService, touchpoint_id: str, body: Mapping[str, Any], *, by: str | Actor
 ) -> dict[str, Any]:
     """Change some fields: ``{"touchpoint": {field: value, or null to remove}, ...}``.
 
@@ -126,7 +128,7 @@ async def edit_touchpoint(
 
 
 async def retire_touchpoint(
-    service: CatalogueService, touchpoint_id: str, body: Mapping[str, Any], *, by: str
+    service: CatalogueService, touchpoint_id: str, body: Mapping[str, Any], *, by: str | Actor
 ) -> dict[str, Any]:
     """Take a touchpoint out of the catalogue; its history stays, and a roll back revives it.
 
@@ -148,7 +150,7 @@ def touchpoint_history(service: CatalogueService, touchpoint_id: str) -> dict[st
 
 
 async def roll_back(
-    service: CatalogueService, touchpoint_id: str, body: Mapping[str, Any], *, by: str
+    service: CatalogueService, touchpoint_id: str, body: Mapping[str, Any], *, by: str | Actor
 ) -> dict[str, Any]:
     """Make a touchpoint again what it was at ``{"version": n}`` (retired then: retire it)."""
     version = body.get("version")
@@ -169,6 +171,7 @@ def _history_row(entry: HistoryEntry) -> dict[str, Any]:
         "version": entry.version,
         "at": entry.at.isoformat(),
         "by": entry.by,
+        "by_subject": entry.by_subject,
         "action": entry.action.value,
         "comment": entry.comment,
         "changes": [
@@ -242,7 +245,7 @@ def _change(
     entry: TouchpointEntry | None,
     body: Mapping[str, Any],
     *,
-    by: str,
+    by: str | Actor,
 ) -> CatalogueChanged:
     current = service.log.touchpoint_versions.get(touchpoint_id, 0)
     expected = body.get("expected_version", current)
@@ -256,7 +259,8 @@ def _change(
     return CatalogueChanged(
         change_id=uuid.uuid4().hex,
         at=now(),
-        by=by,
+        by=by.name if isinstance(by, Actor) else by,
+        by_subject=by.subject if isinstance(by, Actor) else None,
         action=action,
         base_version=expected,
         touchpoints={touchpoint_id: entry},

@@ -1,8 +1,9 @@
 """``/v1/catalogue``: the catalogue's HTTP API, for operators' tools and configuration as code.
 
-Authorised with an operator's bearer token (``[web] ops_token_sha256``);
-a change is recorded as made by ``operator token <first 8 hex digits of its
-SHA-256>``, which names the token without giving it away. The operations
+Authorised with an operator's bearer token (``[web] ops_token_sha256``),
+recorded as ``operator token <first 8 hex digits of its SHA-256>``, which
+names the token without giving it away; or a signed-in person's session
+(reading: any role; changing: admin), recorded with their name and subject. The operations
 themselves are in :mod:`connectors.web.catalogue_api`.
 
 The web process follows the catalogue topic from its start in the
@@ -21,8 +22,9 @@ import orjson
 from aiohttp import hdrs, web
 
 from connectors.web import catalogue_api as api
-from connectors.web.access import CHALLENGE, OperatorTokens, presented_token
+from connectors.web.access import ACCESS, CHALLENGE, OperatorTokens, presented_token
 from connectors.web.errors import ApiError
+from schemas.accounts import Actor, Role
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Awaitable, Callable
@@ -61,12 +63,27 @@ def setup(app: web.Application, service: api.CatalogueService, tokens: OperatorT
     app.cleanup_ctx.append(following)
 
 
-def operator(request: web.Request) -> str:
-    """Authenticate an operator's token (else 401); name who acts by the token's digest."""
+def operator(request: web.Request) -> str | Actor:
+    """Let in who may read the catalogue (a viewer or higher, or a program's token).
+
+    A program's token is named by its digest; a signed-in person by their
+    name and subject, the audit trail's record.
+    """
+    principal = request.app[ACCESS].require(request, Role.VIEWER)
+    if principal.signed_in:
+        return principal.actor
     token = presented_token(request.headers.get(hdrs.AUTHORIZATION, ""))
     if token is None or not request.app[TOKENS].authenticate(token):
         raise ApiError(401, "unauthorized", "operator credential required", headers=CHALLENGE)
     return f"operator token {hashlib.sha256(token.encode()).hexdigest()[:8]}"
+
+
+def editor(request: web.Request) -> str | Actor:
+    """Let in who may change the catalogue: an admin, or a program with the operator token."""
+    principal = request.app[ACCESS].require(request, Role.VIEWER)
+    if principal.signed_in and not principal.may(Role.ADMIN):
+        raise ApiError(403, "forbidden", "changing the catalogue needs the admin role")
+    return operator(request)
 
 
 async def _body(request: web.Request) -> dict[str, Any]:
@@ -105,7 +122,7 @@ async def _history(request: web.Request) -> web.Response:
 
 
 async def _create(request: web.Request) -> web.Response:
-    by = operator(request)
+    by = editor(request)
     body = await _body(request)
     return _json(await api.create_touchpoint(request.app[SERVICE], body, by=by), status=201)
 
@@ -114,7 +131,7 @@ def _change(
     operation: Callable[..., Awaitable[dict[str, Any]]],
 ) -> Callable[[web.Request], Awaitable[web.Response]]:
     async def handler(request: web.Request) -> web.Response:
-        by = operator(request)
+        by = editor(request)
         body = await _body(request) if request.body_exists else {}
         touchpoint_id = request.match_info["touchpoint_id"]
         return _json(await operation(request.app[SERVICE], touchpoint_id, body, by=by))
