@@ -22,6 +22,7 @@ from aiohttp import web
 from connectors.catalogue import CatalogueFollower
 from connectors.web import (
     access,
+    admin,
     alerts,
     catalogue_routes,
     citizen,
@@ -157,6 +158,7 @@ def create_web_app(
     alerts.setup(app, settings, producer=producer)
     citizen.setup(app, settings, producer=producer, index=survey_index)
     dashboard.setup(app, settings)
+    admin.setup(app, settings)
     opendata.setup(app, settings)
     openapi.setup(app, version=version("palaute"))
     return app
