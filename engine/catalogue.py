@@ -143,6 +143,8 @@ class CatalogueLog:
         for key, entry in named.items():
             before = self.touchpoints.get(key)
             changes = field_changes(before, entry)
+            if key not in self.history:  # a new touchpoint was never retired
+                changes = tuple(change for change in changes if change.name != "retired")
             if not changes and change.action is not CatalogueAction.ROLLBACK:
                 continue
             self.touchpoint_versions[key] = version

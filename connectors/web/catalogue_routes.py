@@ -35,8 +35,14 @@ TOKENS: Final = web.AppKey("catalogue_tokens", OperatorTokens)
 _STOP_SECONDS = 10.0
 
 
-def setup(app: web.Application, service: api.CatalogueService, tokens: OperatorTokens) -> None:
-    """Add the routes, and the task that follows the catalogue topic while the app runs."""
+def setup(
+    app: web.Application,
+    service: api.CatalogueService,
+    tokens: OperatorTokens,
+    *,
+    follow: bool = True,
+) -> None:
+    """Add the routes and (unless a test feeds the follower) the task that follows the topic."""
     app[SERVICE] = service
     app[TOKENS] = tokens
     touchpoint = PREFIX + "/touchpoints/{touchpoint_id}"
@@ -60,7 +66,8 @@ def setup(app: web.Application, service: api.CatalogueService, tokens: OperatorT
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
-    app.cleanup_ctx.append(following)
+    if follow:
+        app.cleanup_ctx.append(following)
 
 
 def operator(request: web.Request) -> str | Actor:

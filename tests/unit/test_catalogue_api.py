@@ -166,3 +166,35 @@ async def test_the_worker_is_told_when_its_file_and_the_topic_differ() -> None:
     assert not file_differs(service.follower, settings)
     await api.edit_touchpoint(service, PHONE, {"touchpoint": {"name": "Puhelin"}}, by="Aino")
     assert file_differs(service.follower, settings)
+
+
+async def test_the_routes_want_an_operator_token_and_json_and_record_whose_token_acted() -> None:
+    """Without a token nothing is shown; a browser form cannot post; the history names the token."""
+    import hashlib  # noqa: PLC0415 - only here
+
+    from aiohttp import web  # noqa: PLC0415 - only this test serves HTTP
+    from aiohttp.test_utils import TestClient, TestServer  # noqa: PLC0415
+
+    from connectors.web import catalogue_routes  # noqa: PLC0415
+    from connectors.web.alerts import OperatorTokens  # noqa: PLC0415
+    from connectors.web.app import _errors  # noqa: PLC0415 - the service's error shape
+
+    service, settings, _topic = _service()
+    token = "route-test-operator-token-0123456789"
+    digest = hashlib.sha256(token.encode()).hexdigest()
+    app = web.Application(middlewares=[_errors])
+    catalogue_routes.setup(app, service, OperatorTokens([digest]), follow=False)
+    path = f"/v1/catalogue/touchpoints/{PHONE}"
+    auth = {"Authorization": f"Bearer {token}"}
+    async with TestClient(TestServer(app, host="127.0.0.1")) as client:
+        assert (await client.get(path)).status == 401
+        form = await client.patch(path, data="touchpoint=x", headers=auth)
+        assert form.status == 415
+        edited = await client.patch(path, json={"touchpoint": {"name": "Puhelin"}}, headers=auth)
+        assert edited.status == 200
+        history = await (await client.get(path + "/history", headers=auth)).json()
+        listed = await (await client.get("/v1/catalogue/touchpoints", headers=auth)).json()
+    assert history["history"][-1]["by"] == f"operator token {digest[:8]}"
+    # The seed made the touchpoint: it was never retired, so no change says it was.
+    assert "retired" not in {change["field"] for change in history["history"][0]["changes"]}
+    assert listed["version"] == settings.catalogue.version == 2
