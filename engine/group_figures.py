@@ -21,7 +21,7 @@ from engine.detection import wilson_interval
 from schemas.responses import STATEMENT_HIGH, STATEMENT_LOW
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Sequence
+    from collections.abc import Iterable, Mapping, Sequence
     from datetime import datetime
 
     from schemas.base import Scale
@@ -97,21 +97,41 @@ def group_figures(
     if not chosen:
         return []
     scale = chosen[-1].scale
-    scores: dict[tuple[str, str], list[int]] = {}
+    counts: dict[tuple[str, str], dict[int, int]] = {}
     for answer in chosen:
         if answer.scale is not scale:
             continue
         for group in answer.groups:
-            scores.setdefault(group, []).append(answer.score)
+            mine = counts.setdefault(group, {})
+            mine[answer.score] = mine.get(answer.score, 0) + 1
+    return group_lines(counts, scale, min_answers=min_answers, wait_limits=wait_limits)
+
+
+def group_lines(
+    counts: Mapping[tuple[str, str], Mapping[int, int]],
+    scale: Scale,
+    *,
+    min_answers: int,
+    wait_limits: Sequence[int],
+) -> list[GroupFigures]:
+    """Give each group's line from its answers per score, in the console's order.
+
+    The whole touchpoint first, then each dimension of
+    :data:`engine.breakdowns.DIMENSIONS`; a group without answers is left out.
+    """
     lines = []
     for dimension in ("all", *DIMENSIONS):
-        values = [value for d, value in scores if d == dimension]
+        values = [
+            value for (d, value), mine in counts.items() if d == dimension and any(mine.values())
+        ]
         for value in _order(dimension, values, wait_limits):
-            mine = scores[(dimension, value)]
-            if len(mine) < min_answers:
+            scores = [
+                score for score, n in sorted(counts[(dimension, value)].items()) for _ in range(n)
+            ]
+            if len(scores) < min_answers:
                 lines.append(GroupFigures(dimension, value, suppressed=True))
             else:
-                lines.append(_figures(dimension, value, mine, scale))
+                lines.append(_figures(dimension, value, scores, scale))
     return lines
 
 

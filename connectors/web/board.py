@@ -19,8 +19,7 @@ Memory bounds, by design:
   :mod:`connectors.web.history`), so the console can compare a year with the last;
 - ratings: the latest revision of each survey answered in the open-data
   period (``[opendata] days``), about 200 bytes each: a million answers a
-  month cost about 200 MiB; older ones are pruned as they age. With each,
-  the breakdown groups it counts in (one shared tuple per combination);
+  month cost about 200 MiB; older ones are pruned as they age;
 - statements: the latest answer to each follow-up statement of each survey
   in the same period (the responses topic), about 150 bytes each.
 """
@@ -42,8 +41,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from connectors.kafka_client import client_options, topic_partitions
 from connectors.web.history import History
-from engine.breakdowns import NOTHING_LISTED, groups_of
-from engine.group_figures import GroupAnswer, StatementAnswer
+from engine.group_figures import StatementAnswer
 from engine.opendata import Answer
 from schemas.alerts import AlertAcknowledged, AlertEvent, AlertState, ScoreDropAlert
 from schemas.history import HistoryCounts
@@ -55,7 +53,6 @@ if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable
 
     from schemas.config import KafkaConfig, Settings
-    from schemas.config_console import BreakdownsConfig
 
 log = logging.getLogger(__name__)
 
@@ -102,14 +99,9 @@ class Board:
     acks: dict[str, AlertAcknowledged] = field(default_factory=dict)
     comments: dict[str, deque[Comment]] = field(default_factory=dict)
     answers: dict[str, Answer] = field(default_factory=dict)
-    breakdowns: BreakdownsConfig = NOTHING_LISTED
-    groups: dict[str, tuple[tuple[str, str], ...]] = field(default_factory=dict)
     statements: dict[tuple[str, int], StatementAnswer] = field(default_factory=dict)
     history: History = field(default_factory=History)
     version: int = 0
-    _shared_groups: dict[tuple[tuple[str, str], ...], tuple[tuple[str, str], ...]] = field(
-        default_factory=dict
-    )
     _revisions: dict[str, int] = field(default_factory=dict)
     _touchpoint_of_survey: OrderedDict[str, str] = field(default_factory=OrderedDict)
     _pending: OrderedDict[str, list[Comment]] = field(default_factory=OrderedDict)
@@ -216,8 +208,6 @@ class Board:
         self.answers[event.survey_id] = Answer(
             event.touchpoint_id, event.scale, event.score, event.answered_at
         )
-        groups = groups_of(event, self.breakdowns)
-        self.groups[event.survey_id] = self._shared_groups.setdefault(groups, groups)
 
     def _statement(self, event: StatementAnswered) -> None:
         key = (event.survey_id, event.statement_index)
@@ -227,14 +217,6 @@ class Board:
         self.statements[key] = StatementAnswer(
             event.statement_index, event.score, event.received_at
         )
-
-    def group_answers(self, touchpoint_id: str) -> list[GroupAnswer]:
-        """Give the touchpoint's latest answers with the groups each counts in."""
-        return [
-            GroupAnswer(self.groups.get(survey, ()), answer.scale, answer.score, answer.answered_at)
-            for survey, answer in self.answers.items()
-            if answer.touchpoint_id == touchpoint_id
-        ]
 
     def statement_answers(self, touchpoint_id: str) -> list[StatementAnswer]:
         """Give the touchpoint's latest statement answers (of surveys whose rating was seen)."""
@@ -252,7 +234,6 @@ class Board:
         for survey in old:
             del self.answers[survey]
             self._revisions.pop(survey, None)
-            self.groups.pop(survey, None)
         stale = [key for key, answer in self.statements.items() if answer.received_at < since]
         for key in stale:
             del self.statements[key]
@@ -422,7 +403,7 @@ def board_of(app: web.Application, settings: Settings) -> Board:
     """
     if BOARD in app:
         return app[BOARD]
-    board = Board(period=timedelta(days=settings.opendata.days), breakdowns=settings.breakdowns)
+    board = Board(period=timedelta(days=settings.opendata.days))
     names = settings.topics
     topics = [names.ratings]
     if settings.web.ops_token_sha256:

@@ -11,8 +11,13 @@ Routes (same access as the rest of the dashboard, whose check they use):
 - ``GET /dashboard/touchpoints/{id}/export/comments.csv`` — the redacted
   comments the console holds, received in the window.
 
-``?window=`` is one of the metrics windows (``[metrics] windows``) that the
-board's period (``[opendata] days``) covers; ``?lang=fi|sv|en``.
+``?window=`` is one of the touchpoint page's ranges: ``24h`` and ``7d`` (the
+last hours, from the hourly history), ``28d``, ``90d`` and ``13m`` (the last
+local days, from the daily history); ``?lang=fi|sv|en``. Breakdowns and
+figures read the history topic's counts (:mod:`connectors.web.history`);
+statements and comments, which the history does not count, the board's own
+answers of the open-data period (``[opendata] days``), so their longer
+ranges hold at most that period.
 """
 
 from __future__ import annotations
@@ -35,9 +40,10 @@ from connectors.web.console_export import (
     to_xlsx,
 )
 from connectors.web.errors import ApiError
-from engine.group_figures import group_figures, statement_figures
-from engine.metrics import window_label
+from connectors.web.history import hour_number
+from engine.group_figures import GroupFigures, group_lines, statement_figures
 from schemas.base import Language
+from schemas.history import Period
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -50,6 +56,15 @@ CONSOLE_CSP: Final = (
     "frame-ancestors 'none'; base-uri 'none'"
 )
 XLSX: Final = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+#: The touchpoint page's ranges; up to a week is read by the hour, longer by the local day.
+RANGES: Final = {
+    "24h": timedelta(hours=24),
+    "7d": timedelta(days=7),
+    "28d": timedelta(days=28),
+    "90d": timedelta(days=90),
+    "13m": timedelta(days=396),
+}
+HOURLY_UP_TO: Final = timedelta(days=7)
 
 
 class Console:
@@ -70,9 +85,8 @@ class Console:
         self.clock = clock
 
     def windows(self) -> list[str]:
-        """Give the metrics windows the board's period covers, shortest first."""
-        longest = self.board.period
-        return [window_label(w) for w in self.settings.metrics.windows if w <= longest]
+        """Give the ranges offered, shortest first."""
+        return list(RANGES)
 
     def _context(self, request: web.Request) -> tuple[str, str, str, timedelta]:
         self.authorise(request)
@@ -83,11 +97,10 @@ class Console:
             request.query.get("lang"), request.headers.get(hdrs.ACCEPT_LANGUAGE, "")
         )
         windows = self.windows()
-        chosen = request.query.get("window") or ("7d" if "7d" in windows else windows[-1])
+        chosen = request.query.get("window") or "7d"
         if chosen not in windows:
             raise ApiError(400, "unknown_window", f"window must be one of {', '.join(windows)}")
-        length = dict(zip(windows, self.settings.metrics.windows, strict=False))[chosen]
-        return touchpoint_id, language, chosen, length
+        return touchpoint_id, language, chosen, RANGES[chosen]
 
     def _name(self, touchpoint_id: str, language: str) -> str:
         return dashboard_views.name_of(self.settings, touchpoint_id, language)
@@ -100,13 +113,7 @@ class Console:
         touchpoint_id, language, window, length = self._context(request)
         now = self.clock()
         minimum = self.settings.opendata.min_answers
-        lines = group_figures(
-            self.board.group_answers(touchpoint_id),
-            since=now - length,
-            until=now + timedelta(seconds=1),
-            min_answers=minimum,
-            wait_limits=self.settings.breakdowns.queue_wait_minutes,
-        )
+        lines = self._group_lines(touchpoint_id, length, now)
         base = self._base(touchpoint_id)
         body = (
             views.window_links(f"{base}/breakdowns", self.windows(), window, language)
@@ -153,15 +160,47 @@ class Console:
             )
         )
 
+    def _group_lines(
+        self, touchpoint_id: str, length: timedelta, now: datetime
+    ) -> list[GroupFigures]:
+        history = self.board.history
+        scale = history.scale(touchpoint_id)
+        if scale is None:
+            return []
+        if length <= HOURLY_UP_TO:
+            last = hour_number(now)
+            first, period = last - int(length / timedelta(hours=1)) + 1, Period.HOUR
+        else:
+            today = now.astimezone(ZoneInfo(self.settings.policy.time_zone)).date()
+            last = today.toordinal()
+            first, period = last - length.days + 1, Period.DAY
+        counts = {
+            group: history.of(touchpoint_id, group, scale).tally(period, first, last).scores
+            for group in history.groups(touchpoint_id)
+        }
+        return group_lines(
+            counts,
+            scale,
+            min_answers=self.settings.opendata.min_answers,
+            wait_limits=self.settings.breakdowns.queue_wait_minutes,
+        )
+
     def _figure_rows(self, touchpoint_id: str, length: timedelta) -> list[tuple[object, ...]]:
         zone = ZoneInfo(self.settings.policy.time_zone)
-        now = self.clock().astimezone(zone)
+        today = self.clock().astimezone(zone).date()
+        history = self.board.history
+        scale = history.scale(touchpoint_id)
+        if scale is None:
+            return []
         rows = daily_rows(
             touchpoint_id,
-            self.board.group_answers(touchpoint_id),
-            first=(now - length).date(),
-            last=now.date(),
-            zone=zone,
+            {
+                group: history.of(touchpoint_id, group, scale)
+                for group in history.groups(touchpoint_id)
+            },
+            scale,
+            first=today - timedelta(days=max(1, length.days) - 1),
+            last=today,
             min_answers=self.settings.opendata.min_answers,
             wait_limits=self.settings.breakdowns.queue_wait_minutes,
         )

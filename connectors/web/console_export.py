@@ -18,11 +18,14 @@ from typing import TYPE_CHECKING, Final
 
 from openpyxl import Workbook
 
-from engine.group_figures import GroupAnswer, group_figures
+from engine.group_figures import group_lines
+from schemas.history import Period
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Sequence
-    from zoneinfo import ZoneInfo
+    from collections.abc import Iterable, Mapping, Sequence
+
+    from connectors.web.history import Series
+    from schemas.base import Scale
 
 FIGURE_COLUMNS: Final = (
     "touchpoint_id",
@@ -72,23 +75,23 @@ class FigureRow:
 
 def daily_rows(
     touchpoint_id: str,
-    answers: Sequence[GroupAnswer],
+    series: Mapping[tuple[str, str], Series],
+    scale: Scale,
     *,
     first: date,
     last: date,
-    zone: ZoneInfo,
     min_answers: int,
     wait_limits: Sequence[int],
 ) -> list[FigureRow]:
-    """Give each local day's figures per group, ``first`` to ``last`` inclusive."""
+    """Give each local day's figures per group from the daily history, ``first`` to ``last``."""
     rows: list[FigureRow] = []
     day = first
     while day <= last:
-        start = datetime.combine(day, datetime.min.time(), tzinfo=zone)
-        end = datetime.combine(day + timedelta(days=1), datetime.min.time(), tzinfo=zone)
-        lines = group_figures(
-            answers, since=start, until=end, min_answers=min_answers, wait_limits=wait_limits
-        )
+        number = day.toordinal()
+        counts = {
+            group: one.tally(Period.DAY, number, number).scores for group, one in series.items()
+        }
+        lines = group_lines(counts, scale, min_answers=min_answers, wait_limits=wait_limits)
         rows.extend(
             FigureRow(
                 touchpoint_id,

@@ -17,16 +17,19 @@ import shutil
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
 
 import aiohttp
 import openpyxl
 import pytest
 
+from engine.history import recount
+from ops.kafka import create_topic, delete_topics
 from schemas.base import Language, Scale, SurveyChannel
 from schemas.config import Settings
 from schemas.contacts import TouchpointChannel
 from schemas.responses import Rating, StatementAnswered
-from schemas.topics import RATINGS, RESPONSES
+from schemas.topics import HISTORY, RATINGS, RESPONSES
 from tests.integration.dashboard_harness import TOKEN, dashboard_env, now
 
 if TYPE_CHECKING:
@@ -119,8 +122,22 @@ async def test_breakdowns_and_statements_read_the_topics_accessibly_and_export_t
     node = _require_tooling()
     async with dashboard_env(kafka_bootstrap) as env:
         env.settings = _settings(env)
-        for number, (team, score, wait) in enumerate(ANSWERS):
-            await env.publish(RATINGS, "phone-service", _rating(number, team, score, wait))
+        history = env.topic(HISTORY)
+        await asyncio.to_thread(create_topic, kafka_bootstrap, history, partitions=1)
+        ratings = [_rating(number, *answer) for number, answer in enumerate(ANSWERS)]
+        for rating in ratings:
+            await env.publish(RATINGS, rating.touchpoint_id, rating)
+        # The history topic's counts, as the worker's history stage writes them.
+        counts = recount(
+            ratings,
+            [],
+            ZoneInfo(env.settings.policy.time_zone),
+            lambda _touchpoint: Scale.CSAT_5,
+            now=now(),
+            breakdowns=env.settings.breakdowns,
+        )
+        for key, bucket in counts.items():
+            await env.publish(HISTORY, key, bucket.record(key))
         for number, agreement in enumerate([5, 5, 4, 4, 2]):
             answered = StatementAnswered(
                 answer_id=f"st-{number}",
@@ -144,6 +161,7 @@ async def test_breakdowns_and_statements_read_the_topics_accessibly_and_export_t
         ):
             assert response.status == 200
             workbook = openpyxl.load_workbook(io.BytesIO(await response.read()))
+        await asyncio.to_thread(delete_topics, kafka_bootstrap, [history])
 
     for result in results:
         assert result["status"] == 200, result["url"]

@@ -6,6 +6,7 @@ import csv
 import io
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
 
 import openpyxl
 import pytest
@@ -15,6 +16,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from connectors.web import console
 from connectors.web.app import _errors as error_middleware  # the service's own error shape
 from connectors.web.board import Board
+from engine.history import recount
 from schemas.base import Language, Scale, SurveyChannel
 from schemas.config import Settings
 from schemas.contacts import TouchpointChannel
@@ -58,12 +60,25 @@ def _rating(survey: str, score: int, team: str, *, hours: float = 1, wait: int =
 
 
 def _board(settings: Settings) -> Board:
-    board = Board(period=timedelta(days=30), breakdowns=settings.breakdowns)
-    for n, score in enumerate([5, 5, 4, 4]):
-        board.apply(_rating(f"a{n}", score, "neuvonta a"))
-    for n, score in enumerate([1, 2]):
-        board.apply(_rating(f"b{n}", score, "Neuvonta B"))
-    board.apply(_rating("old", 1, "Neuvonta A", hours=24 * 10))
+    board = Board(period=timedelta(days=30))
+    ratings = [
+        *(_rating(f"a{n}", score, "neuvonta a") for n, score in enumerate([5, 5, 4, 4])),
+        *(_rating(f"b{n}", score, "Neuvonta B") for n, score in enumerate([1, 2])),
+        _rating("old", 1, "Neuvonta A", hours=24 * 10),
+    ]
+    for rating in ratings:
+        board.apply(rating)
+    # The history topic's counts, as the history stage counts these ratings.
+    counts = recount(
+        ratings,
+        [],
+        ZoneInfo(settings.policy.time_zone),
+        lambda _touchpoint: Scale.CSAT_5,
+        now=NOW,
+        breakdowns=settings.breakdowns,
+    )
+    for key, bucket in counts.items():
+        board.apply(bucket.record(key))
     for n, score in enumerate([5, 4, 4, 2]):
         board.apply(
             StatementAnswered(
@@ -175,6 +190,7 @@ async def test_the_csv_downloads_read_back_and_defuse_formulas(
     ("path", "status"),
     [
         ("/dashboard/touchpoints/desk/breakdowns?window=5y", 400),
+        ("/dashboard/touchpoints/desk/export/figures.csv?window=1w", 400),
         ("/dashboard/touchpoints/nowhere/statements", 404),
         ("/dashboard/touchpoints/nowhere/export/figures.csv", 404),
     ],
