@@ -73,7 +73,10 @@ JSON in and out, on the web service, described in its OpenAPI document
 (`GET /openapi.json`). Requests carry an operator's token
 (`Authorization: Bearer <token>`, one of `[web] ops_token_sha256`); a change made
 with a token is recorded as made by `operator token <first 8 hex digits of the
-token's SHA-256>`. A body is `application/json` (415 otherwise).
+token's SHA-256>`. A signed-in person's session works too (docs/administration.md):
+any role reads, only an admin changes, and the change records their name (`by`)
+and subject (`by_subject`). Admins also have the same operations, with previews,
+on the `/admin` page. A body is `application/json` (415 otherwise).
 
 | request | does |
 |---|---|
