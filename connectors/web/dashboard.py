@@ -51,6 +51,7 @@ from connectors.web.alerts import ACKNOWLEDGEMENTS, ack_request
 from connectors.web.board import BOARD, Board, board_of
 from connectors.web.csrf import CSRF, CsrfRejected, rejection_response
 from connectors.web.errors import ApiError
+from engine.alert_text import touchpoint_name
 from schemas.accounts import Role
 
 if TYPE_CHECKING:
@@ -260,7 +261,11 @@ class Dashboard:
 
 
 def overview_document(board: Board, settings: Settings) -> dict[str, Any]:
-    """Give the overview as JSON: the latest figures per touchpoint and window, and alerts."""
+    """Give the overview as JSON: the latest figures per touchpoint and window, and alerts.
+
+    Each touchpoint has its ``names`` in fi, sv and en (as the pages show
+    them); each alert its ``status``: firing, acknowledged or resolved.
+    """
     touchpoints = []
     for touchpoint_id in board.touchpoints():
         entry = settings.catalogue.touchpoints.get(touchpoint_id)
@@ -268,6 +273,10 @@ def overview_document(board: Board, settings: Settings) -> dict[str, Any]:
             {
                 "touchpoint_id": touchpoint_id,
                 "name": None if entry is None else entry.name,
+                "names": {
+                    language: touchpoint_name(entry, touchpoint_id, language)
+                    for language in views.LANGUAGES
+                },
                 "kpi_target": None if entry is None else entry.kpi_target,
                 "csat_target": settings.catalogue.csat_targets.get(touchpoint_id),
                 "windows": {
@@ -280,7 +289,10 @@ def overview_document(board: Board, settings: Settings) -> dict[str, Any]:
     return {
         "version": board.version,
         "touchpoints": touchpoints,
-        "alerts": [alert.model_dump(mode="json") for alert in board.touchpoint_alerts()],
+        "alerts": [
+            {**alert.model_dump(mode="json"), "status": dashboard_alerts.state_of(board, alert)}
+            for alert in board.touchpoint_alerts()
+        ],
     }
 
 

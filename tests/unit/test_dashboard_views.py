@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from connectors.web.board import Board
+from connectors.web.dashboard import overview_document
 from connectors.web.dashboard_alerts import RESOLVED_SHOWN, alerts_page
 from connectors.web.dashboard_views import detail_live, overview_live, page
 from schemas.alerts import (
@@ -154,3 +155,17 @@ def test_the_overview_shows_open_alerts_and_only_the_latest_resolved() -> None:
     assert live.count('data-state="firing"') == 1
     assert 'href="/dashboard/alerts?lang=en">All alerts and acknowledgements' in live
     assert alerts_page(board, SETTINGS, "en", "t", "").count('data-state="resolved"') == 8
+
+
+def test_the_overview_json_names_touchpoints_per_language_and_says_each_alerts_status() -> None:
+    """Programs reading the overview get what the pages show: names and work-item status."""
+    document = overview_document(_board(), SETTINGS)
+    names = {entry["touchpoint_id"]: entry["names"] for entry in document["touchpoints"]}
+    assert names["health-centre"] == {
+        "fi": "Terveysasema",
+        "sv": "Hälsostationen",
+        "en": "Health centre",
+    }
+    assert names["library"] == {"fi": "Kirjasto", "sv": "Kirjasto", "en": "Kirjasto"}
+    [alert] = document["alerts"]
+    assert (alert["state"], alert["status"]) == ("firing", "firing")
