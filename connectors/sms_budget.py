@@ -23,6 +23,8 @@ from engine.outbound import asker_for, compose_sms, longest_sms_link, message_la
 from schemas.base import Language, SurveyChannel
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from schemas.config import Settings, TouchpointConfig
 
 #: Characters of a contact's own service name every SMS must have room for.
@@ -108,3 +110,16 @@ def sms_over_budget(settings: Settings) -> list[str]:
         for cost in survey_sms_costs(settings)
         if cost.cost.segments > 1 or cost.cost.encoding is SmsEncoding.UCS2 or not cost.names_both
     ]
+
+
+def catalogue_sms_over_budget(
+    settings: Settings, defaults: TouchpointConfig, touchpoints: Mapping[str, TouchpointConfig]
+) -> list[str]:
+    """Say the same of a catalogue that is not the configuration file's (one to be imported).
+
+    The catalogue in force lives on its topic, so checking the file alone
+    would miss what an import brings; the links and the fallback organisation
+    are still the deployment's.
+    """
+    catalogue = {"defaults": defaults, "touchpoints": dict(touchpoints)}
+    return sms_over_budget(settings.model_copy(update=catalogue))

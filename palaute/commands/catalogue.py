@@ -31,6 +31,7 @@ from connectors.catalogue import (
     now,
 )
 from connectors.kafka_client import client_options
+from connectors.sms_budget import catalogue_sms_over_budget
 from engine.catalogue import Applied, Outcome
 from schemas.catalogue_document import (
     entries_as_written,
@@ -220,6 +221,9 @@ def _import(args: argparse.Namespace) -> int:
     by = args.by or getpass.getuser()
     try:
         raw = read_catalogue_file(args.catalogue)
+        document = validate_document(raw, settings.policy, source=str(args.catalogue))
+        for warning in catalogue_sms_over_budget(settings, document.defaults, document.touchpoints):
+            print(f"warning: {warning}", file=sys.stderr)
         result = asyncio.run(
             import_catalogue(settings, raw, args.catalogue, dry_run=args.dry_run, by=by)
         )

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import re
+import tomllib
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from connectors.sms_budget import sms_over_budget, survey_sms_costs
+from connectors.sms_budget import catalogue_sms_over_budget, sms_over_budget, survey_sms_costs
 from connectors.sms_segments import SmsEncoding, count_segments
 from connectors.web.open_surveys import SurveyIndex
 from engine.outbound import asker_for, message_language, survey_sms
@@ -16,6 +17,7 @@ from engine.policy import survey_id_for
 from engine.sms_text import SHORTENED
 from engine.tokens import SigningKey, TokenSigner
 from schemas.base import Language, Scale, SurveyChannel
+from schemas.catalogue_document import validate_document
 from schemas.config import OrganisationConfig, Settings, TouchpointConfig, load_settings
 from schemas.surveys import SurveyScheduled
 
@@ -358,3 +360,18 @@ def test_the_reminder_has_its_own_words_in_every_language() -> None:
         again = survey_sms(survey, touchpoint, SIGNER, BASES[1], "Kela", reminder=True)
         assert first.body != again.body
         assert "Kela" in again.body
+
+
+def test_a_catalogue_to_be_imported_is_counted_as_the_configuration_file_is(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The catalogue in force lives on its topic: an import must be counted before it lands."""
+    settings = _example(BASES[1], monkeypatch)
+    raw = tomllib.loads((ROOT / "examples" / "catalogue.toml").read_text(encoding="utf-8"))
+    document = validate_document(raw, settings.policy)
+    assert catalogue_sms_over_budget(settings, document.defaults, document.touchpoints) == []
+    del raw["touchpoints"]["health-centre-visit"]["sms_name"]
+    document = validate_document(raw, settings.policy)
+    report = catalogue_sms_over_budget(settings, document.defaults, document.touchpoints)
+    assert report
+    assert all(line.startswith("touchpoints.health-centre-visit: ") for line in report)
