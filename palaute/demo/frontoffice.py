@@ -163,7 +163,13 @@ class FrontOffice:
                 "contact": {
                     "id": f"demo-contact-{number}",
                     "ended_at": ended.isoformat(),
-                    "context": {"queue_wait_seconds": rng.randint(0, 900)},
+                    "context": {
+                        "queue_wait_seconds": rng.randint(0, 900),
+                        # From the contact's number, not the generator: the same seed
+                        # gives the same contacts as before these were sent.
+                        "team": TEAMS[number % len(TEAMS)],
+                        "case_type": CASE_TYPES[number // len(TEAMS) % len(CASE_TYPES)],
+                    },
                 },
                 "citizen": citizen,
                 "touchpoint": {
@@ -201,6 +207,18 @@ def broken_records() -> list[tuple[bytes, bytes]]:
         (b"broken-2", orjson.dumps(naive)),
         (b"broken-3", orjson.dumps(leaky)),
     ]
+
+
+#: The demo's teams and case types; the configuration lists them for the breakdowns.
+TEAMS = ("Neuvonta A", "Neuvonta B", "Ajanvaraus")
+CASE_TYPES = ("asumistuki", "toimeentulotuki", "terveyspalvelut", "muu asia")
+
+
+def breakdowns_toml() -> str:
+    """Give the demo's ``[breakdowns]`` section: its teams and case types, by name."""
+    teams = ", ".join(f'"{team}"' for team in TEAMS)
+    kinds = ", ".join(f'"{kind}"' for kind in CASE_TYPES)
+    return f"[breakdowns]\nteams = [{teams}]\ncase_types = [{kinds}]\n"
 
 
 def catalogue_toml(*, send_delay: str = "2s") -> str:

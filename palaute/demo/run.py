@@ -40,7 +40,14 @@ from connectors.twilio_sim import SimulatorConfig, TwilioSimulator
 from engine.tokens import SigningKey, TokenPayload, TokenPurpose, TokenSigner
 from ops.kafka import BrokerState, LocalKafka, create_topic, delete_topics, load_settings
 from palaute.demo import citizens
-from palaute.demo.frontoffice import BY_ID, DEGRADED, FrontOffice, broken_records, catalogue_toml
+from palaute.demo.frontoffice import (
+    BY_ID,
+    DEGRADED,
+    FrontOffice,
+    breakdowns_toml,
+    broken_records,
+    catalogue_toml,
+)
 from palaute.demo.mailsink import MailSink
 from palaute.demo.outbox import Outbox
 from schemas.deadletter import DeadLetter
@@ -269,6 +276,7 @@ retry_cap = "5s"
 # well below its usual share (about 78 %), so that chance alone does not breach it.
 csat_targets = {{ "{DEGRADED}" = 0.65 }}
 
+{breakdowns_toml()}
 {catalogue_toml()}
 [defaults.organisation]
 # Who asks: named first in every SMS and on every email and answer page.

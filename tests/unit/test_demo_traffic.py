@@ -8,7 +8,14 @@ from typing import TYPE_CHECKING
 
 from engine.replies import OptOutRequest, Score, parse_reply
 from palaute.demo import citizens
-from palaute.demo.frontoffice import BY_ID, DEGRADED, FrontOffice, broken_records
+from palaute.demo.frontoffice import (
+    BY_ID,
+    CASE_TYPES,
+    DEGRADED,
+    TEAMS,
+    FrontOffice,
+    broken_records,
+)
 from palaute.demo.run import Ports, Tally, _record, _write_config
 from schemas.base import Scale
 from schemas.config import load_settings
@@ -55,6 +62,8 @@ def test_the_front_office_sends_valid_contacts_except_its_three_broken_records()
         decoded = decode_contact(contact.value, now=now)
         assert not isinstance(decoded, Rejected), decoded.reason
         seen.add(decoded.data.touchpoint.id)
+        assert decoded.data.contact.context.team in TEAMS
+        assert decoded.data.contact.context.case_type in CASE_TYPES
     assert len(seen) == len(BY_ID)
     for _, value in broken_records():
         assert isinstance(decode_contact(value, now=now), Rejected)
@@ -69,6 +78,9 @@ def test_the_generated_configuration_loads_with_every_touchpoint(tmp_path: Path)
     assert settings.alerts.csat_targets == {DEGRADED: 0.65}
     assert settings.policy.quiet_hours_start == settings.policy.quiet_hours_end
     assert settings.web.ops_token_sha256
+    # The demo's contacts name these, so its breakdowns show every team by name.
+    assert settings.breakdowns.teams == list(TEAMS)
+    assert settings.breakdowns.case_types == list(CASE_TYPES)
 
 
 def test_the_demo_counts_a_record_dead_lettered_twice_once() -> None:
