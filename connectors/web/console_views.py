@@ -52,6 +52,10 @@ TEXT: Final[dict[str, dict[str, str]]] = {
         "csv": "Päivittäiset luvut (CSV)",
         "xlsx": "Päivittäiset luvut (Excel)",
         "comments_csv": "Kommentit (CSV)",
+        "more": "Lisää tästä kosketuspisteestä",
+        "breakdowns_link": "Erittely tiimeittäin, asiatyypeittäin, kanavittain "
+        "ja jonotusajan mukaan",
+        "statements_link": "Väittämien vastaukset",
         "small_rule": "Ryhmä, jossa on alle {n} vastausta, näytetään ilman lukuja, "
         "jottei yksittäistä vastaajaa voi tunnistaa.",
     },
@@ -86,6 +90,9 @@ TEXT: Final[dict[str, dict[str, str]]] = {
         "csv": "Dagliga siffror (CSV)",
         "xlsx": "Dagliga siffror (Excel)",
         "comments_csv": "Kommentarer (CSV)",
+        "more": "Mer om kontaktpunkten",
+        "breakdowns_link": "Fördelning per team, ärendetyp, kanal och kötid",
+        "statements_link": "Svar på påståendena",
         "small_rule": "En grupp med färre än {n} svar visas utan siffror, så att ingen "
         "enskild svarande kan identifieras.",
     },
@@ -120,6 +127,9 @@ TEXT: Final[dict[str, dict[str, str]]] = {
         "csv": "Daily figures (CSV)",
         "xlsx": "Daily figures (Excel)",
         "comments_csv": "Comments (CSV)",
+        "more": "More on this touchpoint",
+        "breakdowns_link": "Breakdowns by team, case type, channel and queue wait",
+        "statements_link": "Answers to the statements",
         "small_rule": "A group with fewer than {n} answers is shown without figures, so "
         "that no single respondent can be singled out.",
     },
@@ -252,6 +262,17 @@ def statement_tables(
             f"{percent(line.agree_share, language)}</p></section>"
         )
     return "".join(blocks)
+
+
+def touchpoint_links(base: str, language: str) -> str:
+    """Render the touchpoint page's links to its breakdowns and statements pages."""
+    text = TEXT[language]
+    titles = {"breakdowns": text["breakdowns_link"], "statements": text["statements_link"]}
+    items = "".join(
+        f'<li><a href="{html.escape(base)}/{page}?lang={language}">{title}</a></li>'
+        for page, title in titles.items()
+    )
+    return f'<nav aria-label="{text["more"]}"><ul class="periods">{items}</ul></nav>'
 
 
 def downloads(base: str, window: str, language: str) -> str:

@@ -42,7 +42,7 @@ from urllib.parse import quote
 import orjson
 from aiohttp import hdrs, web
 
-from connectors.web import console, csrf, dashboard_alerts, pages_accounts
+from connectors.web import console, console_views, csrf, dashboard_alerts, pages_accounts
 from connectors.web import dashboard_views as views
 from connectors.web.access import ACCESS, Principal
 from connectors.web.access import CHALLENGE as CHALLENGE  # noqa: PLC0414 - re-exported
@@ -191,6 +191,7 @@ class Dashboard:
         back = (
             f'<p><a href="/dashboard?lang={language}">{views.TEXT[language]["back"]}</a> '
             f'<span class="muted">{name}</span></p>'
+            + console_views.touchpoint_links(f"/dashboard/touchpoints/{quoted}", language)
         )
         return self._respond(
             request, principal, body.replace("<main>", f"<main>{back}", 1), language

@@ -13,7 +13,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from connectors.web import console
+from connectors.web import console, console_views
 from connectors.web.app import _errors as error_middleware  # the service's own error shape
 from connectors.web.board import Board
 from engine.history import recount
@@ -202,3 +202,11 @@ async def test_an_unknown_window_or_touchpoint_is_a_client_error(
     response = await client.get(path)
     assert response.status == status
     assert "code" in await response.text() or "error" in await response.text()
+
+
+@pytest.mark.parametrize("language", ["fi", "sv", "en"])
+def test_the_touchpoint_page_links_to_its_breakdowns_and_statements(language: str) -> None:
+    """Without a link the pages exist only for those who know their address."""
+    links = console_views.touchpoint_links("/dashboard/touchpoints/desk", language)
+    assert f'href="/dashboard/touchpoints/desk/breakdowns?lang={language}"' in links
+    assert f'href="/dashboard/touchpoints/desk/statements?lang={language}"' in links
