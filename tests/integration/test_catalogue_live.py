@@ -254,11 +254,16 @@ async def test_a_question_and_a_kpi_target_changed_through_the_api_apply_without
         assert worker.process is not None
         assert worker.process.pid == pid
     finally:
-        worker.stop()
+        stopping = time.monotonic()
+        returncode = worker.stop()
+        stopped_in = time.monotonic() - stopping
         await producer.stop()
         for reader in readers:
             await reader.stop()
         await simulator.stop()
+    # Following the catalogue does not hold up a clean stop.
+    assert returncode == 0, worker.tail()
+    assert stopped_in < 20, worker.tail()
     bodies = [m["body"] for m in simulator.messages]
     assert sum(OLD_QUESTION in body for body in bodies) == 1
     assert sum(NEW_QUESTION in body for body in bodies) == 1
@@ -268,4 +273,6 @@ async def test_a_question_and_a_kpi_target_changed_through_the_api_apply_without
     assert edit["action"] == "edit"
     assert edit["by"] == f"operator token {digest[:8]}"
     assert {change["field"] for change in edit["changes"]} == {"kpi_target", "questions"}
-    print(f"version 2 in force in the worker {in_force_after:.2f} s after the API answered")  # noqa: T201 - the figure the docs quote
+    print(
+        f"version 2 in force in the worker {in_force_after:.2f} s after the API answered; stopped in {stopped_in:.1f} s"
+    )
