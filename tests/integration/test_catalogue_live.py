@@ -273,6 +273,7 @@ async def test_a_question_and_a_kpi_target_changed_through_the_api_apply_without
     assert edit["action"] == "edit"
     assert edit["by"] == f"operator token {digest[:8]}"
     assert {change["field"] for change in edit["changes"]} == {"kpi_target", "questions"}
-    print(
-        f"version 2 in force in the worker {in_force_after:.2f} s after the API answered; stopped in {stopped_in:.1f} s"
+    print(  # noqa: T201 - the figures the docs quote
+        f"version 2 in force in the worker {in_force_after:.2f} s after the API answered; "
+        f"stopped in {stopped_in:.1f} s"
     )
