@@ -13,6 +13,7 @@ from typing import Any
 from aiohttp import web
 from pydantic.json_schema import models_json_schema
 
+from connectors.web.openapi_alerts import alert_paths, alert_schemas
 from connectors.web.openapi_catalogue import catalogue_paths, catalogue_schemas
 from schemas.contacts import ContactCompleted
 
@@ -254,6 +255,7 @@ def build_openapi(version: str) -> dict[str, Any]:
             },
             **_open_data_paths(),
             **catalogue_paths(),
+            **alert_paths(),
             "/dashboard/api/overview": {
                 "get": {
                     "operationId": "dashboardOverview",
@@ -295,6 +297,7 @@ def build_openapi(version: str) -> dict[str, Any]:
                 "OpenScore": _OPEN_SCORE,
                 **_contact_schemas(),
                 **catalogue_schemas(),
+                **alert_schemas(),
             },
             "securitySchemes": {
                 "bearer": {"type": "http", "scheme": "bearer"},
