@@ -9,8 +9,10 @@ and its figures come from that sum:
 - **CSAT** share, the top two boxes (4-5 of 1-5), with the Wilson interval;
 - **NPS** on ``nps-11``: promoters (9-10) minus detractors (0-6), in
   points, with the normal interval of the mean of +100 / 0 / -100 per answer;
-- **CES** on ``ces-7``: the share of answers that found it easy (5-7 of
-  1-7, "agree" on the effort statement), with the Wilson interval;
+- **CES** on ``ces-7`` is the mean effort score (1-7, higher is easier, as
+  in CES 2.0), with the mean's interval; beside it the share of answers that
+  found it easy (5-7, agreeing with the effort statement), with the Wilson
+  interval, in the place CSAT has on other scales;
 - the **response rate**: answers over surveys sent (the ``all`` group only).
 
 An interval needs two answers; below that it is None.
@@ -87,23 +89,19 @@ class Figures:
     mean: Estimate | None
     csat: Estimate | None
     nps: Estimate | None
-    ces: Estimate | None
+    easy: Estimate | None
     response_rate: float | None
     distribution: dict[int, int]
 
     @property
     def headline(self) -> Estimate | None:
-        """The figure the scale is read by: NPS on nps-11, CES on ces-7, else the mean."""
-        if self.scale is Scale.NPS_11:
-            return self.nps
-        if self.scale is Scale.CES_7:
-            return self.ces
-        return self.mean
+        """Give the figure the scale is read by: NPS on nps-11, else the mean (CES on ces-7)."""
+        return self.nps if self.scale is Scale.NPS_11 else self.mean
 
     @property
     def share(self) -> Estimate | None:
-        """The share the scale is judged by: CES on ces-7, CSAT otherwise."""
-        return self.ces if self.scale is Scale.CES_7 else self.csat
+        """Give the share the scale is judged by: the easy share on ces-7, CSAT otherwise."""
+        return self.easy if self.scale is Scale.CES_7 else self.csat
 
 
 def _share(successes: int, n: int) -> Estimate | None:
@@ -155,7 +153,7 @@ def figures(total: Tally) -> Figures:
         mean=_mean(scores, scale),
         csat=_share(top_two, n),
         nps=_nps(scores) if scale is Scale.NPS_11 else None,
-        ces=_share(easy, n) if scale is Scale.CES_7 else None,
+        easy=_share(easy, n) if scale is Scale.CES_7 else None,
         response_rate=n / total.sent if total.sent else None,
         distribution=dict(sorted(scores.items())),
     )

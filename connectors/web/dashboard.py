@@ -5,8 +5,11 @@ Routes (all under ``/dashboard``, none public):
 - ``GET /dashboard`` — every touchpoint with each window's mean, answer count
   and CSAT share, its KPI target, response rate and a trend sparkline, and
   the active and recent alerts with their evidence;
-- ``GET /dashboard/touchpoints/{touchpoint_id}`` — the distribution of
-  scores, the alerts and the latest redacted comments of one touchpoint;
+- ``GET /dashboard/touchpoints/{touchpoint_id}`` — the touchpoint console
+  (:mod:`connectors.web.timeline_views`): ``?range=24h|7d|28d|90d|13m``
+  of the history against the period before, with 95 % intervals, the
+  alerts marked on the time axis, and the comments with their scores
+  (``?score=``); its chart is ``.../chart.svg`` with the same query;
 - ``GET /dashboard/events`` — server-sent events: ``update`` with the page's
   live region re-rendered whenever the board changes (``?touchpoint=`` for
   the detail page);
@@ -35,14 +38,23 @@ import binascii
 import contextlib
 import html
 import logging
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 import orjson
 from aiohttp import hdrs, web
 
-from connectors.web import console, console_views, csrf, dashboard_alerts, pages_accounts
+from connectors.web import (
+    charts,
+    console,
+    console_views,
+    csrf,
+    dashboard_alerts,
+    pages_accounts,
+    timeline_views,
+)
 from connectors.web import dashboard_views as views
 from connectors.web.access import ACCESS, Principal
 from connectors.web.access import CHALLENGE as CHALLENGE  # noqa: PLC0414 - re-exported
@@ -51,11 +63,12 @@ from connectors.web.alerts import ACKNOWLEDGEMENTS, ack_request
 from connectors.web.board import BOARD, Board, board_of
 from connectors.web.csrf import CSRF, CsrfRejected, rejection_response
 from connectors.web.errors import ApiError
+from connectors.web.timeline import chart_data
 from engine.alert_text import touchpoint_name
 from schemas.accounts import Role
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable
+    from collections.abc import Awaitable, Callable, Mapping
 
     from schemas.config import Settings
 
@@ -66,6 +79,8 @@ DASHBOARD_CSP: Final = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
     "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 )
+#: The chart is an image of its own: its styles inline, nothing else at all.
+CHART_CSP: Final = "default-src 'none'; style-src 'unsafe-inline'"
 KEEP_ALIVE: Final = 15.0
 SETTLE: Final = 0.25
 _STOPPING: Final = web.AppKey("dashboard_stopping", asyncio.Event)
@@ -184,9 +199,11 @@ class Dashboard:
         body = views.page(
             title=views.TEXT[language]["detail_title"].format(name=shown),
             language=language,
-            live=views.detail_live(self.board, self.settings, touchpoint_id, language),
-            switch_href=f"/dashboard/touchpoints/{quoted}",
-            events=f"/dashboard/events?lang={language}&touchpoint={quoted}",
+            live=self._live(language, touchpoint_id, request.query),
+            switch_href=f"/dashboard/touchpoints/{quoted}?"
+            + urlencode({k: v for k, v in request.query.items() if k != "lang"}),
+            events="/dashboard/events?"
+            + urlencode({**request.query, "lang": language, "touchpoint": touchpoint_id}),
         )
         back = (
             f'<p><a href="/dashboard?lang={language}">{views.TEXT[language]["back"]}</a> '
@@ -217,10 +234,34 @@ class Dashboard:
         access.csrf_cookie(response, token)
         return response
 
-    def _live(self, language: str, touchpoint_id: str | None) -> str:
+    def _live(
+        self, language: str, touchpoint_id: str | None, query: Mapping[str, str] | None = None
+    ) -> str:
         if touchpoint_id is None:
             return views.overview_live(self.board, self.settings, language)
-        return views.detail_live(self.board, self.settings, touchpoint_id, language)
+        now = datetime.now(UTC)
+        return timeline_views.region(
+            self.board, self.settings, touchpoint_id, language, query or {}, now
+        )
+
+    async def chart(self, request: web.Request) -> web.Response:
+        """GET /dashboard/touchpoints/{touchpoint_id}/chart.svg: the console's chart."""
+        self.authorise(request)
+        touchpoint_id = request.match_info["touchpoint_id"]
+        if not self.known(touchpoint_id):
+            raise ApiError(404, "unknown_touchpoint", "no figures or configuration for it")
+        language = self._language(request)
+        range_key, _ = timeline_views.chosen(request.query)
+        view = timeline_views.view_of(
+            self.board, self.settings, touchpoint_id, range_key, datetime.now(UTC)
+        )
+        data = chart_data(view, timeline_views.words(language))
+        # Tens of milliseconds of drawing: off the loop that serves the live updates.
+        svg = await asyncio.to_thread(charts.render, data)
+        response = web.Response(body=svg, content_type="image/svg+xml")
+        response.headers["Content-Security-Policy"] = CHART_CSP
+        response.headers["Cache-Control"] = "private, max-age=60"
+        return response
 
     async def events(self, request: web.Request) -> web.StreamResponse:
         """GET /dashboard/events: the live region, sent again after every change."""
@@ -244,7 +285,10 @@ class Dashboard:
                 if self.board.version != sent:
                     sent = self.board.version
                     data = orjson.dumps(
-                        {"version": sent, "live": self._live(language, touchpoint_id)}
+                        {
+                            "version": sent,
+                            "live": self._live(language, touchpoint_id, request.query),
+                        }
                     )
                     await response.write(b"event: update\ndata: " + data + b"\n\n")
                 else:
@@ -319,6 +363,7 @@ def setup(app: web.Application, settings: Settings) -> None:
     app.on_shutdown.append(_stop_streams)
     app.router.add_get("/dashboard", dashboard.overview)
     app.router.add_get("/dashboard/touchpoints/{touchpoint_id}", dashboard.touchpoint)
+    app.router.add_get("/dashboard/touchpoints/{touchpoint_id}/chart.svg", dashboard.chart)
     app.router.add_get("/dashboard/events", dashboard.events)
     app.router.add_get("/dashboard/alerts", dashboard.alerts)
     app.router.add_post("/dashboard/alerts/{alert_id}/ack", dashboard.acknowledge)

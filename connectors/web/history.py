@@ -82,6 +82,8 @@ class History:
     """Every touchpoint's series, by group and scale."""
 
     series: dict[str, dict[Group, dict[Scale, Series]]] = field(default_factory=dict)
+    #: Per touchpoint, how often its buckets changed: a chart drawn at one version is current.
+    versions: dict[str, int] = field(default_factory=dict)
     #: The last day or hour any record named, per touchpoint: the freshest scale wins.
     _latest: dict[str, dict[Scale, int]] = field(default_factory=dict)
 
@@ -101,6 +103,7 @@ class History:
             if 0 <= position < width:
                 cells[position] = n
         series.by(counts.period)[number] = (counts.sent, *cells)
+        self.versions[counts.touchpoint_id] = self.versions.get(counts.touchpoint_id, 0) + 1
         if counts.period is Period.DAY:
             latest = self._latest.setdefault(counts.touchpoint_id, {})
             latest[scale] = max(latest.get(scale, number), number)
@@ -115,7 +118,10 @@ class History:
         series = by_scale.get(parts.scale)
         if series is None:
             return False
-        return series.by(parts.period).pop(_index(parts.period, parts.start), None) is not None
+        if series.by(parts.period).pop(_index(parts.period, parts.start), None) is None:
+            return False
+        self.versions[parts.touchpoint_id] = self.versions.get(parts.touchpoint_id, 0) + 1
+        return True
 
     def scale(self, touchpoint_id: str) -> Scale | None:
         """Give the scale of the touchpoint's most recent day, None without history."""

@@ -49,6 +49,33 @@ def _alerts(args: argparse.Namespace) -> int:
     return 0
 
 
+def _console_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--json",
+        type=Path,
+        default=Path("out/bench-console.json"),
+        help="where to write the figures as JSON (default: out/bench-console.json)",
+    )
+    parser.add_argument("--quick", action="store_true", help="a small run, for smoke tests")
+    parser.add_argument("--touchpoints", type=int, default=None, help="touchpoints (default: 500)")
+    parser.add_argument("--requests", type=int, default=None, help="requests of each kind")
+
+
+def _console(args: argparse.Namespace) -> int:
+    from palaute.bench import console  # noqa: PLC0415 - keep the command line quick to start
+
+    plan = console.QUICK if args.quick else console.FULL
+    if args.touchpoints is not None:
+        plan = replace(plan, touchpoints=max(1, args.touchpoints))
+    if args.requests is not None:
+        plan = replace(plan, requests=max(1, args.requests))
+    summary = console.run(plan, lambda line: print(line, file=sys.stderr, flush=True))
+    print(console.render(summary))
+    console.write_json(summary, args.json)
+    print(f"figures in {args.json}")
+    return 0
+
+
 def _intake_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--json",
@@ -222,6 +249,14 @@ BENCHMARKS: dict[
         "dispatch against the Twilio simulator: achieved rate and the busiest second",
         _dispatch_arguments,
         _dispatch,
+    ),
+    "console": (
+        (
+            "the operations console with 500 touchpoints and 13 months of history: page and "
+            "live-update latencies"
+        ),
+        _console_arguments,
+        _console,
     ),
 }
 

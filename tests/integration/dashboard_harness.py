@@ -32,6 +32,7 @@ from schemas.topics import (
     COMMENTS,
     CONTACTS,
     DEADLETTER,
+    HISTORY,
     METRICS,
     RATINGS,
     RESPONSES,
@@ -45,8 +46,21 @@ if TYPE_CHECKING:
     from aiokafka import AIOKafkaProducer
     from pydantic import BaseModel
 
+    from schemas.history import HistoryCounts
+
 TOKEN = secrets.token_urlsafe(32)
-TOPICS = (CONTACTS, SURVEYS, VAULT, RESPONSES, COMMENTS, RATINGS, METRICS, ALERTS, DEADLETTER)
+TOPICS = (
+    CONTACTS,
+    SURVEYS,
+    VAULT,
+    RESPONSES,
+    COMMENTS,
+    RATINGS,
+    METRICS,
+    HISTORY,
+    ALERTS,
+    DEADLETTER,
+)
 CATALOGUE: dict[str, dict[str, Any]] = {
     "phone-service": {"name": "Puhelinpalvelu", "kpi_target": 4.2},
     "health-centre": {
@@ -135,6 +149,10 @@ class DashboardEnv:
     async def publish_metrics(self, figures: TouchpointMetrics) -> None:
         """Write figures keyed as the metrics stage keys them."""
         await self.publish(METRICS, f"touchpoint:{figures.key}:{figures.window}", figures)
+
+    async def publish_history(self, counts: HistoryCounts) -> None:
+        """Write a bucket keyed as the history stage keys it."""
+        await self.publish(HISTORY, counts.key, counts)
 
     async def start(self) -> None:
         """Serve the app and wait until it has read every topic."""

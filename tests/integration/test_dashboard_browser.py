@@ -2,8 +2,9 @@
 
 Chromium (Debian's ``chromium``) is driven by Playwright's core library from
 ``tests/tooling/dashboard-browser.mjs``; the operator logs in with HTTP Basic
-and the token; axe-core checks the overview and a touchpoint's page. The
-screenshot is kept as ``test-artifacts/dashboard.png``.
+and the token; axe-core checks the overview and a touchpoint's console, whose
+chart shows a drop with the alert's start marked, at 1,400 and 390 pixels
+wide. The screenshots are kept in ``test-artifacts/``.
 """
 
 from __future__ import annotations
@@ -14,9 +15,12 @@ import shutil
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
+from schemas.base import Scale
+from schemas.history import HistoryCounts, Period
 from schemas.topics import ALERTS
 from tests.integration.dashboard_harness import (
     TOKEN,
@@ -72,6 +76,34 @@ def _produced() -> list[TouchpointMetrics]:
     return figures
 
 
+def _history() -> list[HistoryCounts]:
+    """Four weeks of phone-service's days, the last three dropped, and today's hours."""
+    zone = ZoneInfo("Europe/Helsinki")
+    at = now()
+    produced = []
+    for back in range(28):
+        day = (at - timedelta(days=back)).astimezone(zone).date().isoformat()
+        scores = {"2": 5, "3": 5} if back < 3 else {"4": 6, "5": 4}
+        produced.append(_bucket(Period.DAY, day, scores, sent=40))
+    for back in range(6):
+        hour = (at - timedelta(hours=back)).strftime("%Y-%m-%dT%H")
+        produced.append(_bucket(Period.HOUR, hour, {"1": 2, "2": 1}, sent=9))
+    return produced
+
+
+def _bucket(period: Period, start: str, scores: dict[str, int], *, sent: int) -> HistoryCounts:
+    return HistoryCounts(
+        touchpoint_id="phone-service",
+        dimension="all",
+        value="all",
+        scale=Scale.CSAT_5,
+        period=period,
+        start=start,
+        scores=scores,
+        sent=sent,
+    )
+
+
 async def _browse(node: str, base: str, tmp_path: Path, publish_late: Any) -> dict[str, Any]:
     ARTIFACTS.mkdir(exist_ok=True)
     process = await asyncio.create_subprocess_exec(
@@ -113,7 +145,9 @@ async def test_an_operator_sees_every_touchpoint_the_alert_and_live_updates_acce
         produced = _produced()
         for figures in produced:
             await env.publish_metrics(figures)
-        alert = firing_alert("phone-service", at=now())
+        for counts in _history():
+            await env.publish_history(counts)
+        alert = firing_alert("phone-service", at=now() - timedelta(days=2))
         await env.publish(ALERTS, alert.touchpoint_id, alert)
         await env.start()
 
@@ -144,14 +178,22 @@ async def test_an_operator_sees_every_touchpoint_the_alert_and_live_updates_acce
     assert "The mean score fell from 4.40 to 2.90 over the latest 31 answers" in shown_alert["text"]
     assert "Puhelinpalvelu" in shown_alert["text"]
     assert "n=3" in result["late"]
-    assert result["detail"]["alerts"] == 1
-    assert result["detail"]["distribution"] == [
-        ["1", "4"],
-        ["2", "3"],
-        ["3", "2"],
-        ["4", "9"],
-        ["5", "14"],
-    ]
+    detail = result["detail"]
+    assert detail["alerts"] == 1
+    # The console's default week, per hour: the chart image loaded, its table, the alert's start.
+    assert detail["chart"]["loaded"]
+    assert "/dashboard/touchpoints/phone-service/chart.svg" in detail["chart"]["src"]
+    assert detail["ranges"] == ["24 h", "7 days", "28 days", "90 days", "13 months"]
+    assert detail["markers"] == [["start", alert.alert_id]]
+    assert detail["rows"] == 7 * 24
+    # Four weeks per day: the drop of the last three days is in the table, against the target.
+    month = result["month"]
+    assert month["rows"] == 28
+    assert month["first"][1].startswith("2.50")
+    assert month["last"][1].startswith("4.40")
+    assert month["figures"]["previous"] != month["figures"]["current"]
+    for width, overflow in result["overflow"].items():
+        assert overflow["scroll"] <= overflow["client"], width
     for page, violations in result["violations"].items():
         serious = [v for v in violations if v["impact"] in {"serious", "critical"}]
         assert serious == [], page

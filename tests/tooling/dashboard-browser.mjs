@@ -87,14 +87,54 @@ try {
 
   await page.getByRole("link", { name: /Puhelinpalvelu/ }).click();
   await page.locator("#live[data-version]").waitFor({ state: "attached" });
+  const chart = page.locator("figure.chart img");
+  await page.waitForFunction(() => {
+    const image = document.querySelector("figure.chart img");
+    return image && image.complete && image.naturalWidth > 0;
+  });
   result.detail = {
     title: await page.title(),
     alerts: await page.locator("li.alert").count(),
-    distribution: await page.$$eval("figure table tbody tr", (rows) =>
-      rows.map((row) => [row.cells[0].textContent, row.cells[1].textContent]),
+    chart: { loaded: true, src: await chart.getAttribute("src") },
+    ranges: await page.$$eval("nav.range-picker a", (links) =>
+      links.map((link) => link.textContent),
     ),
+    markers: await page.$$eval("ul.markers li", (items) =>
+      items.map((item) => [item.classList[1], item.dataset.alertId]),
+    ),
+    rows: await page.locator("table.buckets tbody tr").count(),
   };
   result.violations.detail = await audit(page);
+
+  // The keyboard reaches the range links: four weeks, per day.
+  const month = page.getByRole("link", { name: "28 days" });
+  await month.focus();
+  await page.keyboard.press("Enter");
+  await page.waitForURL(/range=28d/);
+  await page.locator("#live[data-version]").waitFor({ state: "attached" });
+  const cellsOf = (row) => [...row.cells].map((cell) => cell.textContent);
+  result.month = {
+    rows: await page.locator("table.buckets tbody tr").count(),
+    first: await page.locator("table.buckets tbody tr").first().evaluate(cellsOf),
+    last: await page.locator("table.buckets tbody tr").last().evaluate(cellsOf),
+    figures: {
+      current: await page.locator('tr[data-period="current"]').evaluate(cellsOf),
+      previous: await page.locator('tr[data-period="previous"]').evaluate(cellsOf),
+    },
+  };
+  result.violations.month = await audit(page);
+  await page.screenshot({ path: screenshot.replace(/\.png$/, "-touchpoint.png"), fullPage: true });
+
+  // A phone's width: the page never scrolls sideways (tables scroll in their own region).
+  result.overflow = {};
+  for (const width of [1400, 390]) {
+    await page.setViewportSize({ width, height: 900 });
+    result.overflow[width] = await page.evaluate(() => ({
+      scroll: document.documentElement.scrollWidth,
+      client: document.documentElement.clientWidth,
+    }));
+  }
+  result.violations.narrow = await audit(page);
 } finally {
   await context.close();
 }

@@ -91,10 +91,12 @@ def test_figures_of_a_tally_carry_intervals_that_hold_the_value() -> None:
     assert nps.nps is not None
     assert nps.nps.value == pytest.approx(40.0)
     ces = figures(Tally(Scale.CES_7, {7: 3, 5: 1, 2: 4}))
-    assert ces.headline is ces.ces
-    assert ces.ces is not None
-    assert ces.ces.value == pytest.approx(0.5)
-    assert ces.share is ces.ces
+    assert ces.headline is ces.mean
+    assert ces.mean is not None
+    assert ces.mean.value == pytest.approx((21 + 5 + 8) / 8)
+    assert ces.easy is not None
+    assert ces.easy.value == pytest.approx(0.5)
+    assert ces.share is ces.easy
     one = figures(Tally(Scale.CSAT_5, {3: 1}))
     assert one.mean is not None
     assert one.mean.low is None
