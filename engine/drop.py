@@ -79,13 +79,6 @@ class DropConfig:
     min_sd: float = 0.05
     #: Multiplies the Siegmund threshold (calibrated by the benchmark in docs/alerts.md).
     threshold_scale: float = 1.5
-    #: Raises the threshold by up to this share where days vary much more than their
-    #: ratings' sampling noise: a day's ratings share its effect, so the statistic climbs
-    #: in runs that Siegmund's approximation for independent ratings does not foresee.
-    day_correlation: float = 0.0
-    #: Raises the threshold by this times ``s²·h/k``, ``s²`` the variance of the learnt
-    #: level in one rating's: a level wrong by ``b`` deviations acts as a reference ``k - b``.
-    level_uncertainty: float = 0.0
     #: Stop learning a day that ends with the statistic above this share of the threshold.
     freeze_fraction: float = 0.5
     #: Recovery threshold as a share of the firing threshold (hysteresis).
@@ -113,12 +106,7 @@ class DropConfig:
         return round(max(min(self.shift / (2.0 * sd), self.reference), 0.05), 2)
 
     def threshold(
-        self,
-        ratings_per_day: float,
-        excess: float = 0.0,
-        reference: float | None = None,
-        level_var: float = 0.0,
-        shared: float | None = None,
+        self, ratings_per_day: float, excess: float = 0.0, reference: float | None = None
     ) -> float:
         """CUSUM threshold h for the false-alarm budget at this rating rate.
 
@@ -130,26 +118,13 @@ class DropConfig:
         Rates are rounded to two significant digits so that the inversion is cached.
         Its floor keeps ``c²/4k`` for ``c = 3`` below it: one day within three
         of its standard deviations never fires alone.
-
-        Two corrections make it fit the budget at every volume rather than on
-        average: ``day_correlation`` for busy touchpoints (``n·shared`` large,
-        ``shared`` the day effects' variance in the statistic as a share of one
-        rating's, ``excess`` unless given: a day's ratings share its effect)
-        and ``level_uncertainty`` for young or quiet ones, whose learnt level
-        (``level_var``, the variance of the baseline mean as a share of one
-        rating's) may be off by a good part of ``k``.
         """
         k = self.reference if reference is None else reference
         rate = max(ratings_per_day, 0.1)
-        excess = max(excess, 0.0)
-        effective = 1.0 / (1.0 / rate + excess)
+        effective = 1.0 / (1.0 / rate + max(excess, 0.0))
         arl0 = float(f"{effective:.2g}") * _DAYS_PER_MONTH / self.false_alarms_per_month
         floor = max(self.min_threshold, 9.0 / (4.0 * k))
-        siegmund = _siegmund_threshold(k, arl0)
-        within = rate * (excess if shared is None else max(shared, 0.0))
-        runs = 1.0 + self.day_correlation * within / (1.0 + within)
-        level = 1.0 + self.level_uncertainty * max(level_var, 0.0) * siegmund / k
-        return max(floor, self.threshold_scale * siegmund * runs * level)
+        return max(floor, self.threshold_scale * _siegmund_threshold(k, arl0))
 
 
 @lru_cache(maxsize=4096)
@@ -286,14 +261,6 @@ class Baseline:
     day_var: float  # τ²: between days (0 when judging a day against its own first ratings)
     hour_var: float  # κ: between hours of a day
     spread: float  # τ² as estimated, for the threshold's rate even when judging within a day
-    days: float = 0.0  # the learnt days' total weight
-
-    def level_var(self) -> float:
-        """Variance of the learnt level as a share of one rating's: its ratings' and its days'."""
-        if not self.weight:
-            return 1.0
-        between = self.spread / self.var / self.days if self.days > 0 else 0.0
-        return 1.0 / self.weight + between
 
     def excess(self) -> float:
         """Variance of a day's mean beyond sampling noise, as a share of one rating's.
@@ -360,7 +327,6 @@ def baseline(state: DropState, config: DropConfig) -> Baseline:
         day_var=0.0 if same_day_only else day_var,
         hour_var=hour_var,
         spread=day_var,
-        days=state.base_days,
     )
 
 
@@ -528,7 +494,7 @@ def update_drop(
     day = int(at // _SECONDS_PER_DAY)
     base = baseline(state, config)
     k = config.reference_for(math.sqrt(base.var))
-    threshold = config.threshold(rate, base.excess(), k, base.level_var(), base.day_var / base.var)
+    threshold = config.threshold(rate, base.excess(), k)
     if state.day is None:
         state = _evolve(state, {"day": day})
     elif day > state.day:
