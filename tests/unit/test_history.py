@@ -134,3 +134,12 @@ def test_an_empty_history_reads_as_nothing() -> None:
     history = History()
     assert history.scale("tp-x") is None
     assert history.total_days("tp-x", date(2026, 1, 1), date(2026, 12, 31)).count == 0
+
+
+def test_the_stage_writes_a_bucket_exactly_as_the_model_does() -> None:
+    """The stage writes records by hand for speed; they must read back as the model wrote them."""
+    from streams.stages.history import _record  # noqa: PLC0415 - a private helper, tested here
+
+    counts = Counts({5: 3, 1: 1}, sent=7)
+    key = "tp-1|team|Tiimi Ä|csat-5|d|2026-12-07"
+    assert _record(key, counts) == counts.record(key).model_dump_json().encode()
