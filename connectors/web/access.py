@@ -80,6 +80,18 @@ def presented_token(authorization: str) -> str | None:
     return None
 
 
+class RoleRefusedError(ApiError):
+    """A person's role does not allow this: 403 with a page in their language."""
+
+    def __init__(self, page: str) -> None:
+        super().__init__(403, "forbidden", "the role of the signed-in person does not allow this")
+        self.page = page
+
+    def response(self) -> web.Response:
+        """Answer with the page rather than the JSON error shape."""
+        return web.Response(status=403, text=self.page, content_type="text/html", charset="utf-8")
+
+
 @dataclass(frozen=True, slots=True)
 class Principal:
     """Who a request comes from, how they proved it, and what CSRF tokens are bound to."""
@@ -138,6 +150,12 @@ class Access:
                 401, "unauthorized", "sign in or present an operator token", headers=CHALLENGE
             )
         if not principal.may(role):
+            if "text/html" in request.headers.get(hdrs.ACCEPT, ""):
+                raise RoleRefusedError(
+                    pages_accounts.forbidden_page(
+                        pages_accounts.language(request), role.value, principal.actor.role.value
+                    )
+                )
             raise ApiError(
                 403,
                 "forbidden",

@@ -81,8 +81,19 @@ class OidcProvider:
             },
         )
 
+    async def _check_issuer(self) -> None:
+        """Refuse a discovery document that names another issuer (OIDC Discovery 4.3)."""
+        metadata = await self._app.load_server_metadata()
+        published = str(metadata.get("issuer", "")).rstrip("/")
+        if published != str(self.config.issuer).rstrip("/"):
+            raise OAuthError(
+                error="issuer_mismatch",
+                description="the provider's discovery document names another issuer",
+            )
+
     async def start(self, next_path: str) -> Redirect:
         """Make the authorization request: state, nonce and PKCE challenge."""
+        await self._check_issuer()
         created = cast(
             "dict[str, str]", await self._app.create_authorization_url(self.redirect_uri)
         )
@@ -102,6 +113,7 @@ class OidcProvider:
         Raises OAuthError, JoseError or httpx's errors when the provider says
         no, cannot be reached, or sends a token that does not verify.
         """
+        await self._check_issuer()
         token = await self._app.fetch_access_token(
             redirect_uri=self.redirect_uri, code=code, code_verifier=signin.code_verifier
         )
@@ -135,7 +147,7 @@ class SignInRoutes:
         try:
             redirect = await self.provider.start(safe_next(request.query.get("next")))
         except Exception as error:  # noqa: BLE001 - any failure to reach the provider
-            logger.warning("sign-in: the identity provider cannot be reached (%s)", type(error))
+            logger.warning("sign-in: the identity provider cannot be used (%s)", error)
             return pages_accounts.problem(request, 503, "provider_unreachable")
         response = see_other(redirect.url, status=302)
         self.cookies.write_signin(response, redirect.signin)

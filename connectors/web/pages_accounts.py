@@ -26,6 +26,10 @@ _TEXT: Final[dict[str, dict[str, str]]] = {
         "title": "Kirjautuminen",
         "signed_out": "Olet kirjautunut ulos.",
         "signin": "Kirjaudu sisään",
+        "forbidden_title": "Ei oikeutta",
+        "forbidden": "Tämä vaatii roolin {needed}; sinun roolisi on {yours}. "
+        "Pyydä ylläpitäjää muuttamaan rooliasi, jos tarvitset sitä työssäsi.",
+        "back": "Takaisin näkymään",
         "signed_in_as": "Kirjautunut: {name} ({role})",
         "signout": "Kirjaudu ulos",
         "viewer": "katselija",
@@ -44,6 +48,10 @@ _TEXT: Final[dict[str, dict[str, str]]] = {
         "title": "Inloggning",
         "signed_out": "Du har loggat ut.",
         "signin": "Logga in",
+        "forbidden_title": "Ingen behörighet",
+        "forbidden": "Det här kräver rollen {needed}; din roll är {yours}. "
+        "Be en administratör ändra din roll om du behöver den i ditt arbete.",
+        "back": "Tillbaka till översikten",
         "signed_in_as": "Inloggad: {name} ({role})",
         "signout": "Logga ut",
         "viewer": "läsare",
@@ -62,6 +70,10 @@ _TEXT: Final[dict[str, dict[str, str]]] = {
         "title": "Signing in",
         "signed_out": "You have signed out.",
         "signin": "Sign in",
+        "forbidden_title": "Not allowed",
+        "forbidden": "This needs the {needed} role; yours is {yours}. "
+        "Ask an administrator to change your role if your work needs it.",
+        "back": "Back to the dashboard",
         "signed_in_as": "Signed in: {name} ({role})",
         "signout": "Sign out",
         "viewer": "viewer",
@@ -119,6 +131,17 @@ def problem(request: web.Request, status: int, reason: str) -> web.Response:
         content_type="text/html",
         charset="utf-8",
     )
+
+
+def forbidden_page(lang: str, needed: str, yours: str) -> str:
+    """Say in the person's language that their role does not allow this, and which would."""
+    text = _TEXT[lang if lang in _TEXT else "en"]
+    message = text["forbidden"].format(needed=text[needed], yours=text[yours])
+    body = (
+        f"<p>{html.escape(message)}</p>"
+        f'<p><a href="/dashboard?lang={lang}">{html.escape(text["back"])}</a></p>'
+    )
+    return page(lang, text["forbidden_title"], body)
 
 
 async def signed_out(request: web.Request) -> web.Response:

@@ -157,6 +157,7 @@ def _viewer_and_operator(
     assert viewer["landed"] == "/dashboard/alerts?lang=en"
     assert "Veera Katselija (viewer)" in viewer["account"]
     assert viewer["ackStatus"] == 403
+    assert "This needs the operator role; yours is viewer." in viewer["refusedPage"]
     assert viewer["stateAfter"] == "firing"
     assert "You have signed out." in result["signedOut"]
 

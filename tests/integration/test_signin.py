@@ -27,6 +27,8 @@ if TYPE_CHECKING:
     import asyncio
     from collections.abc import AsyncIterator
 
+    from aiohttp import web
+
 TOKEN = secrets.token_urlsafe(32)
 PAGE = {"Accept": "text/html"}
 
@@ -38,25 +40,28 @@ class _Producer:
         raise AssertionError(f"nothing should be written ({topic}, {key!r}, {value!r}, {headers})")
 
 
+def _app(issuer: str) -> web.Application:
+    settings = Settings.model_validate(
+        {
+            "kafka": {"bootstrap_servers": ["127.0.0.1:9"]},
+            "secrets": {"pseudonymisation_key": "p" * 40, "link_signing_key": "l" * 40},
+            "web": {
+                "ops_token_sha256": [hashlib.sha256(TOKEN.encode()).hexdigest()],
+                "oidc": oidc_settings(issuer),
+            },
+        }
+    )
+    return create_web_app(
+        settings, producer=_Producer(), survey_index=SurveyIndex(secret=b"x" * 32)
+    )
+
+
 @pytest.fixture
 async def client() -> AsyncIterator[TestClient[Any, Any]]:
     """Serve the web app against a fresh local identity provider."""
     with oidc_provider() as issuer:
         await register_people(issuer)
-        settings = Settings.model_validate(
-            {
-                "kafka": {"bootstrap_servers": ["127.0.0.1:9"]},
-                "secrets": {"pseudonymisation_key": "p" * 40, "link_signing_key": "l" * 40},
-                "web": {
-                    "ops_token_sha256": [hashlib.sha256(TOKEN.encode()).hexdigest()],
-                    "oidc": oidc_settings(issuer),
-                },
-            }
-        )
-        app = create_web_app(
-            settings, producer=_Producer(), survey_index=SurveyIndex(secret=b"x" * 32)
-        )
-        async with TestClient(TestServer(app, host="127.0.0.1")) as test_client:
+        async with TestClient(TestServer(_app(issuer), host="127.0.0.1")) as test_client:
             yield test_client
 
 
@@ -184,3 +189,18 @@ async def test_the_operator_token_still_works_for_programs(client: TestClient[An
         "/dashboard/api/overview", headers={"Authorization": f"Bearer {TOKEN}"}
     )
     assert response.status == 200
+
+
+async def test_a_role_too_low_gets_a_page_in_the_persons_language(
+    client: TestClient[Any, Any],
+) -> None:
+    """A viewer who opens the admin page learns why not, in words, not in JSON."""
+    await sign_in(client, "viewer-1")
+    page = await client.get("/admin?lang=sv", headers=PAGE)
+    assert page.status == 403
+    text = await page.text()
+    assert '<html lang="sv">' in text
+    assert "Det här kräver rollen administratör; din roll är läsare." in text
+    api = await client.get("/admin", headers={"Accept": "application/json"})
+    assert api.status == 403
+    assert (await api.json())["error"] == "forbidden"

@@ -90,6 +90,9 @@ try {
     item.getByRole("button", { name: "Acknowledge alert" }).click(),
   ]);
   result.viewer.ackStatus = refused.status();
+  await page.waitForLoadState("load");
+  result.viewer.refusedPage = await page.locator("main").textContent();
+  result.violations.refused = await audit(page);
   await page.goto(`${base}/dashboard/alerts?lang=en`, { waitUntil: "load" });
   result.viewer.stateAfter = await page.locator("li.alert").first().getAttribute("data-state");
   await signOut(page);
