@@ -175,7 +175,7 @@ async def test_the_routes_want_an_operator_token_and_json_and_record_whose_token
     from aiohttp import web  # noqa: PLC0415 - only this test serves HTTP
     from aiohttp.test_utils import TestClient, TestServer  # noqa: PLC0415
 
-    from connectors.web import catalogue_routes  # noqa: PLC0415
+    from connectors.web import access, catalogue_routes  # noqa: PLC0415
     from connectors.web.alerts import OperatorTokens  # noqa: PLC0415
     from connectors.web.app import _errors  # noqa: PLC0415 - the service's error shape
 
@@ -183,6 +183,8 @@ async def test_the_routes_want_an_operator_token_and_json_and_record_whose_token
     token = "route-test-operator-token-0123456789"
     digest = hashlib.sha256(token.encode()).hexdigest()
     app = web.Application(middlewares=[_errors])
+    tokens = settings.web.model_copy(update={"ops_token_sha256": [digest]})
+    access.setup(app, settings.model_copy(update={"web": tokens}))
     catalogue_routes.setup(app, service, OperatorTokens([digest]), follow=False)
     path = f"/v1/catalogue/touchpoints/{PHONE}"
     auth = {"Authorization": f"Bearer {token}"}
