@@ -20,11 +20,10 @@ from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 import aiosmtplib
-from aiokafka import AIOKafkaConsumer
 from pydantic import ValidationError
 
 from connectors.email import mail_error_for
-from connectors.kafka_client import client_options, topic_partitions
+from connectors.kafka_range import records_since
 from engine.digest import WEEK, DigestAnswer, digest_lines, digest_message
 from schemas.alerts import ScoreDropAlert
 from schemas.responses import Rating
@@ -39,34 +38,7 @@ log = logging.getLogger(__name__)
 
 async def read_since(kafka: KafkaConfig, topic: str, since: datetime) -> list[bytes]:
     """Give the values written to a topic from ``since`` up to its end when called."""
-    partitions = await topic_partitions(kafka, topic)
-    if not partitions:
-        return []
-    consumer = AIOKafkaConsumer(**client_options(kafka), enable_auto_commit=False)
-    values: list[bytes] = []
-    try:
-        await consumer.start()
-        consumer.assign(partitions)
-        ends = await consumer.end_offsets(partitions)
-        starts = await consumer.offsets_for_times(
-            dict.fromkeys(partitions, int(since.timestamp() * 1000))
-        )
-        remaining = {}
-        for partition in partitions:
-            found = starts.get(partition)
-            if found is None or found.offset >= ends[partition]:
-                continue
-            consumer.seek(partition, found.offset)
-            remaining[partition] = ends[partition]
-        while remaining:
-            batches = await consumer.getmany(*remaining, timeout_ms=1000, max_records=5000)
-            for partition, records in batches.items():
-                values.extend(record.value for record in records if record.value)
-                if records and records[-1].offset + 1 >= remaining[partition]:
-                    del remaining[partition]
-    finally:
-        await consumer.stop()
-    return values
+    return [value for _key, value in await records_since(kafka, topic, since) if value]
 
 
 def latest_answers(values: list[bytes]) -> list[DigestAnswer]:

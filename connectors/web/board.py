@@ -218,6 +218,15 @@ class Board:
             event.statement_index, event.score, event.received_at
         )
 
+    def touchpoint_of(self, survey_id: str) -> str | None:
+        """Give the touchpoint of a survey whose rating the board has seen."""
+        return self._touchpoint_of_survey.get(survey_id)
+
+    def score_of(self, survey_id: str) -> int | None:
+        """Give a survey's latest score while the board holds its answer."""
+        answer = self.answers.get(survey_id)
+        return None if answer is None else answer.score
+
     def statement_answers(self, touchpoint_id: str) -> list[StatementAnswer]:
         """Give the touchpoint's latest statement answers (of surveys whose rating was seen)."""
         touchpoint_of = self._touchpoint_of_survey

@@ -9,7 +9,8 @@ Routes (same access as the rest of the dashboard, whose check they use):
 - ``GET /dashboard/touchpoints/{id}/export/figures.csv`` and ``.xlsx`` — a
   row per local day, dimension and group over the window;
 - ``GET /dashboard/touchpoints/{id}/export/comments.csv`` — the redacted
-  comments the console holds, received in the window.
+  comments received in the window, read from the comments topic by time
+  (erased ones left out), with the survey's score where the board has it.
 
 ``?window=`` is one of the touchpoint page's ranges: ``24h`` and ``7d`` (the
 last hours, from the hourly history), ``28d``, ``90d`` and ``13m`` (the last
@@ -22,6 +23,7 @@ ranges hold at most that period.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
@@ -29,13 +31,16 @@ from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 from aiohttp import hdrs, web
+from aiokafka.errors import KafkaError
 
+from connectors.kafka_range import records_since
 from connectors.web import console_views as views
 from connectors.web import dashboard_views
 from connectors.web.console_export import (
     COMMENT_COLUMNS,
     FIGURE_COLUMNS,
     daily_rows,
+    live_comments,
     to_csv,
     to_xlsx,
 )
@@ -46,8 +51,6 @@ from schemas.base import Language
 from schemas.history import Period
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
     from connectors.web.board import Board
     from schemas.config import Settings
 
@@ -55,6 +58,9 @@ CONSOLE_CSP: Final = (
     "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
     "frame-ancestors 'none'; base-uri 'none'"
 )
+KeyValue = tuple[bytes | None, bytes | None]
+#: Reads the comments topic's records (key, value) from a time on.
+CommentReader = Callable[[datetime], Awaitable[list[KeyValue]]]
 XLSX: Final = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 #: The touchpoint page's ranges; up to a week is read by the hour, longer by the local day.
 RANGES: Final = {
@@ -76,13 +82,19 @@ class Console:
         board: Board,
         authorise: Callable[[web.Request], object],
         known: Callable[[str], bool],
+        *,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        comments_since: CommentReader | None = None,
     ) -> None:
         self.settings = settings
         self.board = board
         self.authorise = authorise
         self.known = known
         self.clock = clock
+        self.comments_since = comments_since or self._comments_topic_since
+
+    async def _comments_topic_since(self, since: datetime) -> list[KeyValue]:
+        return await records_since(self.settings.kafka, self.settings.topics.comments, since)
 
     def windows(self) -> list[str]:
         """Give the ranges offered, shortest first."""
@@ -206,13 +218,25 @@ class Console:
         )
         return [row.values() for row in rows]
 
-    def _comment_rows(self, touchpoint_id: str, length: timedelta) -> list[tuple[object, ...]]:
+    async def _comment_rows(
+        self, touchpoint_id: str, length: timedelta
+    ) -> list[tuple[object, ...]]:
         zone = ZoneInfo(self.settings.policy.time_zone)
         since = self.clock() - length
+        try:
+            records = await self.comments_since(since)
+        except KafkaError:
+            raise ApiError(503, "kafka_unavailable", "the comments cannot be read now") from None
         return [
-            (touchpoint_id, comment.received_at.astimezone(zone), comment.text)
-            for comment in self.board.comments.get(touchpoint_id, [])
+            (
+                touchpoint_id,
+                comment.received_at.astimezone(zone),
+                self.board.score_of(comment.survey_id),
+                comment.text,
+            )
+            for comment in live_comments(records)
             if comment.received_at >= since
+            and self.board.touchpoint_of(comment.survey_id) == touchpoint_id
         ]
 
     async def figures_csv(self, request: web.Request) -> web.Response:
@@ -227,7 +251,7 @@ class Console:
         body = to_xlsx(
             [
                 ("figures", FIGURE_COLUMNS, self._figure_rows(touchpoint_id, length)),
-                ("comments", COMMENT_COLUMNS, self._comment_rows(touchpoint_id, length)),
+                ("comments", COMMENT_COLUMNS, await self._comment_rows(touchpoint_id, length)),
             ]
         )
         return _download(body, XLSX, f"{touchpoint_id}-figures-{window}.xlsx")
@@ -235,7 +259,7 @@ class Console:
     async def comments_csv(self, request: web.Request) -> web.Response:
         """GET .../export/comments.csv."""
         touchpoint_id, _, window, length = self._context(request)
-        body = to_csv(COMMENT_COLUMNS, self._comment_rows(touchpoint_id, length))
+        body = to_csv(COMMENT_COLUMNS, await self._comment_rows(touchpoint_id, length))
         return _download(body, "text/csv", f"{touchpoint_id}-comments-{window}.csv")
 
 

@@ -17,9 +17,11 @@ from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Final
 
 from openpyxl import Workbook
+from pydantic import ValidationError
 
 from engine.group_figures import group_lines
 from schemas.history import Period
+from schemas.responses import CommentReceived
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping, Sequence
@@ -39,7 +41,7 @@ FIGURE_COLUMNS: Final = (
     "csat_low",
     "csat_high",
 )
-COMMENT_COLUMNS: Final = ("touchpoint_id", "received_at", "text")
+COMMENT_COLUMNS: Final = ("touchpoint_id", "received_at", "score", "text")
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +111,22 @@ def daily_rows(
         )
         day += timedelta(days=1)
     return rows
+
+
+def live_comments(records: Iterable[tuple[bytes | None, bytes | None]]) -> list[CommentReceived]:
+    """Give the comments of a stretch of the comments topic that no later tombstone erased."""
+    by_key: dict[bytes, CommentReceived] = {}
+    for key, value in records:
+        if key is None:
+            continue
+        if value is None:
+            by_key.pop(key, None)  # a citizen asked to be forgotten
+            continue
+        try:
+            by_key[key] = CommentReceived.model_validate_json(value)
+        except ValidationError:
+            continue
+    return sorted(by_key.values(), key=lambda comment: comment.received_at)
 
 
 def _cell(value: object) -> str:

@@ -28,8 +28,8 @@ from ops.kafka import create_topic, delete_topics
 from schemas.base import Language, Scale, SurveyChannel
 from schemas.config import Settings
 from schemas.contacts import TouchpointChannel
-from schemas.responses import Rating, StatementAnswered
-from schemas.topics import HISTORY, RATINGS, RESPONSES
+from schemas.responses import CommentReceived, Rating, StatementAnswered
+from schemas.topics import COMMENTS, HISTORY, RATINGS, RESPONSES, comment_key
 from tests.integration.dashboard_harness import TOKEN, dashboard_env, now
 
 if TYPE_CHECKING:
@@ -147,6 +147,16 @@ async def test_breakdowns_and_statements_read_the_topics_accessibly_and_export_t
                 received_at=now() - timedelta(minutes=20),
             )
             await env.publish(RESPONSES, answered.survey_id, answered)
+        for answer_id, text in [("c-1", "Kiitos nopeasta avusta"), ("c-2", "[phone] soittakaa")]:
+            comment = CommentReceived(
+                answer_id=answer_id, survey_id="s-1", text=text, received_at=now()
+            )
+            await env.publish(COMMENTS, comment_key("s-1", answer_id), comment)
+        # The second comment's citizen asked to be forgotten: a tombstone follows it.
+        erased = await env.producer.send(
+            env.topic(COMMENTS), value=None, key=comment_key("s-1", "c-2").encode()
+        )
+        await erased
         await env.start()
         base = env.url("/dashboard/touchpoints/phone-service")
         urls = [
@@ -183,3 +193,5 @@ async def test_breakdowns_and_statements_read_the_topics_accessibly_and_export_t
     assert figures[("all", "all")]["answers"] == len(ANSWERS)
     assert figures[("queue_wait", "0-1")]["answers"] == 6
     assert all(line["mean"] is None for line in lines if line["group"] == "Neuvonta B")
+    comments = list(workbook["comments"].iter_rows(values_only=True))
+    assert [row[2:] for row in comments[1:]] == [(5, "Kiitos nopeasta avusta")]

@@ -21,6 +21,7 @@ from schemas.base import Language, Scale, SurveyChannel
 from schemas.config import Settings
 from schemas.contacts import TouchpointChannel
 from schemas.responses import CommentReceived, Rating, StatementAnswered
+from schemas.topics import comment_key
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -89,16 +90,30 @@ def _board(settings: Settings) -> Board:
                 received_at=NOW - timedelta(hours=1),
             )
         )
-    for text, hours in [("=SUM(A1) kiitos", 1), ("vanha", 24 * 10)]:
-        board.apply(
-            CommentReceived(
-                answer_id=f"c{hours}",
-                survey_id="a0",
-                text=text,
-                received_at=NOW - timedelta(hours=hours),
-            )
-        )
     return board
+
+
+def _comment(answer_id: str, text: str, hours: float, survey: str = "a0") -> CommentReceived:
+    return CommentReceived(
+        answer_id=answer_id, survey_id=survey, text=text, received_at=NOW - timedelta(hours=hours)
+    )
+
+
+#: The comments topic as the export reads it: one erased by a tombstone, one old, one elsewhere.
+COMMENTS = [
+    _comment("c1", "=SUM(A1) kiitos", 1),
+    _comment("c2", "vanha", 24 * 10),
+    _comment("c3", "soittakaa minulle", 2),
+    _comment("c4", "toisen kosketuspisteen", 1, survey="elsewhere"),
+]
+
+
+async def _comments_since(_since: datetime) -> list[tuple[bytes | None, bytes | None]]:
+    records: list[tuple[bytes | None, bytes | None]] = [
+        (comment_key(c.survey_id, c.answer_id).encode(), c.model_dump_json().encode())
+        for c in COMMENTS
+    ]
+    return [*records, (comment_key("a0", "c3").encode(), None)]
 
 
 @pytest.fixture
@@ -113,6 +128,7 @@ async def client() -> AsyncIterator[TestClient[web.Request, web.Application]]:
             authorise=lambda _request: None,
             known=lambda touchpoint: touchpoint == "desk",
             clock=lambda: NOW,
+            comments_since=_comments_since,
         ),
     )
     async with TestClient(TestServer(app)) as test_client:
@@ -169,7 +185,7 @@ async def test_the_spreadsheet_holds_the_pages_figures_and_the_comments(
     assert team_b["suppressed"] is True
     assert team_b["mean"] is None
     comments = list(book["comments"].iter_rows(values_only=True))
-    assert [row[2] for row in comments[1:]] == ["'=SUM(A1) kiitos"]
+    assert [row[2:] for row in comments[1:]] == [(5, "'=SUM(A1) kiitos")]
 
 
 async def test_the_csv_downloads_read_back_and_defuse_formulas(
@@ -178,8 +194,9 @@ async def test_the_csv_downloads_read_back_and_defuse_formulas(
     """A comment starting with '=' must not run as a formula in a spreadsheet."""
     text = await _text(client, "/dashboard/touchpoints/desk/export/comments.csv")
     rows = list(csv.reader(io.StringIO(text.lstrip("\ufeff"))))
-    assert rows[0] == ["touchpoint_id", "received_at", "text"]
-    assert [row[2] for row in rows[1:]] == ["'=SUM(A1) kiitos"]
+    assert rows[0] == ["touchpoint_id", "received_at", "score", "text"]
+    # The erased comment, the ten-day-old one and another touchpoint's are left out.
+    assert [row[2:] for row in rows[1:]] == [["5", "'=SUM(A1) kiitos"]]
     figures = await _text(client, "/dashboard/touchpoints/desk/export/figures.csv?window=24h")
     parsed = list(csv.DictReader(io.StringIO(figures.lstrip("\ufeff"))))
     whole = next(row for row in parsed if row["dimension"] == "all" and row["answers"])
