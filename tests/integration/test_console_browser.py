@@ -24,7 +24,6 @@ import openpyxl
 import pytest
 
 from engine.history import recount
-from ops.kafka import create_topic, delete_topics
 from schemas.base import Language, Scale, SurveyChannel
 from schemas.config import Settings
 from schemas.contacts import TouchpointChannel
@@ -122,8 +121,6 @@ async def test_breakdowns_and_statements_read_the_topics_accessibly_and_export_t
     node = _require_tooling()
     async with dashboard_env(kafka_bootstrap) as env:
         env.settings = _settings(env)
-        history = env.topic(HISTORY)
-        await asyncio.to_thread(create_topic, kafka_bootstrap, history, partitions=1)
         ratings = [_rating(number, *answer) for number, answer in enumerate(ANSWERS)]
         for rating in ratings:
             await env.publish(RATINGS, rating.touchpoint_id, rating)
@@ -171,7 +168,6 @@ async def test_breakdowns_and_statements_read_the_topics_accessibly_and_export_t
         ):
             assert response.status == 200
             workbook = openpyxl.load_workbook(io.BytesIO(await response.read()))
-        await asyncio.to_thread(delete_topics, kafka_bootstrap, [history])
 
     for result in results:
         assert result["status"] == 200, result["url"]
