@@ -29,6 +29,8 @@ from schemas.accounts import Actor, Role
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Awaitable, Callable
 
+    from connectors.web.access import Principal
+
 PREFIX = "/v1/catalogue"
 SERVICE: Final = web.AppKey("catalogue_service", api.CatalogueService)
 TOKENS: Final = web.AppKey("catalogue_tokens", OperatorTokens)
@@ -70,27 +72,38 @@ def setup(
         app.cleanup_ctx.append(following)
 
 
-def operator(request: web.Request) -> str | Actor:
-    """Let in who may read the catalogue (a viewer or higher, or a program's token).
+def _signed_in(request: web.Request) -> Principal | None:
+    """Give the signed-in person, when the app has sign-in and the request a session."""
+    access = request.app.get(ACCESS)
+    principal = None if access is None else access.identify(request)
+    return principal if principal is not None and principal.signed_in else None
 
-    A program's token is named by its digest; a signed-in person by their
-    name and subject, the audit trail's record.
-    """
-    principal = request.app[ACCESS].require(request, Role.VIEWER)
-    if principal.signed_in:
-        return principal.actor
+
+def _token_holder(request: web.Request) -> str:
     token = presented_token(request.headers.get(hdrs.AUTHORIZATION, ""))
     if token is None or not request.app[TOKENS].authenticate(token):
         raise ApiError(401, "unauthorized", "operator credential required", headers=CHALLENGE)
     return f"operator token {hashlib.sha256(token.encode()).hexdigest()[:8]}"
 
 
+def operator(request: web.Request) -> str | Actor:
+    """Let in who may read the catalogue: a signed-in person, or a program's token (else 401).
+
+    A program's token is named by its digest; a signed-in person by their
+    name and subject, the audit trail's record.
+    """
+    person = _signed_in(request)
+    return person.actor if person is not None else _token_holder(request)
+
+
 def editor(request: web.Request) -> str | Actor:
     """Let in who may change the catalogue: an admin, or a program with the operator token."""
-    principal = request.app[ACCESS].require(request, Role.VIEWER)
-    if principal.signed_in and not principal.may(Role.ADMIN):
+    person = _signed_in(request)
+    if person is None:
+        return _token_holder(request)
+    if not person.may(Role.ADMIN):
         raise ApiError(403, "forbidden", "changing the catalogue needs the admin role")
-    return operator(request)
+    return person.actor
 
 
 async def _body(request: web.Request) -> dict[str, Any]:

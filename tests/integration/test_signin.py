@@ -204,3 +204,15 @@ async def test_a_role_too_low_gets_a_page_in_the_persons_language(
     api = await client.get("/admin", headers={"Accept": "application/json"})
     assert api.status == 403
     assert (await api.json())["error"] == "forbidden"
+
+
+async def test_the_catalogue_api_takes_a_session_and_only_an_admin_changes(
+    client: TestClient[Any, Any],
+) -> None:
+    """People read the catalogue with their session; changing it is for admins only."""
+    await sign_in(client, "operator-1")
+    path = "/v1/catalogue/touchpoints/phone-service"
+    assert (await client.get("/v1/catalogue/touchpoints")).status == 200
+    refused = await client.patch(path, json={"touchpoint": {"name": "Puhelin"}})
+    assert refused.status == 403
+    assert (await refused.json())["error"] == "forbidden"
