@@ -2,7 +2,9 @@
 
 For each of Finnish, Swedish and English: the survey SMS exactly as the
 dispatcher writes it (with a link as long as any real one) and what it costs
-in GSM-7 segments (the same count as ``palaute config check``'s budget), the
+in GSM-7 segments (the same count as ``palaute config check``'s budget), and
+so the reminder SMS when the touchpoint sends one (it has its own, longer
+text, so a question that fits the survey SMS may not fit the reminder), the
 survey email's subject and text, and what the answer page asks. The texts
 come from the same functions that write the real messages, so a preview
 cannot say something the citizen will not get.
@@ -40,6 +42,8 @@ class Preview:
     page_question: str
     page_hint: str
     page_scores: tuple[int, ...]
+    reminder_sms: str | None = None
+    reminder_segments: SmsSegments | None = None
 
 
 def previews(touchpoint: TouchpointConfig, settings: Settings) -> list[Preview]:
@@ -66,6 +70,11 @@ def previews(touchpoint: TouchpointConfig, settings: Settings) -> list[Preview]:
         wording = wording_for(page_used, scale, touchpoint.texts)
         low_end, high_end = wording.ends[scale]
         page_asker = asker_for(touchpoint, page_used, organisation)
+        reminder = None
+        if touchpoint.reminder_delay is not None:
+            reminder = compose_sms(
+                touchpoint, language, longest_sms_link(base), organisation, reminder=True
+            )
         found.append(
             Preview(
                 language=language,
@@ -79,6 +88,8 @@ def previews(touchpoint: TouchpointConfig, settings: Settings) -> list[Preview]:
                 page_question=touchpoint.question(page_used),
                 page_hint=f"{scale.low} = {low_end}, {scale.high} = {high_end}",
                 page_scores=tuple(range(scale.low, scale.high + 1)),
+                reminder_sms=reminder,
+                reminder_segments=None if reminder is None else count_segments(reminder),
             )
         )
     return found

@@ -14,6 +14,7 @@ from urllib.parse import quote
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
+    from connectors.sms_segments import SmsSegments
     from connectors.web.admin_preview import Preview
 
 LANGUAGES: Final = ("fi", "sv", "en")
@@ -40,6 +41,7 @@ TEXT: Final[dict[str, dict[str, str]]] = {
         "rollback": "Palauta versioon {version}",
         "previews": "Esikatselu ennen tallennusta",
         "sms": "Tekstiviesti",
+        "reminder": "Muistutus tekstiviestinä",
         "segments": "{segments} viestiosa(a), {units}/{per} merkkiä, {encoding}",
         "over": "Viesti ei mahdu yhteen osaan: lyhennä kysymystä.",
         "email": "Sähköposti",
@@ -74,6 +76,7 @@ TEXT: Final[dict[str, dict[str, str]]] = {
         "rollback": "Återställ till version {version}",
         "previews": "Förhandsgranskning före sparande",
         "sms": "Textmeddelande",
+        "reminder": "Påminnelse som textmeddelande",
         "segments": "{segments} delmeddelande(n), {units}/{per} tecken, {encoding}",
         "over": "Meddelandet ryms inte i en del: korta frågan.",
         "email": "E-post",
@@ -108,6 +111,7 @@ TEXT: Final[dict[str, dict[str, str]]] = {
         "rollback": "Roll back to version {version}",
         "previews": "Preview before saving",
         "sms": "SMS",
+        "reminder": "Reminder SMS",
         "segments": "{segments} segment(s), {units}/{per} characters, {encoding}",
         "over": "The message does not fit one segment: shorten the question.",
         "email": "Email",
@@ -251,21 +255,21 @@ def previews_html(lang: str, previews: Sequence[Preview]) -> str:
     parts = [f'<h2 id="previews">{text["previews"]}</h2>']
     for preview in previews:
         code = preview.language.value
-        cost = preview.segments
-        count = text["segments"].format(
-            segments=cost.segments,
-            units=cost.units,
-            per=cost.per_segment,
-            encoding=cost.encoding.value,
-        )
-        over = "" if cost.fits_one_segment else f'<p class="warning">{text["over"]}</p>'
+        sms = _sms_html(lang, code, preview.sms, preview.segments, ("sms", "segments"))
+        if preview.reminder_sms is not None and preview.reminder_segments is not None:
+            reminder = _sms_html(
+                lang,
+                code,
+                preview.reminder_sms,
+                preview.reminder_segments,
+                ("reminder", "reminder-segments"),
+            )
+            sms += f"<h4>{text['reminder']}</h4>{reminder}"
         scores = "".join(f"<li>{score}</li>" for score in preview.page_scores)
         parts.append(
             f'<section class="preview" data-language="{code}" aria-labelledby="preview-{code}">'
             f'<h3 id="preview-{code}">{LANGUAGE_NAMES[code]}</h3>'
-            f"<h4>{text['sms']}</h4>"
-            f'<pre class="message sms" lang="{code}">{_e(preview.sms)}</pre>'
-            f'<p class="segments" data-segments="{cost.segments}">{_e(count)}</p>{over}'
+            f"<h4>{text['sms']}</h4>{sms}"
             f"<h4>{text['email']}</h4>"
             f'<p lang="{code}"><strong>{text["subject"]}:</strong> '
             f"{_e(preview.email_subject)}</p>"
@@ -277,6 +281,20 @@ def previews_html(lang: str, previews: Sequence[Preview]) -> str:
             "</section>"
         )
     return "".join(parts)
+
+
+def _sms_html(lang: str, code: str, body: str, cost: SmsSegments, classes: tuple[str, str]) -> str:
+    """One SMS as sent, and what it costs: the segments, and a warning over one."""
+    text = TEXT[lang]
+    count = text["segments"].format(
+        segments=cost.segments, units=cost.units, per=cost.per_segment, encoding=cost.encoding.value
+    )
+    over = "" if cost.fits_one_segment else f'<p class="warning">{text["over"]}</p>'
+    return (
+        f'<pre class="message {classes[0]}" lang="{code}">{_e(body)}</pre>'
+        f'<p class="{classes[1]}" data-segments="{cost.segments}">{_e(count)}</p>'
+        f"{over}"
+    )
 
 
 def history_html(

@@ -152,7 +152,7 @@ def create_web_app(
     follower = CatalogueFollower(settings.kafka, settings.topics.catalogue, settings.catalogue)
     catalogue_routes.setup(
         app,
-        CatalogueService(follower, cast("ChangeProducer", producer), settings.policy),
+        CatalogueService(follower, cast("ChangeProducer", producer), settings.policy, settings),
         OperatorTokens(settings.web.ops_token_sha256),
     )
     alerts.setup(app, settings, producer=producer)

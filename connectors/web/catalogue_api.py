@@ -11,6 +11,13 @@ that was written is read back before the answer, so the answer says the
 version it made, and this process already runs on it; one based on a
 version no longer current is refused with 409.
 
+A change that validates but whose SMS would take more than one segment, go
+out in UCS-2 or leave out the organisation or the service (the counts of
+``palaute config check``, :mod:`connectors.sms_budget`) is saved, and the
+answer's ``warnings`` say so, one line each, as config check and
+``palaute catalogue import`` warn: a longer SMS costs more but still reaches
+the citizen, and an admin may have a reason to accept it.
+
 Every function raises :class:`~connectors.web.errors.ApiError` for a request
 it refuses, and returns a JSON-ready dict otherwise.
 """
@@ -22,6 +29,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from connectors.catalogue import CatalogueUnavailableError, now
+from connectors.sms_budget import catalogue_sms_over_budget
 from connectors.web.errors import ApiError
 from engine.catalogue import Applied, HistoryEntry
 from schemas.accounts import Actor
@@ -35,7 +43,7 @@ if TYPE_CHECKING:
 
     from connectors.catalogue import CatalogueFollower, ChangeProducer
     from engine.catalogue import CatalogueLog
-    from schemas.config import PolicyConfig
+    from schemas.config import PolicyConfig, Settings
 
 #: The longest comment a change may carry.
 _COMMENT_LENGTH = 500
@@ -43,11 +51,16 @@ _COMMENT_LENGTH = 500
 
 @dataclass(frozen=True, slots=True)
 class CatalogueService:
-    """What the operations need: the process's follower, a producer and the quiet hours."""
+    """What the operations need: the process's follower, a producer and the quiet hours.
+
+    With ``settings`` (the links and the organisation the SMS are counted
+    with), a change's answer warns of SMS over one segment.
+    """
 
     follower: CatalogueFollower
     producer: ChangeProducer
     policy: PolicyConfig
+    settings: Settings | None = None
 
     @property
     def log(self) -> CatalogueLog:
@@ -279,4 +292,17 @@ async def _write(
         ) from None
     if not isinstance(outcome, Applied):
         raise ApiError(409, "conflict", outcome.reason)
-    return get_touchpoint(service, touchpoint_id)
+    return get_touchpoint(service, touchpoint_id) | {
+        "warnings": sms_warnings(service, touchpoint_id)
+    }
+
+
+def sms_warnings(service: CatalogueService, touchpoint_id: str) -> list[str]:
+    """Say which of the touchpoint's SMS, as now in force, would not fit one GSM-7 segment."""
+    touchpoint = service.follower.live.current.touchpoints.get(touchpoint_id)
+    if service.settings is None or touchpoint is None:
+        return []
+    defaults = service.follower.live.current.defaults
+    where = f"touchpoints.{touchpoint_id}:"
+    found = catalogue_sms_over_budget(service.settings, defaults, {touchpoint_id: touchpoint})
+    return [line for line in found if line.startswith(where)]

@@ -50,6 +50,14 @@ _TOUCHPOINT = {
             "oneOf": [{"$ref": "#/components/schemas/TouchpointConfig"}, {"type": "null"}],
             "description": "The touchpoint as the stages run it, with [defaults] filled in.",
         },
+        "warnings": {
+            "type": "array",
+            "items": {"type": "string"},
+            "description": "After a change: each of the touchpoint's SMS (per language, "
+            "first message and reminder) that takes more than one segment, goes out in "
+            "UCS-2 or leaves out the organisation or the service, as palaute config check "
+            "says it. The change is saved all the same.",
+        },
     },
 }
 _LIST = {
