@@ -12,6 +12,10 @@ if TYPE_CHECKING:
     from tests.behaviour.scheduling_harness import SchedulingHarness
 
 
+#: The time an answer written before the reminder is due is given to reach the scheduler.
+ANSWER_ROOM = timedelta(seconds=10)
+
+
 def _ids(*names: str) -> list[str]:
     """Give survey ids unique to this run, so a shared broker's old records never match."""
     run = uuid.uuid4().hex[:8]
@@ -38,17 +42,26 @@ async def test_an_answered_or_opted_out_survey_gets_no_reminder_and_a_silent_one
     scheduling: SchedulingHarness,
 ) -> None:
     """A citizen who answered or opted out is not asked again; one who did neither is."""
+    # The reminder is due a fixed time after scheduling: that time must not be spent
+    # waiting for the worker to start, or the reminders are due before anyone answers.
+    await scheduling.sending()
     now = scheduling.now()
     answered, opted_out, silent = _ids("answered", "opted-out", "silent")
-    reminder_at = now + timedelta(seconds=15)
+    reminder_at = now + timedelta(seconds=30)
     for survey in (answered, opted_out, silent):
         await scheduling.schedule(survey, now, reminder_at=reminder_at)
     # The citizens answer the message they got: after it is sent.
     await scheduling.run_until(
-        lambda o: all("SurveySent" in o.kinds(s) for s in (answered, opted_out, silent)), 10
+        lambda o: all("SurveySent" in o.kinds(s) for s in (answered, opted_out, silent)), 20
     )
     await scheduling.answer(answered)
     await scheduling.answer(opted_out, opt_out=True)
+    # What is tested: answers that reach the scheduler before the reminder is due call it
+    # off. Answers written later than this leave too little time to say so.
+    answered_at = scheduling.now()
+    assert answered_at <= reminder_at - ANSWER_ROOM, (
+        f"the answers were written at {answered_at}, too close to the reminder at {reminder_at}"
+    )
     outcome = await scheduling.run_until(lambda o: "ReminderSent" in o.kinds(silent), 60)
     assert outcome.sends == {answered: 1, opted_out: 1, silent: 2}
     assert "ReminderSent" not in outcome.kinds(answered)
