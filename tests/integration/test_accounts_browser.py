@@ -60,7 +60,11 @@ def _settings(env: DashboardEnv, issuer: str) -> Settings:
                 "ops_token_sha256": [hashlib.sha256(TOKEN.encode()).hexdigest()],
                 "oidc": oidc_settings(issuer),
             },
-            "touchpoints": TOUCHPOINTS,
+            # The edited touchpoint sends a reminder, whose SMS is previewed too.
+            "touchpoints": {
+                **TOUCHPOINTS,
+                ALERTING: {**TOUCHPOINTS[ALERTING], "reminder_delay": "1d"},
+            },
         }
     )
 
@@ -188,6 +192,9 @@ def _admin(result: dict[str, Any], changes: list[CatalogueChanged]) -> None:
     assert asked in preview["page"]
     assert asked not in preview["finnishSms"]  # only the English question was changed
     assert "GSM-7" in preview["swedishSegments"]
+    assert asked in preview["reminderSms"]
+    assert preview["reminderSms"] != preview["sms"]
+    assert preview["reminderSegments"].startswith("1 segment(s), ")
     assert admin["saved"].startswith("Saved: version ")
     assert "Aino Ylläpitäjä (admin-1)" in admin["history"]
     assert "questions" in admin["history"]

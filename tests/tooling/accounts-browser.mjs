@@ -146,6 +146,8 @@ try {
     page: await english.locator("div.page").textContent(),
     finnishSms: await page.locator('section.preview[data-language="fi"] pre.sms').textContent(),
     swedishSegments: await page.locator('section.preview[data-language="sv"] .segments').textContent(),
+    reminderSms: await english.locator("pre.reminder").textContent(),
+    reminderSegments: await english.locator(".reminder-segments").textContent(),
   };
   result.widths.preview = await width(page);
   result.violations.preview = await audit(page);
