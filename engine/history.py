@@ -162,15 +162,21 @@ def rating_changes(
 
     ``previous`` is what is remembered of the survey's counted rating, if any.
     An older revision changes nothing, nor does the same revision again (a
-    replay) unless it is now counted in other groups: the groups were
-    redefined and ``palaute metrics rebuild`` feeds the rating again.
+    replay; a second record of one revision with another score loses to the
+    first, as in the metrics) unless it is the same rating now counted in
+    other groups: the groups were redefined and ``palaute metrics rebuild``
+    feeds the rating again.
     """
     counted = Counted.of(rating, breakdowns)
-    if previous is not None and (
-        previous.revision > rating.revision
-        or (previous.revision == rating.revision and previous == counted)
-    ):
+    if previous is not None and previous.revision > rating.revision:
         return None
+    if previous is not None and previous.revision == rating.revision:
+        # The first record of a revision counts, as in the metrics; the same rating
+        # again moves only if its groups were redefined since.
+        regrouped = previous.groups != counted.groups
+        same = (previous.score, previous.answered_at) == (counted.score, counted.answered_at)
+        if not (regrouped and same):
+            return None
     changes: list[Change] = []
     if previous is not None:
         changes += [(key, previous.score, -1) for key in previous.keys(zone)]

@@ -143,3 +143,13 @@ def test_the_stage_writes_a_bucket_exactly_as_the_model_does() -> None:
     counts = Counts({5: 3, 1: 1}, sent=7)
     key = "tp-1|team|Tiimi Ä|csat-5|d|2026-12-07"
     assert _record(key, counts) == counts.record(key).model_dump_json().encode()
+
+
+def test_a_second_record_of_one_revision_loses_to_the_first() -> None:
+    """The metrics count the first record of a revision; the history must count the same one."""
+    first = _rating("s-1", 2, NOW, revision=2)
+    counted, _ = rating_changes(None, first, ZONE) or pytest.fail("not counted")
+    assert (
+        rating_changes(counted, _rating("s-1", 5, NOW + timedelta(hours=1), revision=2), ZONE)
+        is None
+    )
