@@ -92,8 +92,13 @@ Every change may carry `"comment"` (shown in the history) and
 `"expected_version"` (the touchpoint's version the change is based on; by
 default the one this process has read). A change is answered once this web
 process has read it back from the topic, with the touchpoint as it now is and
-its new `version`. Refusals: 400 a body that is not an object of these fields,
-401 no operator token, 404 no such touchpoint or version, 409 a conflict (or
+its new `version`, and `warnings`: each of its SMS, in any language, first
+message or reminder, that would take more than one segment, go out in UCS-2 or
+leave out the organisation or the service, in the words of `palaute config
+check` (an empty list when every SMS fits). Such a change is saved all the
+same, as config check and `palaute catalogue import` only warn of it: a second
+segment costs more but still reaches the citizen. Refusals: 400 a body that is
+not an object of these fields, 401 no operator token, 404 no such touchpoint or version, 409 a conflict (or
 creating a touchpoint that exists), 422 the catalogue would not validate (every
 problem in `errors`, by TOML path, such as
 `touchpoints.library-desk.kpi_target`), 503 the catalogue topic cannot be
