@@ -98,8 +98,11 @@ def seed_change(settings: Settings, now: datetime) -> CatalogueChanged:
         base_version=0,
         defaults=defaults,
         touchpoints={
-            key: TouchpointEntry(entry=entry, csat_target=targets.get(key))
-            for key, entry in touchpoints.items()
+            # A CSAT target may name a touchpoint that has no entry of its own
+            # (it is surveyed with [defaults]); it still needs an entry to keep
+            # its target, since the topic holds targets on the touchpoints.
+            key: TouchpointEntry(entry=dict(touchpoints.get(key, {})), csat_target=targets.get(key))
+            for key in sorted({*touchpoints, *targets})
         },
         replace_all=True,
     )

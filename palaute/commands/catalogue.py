@@ -169,8 +169,11 @@ async def import_catalogue(
         base_version=follower.log.version,
         defaults=defaults,
         touchpoints={
-            key: TouchpointEntry(entry=entry, csat_target=targets.get(key))
-            for key, entry in touchpoints.items()
+            # A CSAT target may name a touchpoint that has no entry of its own
+            # (it is surveyed with [defaults]); it still needs an entry to keep
+            # its target, since the topic holds targets on the touchpoints.
+            key: TouchpointEntry(entry=dict(touchpoints.get(key, {})), csat_target=targets.get(key))
+            for key in sorted({*touchpoints, *targets})
         },
         replace_all=True,
         comment=f"imported from {path.name}",
