@@ -6,6 +6,7 @@ import asyncio
 import base64
 import csv
 import io
+import re
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -15,6 +16,7 @@ import pytest
 
 from schemas.base import Language, Scale, SurveyChannel
 from schemas.contacts import TouchpointChannel
+from schemas.history import HistoryCounts, Period
 from schemas.responses import CommentReceived, Rating
 from schemas.topics import COMMENTS, RATINGS, comment_key
 from tests.integration.dashboard_harness import TOKEN, dashboard_env, metrics, now
@@ -128,6 +130,26 @@ async def test_the_overview_lists_every_touchpoint_with_the_figures_of_the_metri
         assert "Kosketuspisteet" in page
 
 
+def _this_hour(touchpoint: str, scores: dict[str, int], *, sent: int) -> HistoryCounts:
+    """Give a touchpoint's counts of the current UTC hour, as the history stage writes them."""
+    return HistoryCounts(
+        touchpoint_id=touchpoint,
+        dimension="all",
+        value="all",
+        scale=Scale.CSAT_5,
+        period=Period.HOUR,
+        start=now().strftime("%Y-%m-%dT%H"),
+        scores=scores,
+        sent=sent,
+    )
+
+
+def _answers(live: str) -> int:
+    """Read the answer count of the current period from the console's figures table."""
+    row = live.split('<tr data-period="current">', 1)[1].split("</tr>", 1)[0]
+    return int(re.findall(r"<td>(.*?)</td>", row)[2])
+
+
 async def test_server_sent_events_deliver_new_figures_and_comments_as_they_arrive(
     kafka_bootstrap: str,
 ) -> None:
@@ -138,6 +160,7 @@ async def test_server_sent_events_deliver_new_figures_and_comments_as_they_arriv
     """
     async with dashboard_env(kafka_bootstrap) as env:
         await env.publish_metrics(metrics("web-booking", "24h", {5: 4}, sent=5, as_of=now()))
+        await env.publish_history(_this_hour("web-booking", {"5": 4}, sent=5))
         await env.publish(RATINGS, "web-booking", _rating(1, "web-booking", 5))
         await env.start()
         async with (
@@ -149,10 +172,11 @@ async def test_server_sent_events_deliver_new_figures_and_comments_as_they_arriv
             assert response.status == 200
             assert response.headers["Content-Type"].startswith("text/event-stream")
             first = await _next_event(response.content)
-            assert "n=4" in first["live"]
+            assert _answers(first["live"]) == 4
             await env.publish_metrics(
                 metrics("web-booking", "24h", {5: 4, 1: 3}, sent=9, as_of=now())
             )
+            await env.publish_history(_this_hour("web-booking", {"5": 4, "1": 3}, sent=9))
             await env.publish(
                 COMMENTS,
                 comment_key("s-web-booking-1", "a-1"),
@@ -165,7 +189,7 @@ async def test_server_sent_events_deliver_new_figures_and_comments_as_they_arriv
             )
             seen = first
             async with asyncio.timeout(120):
-                while "n=7" not in seen["live"] or "Jonotin liian kauan" not in seen["live"]:
+                while _answers(seen["live"]) != 7 or "Jonotin liian kauan" not in seen["live"]:
                     seen = await _next_event(response.content)
             assert seen["version"] > first["version"]
             tombstone = await env.producer.send(
@@ -175,7 +199,7 @@ async def test_server_sent_events_deliver_new_figures_and_comments_as_they_arriv
             async with asyncio.timeout(120):
                 while "Jonotin liian kauan" in seen["live"]:
                     seen = await _next_event(response.content)
-            assert "n=7" in seen["live"]
+            assert _answers(seen["live"]) == 7
 
 
 async def test_the_open_feed_publishes_scores_and_suppresses_small_touchpoints(
