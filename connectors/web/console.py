@@ -105,7 +105,7 @@ class Console:
         touchpoint_id = request.match_info["touchpoint_id"]
         if not self.known(touchpoint_id):
             raise ApiError(404, "unknown_touchpoint", "no figures or configuration for it")
-        language = views.choose_language(
+        language = dashboard_views.choose_language(
             request.query.get("lang"), request.headers.get(hdrs.ACCEPT_LANGUAGE, "")
         )
         windows = self.windows()

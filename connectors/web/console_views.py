@@ -11,6 +11,7 @@ from __future__ import annotations
 import html
 from typing import TYPE_CHECKING, Final
 
+from connectors.web.dashboard_views import number, percent
 from engine.breakdowns import OTHER
 
 if TYPE_CHECKING:
@@ -134,32 +135,6 @@ TEXT: Final[dict[str, dict[str, str]]] = {
         "that no single respondent can be singled out.",
     },
 }
-
-
-def choose_language(query: str | None, accept_language: str) -> str:
-    """Use ?lang= when given, else the first of fi/sv/en the browser names, else Finnish."""
-    if query in LANGUAGES:
-        return query
-    for part in accept_language.split(","):
-        tag = part.split(";")[0].strip().lower()[:2]
-        if tag in LANGUAGES:
-            return tag
-    return "fi"
-
-
-def number(value: float | None, language: str, digits: int = 2) -> str:
-    """Format a figure with the language's decimal sign; a dash for none."""
-    if value is None:
-        return "\N{EN DASH}"
-    text = f"{value:.{digits}f}"
-    return text if language == "en" else text.replace(".", ",")
-
-
-def percent(value: float | None, language: str) -> str:
-    """Format a share as a whole percentage, spaced as the language writes it."""
-    if value is None:
-        return "\N{EN DASH}"
-    return f"{value * 100:.0f}%" if language == "en" else f"{value * 100:.0f}\N{NO-BREAK SPACE}%"
 
 
 def group_label(dimension: str, value: str, language: str) -> str:  # noqa: PLR0911 - a label per kind
